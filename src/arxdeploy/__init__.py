@@ -1,0 +1,3 @@
+"""arxdeploy: safe, reversible blue-green deployments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The pure core: states, events, decisions. No I/O, no clock, no environment."""

@@ -1,0 +1,138 @@
+"""The deployment record, its append-only event log, and the fold that derives its state.
+
+Events are plain, versioned data (``type`` and ``v`` plus fields) so that logs written by
+earlier versions keep loading: the fold ignores fields it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from arxdeploy.domain.decide import Route
+from arxdeploy.domain.states import Color, Kind, State
+
+EVENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The facts fixed when a deployment is requested."""
+
+    id: str
+    service: str
+    environment: str
+    version: str
+    previous_version: str | None
+    new_color: Color
+    old_color: Color | None  # the live color when it was requested, if any
+    created_at: datetime
+    kind: Kind = Kind.DEPLOY
+    requested_by: str = ""
+    reason: str = ""
+    git_ref: str | None = None
+    git_sha: str | None = None
+    critical: bool = False
+    route: Route = field(default_factory=Route)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "v": EVENT_VERSION, "at": self.at.isoformat(), **self.data}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Event:
+        data = {k: v for k, v in raw.items() if k not in ("type", "v", "at")}
+        return cls(type=str(raw["type"]), at=datetime.fromisoformat(str(raw["at"])), data=data)
+
+
+def entered(state: State, at: datetime, **data: Any) -> Event:
+    return Event("state", at, {"state": state.value, **data})
+
+
+def step_ended(step: str, outcome: str, started: datetime, at: datetime, **data: Any) -> Event:
+    return Event("step", at, {"step": step, "outcome": outcome, "started": started.isoformat(), **data})
+
+
+def note(message: str, at: datetime, **data: Any) -> Event:
+    return Event("note", at, {"message": message, **data})
+
+
+def switched(color: Color | None, version: str | None, at: datetime) -> Event:
+    return Event("switched", at, {"color": color.value if color else None, "version": version})
+
+
+@dataclass(frozen=True)
+class StepRun:
+    step: str
+    outcome: str
+    started: datetime
+    ended: datetime
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended - self.started).total_seconds()
+
+
+@dataclass(frozen=True)
+class Failure:
+    step: str
+    reason: str
+    check: str | None = None
+    answer: str | None = None
+
+
+@dataclass
+class View:
+    """What the event log says about one deployment now."""
+
+    state: State = State.REQUESTED
+    entered_at: datetime | None = None
+    steps: list[StepRun] = field(default_factory=list)
+    failure: Failure | None = None
+    traffic_on: Color | None = None
+    traffic_moved: bool = False
+    finished_at: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def fold(events: Iterable[Event]) -> View:
+    """Derive a deployment's view from its events, oldest first."""
+    view = View()
+    for event in events:
+        if event.type == "state":
+            view.state = State(event.data["state"])
+            view.entered_at = event.at
+            if view.state.terminal:
+                view.finished_at = event.at
+        elif event.type == "step":
+            run = StepRun(
+                step=str(event.data["step"]),
+                outcome=str(event.data["outcome"]),
+                started=datetime.fromisoformat(str(event.data["started"])),
+                ended=event.at,
+                detail=str(event.data.get("detail") or event.data.get("reason") or ""),
+            )
+            view.steps.append(run)
+            if run.outcome != "ok" and view.failure is None:
+                view.failure = Failure(
+                    step=run.step,
+                    reason=str(event.data.get("reason", run.outcome)),
+                    check=event.data.get("check"),
+                    answer=event.data.get("answer"),
+                )
+        elif event.type == "switched":
+            color = event.data.get("color")
+            view.traffic_on = Color(color) if color else None
+            view.traffic_moved = True
+        elif event.type == "warning":
+            view.warnings.append(str(event.data.get("message", "")))
+    return view

@@ -1,0 +1,84 @@
+"""Deployment states, the steps that run in them, and the outcomes a step can have."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    REQUESTED = "requested"
+    VALIDATING = "validating"
+    AWAITING_APPROVAL = "awaiting_approval"
+    BACKING_UP = "backing_up"
+    DEPLOYING = "deploying"
+    VERIFYING = "verifying"
+    SWITCHING = "switching"
+    MONITORING = "monitoring"
+    FINALIZING = "finalizing"
+    CLEANING_UP = "cleaning_up"
+    ROLLING_BACK = "rolling_back"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.REJECTED, State.EXPIRED})
+
+
+class Step(StrEnum):
+    VALIDATE = "validate"
+    GATE = "gate"
+    BACKUP = "backup"
+    DEPLOY = "deploy"
+    VERIFY = "verify"
+    SWITCH = "switch"
+    MONITOR = "monitor"
+    FINALIZE = "finalize"
+    CLEANUP = "cleanup"
+    ROLLBACK = "rollback"
+
+
+STEP_OF: dict[State, Step] = {
+    State.VALIDATING: Step.VALIDATE,
+    State.AWAITING_APPROVAL: Step.GATE,
+    State.BACKING_UP: Step.BACKUP,
+    State.DEPLOYING: Step.DEPLOY,
+    State.VERIFYING: Step.VERIFY,
+    State.SWITCHING: Step.SWITCH,
+    State.MONITORING: Step.MONITOR,
+    State.FINALIZING: Step.FINALIZE,
+    State.CLEANING_UP: Step.CLEANUP,
+    State.ROLLING_BACK: Step.ROLLBACK,
+}
+
+
+class Outcome(StrEnum):
+    """What happened to the step that ran in the current state."""
+
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process running it died; found on recovery
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Kind(StrEnum):
+    """Why the deployment exists: a new version, or a manual return to an earlier one."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
+class Color(StrEnum):
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE

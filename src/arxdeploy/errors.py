@@ -1,0 +1,99 @@
+"""One exception tree for arxdeploy.
+
+    ArxdeployError                  base; ``exit_code`` is what the CLI exits with
+    ├── UsageError (2)              bad command-line input
+    ├── ConfigError (2)             the config file is wrong; carries every problem found
+    ├── LockedError (4)             another deployment holds the (service, environment) lock
+    ├── NotFoundError (2)           an id or environment that does not exist
+    ├── ApprovalError (3)           a gate said no, or nobody answered in time
+    ├── TargetError (5)             the target failed; adapters raise it ``from`` the SDK error
+    │   └── TransientTargetError    worth retrying (connection refused, timeouts, 5xx)
+    ├── StoreError (5)              the store failed
+    └── StepFailed (1)              a deployment step failed; the engine turns it into a transition
+
+Retryability lives in the type: only ``Transient*`` errors are retried.
+Adapters translate third-party exceptions at their boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ArxdeployError(Exception):
+    """Base of every error arxdeploy raises on purpose."""
+
+    exit_code = 5
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+
+class UsageError(ArxdeployError):
+    exit_code = 2
+
+
+class NotFoundError(ArxdeployError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file: where it is, what is wrong, how to fix it."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(ArxdeployError):
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the configuration:\n{lines}")
+
+
+class LockedError(ArxdeployError):
+    exit_code = 4
+
+
+class ApprovalError(ArxdeployError):
+    exit_code = 3
+
+
+class TargetError(ArxdeployError):
+    exit_code = 5
+
+
+class TransientTargetError(TargetError):
+    """A target failure that may pass on its own: retried with backoff."""
+
+
+class StoreError(ArxdeployError):
+    exit_code = 5
+
+
+class StepFailed(ArxdeployError):
+    """A step of a deployment failed; ``check`` and ``answer`` say what failed last."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, check: str | None = None, answer: str | None = None) -> None:
+        super().__init__(message)
+        self.check = check
+        self.answer = answer

@@ -1,0 +1,212 @@
+"""The small interfaces the engine drives. Adapters implement them; ``arxdeploy.testing`` has fakes.
+
+Every method is keyword-only so call sites read as sentences and arguments cannot swap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.states import Color, State
+
+# --- target -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replica:
+    index: int
+    url: str  # base URL that reaches this replica directly, e.g. http://127.0.0.1:41234
+    running: bool
+    restarts: int = 0
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class ColorState:
+    color: Color
+    version: str
+    replicas: tuple[Replica, ...]
+    crash_looping: bool = False
+    detail: str = ""  # why it is unhealthy at the target level (last exit, last output)
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    environment: str
+    live_color: Color | None
+    colors: dict[Color, ColorState] = field(default_factory=dict)
+    live_url: str | None = None  # the front door (router / Service)
+    preview_url: str | None = None  # reaches the candidate color before the switch
+
+    @property
+    def live_version(self) -> str | None:
+        state = self.colors.get(self.live_color) if self.live_color else None
+        return state.version if state else None
+
+
+class Target(Protocol):
+    """Where colors run. All methods are idempotent; failures raise ``TargetError``."""
+
+    def inspect(self, *, environment: str) -> EnvironmentState:
+        """What runs now: colors, versions, replicas, which color is live."""
+        ...
+
+    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
+        """Save what runs now so it can be restored; returns a manifest (what, where, digests)."""
+        ...
+
+    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+        """Start ``replicas`` of ``version`` as ``color`` beside the live one.
+
+        A no-op when that color already runs that version with that many replicas (a warm
+        color is reused). Returns once started; readiness is the health checks' business.
+        """
+        ...
+
+    def switch(self, *, environment: str, color: Color | None) -> None:
+        """Send all new requests to ``color`` (None: to nothing) in one atomic change."""
+        ...
+
+    def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
+        """Let requests in flight on ``color`` finish (up to ``drain_timeout``), then stop it."""
+        ...
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One place to check: a base URL and what runs behind it."""
+
+    url: str
+    color: Color
+    version: str
+    label: str  # e.g. "green replica 1" or "live path"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str  # "GET /health on green replica 1" or "script database_connectivity"
+    ok: bool
+    answer: str  # status line and start of the body, or the script's output
+
+
+@dataclass(frozen=True)
+class Round:
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def first_failure(self) -> CheckResult | None:
+        return next((r for r in self.results if not r.ok), None)
+
+
+class HealthProbe(Protocol):
+    def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:
+        """Run every check against every probe concurrently; never raises for a failed check."""
+        ...
+
+
+# --- store --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A deployment with its current state, as listed by ``history``."""
+
+    deployment: Deployment
+    state: State
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    deployment_id: str
+    owner: str  # who: user@host
+    host: str
+    pid: int
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LiveRelease:
+    """What the event log says takes traffic in an environment."""
+
+    color: Color | None
+    version: str | None
+    deployment_id: str
+    at: datetime
+
+
+class Store(Protocol):
+    """Durable record of deployments. The event log is append-only."""
+
+    def create(self, *, deployment: Deployment, events: Sequence[Event]) -> None:
+        """Record a new deployment with its first events. Raises StoreError if the id exists."""
+        ...
+
+    def append(self, *, deployment_id: str, events: Sequence[Event]) -> None:
+        """Append events atomically, in order, and update the cached state."""
+        ...
+
+    def get(self, *, deployment_id: str) -> Summary:
+        """Raises NotFoundError for an unknown id. A unique prefix of at least 6 chars works."""
+        ...
+
+    def events(self, *, deployment_id: str) -> list[Event]:
+        ...
+
+    def history(self, *, service: str, environment: str | None = None, limit: int = 20) -> list[Summary]:
+        """Newest first."""
+        ...
+
+    def unfinished(self, *, service: str, environment: str) -> list[Summary]:
+        """Deployments not in a terminal state, oldest first."""
+        ...
+
+    def live(self, *, service: str, environment: str) -> LiveRelease | None:
+        """The last ``switched`` event of the environment, or None if traffic never moved."""
+        ...
+
+    def acquire_lock(self, *, service: str, environment: str, holder: LockHolder) -> LockHolder:
+        """Take the lease if free or expired (at ``holder.acquired_at``); returns the holder in force."""
+        ...
+
+    def renew_lock(self, *, service: str, environment: str, deployment_id: str, expires_at: datetime) -> bool:
+        """Extend our lease; False if it is no longer ours."""
+        ...
+
+    def release_lock(self, *, service: str, environment: str, deployment_id: str) -> None:
+        ...
+
+    def break_lock(self, *, service: str, environment: str, holder: LockHolder) -> bool:
+        """Remove exactly this (abandoned) holder; False if the lease changed meanwhile."""
+        ...
+
+
+# --- time and hooks -----------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        ...
+
+
+class Hook(Protocol):
+    """Subscribes to engine events: progress display, metrics, notifications, logs."""
+
+    def __call__(self, deployment: Deployment, event: Event) -> None:
+        ...
