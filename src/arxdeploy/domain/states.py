@@ -69,10 +69,11 @@ class Outcome(StrEnum):
 
 
 class Kind(StrEnum):
-    """Why the deployment exists: a new version, or a manual return to an earlier one."""
+    """Why the deployment exists: a new version, a manual return to an earlier one, a stop."""
 
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    STOP = "stop"  # take the environment off the air: recorded so nothing restores it
 
 
 class Color(StrEnum):

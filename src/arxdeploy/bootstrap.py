@@ -1,0 +1,175 @@
+"""Wires a config file to concrete adapters. Nothing else chooses implementations."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import logging
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from arxdeploy.config import LoadedConfig, load
+from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.engine.locks import Identity, Leases
+from arxdeploy.engine.run import Engine
+from arxdeploy.errors import LockedError, UsageError
+from arxdeploy.health import HttpHealthProbe, ScriptCheck
+from arxdeploy.ports import Hook, LockHolder, Store
+from arxdeploy.redact import RedactingFilter, RedactingStore, Redactor
+from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
+from arxdeploy.clock import SystemClock
+
+log = logging.getLogger(__name__)
+
+
+def new_deployment_id(now: datetime) -> str:
+    """Sortable and readable: when it was asked, plus 4 random hex digits."""
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def identity(environ: Mapping[str, str]) -> Identity:
+    user = environ.get("ARXDEPLOY_USER") or environ.get("USER") or getpass.getuser()
+    return Identity(user=user, host=socket.gethostname(), pid=os.getpid())
+
+
+def process_alive(me: Identity) -> Callable[[LockHolder], bool]:
+    def alive(holder: LockHolder) -> bool:
+        if holder.host != me.host:
+            return True  # another machine's process: only the lease's expiry can tell
+        try:
+            with open(f"/proc/{holder.pid}/stat", encoding="ascii") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+        except (FileNotFoundError, IndexError):
+            return False
+        except OSError:
+            return True
+
+    return alive
+
+
+@dataclass
+class App:
+    """Everything a command needs, built once per command."""
+
+    loaded: LoadedConfig
+    store: Store
+    target: LocalTarget
+    engine: Engine
+    redactor: Redactor
+    health: HttpHealthProbe
+
+    @property
+    def service(self) -> str:
+        return self.loaded.config.service
+
+    def plan(self, environment: str, *, critical: bool = False) -> EnvironmentPlan:
+        plan = self.loaded.config.plan(environment)
+        gates = self.loaded.config.approval_gates
+        if critical and gates.enabled and "critical_updates" in gates.required_for:
+            plan = dataclasses.replace(plan, needs_approval=True)
+        return plan
+
+    def environments(self) -> list[str]:
+        return list(self.loaded.config.environments)
+
+    def prepare(self, environment: str, *, strict: bool) -> list[str]:
+        """Finish what a killed process left and put back a lost live version.
+
+        ``strict``: raise LockedError if a live process holds the environment (deploy,
+        rollback); otherwise leave it to that process (status, logs).
+        """
+        plan = self.plan(environment)
+        notes = [f"recovered interrupted deployment {i}" for i in self._recover(plan, strict)]
+        try:
+            restored = self.engine.restore(plan=plan)
+        except LockedError:
+            if strict:
+                raise
+            restored = None
+        if restored:
+            notes.append(restored)
+        return notes
+
+    def _recover(self, plan: EnvironmentPlan, strict: bool) -> list[str]:
+        try:
+            return self.engine.recover(plan=plan)
+        except LockedError:
+            if strict:
+                raise
+            return []
+
+    def close(self) -> None:
+        self.health.close()
+        self.target.close()
+        close = getattr(self.store, "close", None)
+        if close:
+            close()
+
+
+def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook] = ()) -> App:
+    loaded = load(config_path, environ)
+    config = loaded.config
+    if config.target.type != "local":
+        raise UsageError(
+            f"target type {config.target.type!r} is not available in this version",
+            hint="use target.type: local",
+        )
+    redactor = Redactor(loaded.secrets)
+    _log_to_file(loaded.state_dir, redactor)
+
+    from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
+
+    store: Store = RedactingStore(SqlStore(f"sqlite:///{loaded.state_dir / 'state.db'}"), redactor)  # type: ignore[assignment]
+    local = config.target.local
+    assert local is not None  # the config models require it for type local
+    cwd = (loaded.base_dir / local.cwd) if local.cwd else loaded.base_dir
+    target = LocalTarget(
+        state_dir=loaded.state_dir,
+        service=config.service,
+        environments={
+            name: LocalEnvironmentSpec(
+                command=tuple(local.command),
+                cwd=cwd,
+                env=dict(local.env),
+                listen=config.listen_for(name),
+                crash_loop_restarts=local.crash_loop_restarts,
+                crash_loop_window=local.crash_loop_window,
+            )
+            for name in config.environments
+        },
+        owner_pid=os.getpid(),
+        python=sys.executable,
+    )
+    checks = config.health_checks
+    health = HttpHealthProbe(
+        endpoints=checks.endpoints,
+        scripts=[ScriptCheck(c.name, loaded.base_dir / c.script, c.timeout) for c in checks.custom_checks],
+        cwd=loaded.base_dir,
+        environ=environ,
+    )
+    clock = SystemClock()
+    me = identity(environ)
+    leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
+    engine = Engine(
+        store=store, target=target, health=health, clock=clock, leases=leases, new_id=new_deployment_id, hooks=hooks
+    )
+    return App(loaded=loaded, store=store, target=target, engine=engine, redactor=redactor, health=health)
+
+
+def _log_to_file(state_dir: Path, redactor: Redactor) -> None:
+    root = logging.getLogger("arxdeploy")
+    if any(getattr(h, "arxdeploy_file", False) for h in root.handlers):
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(state_dir / "arxdeploy.log", encoding="utf-8")
+    handler.arxdeploy_file = True  # type: ignore[attr-defined]
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

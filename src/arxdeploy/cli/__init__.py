@@ -1,0 +1,1 @@
+"""The command line: parse, call the engine, render, map errors to exit codes."""

@@ -1,0 +1,341 @@
+"""`arxdeploy`: the command line. Imports stay light here; each command loads what it needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from arxdeploy.bootstrap import App
+    from arxdeploy.cli.render import Printer
+
+DEFAULT_CONFIG = "deployment_config.yaml"
+
+
+class Options:
+    def __init__(self, config: Path, verbose: bool) -> None:
+        self.config = config
+        self.verbose = verbose
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="ARXDEPLOY_CONFIG",
+    help="The service's deployment_config.yaml.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
+@click.version_option(package_name="arxdeploy")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
+    """Safe, reversible blue-green deployments.
+
+    A new version starts beside the live one, is health-checked before it gets a request,
+    takes the traffic in one atomic switch, is watched for a monitoring window and is
+    rolled back on its own if it fails, with the previous version still warm.
+    """
+    ctx.obj = Options(config, verbose)
+
+
+# --- shared plumbing ----------------------------------------------------------------------
+
+
+def fail(error: BaseException, *, verbose: bool, as_json: bool = False) -> NoReturn:
+    """Show an error once, with what to do next, and exit with its stable code."""
+    from arxdeploy.errors import ArxdeployError
+
+    if isinstance(error, ArxdeployError):
+        code, message, hint = error.exit_code, error.message, error.hint
+    else:
+        code, message, hint = 5, f"internal error: {type(error).__name__}: {error}", "run again with --verbose for the traceback"
+    if verbose and not isinstance(error, ArxdeployError):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    if as_json:
+        click.echo(json.dumps({"error": message, "hint": hint, "exit_code": code}))
+    else:
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def errors_handled(options: Options, as_json: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except (SystemExit, click.exceptions.Exit, click.ClickException):
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the top of the program: every error is shown once
+        fail(exc, verbose=options.verbose, as_json=as_json)
+
+
+@contextmanager
+def app_for(options: Options, *, as_json: bool = False, printer: Printer | None = None) -> Iterator[App]:
+    from arxdeploy.bootstrap import build
+
+    with errors_handled(options, as_json):
+        app = build(options.config, os.environ, hooks=[printer] if printer else [])
+        try:
+            if printer:
+                printer.redactor = app.redactor
+            yield app
+        finally:
+            app.close()
+
+
+def emit_json(app: App, data: Any) -> None:
+    click.echo(app.redactor(json.dumps(data, indent=2, default=str)))
+
+
+def env_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("-e", "--env", "environment", required=required, help="Environment name, e.g. staging.")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@cli.command()
+@env_option()
+@click.option("--version", "version", required=True, help="The version to deploy ({version} in the command).")
+@click.option("--reason", default="", help="Why: recorded with the deployment.")
+@click.option("--critical", is_flag=True, help="Mark as a critical update (may need approval even on staging).")
+@click.option("--git-ref", default=None, help="The git ref this version was built from.")
+@click.option("--git-sha", default=None, help="The git commit this version was built from.")
+@json_option
+@pass_options
+def deploy(
+    options: Options,
+    environment: str,
+    version: str,
+    reason: str,
+    critical: bool,
+    git_ref: str | None,
+    git_sha: str | None,
+    as_json: bool,
+) -> None:
+    """Deploy VERSION to an environment, blue-green. Blocks until it ends.
+
+    Exit codes: 0 succeeded, 1 failed or rolled back (the service stays on a healthy
+    version), 2 bad usage or config, 3 approval rejected or expired, 4 locked, 5 internal.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment, critical=critical)
+        for note in app.prepare(environment, strict=True):
+            printer.note(note)
+        d, view = app.engine.deploy(
+            plan=plan, version=version, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
+        )
+        _finish(app, printer, d, view, as_json)
+
+
+@cli.command()
+@env_option()
+@click.option("--to", "to_version", default=None, help="Version to return to (default: the previous good one).")
+@click.option("--reason", default="", help="Why: recorded with the rollback.")
+@json_option
+@pass_options
+def rollback(options: Options, environment: str, to_version: str | None, reason: str, as_json: bool) -> None:
+    """Return an environment to the previous good version (or --to VERSION).
+
+    Uses the warm color when it still runs that version, otherwise starts it fresh; the
+    same checks and the same atomic switch as a deploy. Exit codes as for deploy.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment)
+        for note in app.prepare(environment, strict=True):
+            printer.note(note)
+        d, view = app.engine.rollback(plan=plan, to_version=to_version, reason=reason)
+        _finish(app, printer, d, view, as_json)
+
+
+def _finish(app: App, printer: Printer, d: Any, view: Any, as_json: bool) -> None:
+    from arxdeploy.cli.views import EXIT_BY_STATE, deployment_json, outcome_line
+
+    if as_json:
+        emit_json(app, deployment_json(d, view))
+    else:
+        printer.outcome(view.state, outcome_line(d, view))
+    sys.exit(EXIT_BY_STATE.get(view.state, 5))
+
+
+@cli.command()
+@env_option(required=False)
+@json_option
+@pass_options
+def status(options: Options, environment: str | None, as_json: bool) -> None:
+    """Per environment: the live version and color, its health now, the last deployment."""
+    from arxdeploy.cli import render
+    from arxdeploy.cli.status import environment_status
+
+    with app_for(options, as_json=as_json) as app:
+        names = [environment] if environment else app.environments()
+        if environment:
+            app.plan(environment)  # unknown names fail here, with the known ones listed
+        rows = [environment_status(app, name) for name in names]
+        if as_json:
+            emit_json(app, {"service": app.service, "environments": rows})
+        else:
+            render.status_table(app.service, rows, app.redactor)
+
+
+@cli.command()
+@env_option(required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+@pass_options
+def history(options: Options, environment: str | None, limit: int, as_json: bool) -> None:
+    """Past deployments, newest first."""
+    from arxdeploy.cli import render
+
+    with app_for(options, as_json=as_json) as app:
+        if environment:
+            app.plan(environment)
+        rows = app.store.history(service=app.service, environment=environment, limit=limit)
+        if as_json:
+            emit_json(app, [_summary_json(s) for s in rows])
+        else:
+            render.history_table(rows, app.redactor)
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    d = summary.deployment
+    return {
+        "id": d.id,
+        "environment": d.environment,
+        "kind": d.kind.value,
+        "version": d.version,
+        "previous_version": d.previous_version,
+        "state": summary.state.value,
+        "requested_by": d.requested_by,
+        "reason": d.reason,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": summary.updated_at.isoformat(),
+    }
+
+
+@cli.command()
+@click.argument("deployment_id")
+@json_option
+@pass_options
+def show(options: Options, deployment_id: str, as_json: bool) -> None:
+    """The full event log of one deployment (an id or a unique prefix of 6+ characters)."""
+    from arxdeploy.cli import render
+    from arxdeploy.cli.views import deployment_json
+    from arxdeploy.domain.events import fold
+
+    with app_for(options, as_json=as_json) as app:
+        summary = app.store.get(deployment_id=deployment_id)
+        events = app.store.events(deployment_id=summary.deployment.id)
+        view = fold(events)
+        if as_json:
+            emit_json(app, deployment_json(summary.deployment, view, events))
+        else:
+            render.show(summary.deployment, view, events, app.redactor)
+
+
+@cli.command()
+@env_option()
+@click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Lines per replica.")
+@click.option("--all-colors", is_flag=True, help="Also the colors that do not take traffic.")
+@pass_options
+def logs(options: Options, environment: str, lines: int, all_colors: bool) -> None:
+    """The last lines each replica of an environment wrote."""
+    from arxdeploy.cli.status import log_tails
+
+    with app_for(options) as app:
+        app.plan(environment)
+        for path, tail in log_tails(app, environment, lines=lines, all_colors=all_colors):
+            click.echo(f"==> {path} <==")
+            click.echo(app.redactor(tail))
+
+
+@cli.command()
+@env_option()
+@click.option("--reason", default="", help="Why: recorded.")
+@json_option
+@pass_options
+def stop(options: Options, environment: str, reason: str, as_json: bool) -> None:
+    """Stop an environment: its router and every replica. Recorded in the history."""
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment)
+        d, view = app.engine.stop(plan=plan, reason=reason)
+        app.target.stop_environment(environment=environment)
+        _finish(app, printer, d, view, as_json)
+
+
+@cli.command()
+@json_option
+@pass_options
+def validate(options: Options, as_json: bool) -> None:
+    """Check the config file (and that check scripts exist and are executable). Exit 2 on problems."""
+    from arxdeploy.config import check_files, load
+    from arxdeploy.errors import ConfigError
+
+    with errors_handled(options, as_json):
+        loaded = load(options.config, os.environ)
+        problems = check_files(loaded)
+        if problems:
+            raise ConfigError(problems)
+        envs = ", ".join(loaded.config.environments)
+        if as_json:
+            click.echo(json.dumps({"valid": True, "file": str(loaded.path), "environments": list(loaded.config.environments)}))
+        else:
+            click.echo(f"{loaded.path}: valid ({loaded.config.service}; environments: {envs})")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of deployment_config.yaml, for editors."""
+    from arxdeploy.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Leave the sample service's folder in place.")
+@pass_options
+def demo(options: Options, keep: bool) -> None:
+    """Deploy a sample service three times on this machine and explain what happened."""
+    from arxdeploy.cli.demo import run_demo
+
+    with errors_handled(options):
+        sys.exit(run_demo(keep=keep, verbose=options.verbose))
+
+
+def main() -> None:
+    cli(prog_name="arxdeploy")
+
+
+if __name__ == "__main__":
+    main()

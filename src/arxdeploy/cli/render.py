@@ -1,0 +1,180 @@
+"""Rich output for people: live progress of a deployment, tables, event logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+from rich.text import Text
+
+from arxdeploy.domain.events import Deployment, Event, View
+from arxdeploy.domain.states import State
+from arxdeploy.ports import Summary
+from arxdeploy.redact import Redactor, RedactingWriter
+
+_STYLE = {
+    State.SUCCEEDED: "bold green",
+    State.FAILED: "bold red",
+    State.ROLLED_BACK: "bold yellow",
+    State.REJECTED: "bold red",
+    State.EXPIRED: "bold red",
+}
+_NON_TTY_EVERY = 5.0  # seconds between repeated progress lines in CI logs
+
+
+def console(redactor: Redactor) -> Console:
+    return Console(file=RedactingWriter(sys.stdout, redactor), highlight=False, soft_wrap=True)
+
+
+class Printer:
+    """A hook that shows a deployment as it runs: one line per step, a live status line."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.redactor = Redactor()
+        self._console: Console | None = None
+        self._status: Status | None = None
+        self._state_since = time.monotonic()
+        self._state = State.REQUESTED
+        self._last_plain: tuple[str, float] = ("", 0.0)
+
+    @property
+    def out(self) -> Console:
+        if self._console is None:
+            self._console = console(self.redactor)
+        return self._console
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.out.print(f"[cyan]•[/] {message}")
+
+    def __call__(self, d: Deployment, event: Event) -> None:
+        if self.quiet:
+            return
+        if event.type == "state":
+            self._on_state(d, State(event.data["state"]))
+        elif event.type == "step":
+            self._on_step(event)
+        elif event.type == "switched":
+            color = event.data.get("color")
+            where = f"{color} ({event.data.get('version')})" if color else "nothing"
+            self._line(f"[bold magenta]⇄[/] traffic now on {where}")
+        elif event.type == "progress":
+            self._progress(str(event.data.get("message", "")))
+
+    def _on_state(self, d: Deployment, state: State) -> None:
+        self._state, self._state_since = state, time.monotonic()
+        if state is State.REQUESTED:
+            verb = {"deploy": "Deploying", "rollback": "Rolling back to", "stop": "Stopping"}[d.kind.value]
+            was = f"{d.previous_version} on {d.old_color.value}" if d.old_color else "nothing live"
+            what = f"{d.service}/{d.environment}" if d.kind.value == "stop" else f"{d.service} {d.version} to {d.environment}"
+            self._line(f"[bold]{verb} {what}[/] (now: {was}) · deployment {d.id}")
+        elif state.terminal:
+            self._stop_status()
+        else:
+            self._progress(state.value.replace("_", " "))
+
+    def _on_step(self, event: Event) -> None:
+        outcome = event.data.get("outcome")
+        mark = "[green]✓[/]" if outcome == "ok" else "[red]✗[/]"
+        text = event.data.get("detail") or event.data.get("reason") or ""
+        started = event.data.get("started")
+        seconds = (event.at - _parse(started)).total_seconds() if started else 0.0
+        self._line(f"{mark} {event.data.get('step', ''):<9} {seconds:6.1f}s  {text}")
+
+    def _progress(self, message: str) -> None:
+        elapsed = time.monotonic() - self._state_since
+        text = f"{self._state.value.replace('_', ' ')} ({elapsed:.0f}s): {message}"
+        if self.out.is_terminal:
+            if self._status is None:
+                self._status = self.out.status(text)
+                self._status.start()
+            else:
+                self._status.update(text)
+            return
+        # In CI logs, repeat a progress line only when it changes or every few seconds.
+        last, at = self._last_plain
+        if message != last or time.monotonic() - at > _NON_TTY_EVERY:
+            self.out.print(f"  … {text}")
+            self._last_plain = (message, time.monotonic())
+
+    def _line(self, markup: str) -> None:
+        self.out.print(markup)
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def outcome(self, state: State, line: str) -> None:
+        self._stop_status()
+        self.out.print(Text(line, style=_STYLE.get(state, "bold")))
+
+
+def _parse(value: Any) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value))
+
+
+def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redactor) -> None:
+    table = Table(title=f"{service}", title_justify="left")
+    for column in ("environment", "live", "color", "health", "url", "last deployment"):
+        table.add_column(column)
+    for row in rows:
+        last = row.get("last_deployment")
+        last_text = f"{last['id']} {last['version'] or last['kind']} {last['state']}" if last else "-"
+        health = row["health"]
+        style = {"healthy": "green", "unhealthy": "red"}.get(health["status"], "")
+        table.add_row(
+            row["environment"],
+            row["live_version"] or "-",
+            row["live_color"] or "-",
+            Text(health["status"] + (f": {health['detail']}" if health.get("detail") else ""), style=style),
+            row.get("url") or "-",
+            last_text,
+        )
+    console(redactor).print(table)
+
+
+def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
+    table = Table()
+    for column in ("id", "env", "kind", "version", "from", "state", "who", "when (UTC)", "reason"):
+        table.add_column(column)
+    for s in rows:
+        d = s.deployment
+        table.add_row(
+            d.id,
+            d.environment,
+            d.kind.value,
+            d.version or "-",
+            d.previous_version or "-",
+            Text(s.state.value, style=_STYLE.get(s.state, "")),
+            d.requested_by,
+            f"{d.created_at:%Y-%m-%d %H:%M:%S}",
+            d.reason,
+        )
+    out = console(redactor)
+    out.print(table if rows else "no deployments yet")
+
+
+def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor) -> None:
+    out = console(redactor)
+    out.print(f"[bold]{d.id}[/]  {d.kind.value} {d.service}/{d.environment} {d.version or ''}".rstrip())
+    out.print(f"state:     [{_STYLE.get(view.state, 'bold')}]{view.state.value}[/]")
+    out.print(f"from:      {d.previous_version or '-'} ({d.old_color.value if d.old_color else '-'}) -> {d.new_color.value}")
+    out.print(f"asked by:  {d.requested_by}  reason: {d.reason or '-'}")
+    if d.git_ref or d.git_sha:
+        out.print(f"git:       {d.git_ref or '-'} {d.git_sha or ''}")
+    if view.failure:
+        f = view.failure
+        out.print(f"[red]failure:[/]   {f.step}: {f.reason}")
+    out.print("events:")
+    for e in events:
+        fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
+        out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")

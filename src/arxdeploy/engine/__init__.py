@@ -1,0 +1,1 @@
+"""Runs deployments: executes what the decision core asks for and records every result."""

@@ -1,0 +1,21 @@
+"""What a step needs: the deployment, its plan, the ports, and a way to report progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.ports import Clock, HealthProbe, Target
+
+
+@dataclass(frozen=True)
+class StepContext:
+    deployment: Deployment
+    plan: EnvironmentPlan
+    target: Target
+    health: HealthProbe
+    clock: Clock
+    record: Callable[[Event], None]  # appended to the deployment's log
+    progress: Callable[[str], None]  # shown to people, not stored

@@ -1,0 +1,171 @@
+"""One function per step. Each returns a one-line detail, or raises StepFailed.
+
+Steps are idempotent: after a crash the engine may run ``cleanup`` or ``rollback`` again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from arxdeploy.domain import events
+from arxdeploy.domain.states import Color, Kind, Step
+from arxdeploy.engine.context import StepContext
+from arxdeploy.engine.watch import wait_until_ready, watch
+from arxdeploy.errors import ApprovalError, StepFailed
+
+
+def validate(ctx: StepContext) -> str:
+    d = ctx.deployment
+    state = ctx.target.inspect(environment=d.environment)
+    if state.live_color is not None and state.live_color is not d.old_color:
+        raise StepFailed(
+            f"traffic moved to {state.live_color.value} since this deployment was requested; request it again"
+        )
+    return f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
+
+
+def gate(ctx: StepContext) -> str:
+    # Collecting approvals is not available yet; say so instead of deploying unapproved.
+    raise ApprovalError(
+        f"{ctx.deployment.environment} requires approval (approval_gates), "
+        "and this version of arxdeploy cannot collect approvals yet",
+        hint="deploy to an environment without approval_required, or disable approval_gates",
+    )
+
+
+def backup(ctx: StepContext) -> str:
+    manifest = ctx.target.backup(environment=ctx.deployment.environment, deployment_id=ctx.deployment.id)
+    files = manifest.get("files", {})
+    return f"saved {len(files)} file{'s' if len(files) != 1 else ''} for {ctx.deployment.environment}"
+
+
+def deploy(ctx: StepContext) -> str:
+    d = ctx.deployment
+    ctx.progress(f"starting {ctx.plan.replicas} replicas of {d.version} as {d.new_color.value}")
+    ctx.target.start_color(
+        environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas
+    )
+    return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
+
+
+def verify(ctx: StepContext) -> str:
+    d = ctx.deployment
+    rounds = wait_until_ready(
+        target=ctx.target,
+        health=ctx.health,
+        clock=ctx.clock,
+        policy=ctx.plan.checks,
+        environment=d.environment,
+        color=d.new_color,
+        deadline=ctx.plan.checks.progress_deadline,
+        progress=ctx.progress,
+    )
+    return f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
+
+
+def switch(ctx: StepContext) -> str:
+    d = ctx.deployment
+    delay = ctx.plan.traffic_switch_delay.total_seconds()
+    if delay > 0 and d.kind is Kind.DEPLOY:
+        ctx.progress(f"switching traffic to {d.new_color.value} in {delay:g}s (traffic_switch_delay)")
+        ctx.clock.sleep(delay)
+    ctx.target.switch(environment=d.environment, color=d.new_color)
+    ctx.record(events.switched(d.new_color, d.version, ctx.clock.now()))
+    return f"traffic on {d.new_color.value} ({d.version})"
+
+
+def monitor(ctx: StepContext) -> str:
+    rounds = _watch_live(ctx, ctx.plan.monitoring_duration, "monitoring")
+    return f"healthy for {ctx.plan.monitoring_duration.total_seconds():g}s ({rounds} rounds)"
+
+
+def finalize(ctx: StepContext) -> str:
+    d = ctx.deployment
+    if d.old_color is None:
+        return "nothing to retire"
+    if d.kind is Kind.DEPLOY and ctx.plan.scale_down_delay.total_seconds() > 0:
+        # The old color stays warm so that a failure now is still a switch back, not a redeploy.
+        _watch_live(ctx, ctx.plan.scale_down_delay, f"{d.old_color.value} kept warm")
+    ctx.progress(f"retiring {d.old_color.value}")
+    ctx.target.stop_color(environment=d.environment, color=d.old_color, drain_timeout=ctx.plan.drain_timeout)
+    return f"{d.old_color.value} ({d.previous_version}) retired"
+
+
+def cleanup(ctx: StepContext) -> str:
+    d = ctx.deployment
+    state = ctx.target.inspect(environment=d.environment)
+    if state.live_color is d.new_color:
+        # Never stop what takes traffic: that would be an outage, not a cleanup.
+        return f"{d.new_color.value} is live; left running"
+    ctx.target.stop_color(environment=d.environment, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
+    live = f"; {state.live_color.value} ({state.live_version}) still live" if state.live_color else ""
+    return f"{d.new_color.value} ({d.version}) removed{live}"
+
+
+def rollback(ctx: StepContext) -> str:
+    d = ctx.deployment
+    env = d.environment
+    if d.old_color is None or d.previous_version is None:
+        ctx.target.switch(environment=env, color=None)
+        ctx.record(events.switched(None, None, ctx.clock.now()))
+        ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
+        return "nothing was live before; traffic stopped and the new color removed"
+    state = ctx.target.inspect(environment=env)
+    old = state.colors.get(d.old_color)
+    warm = old is not None and old.version == d.previous_version and not old.crash_looping
+    if not warm:
+        ctx.progress(f"{d.old_color.value} is gone; starting {d.previous_version} again")
+        ctx.target.start_color(
+            environment=env, color=d.old_color, version=d.previous_version, replicas=ctx.plan.replicas
+        )
+        _ready(ctx, d.old_color, "rollback")
+    # Warm: switch first, it is the fastest way off a failing version; then prove it.
+    ctx.target.switch(environment=env, color=d.old_color)
+    ctx.record(events.switched(d.old_color, d.previous_version, ctx.clock.now()))
+    if warm:
+        _ready(ctx, d.old_color, "rollback")
+    ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
+    how = "warm" if warm else "restarted"
+    return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed"
+
+
+def _ready(ctx: StepContext, color: Color, why: str) -> None:
+    wait_until_ready(
+        target=ctx.target,
+        health=ctx.health,
+        clock=ctx.clock,
+        policy=ctx.plan.checks,
+        environment=ctx.deployment.environment,
+        color=color,
+        deadline=ctx.plan.rollback_timeout,
+        progress=lambda message: ctx.progress(f"{why}: {message}"),
+    )
+
+
+def _watch_live(ctx: StepContext, duration: timedelta, what: str) -> int:
+    return watch(
+        target=ctx.target,
+        health=ctx.health,
+        clock=ctx.clock,
+        policy=ctx.plan.checks,
+        environment=ctx.deployment.environment,
+        color=ctx.deployment.new_color,
+        duration=duration,
+        progress=ctx.progress,
+        what=what,
+    )
+
+
+STEPS: dict[Step, Callable[[StepContext], str]] = {
+    Step.VALIDATE: validate,
+    Step.GATE: gate,
+    Step.BACKUP: backup,
+    Step.DEPLOY: deploy,
+    Step.VERIFY: verify,
+    Step.SWITCH: switch,
+    Step.MONITOR: monitor,
+    Step.FINALIZE: finalize,
+    Step.CLEANUP: cleanup,
+    Step.ROLLBACK: rollback,
+}

@@ -1,0 +1,123 @@
+"""Health watching shared by verify, monitor, finalize, rollback and restore."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from arxdeploy.domain.states import Color
+from arxdeploy.errors import StepFailed
+from arxdeploy.ports import CheckResult, Clock, HealthProbe, Probe, Round, Target
+from arxdeploy.domain.plan import CheckPolicy
+
+
+def probes_for(target: Target, environment: str, color: Color, *, live_path: bool = False) -> list[Probe]:
+    """Every replica of ``color``; plus the front door when ``live_path`` (it should be on ``color``)."""
+    state = target.inspect(environment=environment)
+    color_state = state.colors.get(color)
+    if color_state is None:
+        raise StepFailed(f"{color.value} is not running in {environment}")
+    if color_state.crash_looping:
+        raise StepFailed(
+            f"{color.value} ({color_state.version}) is crash-looping: {color_state.detail}",
+            check=f"{color.value} processes",
+            answer=color_state.detail,
+        )
+    probes = [
+        Probe(url=r.url, color=color, version=color_state.version, label=f"{color.value} replica {r.index}")
+        for r in color_state.replicas
+    ]
+    if live_path and state.live_url and state.live_color is color:
+        probes.append(Probe(url=state.live_url, color=color, version=color_state.version, label="live path"))
+    return probes
+
+
+def wait_until_ready(
+    *,
+    target: Target,
+    health: HealthProbe,
+    clock: Clock,
+    policy: CheckPolicy,
+    environment: str,
+    color: Color,
+    deadline: timedelta,
+    progress: Callable[[str], None],
+) -> int:
+    """Block until ``color`` passes every check ``success_threshold`` rounds in a row.
+
+    Returns the number of rounds run. Fails fast on a crash loop, and at ``deadline``.
+    """
+    give_up = clock.now() + deadline
+    good = rounds = 0
+    last: CheckResult | None = None
+    while True:
+        rounds += 1
+        result = health.round(probes=probes_for(target, environment, color), timeout=policy.timeout)
+        good = good + 1 if result.ok else 0
+        last = result.first_failure or last
+        if good >= policy.success_threshold:
+            return rounds
+        waiting = f"waiting for {color.value}: {good}/{policy.success_threshold} good rounds"
+        progress(f"{waiting}; last failure: {last.check} -> {last.answer}" if last and not result.ok else waiting)
+        if clock.now() >= give_up:
+            raise StepFailed(
+                f"{color.value} did not pass its checks within {_human(deadline)}"
+                + (f": {last.check} answered {last.answer}" if last else ""),
+                check=last.check if last else None,
+                answer=last.answer if last else None,
+            )
+        clock.sleep(policy.interval.total_seconds())
+
+
+def watch(
+    *,
+    target: Target,
+    health: HealthProbe,
+    clock: Clock,
+    policy: CheckPolicy,
+    environment: str,
+    color: Color,
+    duration: timedelta,
+    progress: Callable[[str], None],
+    what: str,
+) -> int:
+    """Check the live ``color`` every interval for ``duration``.
+
+    ``failure_threshold`` consecutive failed rounds raise StepFailed naming the failing check
+    and its last answer. Returns the number of rounds run.
+    """
+    end = clock.now() + duration
+    bad = rounds = 0
+    while clock.now() < end:
+        rounds += 1
+        result = _round(target, health, policy, environment, color)
+        failure = result.first_failure
+        bad = bad + 1 if failure else 0
+        if failure and bad >= policy.failure_threshold:
+            raise StepFailed(
+                f"{failure.check} failed {bad} rounds in a row (last answer: {failure.answer})",
+                check=failure.check,
+                answer=failure.answer,
+            )
+        left = max(0.0, (end - clock.now()).total_seconds())
+        status = f"{bad}/{policy.failure_threshold} failed rounds" if bad else "healthy"
+        progress(f"{what}: {status}, {left:.0f}s left")
+        if left > 0:
+            clock.sleep(min(policy.interval.total_seconds(), left))
+    return rounds
+
+
+def _round(target: Target, health: HealthProbe, policy: CheckPolicy, environment: str, color: Color) -> Round:
+    try:
+        probes = probes_for(target, environment, color, live_path=True)
+    except StepFailed as exc:
+        # A crash loop of the live color is a failed round like any other.
+        return Round(results=(CheckResult(exc.check or "processes", False, exc.answer or exc.message),))
+    return health.round(probes=probes, timeout=policy.timeout)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -1,0 +1,105 @@
+"""Health checks: HTTP GETs of the configured endpoints and custom scripts, run concurrently."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from arxdeploy.ports import CheckResult, Probe, Round
+
+_ANSWER_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ScriptCheck:
+    name: str
+    path: Path
+    timeout: timedelta | None = None
+
+
+class HttpHealthProbe:
+    """Implements ``arxdeploy.ports.HealthProbe`` with httpx and subprocesses.
+
+    A check passes on a 2xx answer (HTTP) or exit status 0 (script). Scripts get the probe's
+    URL, color and version in ``ARXDEPLOY_CHECK_URL``, ``ARXDEPLOY_COLOR``, ``ARXDEPLOY_VERSION``.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoints: Sequence[str],
+        scripts: Sequence[ScriptCheck] = (),
+        cwd: Path,
+        environ: Mapping[str, str],
+    ) -> None:
+        self._endpoints = list(endpoints)
+        self._scripts = list(scripts)
+        self._cwd = cwd
+        self._environ = dict(environ)
+        # Checks must see each replica as a new client would: no pooled connections.
+        self._client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arxdeploy-check")
+
+    def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:
+        jobs = [self._pool.submit(self._get, p, e, timeout) for p in probes for e in self._endpoints]
+        jobs += [self._pool.submit(self._script, p, s, timeout) for p in probes for s in self._scripts]
+        return Round(results=tuple(job.result() for job in jobs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def _get(self, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
+        name = f"GET {endpoint} on {probe.label}"
+        try:
+            response = self._client.get(probe.url.rstrip("/") + endpoint, timeout=timeout.total_seconds())
+        except httpx.TimeoutException:
+            return CheckResult(name, False, f"no answer within {timeout.total_seconds():g}s")
+        except httpx.HTTPError as exc:
+            return CheckResult(name, False, _describe_http_error(exc))
+        answer = f"HTTP {response.status_code}"
+        if not response.is_success:
+            body = response.text.strip()[:_ANSWER_CHARS]
+            answer = f"{answer}: {body}" if body else answer
+        return CheckResult(name, response.is_success, answer)
+
+    def _script(self, probe: Probe, check: ScriptCheck, timeout: timedelta) -> CheckResult:
+        name = f"script {check.name} on {probe.label}"
+        env = {
+            **self._environ,
+            "ARXDEPLOY_CHECK_URL": probe.url,
+            "ARXDEPLOY_COLOR": probe.color.value,
+            "ARXDEPLOY_VERSION": probe.version,
+        }
+        limit = (check.timeout or timeout).total_seconds()
+        try:
+            done = subprocess.run(
+                [str(check.path)],
+                cwd=self._cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return CheckResult(name, False, f"still running after {limit:g}s")
+        except OSError as exc:
+            return CheckResult(name, False, f"could not run {check.path}: {exc.strerror}")
+        output = (done.stdout + done.stderr).strip()[-_ANSWER_CHARS:]
+        answer = f"exit {done.returncode}" + (f": {output}" if output else "")
+        return CheckResult(name, done.returncode == 0, answer)
+
+
+def _describe_http_error(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection closed without an answer"
+    return f"{type(exc).__name__}: {exc}"

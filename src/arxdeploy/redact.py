@@ -1,0 +1,88 @@
+"""Keep secrets out of output, logs and records: every value taken from the environment is masked."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.ports import Store
+
+MASK = "***"
+_MIN_LEN = 3  # masking one- or two-character values would mangle ordinary text
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_LEN}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def data(self, value: Any) -> Any:
+        """Mask secrets anywhere in JSON-like data."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that masks secrets before they reach the real one."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        self._stream = stream
+        self._redact = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redact(record.getMessage())
+        record.args = None
+        return True
+
+
+class RedactingStore:
+    """Wraps a ``Store`` so that no secret reaches a stored record; reads pass through."""
+
+    def __init__(self, inner: Store, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redact = redactor
+
+    def create(self, *, deployment: Deployment, events: Sequence[Event]) -> None:
+        self._inner.create(deployment=deployment, events=[self._event(e) for e in events])
+
+    def append(self, *, deployment_id: str, events: Sequence[Event]) -> None:
+        self._inner.append(deployment_id=deployment_id, events=[self._event(e) for e in events])
+
+    def _event(self, event: Event) -> Event:
+        return Event(event.type, event.at, self._redact.data(dict(event.data)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

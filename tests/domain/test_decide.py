@@ -1,0 +1,98 @@
+"""Every transition of the decision core, as a table."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arxdeploy.domain.decide import Route, next_state
+from arxdeploy.domain.states import STEP_OF, TERMINAL, Outcome, State
+
+S, O = State, Outcome
+PLAIN = Route()
+GATED = Route(needs_approval=True)
+NO_MONITOR = Route(monitor=False)
+
+TABLE = [
+    # happy path
+    (S.REQUESTED, O.OK, PLAIN, S.VALIDATING),
+    (S.VALIDATING, O.OK, PLAIN, S.BACKING_UP),
+    (S.VALIDATING, O.OK, GATED, S.AWAITING_APPROVAL),
+    (S.AWAITING_APPROVAL, O.OK, GATED, S.BACKING_UP),
+    (S.BACKING_UP, O.OK, PLAIN, S.DEPLOYING),
+    (S.DEPLOYING, O.OK, PLAIN, S.VERIFYING),
+    (S.VERIFYING, O.OK, PLAIN, S.SWITCHING),
+    (S.SWITCHING, O.OK, PLAIN, S.MONITORING),
+    (S.SWITCHING, O.OK, NO_MONITOR, S.FINALIZING),
+    (S.MONITORING, O.OK, PLAIN, S.FINALIZING),
+    (S.FINALIZING, O.OK, PLAIN, S.SUCCEEDED),
+    (S.CLEANING_UP, O.OK, PLAIN, S.FAILED),
+    (S.ROLLING_BACK, O.OK, PLAIN, S.ROLLED_BACK),
+    # the gate's answers
+    (S.AWAITING_APPROVAL, O.REJECTED, GATED, S.REJECTED),
+    (S.AWAITING_APPROVAL, O.EXPIRED, GATED, S.EXPIRED),
+    (S.AWAITING_APPROVAL, O.FAILED, GATED, S.FAILED),
+    (S.AWAITING_APPROVAL, O.INTERRUPTED, GATED, S.FAILED),
+    # nothing changed yet: straight to failed
+    (S.VALIDATING, O.FAILED, PLAIN, S.FAILED),
+    (S.VALIDATING, O.INTERRUPTED, PLAIN, S.FAILED),
+    # the new color may exist: clean it up
+    (S.BACKING_UP, O.FAILED, PLAIN, S.CLEANING_UP),
+    (S.DEPLOYING, O.FAILED, PLAIN, S.CLEANING_UP),
+    (S.VERIFYING, O.FAILED, PLAIN, S.CLEANING_UP),
+    (S.VERIFYING, O.INTERRUPTED, PLAIN, S.CLEANING_UP),
+    (S.DEPLOYING, O.REJECTED, PLAIN, S.CLEANING_UP),
+    # traffic may have moved: send it back
+    (S.SWITCHING, O.FAILED, PLAIN, S.ROLLING_BACK),
+    (S.SWITCHING, O.INTERRUPTED, PLAIN, S.ROLLING_BACK),
+    (S.MONITORING, O.FAILED, PLAIN, S.ROLLING_BACK),
+    (S.MONITORING, O.INTERRUPTED, PLAIN, S.ROLLING_BACK),
+    (S.FINALIZING, O.FAILED, PLAIN, S.ROLLING_BACK),
+    # undo steps: an interrupted one runs again, a failed one ends the deployment
+    (S.CLEANING_UP, O.INTERRUPTED, PLAIN, S.CLEANING_UP),
+    (S.CLEANING_UP, O.FAILED, PLAIN, S.FAILED),
+    (S.ROLLING_BACK, O.INTERRUPTED, PLAIN, S.ROLLING_BACK),
+    (S.ROLLING_BACK, O.FAILED, PLAIN, S.FAILED),
+]
+
+
+@pytest.mark.parametrize(("state", "outcome", "route", "expected"), TABLE)
+def test_transition(state: State, outcome: Outcome, route: Route, expected: State) -> None:
+    assert next_state(state, outcome, route) is expected
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL))
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_terminal_states_stay(state: State, outcome: Outcome) -> None:
+    assert next_state(state, outcome, PLAIN) is state
+
+
+def test_every_running_state_has_a_step() -> None:
+    running = set(State) - TERMINAL - {State.REQUESTED}
+    assert running == set(STEP_OF)
+
+
+@given(
+    route=st.builds(Route, needs_approval=st.booleans(), monitor=st.booleans()),
+    outcomes=st.lists(st.sampled_from(list(Outcome)), max_size=40),
+)
+def test_any_sequence_then_progress_ends_terminal(route: Route, outcomes: list[Outcome]) -> None:
+    """Whatever happens, once steps stop being interrupted the deployment ends within a few steps."""
+    state = State.REQUESTED
+    for outcome in outcomes:
+        state = next_state(state, outcome, route)
+    for _ in range(12):
+        state = next_state(state, Outcome.FAILED, route)
+    assert state.terminal
+
+
+@given(outcomes=st.lists(st.sampled_from([Outcome.OK, Outcome.FAILED, Outcome.INTERRUPTED]), max_size=40))
+def test_traffic_never_abandoned_after_switch(outcomes: list[Outcome]) -> None:
+    """After the switch, no path reaches `failed` without passing through rolling_back."""
+    state, seen = State.REQUESTED, [State.REQUESTED]
+    for outcome in outcomes:
+        state = next_state(state, outcome, PLAIN)
+        seen.append(state)
+    if State.SWITCHING in seen and state is State.FAILED:
+        assert State.ROLLING_BACK in seen[seen.index(State.SWITCHING) :]

@@ -1,0 +1,222 @@
+"""The engine against fakes: every path ends where the architecture says, and says why."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from arxdeploy.domain.events import fold
+from arxdeploy.domain.states import Color, Kind, State
+from arxdeploy.errors import LockedError
+from arxdeploy.testing.clock import ManualClock
+from arxdeploy.testing.store import MemoryStore
+from arxdeploy.testing.target import FakeHealth, FakeTarget
+
+from .conftest import PLAN, Killed, World
+
+FLOW = ["validate", "backup", "deploy", "verify", "switch", "monitor", "finalize"]
+
+
+def steps(view: object) -> list[str]:
+    return [s.step for s in view.steps]  # type: ignore[attr-defined]
+
+
+def live(world: World) -> tuple[Color | None, str | None]:
+    state = world.target.inspect(environment="staging")
+    return state.live_color, state.live_version
+
+
+def test_first_deploy_goes_live_on_blue(world: World) -> None:
+    d, view = world.engine().deploy(plan=PLAN, version="v1", reason="first")
+    assert view.state is State.SUCCEEDED
+    assert steps(view) == FLOW
+    assert (d.new_color, d.old_color, d.previous_version) == (Color.BLUE, None, None)
+    assert live(world) == (Color.BLUE, "v1")
+    record = world.store.live(service="demo-api", environment="staging")
+    assert record is not None and (record.color, record.version) == (Color.BLUE, "v1")
+
+
+def test_second_deploy_switches_color_and_retires_the_old_one(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    start = world.clock.now()
+    d, view = engine.deploy(plan=PLAN, version="v2")
+    assert view.state is State.SUCCEEDED
+    assert (d.new_color, d.old_color, d.previous_version) == (Color.GREEN, Color.BLUE, "v1")
+    assert live(world) == (Color.GREEN, "v2")
+    assert set(world.target.colors["staging"]) == {Color.GREEN}
+    # The configured waits were all honoured: switch delay, monitoring window, scale-down delay.
+    assert world.clock.now() - start >= PLAN.traffic_switch_delay + PLAN.monitoring_duration + PLAN.scale_down_delay
+
+
+def test_crash_looping_version_fails_fast_and_leaves_the_live_one(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    start = world.clock.now()
+    _, view = engine.deploy(plan=PLAN, version="v2-crash")
+    assert view.state is State.FAILED
+    assert steps(view) == ["validate", "backup", "deploy", "verify", "cleanup"]
+    assert view.failure is not None and "crash-looping" in view.failure.reason
+    assert world.clock.now() - start < PLAN.checks.progress_deadline  # fast, not at the deadline
+    assert live(world) == (Color.BLUE, "v1")
+    assert set(world.target.colors["staging"]) == {Color.BLUE}
+
+
+def test_never_healthy_version_fails_at_the_progress_deadline(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    start = world.clock.now()
+    _, view = engine.deploy(plan=PLAN, version="v2-unhealthy")
+    assert view.state is State.FAILED
+    assert view.failure is not None and view.failure.step == "verify"
+    assert view.failure.answer == "HTTP 500: unhealthy"
+    assert world.clock.now() - start >= PLAN.checks.progress_deadline
+    assert live(world) == (Color.BLUE, "v1")
+    assert "switch staging green" not in world.target.calls
+
+
+def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    d, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
+    assert view.state is State.ROLLED_BACK
+    assert steps(view) == ["validate", "backup", "deploy", "verify", "switch", "monitor", "rollback"]
+    assert view.failure is not None and view.failure.step == "monitor"
+    assert "failed 3 rounds in a row" in view.failure.reason
+    assert view.failure.check is not None and view.failure.answer == "HTTP 500: unhealthy"
+    assert live(world) == (Color.BLUE, "v1")
+    assert set(world.target.colors["staging"]) == {Color.BLUE}
+    # Warm: blue was never restarted, only switched back to.
+    assert [c for c in world.target.calls if c.startswith("start_color staging blue")] == ["start_color staging blue v1"]
+    assert "warm" in view.steps[-1].detail
+
+
+def test_first_deploy_failing_after_switch_leaves_nothing_live(world: World) -> None:
+    _, view = world.engine().deploy(plan=PLAN, version="v1-fails-after-60s")
+    assert view.state is State.ROLLED_BACK
+    assert live(world) == (None, None)
+    assert world.target.colors["staging"] == {}
+
+
+def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    engine.deploy(plan=PLAN, version="v2")
+    d, view = engine.rollback(plan=PLAN, to_version=None)
+    assert d.kind is Kind.ROLLBACK and d.version == "v1" and d.previous_version == "v2"
+    assert view.state is State.SUCCEEDED
+    assert "monitor" not in steps(view)
+    assert live(world) == (Color.BLUE, "v1")
+
+
+def test_approval_required_stops_before_anything_changes(world: World) -> None:
+    gated = dataclasses.replace(PLAN, needs_approval=True)
+    _, view = world.engine().deploy(plan=gated, version="v1")
+    assert view.state is State.REJECTED
+    assert view.failure is not None and "requires approval" in view.failure.reason
+    assert not [c for c in world.target.calls if not c.startswith("inspect")]
+
+
+def test_target_error_during_deploy_cleans_up(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    world.target.fail_on["start_color"] = 1
+    _, view = engine.deploy(plan=PLAN, version="v2")
+    assert view.state is State.FAILED
+    assert view.failure is not None and "injected failure in start_color" in view.failure.reason
+    assert live(world) == (Color.BLUE, "v1")
+
+
+def test_second_deploy_while_one_runs_is_locked(world: World) -> None:
+    first = world.engine(pid=100, kill_at="monitoring")
+    with pytest.raises(Killed):
+        first.deploy(plan=PLAN, version="v1")
+    world.alive.add(100)  # the first process is in fact still running
+    with pytest.raises(LockedError) as caught:
+        world.engine(pid=200).deploy(plan=PLAN, version="v2")
+    assert "d0001" in caught.value.message and "ana@ci-1" in caught.value.message
+    assert caught.value.exit_code == 4
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "ends", "live_after"),
+    [
+        ("validating", State.FAILED, (Color.BLUE, "v1")),
+        ("backing_up", State.FAILED, (Color.BLUE, "v1")),
+        ("deploying", State.FAILED, (Color.BLUE, "v1")),
+        ("verifying", State.FAILED, (Color.BLUE, "v1")),
+        ("switching", State.ROLLED_BACK, (Color.BLUE, "v1")),
+        ("monitoring", State.ROLLED_BACK, (Color.BLUE, "v1")),
+        ("finalizing", State.ROLLED_BACK, (Color.BLUE, "v1")),
+        ("rolling_back", State.ROLLED_BACK, (Color.BLUE, "v1")),
+        ("cleaning_up", State.FAILED, (Color.BLUE, "v1")),
+    ],
+)
+def test_killed_deploy_is_recovered_by_the_next_command(
+    world: World, kill_at: str, ends: State, live_after: tuple[Color, str]
+) -> None:
+    world.engine(pid=100).deploy(plan=PLAN, version="v1")
+    version = "v2-fails-after-60s" if kill_at == "rolling_back" else "v2-crash" if kill_at == "cleaning_up" else "v2"
+    with pytest.raises(Killed):
+        world.engine(pid=101, kill_at=kill_at).deploy(plan=PLAN, version=version)
+    survivor = world.engine(pid=102)
+    recovered = survivor.recover(plan=PLAN)
+    assert recovered == ["d0002"]
+    view = fold(world.store.events(deployment_id="d0002"))
+    assert view.state is ends
+    assert any("interrupted" in s.detail for s in view.steps)
+    assert live(world) == live_after
+    assert set(world.target.colors["staging"]) == {Color.BLUE}
+    # ...and then the next deployment proceeds.
+    _, after = survivor.deploy(plan=PLAN, version="v3")
+    assert after.state is State.SUCCEEDED
+
+
+def test_restore_brings_back_the_recorded_live_version(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    engine.deploy(plan=PLAN, version="v2")
+    world.target.colors.clear()
+    world.target.live.clear()  # the runtime died and took everything with it
+    assert engine.restore(plan=PLAN) == "restored v2 on green"
+    assert live(world) == (Color.GREEN, "v2")
+    assert engine.restore(plan=PLAN) is None
+
+
+TARGET_CALLS = ["inspect", "backup", "start_color", "switch", "stop_color"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    version=st.sampled_from(["v2", "v2-crash", "v2-unhealthy", "v2-fails-after-10s", "v2-fails-after-400s"]),
+    failures=st.dictionaries(st.sampled_from(TARGET_CALLS), st.integers(min_value=0, max_value=3)),
+    first_ok=st.booleans(),
+)
+def test_any_failures_end_terminal_with_a_healthy_live_color(
+    version: str, failures: dict[str, int], first_ok: bool
+) -> None:
+    clock = ManualClock()
+    target = FakeTarget(clock=clock)
+    world = World(clock=clock, target=target, health=FakeHealth(target), store=MemoryStore())
+    engine = world.engine()
+    if first_ok:
+        engine.deploy(plan=PLAN, version="v1")
+    target.fail_on.update(failures)
+    try:
+        _, view = engine.deploy(plan=PLAN, version=version)
+    except Exception:
+        # A failing target before the deployment is recorded (inspect at request) is an error
+        # to the caller, and nothing changed.
+        assert not world.store.unfinished(service="demo-api", environment="staging")
+        view = None
+    if view is not None:
+        assert view.state.terminal
+    target.fail_on.clear()
+    color, running = live(world)
+    if color is not None:
+        assert target.healthy("staging", color), (version, failures, color, running)
+    if first_ok and view is not None and view.state is not State.FAILED:
+        assert color is not None  # a rollback always leaves something live when something was
