@@ -125,7 +125,7 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
 
     from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
 
-    store: Store = RedactingStore(SqlStore(f"sqlite:///{loaded.state_dir / 'state.db'}"), redactor)  # type: ignore[assignment]
+    store: Store = RedactingStore(SqlStore(f"sqlite:///{loaded.state_dir / 'state.db'}"), redactor)
     local = config.target.local
     assert local is not None  # the config models require it for type local
     cwd = (loaded.base_dir / local.cwd) if local.cwd else loaded.base_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO, cast
 
 from rich.console import Console
 from rich.status import Status
@@ -28,7 +28,9 @@ _NON_TTY_EVERY = 5.0  # seconds between repeated progress lines in CI logs
 
 
 def console(redactor: Redactor) -> Console:
-    return Console(file=RedactingWriter(sys.stdout, redactor), highlight=False, soft_wrap=True)
+    stream = cast(TextIO, RedactingWriter(sys.stdout, redactor))
+    # Logs and pipes get wide lines rather than tables squeezed to 80 columns.
+    return Console(file=stream, highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 class Printer:
@@ -41,7 +43,8 @@ class Printer:
         self._status: Status | None = None
         self._state_since = time.monotonic()
         self._state = State.REQUESTED
-        self._last_plain: tuple[str, float] = ("", 0.0)
+        self._last_plain = 0.0
+        self._printed_in_state = False
 
     @property
     def out(self) -> Console:
@@ -53,11 +56,11 @@ class Printer:
         if not self.quiet:
             self.out.print(f"[cyan]•[/] {message}")
 
-    def __call__(self, d: Deployment, event: Event) -> None:
+    def __call__(self, deployment: Deployment, event: Event) -> None:
         if self.quiet:
             return
         if event.type == "state":
-            self._on_state(d, State(event.data["state"]))
+            self._on_state(deployment, State(event.data["state"]))
         elif event.type == "step":
             self._on_step(event)
         elif event.type == "switched":
@@ -77,7 +80,9 @@ class Printer:
         elif state.terminal:
             self._stop_status()
         else:
-            self._progress(state.value.replace("_", " "))
+            self._printed_in_state = False
+            if self.out.is_terminal:
+                self._progress("")
 
     def _on_step(self, event: Event) -> None:
         outcome = event.data.get("outcome")
@@ -89,7 +94,7 @@ class Printer:
 
     def _progress(self, message: str) -> None:
         elapsed = time.monotonic() - self._state_since
-        text = f"{self._state.value.replace('_', ' ')} ({elapsed:.0f}s): {message}"
+        text = f"{self._state.value.replace('_', ' ')} ({elapsed:.0f}s)" + (f": {message}" if message else "")
         if self.out.is_terminal:
             if self._status is None:
                 self._status = self.out.status(text)
@@ -97,11 +102,10 @@ class Printer:
             else:
                 self._status.update(text)
             return
-        # In CI logs, repeat a progress line only when it changes or every few seconds.
-        last, at = self._last_plain
-        if message != last or time.monotonic() - at > _NON_TTY_EVERY:
+        # In CI logs: the first progress line of each step, then one every few seconds.
+        if not self._printed_in_state or time.monotonic() - self._last_plain > _NON_TTY_EVERY:
             self.out.print(f"  … {text}")
-            self._last_plain = (message, time.monotonic())
+            self._printed_in_state, self._last_plain = True, time.monotonic()
 
     def _line(self, markup: str) -> None:
         self.out.print(markup)
@@ -156,7 +160,7 @@ def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
             d.previous_version or "-",
             Text(s.state.value, style=_STYLE.get(s.state, "")),
             d.requested_by,
-            f"{d.created_at:%Y-%m-%d %H:%M:%S}",
+            f"{d.created_at:%m-%d %H:%M:%S}",
             d.reason,
         )
     out = console(redactor)

@@ -134,7 +134,9 @@ class Engine:
                 requested_by=self.leases.me.owner,
                 reason=reason or "stopped by hand",
             )
-            self.store.create(deployment=d, events=[events.entered(State.REQUESTED, now)])
+            first = events.entered(State.REQUESTED, now)
+            self.store.create(deployment=d, events=[first])
+            self._emit(d, first)
             try:
                 self.target.switch(environment=plan.environment, color=None)
                 self._append(d, [events.switched(None, None, self.clock.now())])
@@ -143,7 +145,7 @@ class Engine:
             except ArxdeployError as exc:
                 self._finish_stop(d, now, Outcome.FAILED, exc.message)
             else:
-                self._finish_stop(d, now, Outcome.OK, f"stopped {len(state.colors)} colors")
+                self._finish_stop(d, now, Outcome.OK, f"stopped {', '.join(c.value for c in state.colors) or 'nothing'}")
             return d, fold(self.store.events(deployment_id=d.id))
 
     def _finish_stop(self, d: Deployment, started: datetime, outcome: Outcome, detail: str) -> None:

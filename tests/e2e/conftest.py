@@ -1,0 +1,176 @@
+"""End-to-end: the real `arxdeploy` command in subprocesses, real replicas, the real router."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+CONFIG = """\
+service: e2e-api
+target:
+  type: local
+  local:
+    listen: 127.0.0.1:{port}
+    command: ["{python}", "app.py", "--port", "{{port}}", "--version", "{{version}}"]
+    drain_timeout: 5s
+{local_extra}
+environments:
+  staging:
+    branches: [develop]
+    replicas: 2
+    monitoring_duration: {monitoring}
+    rollback_timeout: 20s
+deployment_strategy:
+  type: blue_green
+  blue_green:
+    traffic_switch_delay: 0
+    scale_down_delay: {scale_down}
+health_checks:
+  endpoints: [/health, /api/version]
+  interval: 200ms
+  timeout: 1s
+  success_threshold: 2
+  failure_threshold: 3
+  progress_deadline: {deadline}
+{checks_extra}
+"""
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    folder: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "deployment_config.yaml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.folder / ".arxdeploy"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def write(
+        self,
+        *,
+        monitoring: str = "2s",
+        deadline: str = "8s",
+        scale_down: str = "500ms",
+        local_extra: str = "",
+        checks_extra: str = "",
+    ) -> None:
+        self.config.write_text(
+            CONFIG.format(
+                port=self.port,
+                python=sys.executable,
+                monitoring=monitoring,
+                deadline=deadline,
+                scale_down=scale_down,
+                local_extra=local_extra,
+                checks_extra=checks_extra,
+            ),
+            encoding="utf-8",
+        )
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(self.config), *args]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.env, check=False
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self.run(*args, "--json")
+        assert done.stdout, done.stderr
+        return json.loads(done.stdout)
+
+    def newest(self) -> dict[str, Any] | None:
+        rows = self.json("history", "--limit", "1")
+        return rows[0] if rows else None
+
+    def served_version(self) -> str | None:
+        try:
+            response = httpx.get(f"{self.url}/api/version", timeout=2)
+        except httpx.HTTPError:
+            return None
+        return response.json()["version"] if response.status_code == 200 else None
+
+    def runtime_pid(self) -> int | None:
+        path = self.state_dir / "runtime.json"
+        return json.loads(path.read_text())["pid"] if path.exists() else None
+
+    def replica_pids(self) -> set[int]:
+        pid = self.runtime_pid()
+        if pid is None or not psutil.pid_exists(pid):
+            return set()
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    app = resources.files("arxdeploy.demo_app").joinpath("app.py").read_text(encoding="utf-8")
+    (tmp_path / "app.py").write_text(app, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    svc = Service(folder=tmp_path, port=free_port(), env=env)
+    svc.write()
+    yield svc
+    _shutdown(svc)
+
+
+def _shutdown(svc: Service) -> None:
+    pid = svc.runtime_pid()
+    pids = svc.replica_pids()
+    if pid is not None and psutil.pid_exists(pid):
+        os.kill(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(timeout=15)
+        except psutil.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+    survivors = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    for p in survivors:
+        os.kill(p, signal.SIGKILL)
+    assert not survivors, f"replica processes outlived the runtime: {survivors}"
+    shutil.rmtree(svc.state_dir, ignore_errors=True)
