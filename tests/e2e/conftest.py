@@ -117,9 +117,10 @@ class Service:
             self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.env, check=False
         )
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Run a command in the background (its output is not kept: it may be killed)."""
         return subprocess.Popen(
-            self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+            self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env
         )
 
     def json(self, *args: str) -> Any:

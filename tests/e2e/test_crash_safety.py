@@ -18,11 +18,12 @@ pytestmark = pytest.mark.slow
     [("verifying", "failed"), ("monitoring", "rolled_back"), ("finalizing", "rolled_back")],
 )
 def test_kill_9_of_deploy_is_recovered_by_the_next_command(service: Service, state: str, ends: str) -> None:
+    assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
+    # Long waits in the step to kill, so that the kill lands inside it.
     if state == "finalizing":
         service.write(monitoring="1s", scale_down="30s")
     else:
         service.write(monitoring="30s", deadline="30s")
-    assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
     version = "v2-slow-start-3s" if state == "verifying" else "v2"
     proc = service.start("deploy", "--env", "staging", "--version", version)
     wait_until(lambda: (n := service.newest()) and n["version"] == version and n["state"] == state, 40, state)

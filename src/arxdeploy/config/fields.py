@@ -1,0 +1,186 @@
+"""Constrained string types used by the config models: names, addresses, quantities, templates.
+
+Each check raises ``PydanticCustomError`` whose message puts the offending value in double
+quotes (``"{value}" ...``); the loader relies on that to hide values that came from secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import string
+from collections.abc import Callable, Collection
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*"
+)
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_CPU = re.compile(r"([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)")
+_MEMORY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e[0-9]{1,2})?")
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+_LARGEST_QUANTITY = 10**30
+
+COMMAND_PLACEHOLDERS = ("port", "version", "color", "replica", "environment")
+NAMESPACE_PLACEHOLDERS = ("service", "environment")
+IMAGE_PLACEHOLDERS = ("version",)
+
+
+def _fail(kind: str, template: str, value: object) -> PydanticCustomError:
+    return PydanticCustomError(kind, '"{value}" ' + template, {"value": str(value)})
+
+
+def dns_label(max_length: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > max_length or not _DNS_LABEL.fullmatch(value):
+            raise _fail(
+                "dns_label",
+                f"is not a valid name; use at most {max_length} lowercase letters, digits and '-',"
+                " starting and ending with a letter or digit",
+                value,
+            )
+        return value
+
+    return check
+
+
+def dns_label_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": max_length})
+
+
+def check_listen(value: str) -> str:
+    """``host:port`` with an IPv4 address, a hostname or a bracketed IPv6 address."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not _valid_host(host):
+        raise _fail("listen", "is not a host:port address like 127.0.0.1:8080 or [::1]:8080", value)
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _fail("listen", "has no valid port; the port must be a number from 1 to 65535", value)
+    return value
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if _DOTTED_NUMBERS.fullmatch(host):  # looks like IPv4, so it must be valid IPv4
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    return host.isascii() and _HOSTNAME.fullmatch(host) is not None
+
+
+def check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise _fail("email", "is not an email address like ops@example.com", value)
+    return value
+
+
+def check_endpoint(value: str) -> str:
+    if not value.startswith("/"):
+        raise _fail("endpoint", "must be a path starting with '/', like /health", value)
+    return value
+
+
+def check_path(value: str) -> str:
+    if not value or "\x00" in value:
+        raise _fail("path", "is not a usable path", value)
+    return value
+
+
+def template(allowed: Collection[str]) -> Callable[[str], str]:
+    """A check that ``{name}`` fields in the value are all in ``allowed`` (``{{`` is a literal brace)."""
+    names = ", ".join(f"{{{name}}}" for name in allowed)
+
+    def check(value: str) -> str:
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        except ValueError:
+            raise _fail("template", "has an unmatched brace; write {{ or }} for a literal brace", value) from None
+        if any(field not in allowed for field in fields):
+            # The bad name is not repeated: it is part of the value, which may be a secret.
+            raise _fail("template", f"has a placeholder that is not allowed here; the allowed ones are {names}", value)
+        return value
+
+    return check
+
+
+def _number_to_text(value: Any) -> Any:
+    # YAML reads ``cpu: 2`` and ``cpu: 0.5`` as numbers; Kubernetes quantities are strings.
+    # Huge ints (YAML reads 0x and thousands of digits as one) stay numbers and fail as such.
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < _LARGEST_QUANTITY:
+        return str(value)
+    return value
+
+
+def cpu_millis(value: str) -> Decimal:
+    """CPU quantity in millicores: ``500m`` -> 500, ``0.5`` -> 500, ``2`` -> 2000."""
+    if value.endswith("m"):
+        return Decimal(value[:-1])
+    return Decimal(value) * 1000
+
+
+def memory_bytes(value: str) -> Decimal:
+    """Memory quantity in bytes: ``64Mi`` -> 67108864, ``128M`` -> 128000000, ``1e3`` -> 1000."""
+    match = _MEMORY.fullmatch(value)
+    if match is None:
+        raise ValueError(value)
+    number, suffix = Decimal(match.group(1)), match.group(3) or ""
+    if suffix.startswith("e"):
+        return number.scaleb(int(suffix[1:]))
+    return number * _BINARY.get(suffix, _DECIMAL.get(suffix, 1))
+
+
+def check_cpu(value: str) -> str:
+    if not _CPU.fullmatch(value) or cpu_millis(value) <= 0:
+        raise _fail("cpu_quantity", "is not a CPU amount; use cores like 0.5 or 2, or millicores like 250m", value)
+    return value
+
+
+def check_memory(value: str) -> str:
+    try:
+        valid = _MEMORY.fullmatch(value) is not None and memory_bytes(value) > 0
+    except (ArithmeticError, ValueError):  # decimal's errors are ArithmeticErrors
+        valid = False
+    if not valid:
+        raise _fail(
+            "memory_quantity",
+            "is not a memory amount; use a number with Ki, Mi, Gi (1024-based) or k, M, G (1000-based), like 256Mi",
+            value,
+        )
+    return value
+
+
+def _quantity_schema(pattern: str, description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": f"^{pattern}$"}],
+            "description": description,
+        }
+    )
+
+
+CpuQuantity = Annotated[
+    str,
+    BeforeValidator(_number_to_text),
+    AfterValidator(check_cpu),
+    _quantity_schema(_CPU.pattern, "A Kubernetes CPU quantity: cores (0.5, 2) or millicores (250m)."),
+]
+MemoryQuantity = Annotated[
+    str,
+    BeforeValidator(_number_to_text),
+    AfterValidator(check_memory),
+    _quantity_schema(_MEMORY.pattern, "A Kubernetes memory quantity like 64Mi, 1Gi or 128M."),
+]

@@ -1,0 +1,147 @@
+"""Load ``deployment_config.yaml``: read, interpolate, validate, and report every problem at once.
+
+Top-level keys starting with ``x-`` are ignored (as in Docker Compose): they give YAML anchors
+a home, e.g. ``x-defaults: &defaults {replicas: 2}`` merged with ``<<: *defaults``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.json_schema import GenerateJsonSchema
+
+from arxdeploy.config import source
+from arxdeploy.config.durations import format_duration
+from arxdeploy.config.models import Config
+from arxdeploy.config.problems import line_of, mask, translate
+from arxdeploy.config.source import KeyPath, dotted
+from arxdeploy.errors import ConfigError, ConfigProblem
+
+SCHEMA_TITLE = "arxdeploy deployment_config.yaml"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+EXTENSION_PREFIX = "x-"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config and where it came from."""
+
+    config: Config
+    path: Path  # absolute
+    base_dir: Path  # the config file's folder; relative paths in the config start here
+    state_dir: Path  # absolute
+    secrets: frozenset[str]  # every non-empty value taken from the environment
+    digest: str  # sha256 of the file's bytes
+    lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def line_of(self, *key: str | int) -> int | None:
+        """Line of a key path like ``("environments", "staging")``, or of its nearest parent."""
+        return line_of(self.lines, key)
+
+
+def load(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+    """Load and validate the config at ``path``, taking ``${VAR}`` values from ``environ``.
+
+    Raises ``ConfigError`` listing every problem found, and nothing else, whatever the file holds.
+    """
+    file = str(path)
+    absolute, raw = _read(path, file)
+    doc = source.read(raw, file, environ)
+    problems = list(doc.problems)
+    config: Config | None = None
+    try:
+        config = Config.model_validate({k: v for k, v in doc.data.items() if not k.startswith(EXTENSION_PREFIX)})
+    except ValidationError as exc:
+        problems += translate(exc, file=file, lines=doc.lines, from_environ=doc.from_environ, broken=doc.broken)
+    if problems or config is None:
+        raise ConfigError(_tidy(problems, doc.secrets))
+    base_dir = absolute.parent
+    return LoadedConfig(
+        config=config,
+        path=absolute,
+        base_dir=base_dir,
+        state_dir=Path(os.path.normpath(base_dir / config.state_dir)),
+        secrets=frozenset(doc.secrets),
+        digest=hashlib.sha256(raw).hexdigest(),
+        lines=doc.lines,
+    )
+
+
+def _read(path: Path, file: str) -> tuple[Path, bytes]:
+    """The canonical path (so one file always maps to one state folder) and the file's bytes."""
+    try:
+        absolute = path.resolve()
+        return absolute, absolute.read_bytes()
+    except FileNotFoundError:
+        message, hint = "no such file", "run `arxdeploy init` to create one, or pass -c FILE"
+    except IsADirectoryError:
+        message, hint = "is a folder, not a config file", "pass -c FILE with the path of the YAML file"
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        message, hint = f"cannot be read: {getattr(exc, 'strerror', None) or exc}", None
+    raise ConfigError([ConfigProblem(file, None, "", message, hint)])
+
+
+def _tidy(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
+    """In file order, without repeats, and with any stray secret blanked out."""
+    unique = dict.fromkeys(
+        ConfigProblem(p.file, p.line, p.key, mask(p.message, secrets) or "", mask(p.hint, secrets)) for p in problems
+    )
+    return sorted(unique, key=lambda p: (p.line is None, p.line or 0))
+
+
+def check_files(loaded: LoadedConfig) -> list[ConfigProblem]:
+    """Problems with the files the config names: check scripts, the app's folder, manifests."""
+    config, base = loaded.config, loaded.base_dir
+    problems: list[ConfigProblem] = []
+
+    def report(key: KeyPath, message: str, hint: str | None = None) -> None:
+        problems.append(
+            ConfigProblem(
+                str(loaded.path), loaded.line_of(*key), dotted(key), mask(message, loaded.secrets) or "", hint
+            )
+        )
+
+    for index, check in enumerate(config.health_checks.custom_checks):
+        key: KeyPath = ("health_checks", "custom_checks", index, "script")
+        script = base / check.script
+        if not script.is_file():
+            report(key, f"{script} does not exist", "paths are relative to the config file's folder")
+        elif not os.access(script, os.X_OK):
+            report(key, f"{script} is not executable", f"chmod +x {script}")
+    local = config.target.local
+    if config.target.type == "local" and local is not None and local.cwd is not None:
+        cwd = base / local.cwd
+        if not cwd.is_dir():
+            report(
+                ("target", "local", "cwd"), f"{cwd} is not a folder", "paths are relative to the config file's folder"
+            )
+    kubernetes = config.target.kubernetes
+    if config.target.type == "kubernetes" and kubernetes is not None:
+        if kubernetes.manifests is not None and not (base / kubernetes.manifests).is_dir():
+            report(("target", "kubernetes", "manifests"), f"{base / kubernetes.manifests} is not a folder")
+        if kubernetes.kubeconfig is not None and not (base / kubernetes.kubeconfig).is_file():
+            report(("target", "kubernetes", "kubeconfig"), f"{base / kubernetes.kubeconfig} does not exist")
+    return problems
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``deployment_config.yaml``, for editors and the reference docs."""
+    schema = Config.model_json_schema(schema_generator=_Schema)
+    schema["title"] = SCHEMA_TITLE
+    schema["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}  # the ignored x- keys
+    return {"$schema": SCHEMA_DIALECT, **schema}
+
+
+class _Schema(GenerateJsonSchema):
+    def encode_default(self, dft: Any) -> Any:
+        # Durations default to "30s", as a user writes them, not ISO 8601 "PT30S".
+        if isinstance(dft, timedelta):
+            return format_duration(dft)
+        return super().encode_default(dft)

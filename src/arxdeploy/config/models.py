@@ -1,0 +1,357 @@
+"""The shape of ``deployment_config.yaml`` as pydantic models.
+
+Every field has a one-line description: the JSON Schema and the reference docs are generated
+from them. Checks that span several fields raise ``ValidationError`` with the exact location
+of each problem, so the loader can point at the right line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from arxdeploy.config import fields
+from arxdeploy.config.durations import Duration
+from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
+from arxdeploy.errors import NotFoundError
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
+CRITICAL_UPDATES = "critical_updates"
+# Upper bounds keep absurd numbers out of the engine's arithmetic (and its datetimes).
+MAX_COUNT = 1000
+MAX_APPROVAL_MINUTES = 366 * 24 * 60
+
+ServiceName = Annotated[str, AfterValidator(fields.dns_label(53)), fields.dns_label_schema(53)]
+EnvironmentName = Annotated[str, AfterValidator(fields.dns_label(63)), fields.dns_label_schema(63)]
+Listen = Annotated[str, AfterValidator(fields.check_listen)]
+CommandPart = Annotated[str, AfterValidator(fields.template(fields.COMMAND_PLACEHOLDERS))]
+Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type": "string", "format": "email"})]
+Endpoint = Annotated[str, AfterValidator(fields.check_endpoint), WithJsonSchema({"type": "string", "pattern": "^/"})]
+Port = Annotated[int, Field(ge=1, le=65535)]
+PathText = Annotated[str, AfterValidator(fields.check_path)]  # a file or folder, relative to the config file
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _problems(title: str, errors: list[InitErrorDetails]) -> None:
+    """Raise every cross-field problem at once, each at its own location."""
+    if errors:
+        raise ValidationError.from_exception_data(title, errors)
+
+
+def _problem(
+    loc: tuple[str | int, ...], kind: str, message: str, value: object, hint: str | None = None
+) -> InitErrorDetails:
+    # The loader turns ctx["hint"] into ConfigProblem.hint; the message template does not use it.
+    context = {"hint": hint} if hint else None
+    return InitErrorDetails(type=PydanticCustomError(kind, message, context), loc=loc, input=value)
+
+
+# --- target -------------------------------------------------------------------------------
+
+
+class LocalTarget(_Model):
+    listen: Listen = Field(
+        default=DEFAULT_LISTEN, description="Address (host:port) of the router that sends traffic to the live color."
+    )
+    command: list[CommandPart] = Field(
+        min_length=1,
+        description="The app's command line; may use {port}, {version}, {color}, {replica} and {environment}.",
+    )
+    cwd: PathText | None = Field(
+        default=None, description="Working folder for the app, relative to the config file; defaults to its folder."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables for the app's processes."
+    )
+    drain_timeout: Duration = Field(
+        default=timedelta(seconds=30), description="How long a stopped replica may finish in-flight requests."
+    )
+    crash_loop_restarts: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_COUNT,
+        description="Restarts within crash_loop_window after which a replica counts as crash-looping.",
+    )
+    crash_loop_window: Duration = Field(
+        default=timedelta(seconds=60), description="The window crash_loop_restarts is counted in."
+    )
+
+    def render_command(self, *, port: int, version: str, color: str, replica: int, environment: str) -> list[str]:
+        """The command with its placeholders filled in (``{{`` and ``}}`` are literal braces)."""
+        values = {"port": port, "version": version, "color": color, "replica": replica, "environment": environment}
+        return [part.format(**values) for part in self.command]
+
+
+class KubernetesTarget(_Model):
+    kubeconfig: PathText | None = Field(
+        default=None, description="Path to the kubeconfig file; defaults to the usual lookup."
+    )
+    context: str | None = Field(default=None, description="kubeconfig context to use; defaults to the current context.")
+    namespace: Annotated[str, AfterValidator(fields.template(fields.NAMESPACE_PLACEHOLDERS))] = Field(
+        default="{service}-{environment}",
+        description="Namespace of each environment; may use {service} and {environment}.",
+    )
+    image: Annotated[str, AfterValidator(fields.template(fields.IMAGE_PLACEHOLDERS))] | None = Field(
+        default=None, description="Container image to deploy; {version} is replaced by the version being deployed."
+    )
+    container_port: Port = Field(default=8080, description="Port the app listens on inside its container.")
+    manifests: PathText | None = Field(
+        default=None,
+        description="Folder of extra manifests with one subfolder per environment, relative to the config file.",
+    )
+
+
+class Target(_Model):
+    type: Literal["local", "kubernetes"] = Field(
+        default="local", description="Where the app runs: local processes or Kubernetes."
+    )
+    local: LocalTarget | None = Field(default=None, description="Settings for type: local.")
+    kubernetes: KubernetesTarget | None = Field(default=None, description="Settings for type: kubernetes.")
+
+    @model_validator(mode="after")
+    def _section_for_type(self) -> Target:
+        if getattr(self, self.type) is None:
+            _problems(
+                "Target",
+                [
+                    _problem(
+                        (self.type,),
+                        "missing_section",
+                        f"is required because target.type is {self.type}",
+                        None,
+                        hint=f"add a '{self.type}:' section under target:",
+                    )
+                ],
+            )
+        return self
+
+
+# --- environments --------------------------------------------------------------------------
+
+
+class ResourceAmounts(_Model):
+    cpu: fields.CpuQuantity | None = Field(
+        default=None, description="CPU: cores like 0.5 or 2, or millicores like 250m."
+    )
+    memory: fields.MemoryQuantity | None = Field(default=None, description="Memory like 64Mi, 1Gi or 128M.")
+
+
+class Resources(_Model):
+    requests: ResourceAmounts = Field(default_factory=ResourceAmounts, description="What each replica is guaranteed.")
+    limits: ResourceAmounts = Field(default_factory=ResourceAmounts, description="The most each replica may use.")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        errors = []
+        for name, amount in (("cpu", fields.cpu_millis), ("memory", fields.memory_bytes)):
+            request, limit = getattr(self.requests, name), getattr(self.limits, name)
+            if request is not None and limit is not None and amount(limit) < amount(request):
+                # No values in the message: either may have come from a secret.
+                errors.append(
+                    _problem(("limits", name), "limit_below_request", f"is lower than requests.{name}", limit)
+                )
+        _problems("Resources", errors)
+        return self
+
+
+class Environment(_Model):
+    branches: list[str] = Field(default_factory=list, description="Git branches that deploy to this environment.")
+    tags: list[str] = Field(
+        default_factory=list, description="Git tag patterns (like v*) that deploy to this environment."
+    )
+    replicas: int = Field(ge=1, le=MAX_COUNT, description="How many copies of the app run in this environment.")
+    approval_required: bool = Field(
+        default=False, description="Whether deployments here wait for an approval (when gates are enabled)."
+    )
+    monitoring_duration: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How long the new color is watched after the switch before it is final.",
+    )
+    rollback_timeout: Duration = Field(
+        default=timedelta(minutes=5), description="How long a rollback may take before it is reported as stuck."
+    )
+    resources: Resources | None = Field(default=None, description="CPU and memory requests and limits per replica.")
+    listen: Listen | None = Field(
+        default=None,
+        description="Local target only: this environment's router address, instead of target.local.listen.",
+    )
+
+
+# --- strategy, checks, gates ---------------------------------------------------------------
+
+
+class BlueGreen(_Model):
+    enabled: bool = Field(default=True, description="Whether blue-green deployment is used.")
+    traffic_switch_delay: Duration = Field(
+        default=timedelta(seconds=30), description="Pause between a healthy new color and the traffic switch."
+    )
+    scale_down_delay: Duration = Field(
+        default=timedelta(seconds=60), description="How long the old color keeps running after the switch."
+    )
+
+
+class DeploymentStrategy(_Model):
+    type: Literal["blue_green"] = Field(
+        default="blue_green", description="The deployment strategy; only blue_green exists today."
+    )
+    blue_green: BlueGreen = Field(default_factory=BlueGreen, description="Settings for the blue_green strategy.")
+
+
+class CustomCheck(_Model):
+    name: str = Field(min_length=1, description="Name of the check, shown in reports.")
+    script: PathText = Field(
+        description="Executable run as the check (relative to the config file); exit 0 means healthy."
+    )
+    timeout: Duration | None = Field(
+        default=None, description="How long the script may run; defaults to health_checks.timeout."
+    )
+
+
+class HealthChecks(_Model):
+    endpoints: list[Endpoint] = Field(
+        default_factory=lambda: ["/health"], description="HTTP paths that must answer 2xx on every replica."
+    )
+    interval: Duration = Field(default=timedelta(seconds=2), description="Time between two rounds of checks.")
+    timeout: Duration = Field(default=timedelta(seconds=2), description="How long one check may take.")
+    success_threshold: int = Field(
+        default=2, ge=1, le=MAX_COUNT, description="Passing rounds in a row needed to call a color healthy."
+    )
+    failure_threshold: int = Field(
+        default=3, ge=1, le=MAX_COUNT, description="Failing rounds in a row that make a color unhealthy."
+    )
+    progress_deadline: Duration = Field(
+        default=timedelta(minutes=5), description="How long a new color may take to become healthy."
+    )
+    custom_checks: list[CustomCheck] = Field(default_factory=list, description="Scripts run as extra health checks.")
+
+    @model_validator(mode="after")
+    def _unique_check_names(self) -> HealthChecks:
+        seen: set[str] = set()
+        errors = []
+        for index, check in enumerate(self.custom_checks):
+            if check.name in seen:
+                errors.append(
+                    _problem(
+                        ("custom_checks", index, "name"), "duplicate_name", "is used by an earlier check", check.name
+                    )
+                )
+            seen.add(check.name)
+        _problems("HealthChecks", errors)
+        return self
+
+    def policy(self) -> CheckPolicy:
+        return CheckPolicy(
+            interval=self.interval,
+            timeout=self.timeout,
+            success_threshold=self.success_threshold,
+            failure_threshold=self.failure_threshold,
+            progress_deadline=self.progress_deadline,
+        )
+
+
+class ApprovalGates(_Model):
+    enabled: bool = Field(default=False, description="Whether approval gates are used at all.")
+    required_for: list[str] = Field(
+        default_factory=list, description="Environments (or critical_updates) whose deployments need an approval."
+    )
+    approvers: list[Email] = Field(default_factory=list, description="Email addresses of the people who may approve.")
+    timeout_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=MAX_APPROVAL_MINUTES,
+        description="Minutes to wait for an approval before the deployment expires.",
+    )
+    auto_approve_staging: bool = Field(
+        default=True, description="Whether deployments to staging are approved automatically."
+    )
+
+
+def _names_as_property_names(schema: dict[str, Any]) -> None:
+    # pydantic writes patternProperties, which lets a badly named environment through unchecked.
+    patterns = schema.pop("patternProperties", None)
+    if isinstance(patterns, dict) and len(patterns) == 1:
+        ((pattern, value_schema),) = patterns.items()
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = value_schema
+
+
+# --- the file ------------------------------------------------------------------------------
+
+
+class Config(_Model):
+    service: ServiceName = Field(
+        description="Name of the service: lowercase letters, digits and '-', at most 53 characters."
+    )
+    state_dir: PathText = Field(
+        default=".arxdeploy", description="Folder for arxdeploy's state, relative to the config file."
+    )
+    target: Target = Field(description="Where the app runs.")
+    environments: dict[EnvironmentName, Environment] = Field(
+        min_length=1,
+        description="The environments, by name (lowercase letters, digits and '-').",
+        json_schema_extra=_names_as_property_names,
+    )
+    deployment_strategy: DeploymentStrategy = Field(
+        default_factory=DeploymentStrategy, description="How a new version replaces the old one."
+    )
+    health_checks: HealthChecks = Field(default_factory=HealthChecks, description="How a color is judged healthy.")
+    approval_gates: ApprovalGates = Field(
+        default_factory=ApprovalGates, description="Who must approve which deployments."
+    )
+
+    @model_validator(mode="after")
+    def _gates_name_environments(self) -> Config:
+        known = [*self.environments, CRITICAL_UPDATES]
+        errors = []
+        for index, name in enumerate(self.approval_gates.required_for):
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                # Only the suggestion is named: the entry itself may have come from a secret.
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
+                message = "is not an environment name or critical_updates"
+                loc = ("approval_gates", "required_for", index)
+                errors.append(_problem(loc, "unknown_environment", message, name, hint=hint))
+        _problems("Config", errors)
+        return self
+
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name``; ``NotFoundError`` naming the known ones otherwise."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(self.environments)
+            raise NotFoundError(f"no environment {name!r} in the config; known: {known}") from None
+
+    def listen_for(self, environment: str) -> str:
+        """The router address of ``environment`` on the local target (conflicts are the runtime's to report)."""
+        own = self.environment(environment).listen
+        if own is not None:
+            return own
+        return self.target.local.listen if self.target.local is not None else DEFAULT_LISTEN
+
+    def plan(self, environment: str) -> EnvironmentPlan:
+        """Resolve the settings one deployment to ``environment`` runs with."""
+        env = self.environment(environment)
+        gates = self.approval_gates
+        strategy = self.deployment_strategy.blue_green
+        local = self.target.local if self.target.type == "local" else None
+        return EnvironmentPlan(
+            service=self.service,
+            environment=environment,
+            replicas=env.replicas,
+            monitoring_duration=env.monitoring_duration,
+            rollback_timeout=env.rollback_timeout,
+            traffic_switch_delay=strategy.traffic_switch_delay,
+            scale_down_delay=strategy.scale_down_delay,
+            checks=self.health_checks.policy(),
+            needs_approval=gates.enabled and (env.approval_required or environment in gates.required_for),
+            drain_timeout=local.drain_timeout if local is not None else DEFAULT_DRAIN_TIMEOUT,
+        )
