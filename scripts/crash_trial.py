@@ -139,8 +139,11 @@ def main(trials: int, seed: int, verbose: bool = True) -> list[str]:
             for n in range(1, trials + 1):
                 version = f"v{n}" if rng.random() < 0.7 else f"v{n}-fails-after-1s"
                 delay = rng.uniform(0.0, 3.5)
-                proc = subprocess.Popen(trial.command("deploy", "--env", "staging", "--version", version),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    trial.command("deploy", "--env", "staging", "--version", version),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 try:
                     proc.wait(timeout=delay)
                 except subprocess.TimeoutExpired:

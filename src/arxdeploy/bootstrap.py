@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
@@ -23,7 +24,6 @@ from arxdeploy.health import HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store
 from arxdeploy.redact import RedactingFilter, RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
-from arxdeploy.clock import SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -286,7 +286,7 @@ def test_problem_names_file_line_and_key(write: Write, case: str) -> None:
 # --- whole-file problems ----------------------------------------------------------------
 
 FILE_CASES: dict[str, tuple[str, Expect]] = {
-    "empty file": ("", Expect(None, "", "the file is empty", "arxdeploy init")),
+    "empty file": ("", Expect(None, "", "the file is empty", "arxdeploy schema")),
     "only comments": ("# nothing yet\n\n", Expect(None, "", "the file is empty")),
     "a list at the top": ("- service: demo\n", Expect(1, "", "the top level must be a mapping")),
     "text at the top": ("\n\nhello\n", Expect(3, "", "the top level must be a mapping")),
@@ -353,7 +353,13 @@ def test_missing_file_suggests_init(tmp_path: Path) -> None:
     path = tmp_path / "deployment_config.yaml"
     error = _error(path)
     assert error.problems == [
-        ConfigProblem(str(path), None, "", "no such file", "run `arxdeploy init` to create one, or pass -c FILE")
+        ConfigProblem(
+            str(path),
+            None,
+            "",
+            "no such file",
+            "write one (`arxdeploy schema` describes every key; `arxdeploy demo` shows a working one), or pass -c FILE",
+        )
     ]
     assert error.exit_code == 2
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from arxdeploy.domain.decide import Route, next_state
 from arxdeploy.domain.states import STEP_OF, TERMINAL, Outcome, State
 
-S, O = State, Outcome
+S, O = State, Outcome  # noqa: E741 - short names keep the table readable
 PLAIN = Route()
 GATED = Route(needs_approval=True)
 NO_MONITOR = Route(monitor=False)

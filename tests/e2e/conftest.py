@@ -119,9 +119,7 @@ class Service:
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         """Run a command in the background (its output is not kept: it may be killed)."""
-        return subprocess.Popen(
-            self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env
-        )
+        return subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env)
 
     def json(self, *args: str) -> Any:
         done = self.run(*args, "--json")

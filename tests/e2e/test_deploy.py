@@ -29,7 +29,13 @@ def test_good_deploys_switch_colors_and_record_every_step(service: Service) -> N
     assert code == 0, second
     assert (second["state"], second["new_color"], second["previous_version"]) == ("succeeded", "green", "v1")
     assert [s["step"] for s in second["steps"]] == [
-        "validate", "backup", "deploy", "verify", "switch", "monitor", "finalize"
+        "validate",
+        "backup",
+        "deploy",
+        "verify",
+        "switch",
+        "monitor",
+        "finalize",
     ]
     assert all(s["seconds"] >= 0 for s in second["steps"])
     monitor = next(s for s in second["steps"] if s["step"] == "monitor")

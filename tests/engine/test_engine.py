@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from arxdeploy.domain.events import fold
 from arxdeploy.domain.states import Color, Kind, State
-from arxdeploy.errors import LockedError
+from arxdeploy.errors import LockedError, TargetError
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.store import MemoryStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
@@ -81,7 +81,7 @@ def test_never_healthy_version_fails_at_the_progress_deadline(world: World) -> N
 def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> None:
     engine = world.engine()
     engine.deploy(plan=PLAN, version="v1")
-    d, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
+    _, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert steps(view) == ["validate", "backup", "deploy", "verify", "switch", "monitor", "rollback"]
     assert view.failure is not None and view.failure.step == "monitor"
@@ -90,7 +90,9 @@ def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> 
     assert live(world) == (Color.BLUE, "v1")
     assert set(world.target.colors["staging"]) == {Color.BLUE}
     # Warm: blue was never restarted, only switched back to.
-    assert [c for c in world.target.calls if c.startswith("start_color staging blue")] == ["start_color staging blue v1"]
+    assert [c for c in world.target.calls if c.startswith("start_color staging blue")] == [
+        "start_color staging blue v1"
+    ]
     assert "warm" in view.steps[-1].detail
 
 
@@ -207,7 +209,7 @@ def test_any_failures_end_terminal_with_a_healthy_live_color(
     target.fail_on.update(failures)
     try:
         _, view = engine.deploy(plan=PLAN, version=version)
-    except Exception:
+    except TargetError:
         # A failing target before the deployment is recorded (inspect at request) is an error
         # to the caller, and nothing changed.
         assert not world.store.unfinished(service="demo-api", environment="staging")
@@ -220,3 +222,15 @@ def test_any_failures_end_terminal_with_a_healthy_live_color(
         assert target.healthy("staging", color), (version, failures, color, running)
     if first_ok and view is not None and view.state is not State.FAILED:
         assert color is not None  # a rollback always leaves something live when something was
+
+
+def test_rollback_after_a_stop_skips_the_stop_record(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    engine.deploy(plan=PLAN, version="v2")
+    _, stopped = engine.stop(plan=PLAN)
+    assert stopped.state is State.SUCCEEDED and live(world) == (None, None)
+    assert engine.restore(plan=PLAN) is None  # a stop is not undone by a restore
+    d, view = engine.rollback(plan=PLAN, to_version=None)
+    assert (d.version, view.state) == ("v2", State.SUCCEEDED)
+    assert live(world)[1] == "v2"

@@ -61,7 +61,11 @@ def fail(error: BaseException, *, verbose: bool, as_json: bool = False) -> NoRet
     if isinstance(error, ArxdeployError):
         code, message, hint = error.exit_code, error.message, error.hint
     else:
-        code, message, hint = 5, f"internal error: {type(error).__name__}: {error}", "run again with --verbose for the traceback"
+        code, message, hint = (
+            5,
+            f"internal error: {type(error).__name__}: {error}",
+            "run again with --verbose for the traceback",
+        )
     if verbose and not isinstance(error, ArxdeployError):
         import traceback
 
@@ -263,7 +267,9 @@ def show(options: Options, deployment_id: str, as_json: bool) -> None:
 
 @cli.command()
 @env_option()
-@click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Lines per replica.")
+@click.option(
+    "-n", "--lines", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Lines per replica."
+)
 @click.option("--all-colors", is_flag=True, help="Also the colors that do not take traffic.")
 @pass_options
 def logs(options: Options, environment: str, lines: int, all_colors: bool) -> None:
@@ -309,7 +315,9 @@ def validate(options: Options, as_json: bool) -> None:
             raise ConfigError(problems)
         envs = ", ".join(loaded.config.environments)
         if as_json:
-            click.echo(json.dumps({"valid": True, "file": str(loaded.path), "environments": list(loaded.config.environments)}))
+            click.echo(
+                json.dumps({"valid": True, "file": str(loaded.path), "environments": list(loaded.config.environments)})
+            )
         else:
             click.echo(f"{loaded.path}: valid ({loaded.config.service}; environments: {envs})")
 

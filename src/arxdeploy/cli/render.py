@@ -15,7 +15,7 @@ from rich.text import Text
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.domain.states import State
 from arxdeploy.ports import Summary
-from arxdeploy.redact import Redactor, RedactingWriter
+from arxdeploy.redact import RedactingWriter, Redactor
 
 _STYLE = {
     State.SUCCEEDED: "bold green",
@@ -75,7 +75,11 @@ class Printer:
         if state is State.REQUESTED:
             verb = {"deploy": "Deploying", "rollback": "Rolling back to", "stop": "Stopping"}[d.kind.value]
             was = f"{d.previous_version} on {d.old_color.value}" if d.old_color else "nothing live"
-            what = f"{d.service}/{d.environment}" if d.kind.value == "stop" else f"{d.service} {d.version} to {d.environment}"
+            what = (
+                f"{d.service}/{d.environment}"
+                if d.kind.value == "stop"
+                else f"{d.service} {d.version} to {d.environment}"
+            )
             self._line(f"[bold]{verb} {what}[/] (now: {was}) · deployment {d.id}")
         elif state.terminal:
             self._stop_status()
@@ -171,7 +175,9 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     out = console(redactor)
     out.print(f"[bold]{d.id}[/]  {d.kind.value} {d.service}/{d.environment} {d.version or ''}".rstrip())
     out.print(f"state:     [{_STYLE.get(view.state, 'bold')}]{view.state.value}[/]")
-    out.print(f"from:      {d.previous_version or '-'} ({d.old_color.value if d.old_color else '-'}) -> {d.new_color.value}")
+    out.print(
+        f"from:      {d.previous_version or '-'} ({d.old_color.value if d.old_color else '-'}) -> {d.new_color.value}"
+    )
     out.print(f"asked by:  {d.requested_by}  reason: {d.reason or '-'}")
     if d.git_ref or d.git_sha:
         out.print(f"git:       {d.git_ref or '-'} {d.git_sha or ''}")

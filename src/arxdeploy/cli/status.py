@@ -19,8 +19,13 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
     history = app.store.history(service=app.service, environment=environment, limit=1)
     last = history[0] if history else None
     row["last_deployment"] = (
-        {"id": last.deployment.id, "kind": last.deployment.kind.value, "version": last.deployment.version,
-         "state": last.state.value, "at": last.updated_at.isoformat()}
+        {
+            "id": last.deployment.id,
+            "kind": last.deployment.kind.value,
+            "version": last.deployment.version,
+            "state": last.state.value,
+            "at": last.updated_at.isoformat(),
+        }
         if last
         else None
     )

@@ -68,7 +68,11 @@ def outcome_line(d: Deployment, view: View) -> str:
             return f"{target} stopped"
         return f"succeeded in {seconds:.1f}s: {target} runs {d.version} on {d.new_color.value}"
     if view.state is State.ROLLED_BACK:
-        back = f"traffic is back on {d.old_color.value} ({d.previous_version})" if d.old_color else "nothing was live before"
+        back = (
+            f"traffic is back on {d.old_color.value} ({d.previous_version})"
+            if d.old_color
+            else "nothing was live before"
+        )
         return f"rolled back after {seconds:.1f}s: {why}; {back}"
     if view.state is State.FAILED:
         live = f"{d.old_color.value} ({d.previous_version}) still takes traffic" if d.old_color else "nothing was live"

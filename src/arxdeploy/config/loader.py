@@ -80,7 +80,10 @@ def _read(path: Path, file: str) -> tuple[Path, bytes]:
         absolute = path.resolve()
         return absolute, absolute.read_bytes()
     except FileNotFoundError:
-        message, hint = "no such file", "run `arxdeploy init` to create one, or pass -c FILE"
+        message, hint = (
+            "no such file",
+            "write one (`arxdeploy schema` describes every key; `arxdeploy demo` shows a working one), or pass -c FILE",
+        )
     except IsADirectoryError:
         message, hint = "is a folder, not a config file", "pass -c FILE with the path of the YAML file"
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop

@@ -123,7 +123,7 @@ def read(raw: bytes, file: str, environ: Mapping[str, str]) -> Document:
         raise fatal(
             None,
             "the file is empty",
-            "start from `arxdeploy init`, or see the reference for service:, target:, environments:",
+            "start from the example in the README; `arxdeploy schema` describes service:, target:, environments:",
         )
     if not isinstance(root, yaml.MappingNode) or root.tag != _MAP_TAG:
         raise fatal(
@@ -207,6 +207,9 @@ class _Walker:
                 self.problem(path, line, "has a key that is a list or mapping; keys must be plain names", broken=False)
                 continue
             key = key_node.value
+            if _has_surrogate(key):
+                self.problem(path, line, "has a key with a lone \\uD800-\\uDFFF escape", _SURROGATE_HINT, broken=False)
+                continue
             if key in first_line:
                 self.problem(
                     (*path, key),
@@ -243,6 +246,10 @@ class _Walker:
             return None
         if node.tag != _STR_TAG or not isinstance(value, str):
             return value
+        if _has_surrogate(value):
+            # Such text cannot be encoded anywhere later (messages, files, HTTP): stop it here.
+            self.problem(path, line, "has a lone \\uD800-\\uDFFF escape, which is not a character", _SURROGATE_HINT)
+            return None
         result = interpolate(value, self.environ)
         if result.from_environ:
             self.doc.from_environ[path] = result.from_environ
@@ -254,3 +261,10 @@ class _Walker:
         if result.malformed:
             self.problem(path, line, "has a malformed ${...} reference", SYNTAX_HINT)
         return result.text
+
+
+_SURROGATE_HINT = "write the character itself, or a \\U0001F600-style escape"
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arxdeploy.domain.states import State
-from arxdeploy.domain.states import Outcome
+from arxdeploy.domain.states import Outcome, State
 
 # Before traffic moves nothing live has changed: failures clean up the new color.
 _PRE_SWITCH_CHANGING = frozenset({State.BACKING_UP, State.DEPLOYING, State.VERIFYING})

@@ -22,7 +22,7 @@ from arxdeploy.engine.context import StepContext
 from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.steps import STEPS
 from arxdeploy.engine.watch import wait_until_ready
-from arxdeploy.errors import ApprovalError, ArxdeployError, NotFoundError, StepFailed
+from arxdeploy.errors import ApprovalError, ArxdeployError, NotFoundError, StepFailed, UsageError
 from arxdeploy.ports import Clock, ColorState, HealthProbe, Hook, Store, Target
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,14 @@ class Engine:
         live = self.target.inspect(environment=plan.environment)
         version = to_version or self.previous_good_version(plan, live.live_version)
         if version == live.live_version:
-            raise StepFailed(f"{plan.environment} already runs {version}")
+            raise UsageError(f"{plan.service}/{plan.environment} already runs {version}", hint="name another with --to")
         return self._request(plan, version, Kind.ROLLBACK, reason=reason or f"manual rollback to {version}")
 
     def previous_good_version(self, plan: EnvironmentPlan, live_version: str | None) -> str:
         for summary in self.store.history(service=plan.service, environment=plan.environment, limit=200):
-            if summary.state is State.SUCCEEDED and summary.deployment.version != live_version:
-                return summary.deployment.version
+            d = summary.deployment
+            if summary.state is State.SUCCEEDED and d.kind is not Kind.STOP and d.version != live_version:
+                return d.version
         raise NotFoundError(
             f"no earlier good version of {plan.service}/{plan.environment} to roll back to",
             hint="name one with --to VERSION",
@@ -145,14 +146,18 @@ class Engine:
             except ArxdeployError as exc:
                 self._finish_stop(d, now, Outcome.FAILED, exc.message)
             else:
-                self._finish_stop(d, now, Outcome.OK, f"stopped {', '.join(c.value for c in state.colors) or 'nothing'}")
+                self._finish_stop(
+                    d, now, Outcome.OK, f"stopped {', '.join(c.value for c in state.colors) or 'nothing'}"
+                )
             return d, fold(self.store.events(deployment_id=d.id))
 
     def _finish_stop(self, d: Deployment, started: datetime, outcome: Outcome, detail: str) -> None:
         key = "detail" if outcome is Outcome.OK else "reason"
         end = State.SUCCEEDED if outcome is Outcome.OK else State.FAILED
         now = self.clock.now()
-        self._append(d, [events.step_ended("stop", outcome.value, started, now, **{key: detail}), events.entered(end, now)])
+        self._append(
+            d, [events.step_ended("stop", outcome.value, started, now, **{key: detail}), events.entered(end, now)]
+        )
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -181,7 +186,9 @@ class Engine:
         running = state.colors.get(live.color)
         if state.live_color is live.color and running is not None and running.version == live.version:
             return None
-        with self.leases.held(service=plan.service, environment=plan.environment, deployment_id=f"restore-{live.deployment_id}"):
+        with self.leases.held(
+            service=plan.service, environment=plan.environment, deployment_id=f"restore-{live.deployment_id}"
+        ):
             self.target.start_color(
                 environment=plan.environment, color=live.color, version=live.version, replicas=plan.replicas
             )
@@ -236,7 +243,7 @@ class Engine:
             return Outcome.REJECTED, {"reason": exc.message}
         except ArxdeployError as exc:
             return Outcome.FAILED, {"reason": exc.message}
-        except Exception as exc:  # noqa: BLE001 - any bug must still end in cleanup or rollback
+        except Exception as exc:
             log.exception("step %s of %s failed unexpectedly", step, d.id)
             return Outcome.FAILED, {"reason": f"internal error in {step.value}: {type(exc).__name__}: {exc}"}
 
@@ -260,7 +267,7 @@ class Engine:
         for hook in self.hooks:
             try:
                 hook(d, event)
-            except Exception:  # noqa: BLE001 - a broken display or notifier never stops a deployment
+            except Exception:
                 log.exception("hook %r failed on %s", hook, event.type)
 
 

@@ -43,9 +43,7 @@ def backup(ctx: StepContext) -> str:
 def deploy(ctx: StepContext) -> str:
     d = ctx.deployment
     ctx.progress(f"starting {ctx.plan.replicas} replicas of {d.version} as {d.new_color.value}")
-    ctx.target.start_color(
-        environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas
-    )
+    ctx.target.start_color(environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas)
     return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
 
 
@@ -61,7 +59,9 @@ def verify(ctx: StepContext) -> str:
         deadline=ctx.plan.checks.progress_deadline,
         progress=ctx.progress,
     )
-    return f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
+    return (
+        f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
+    )
 
 
 def switch(ctx: StepContext) -> str:

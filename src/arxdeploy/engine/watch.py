@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from arxdeploy.domain.plan import CheckPolicy
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import StepFailed
 from arxdeploy.ports import CheckResult, Clock, HealthProbe, Probe, Round, Target
-from arxdeploy.domain.plan import CheckPolicy
 
 
 def probes_for(target: Target, environment: str, color: Color, *, live_path: bool = False) -> list[Probe]:

@@ -113,5 +113,7 @@ class FakeHealth:
         for probe in probes:
             environment = probe.url.removeprefix("fake://").split("/")[0]
             ok = self.target.healthy(environment, probe.color)
-            results.append(CheckResult(f"GET /health on {probe.label}", ok, "HTTP 200" if ok else "HTTP 500: unhealthy"))
+            results.append(
+                CheckResult(f"GET /health on {probe.label}", ok, "HTTP 200" if ok else "HTTP 500: unhealthy")
+            )
         return Round(results=tuple(results))
