@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Install what the tests and benchmarks need: the package with its test extras, and, when
-# running as root, the Debian packages the benchmarks compare against (nginx, wrk).
+# running as root, the Debian packages the benchmarks compare against (nginx, wrk) and the
+# PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py).
 set -euo pipefail
 python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for tool in nginx wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
+    # Installing postgresql would start the Debian "main" cluster, which the tests do not use:
+    # unless the machine has its own policy, deny that start for the duration of the install.
+    policy=/usr/sbin/policy-rc.d
+    if [[ " ${missing[*]} " == *" postgresql "* && ! -e $policy ]]; then
+      trap 'rm -f "$policy"' EXIT
+      printf '#!/bin/sh\ncase "$1" in postgresql*) exit 101 ;; esac\nexit 104\n' >"$policy"
+      chmod 755 "$policy"
+    fi
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
+from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import LockedError, UsageError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store
-from arxdeploy.redact import RedactingFilter, RedactingStore, Redactor
+from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 
 log = logging.getLogger(__name__)
@@ -157,19 +158,48 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
     me = identity(environ)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
     engine = Engine(
-        store=store, target=target, health=health, clock=clock, leases=leases, new_id=new_deployment_id, hooks=hooks
+        store=store,
+        target=target,
+        health=health,
+        clock=clock,
+        leases=leases,
+        new_id=new_deployment_id,
+        hooks=[log_events, *hooks],
     )
     return App(loaded=loaded, store=store, target=target, engine=engine, redactor=redactor, health=health)
 
 
 def _log_to_file(state_dir: Path, redactor: Redactor) -> None:
+    """JSON lines in ``.arxdeploy/arxdeploy.log``; structlog renders the records, secrets masked last."""
+    import structlog
+
     root = logging.getLogger("arxdeploy")
     if any(getattr(h, "arxdeploy_file", False) for h in root.handlers):
         return
     state_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(state_dir / "arxdeploy.log", encoding="utf-8")
     handler.arxdeploy_file = True  # type: ignore[attr-defined]
-    handler.addFilter(RedactingFilter(redactor))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(default=str),
+                lambda _logger, _name, line: redactor(str(line)),
+            ],
+        )
+    )
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+def log_events(deployment: Deployment, event: Event) -> None:
+    """A hook: every recorded step also goes to the log file, one JSON line each."""
+    if event.type != "progress":
+        log.info(event.type, extra={"deployment": deployment.id, **event.data})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
@@ -55,17 +54,6 @@ class RedactingWriter(io.TextIOBase):
 
     def fileno(self) -> int:
         return self._stream.fileno()
-
-
-class RedactingFilter(logging.Filter):
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self._redact = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redact(record.getMessage())
-        record.args = None
-        return True
 
 
 class RedactingStore:
