@@ -323,8 +323,14 @@ def validate(options: Options, as_json: bool) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@click.option("--markdown", is_flag=True, help="Print the configuration reference as Markdown instead.")
+def schema(markdown: bool) -> None:
     """Print the JSON Schema of deployment_config.yaml, for editors."""
+    if markdown:
+        from arxdeploy.config.reference import markdown as reference
+
+        click.echo(reference(), nl=False)
+        return
     from arxdeploy.config import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
