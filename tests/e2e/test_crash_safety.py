@@ -8,7 +8,9 @@ import signal
 import psutil
 import pytest
 
-from .conftest import Service, wait_until
+from tests.support import wait_until
+
+from .conftest import Service
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +28,7 @@ def test_kill_9_of_deploy_is_recovered_by_the_next_command(service: Service, sta
         service.write(monitoring="30s", deadline="30s")
     version = "v2-slow-start-3s" if state == "verifying" else "v2"
     proc = service.start("deploy", "--env", "staging", "--version", version)
-    wait_until(lambda: (n := service.newest()) and n["version"] == version and n["state"] == state, 40, state)
+    wait_until(lambda: (n := service.newest()) and n["version"] == version and n["state"] == state, 40, what=state)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert service.served_version() == ("v2" if state in ("monitoring", "finalizing") else "v1")
@@ -51,7 +53,7 @@ def test_killed_runtime_is_restored_by_the_next_command(service: Service) -> Non
     assert runtime is not None
     replicas = service.replica_pids()
     os.kill(runtime, signal.SIGKILL)
-    wait_until(lambda: not any(psutil.pid_exists(p) for p in replicas), 10, "replicas to die with the runtime")
+    wait_until(lambda: not any(psutil.pid_exists(p) for p in replicas), 10, what="replicas to die with the runtime")
     assert service.served_version() is None
 
     status = service.json("status", "--env", "staging")

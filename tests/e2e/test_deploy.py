@@ -8,7 +8,9 @@ import threading
 import httpx
 import pytest
 
-from .conftest import Service, wait_until
+from tests.support import wait_until
+
+from .conftest import Service
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +99,7 @@ def test_second_deploy_while_one_runs_exits_4_naming_the_holder(service: Service
     assert deploy(service, "v1")[0] == 0
     first = service.start("deploy", "--env", "staging", "--version", "v2")
     try:
-        running = wait_until(lambda: (n := service.newest()) and n["version"] == "v2" and n, 20, "v2 to start")
+        running = wait_until(lambda: (n := service.newest()) and n["version"] == "v2" and n, 20, what="v2 to start")
         done = service.run("deploy", "--env", "staging", "--version", "v3")
         assert done.returncode == 4, done.stderr
         assert running["id"] in done.stderr

@@ -1,0 +1,1 @@
+"""Where colors run. Each subpackage is one target and the only place its SDKs are imported."""

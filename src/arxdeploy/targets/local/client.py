@@ -1,0 +1,374 @@
+"""The CLI side of the local target: ``LocalTarget`` drives the runtime over its control API.
+
+The runtime is reached lazily, on the first call that needs it, and started if it is not
+running (``ensure_runtime``). It is spawned detached, so killing the CLI leaves it serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from arxdeploy.domain.states import Color
+from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.ports import ColorState, EnvironmentState, Replica
+from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
+from arxdeploy.targets.local.processes import pid_alive
+
+ATTEMPTS = 3  # transient failures: tried this many times, 0.1 s then 0.3 s apart
+POLL = 0.02
+DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class LocalEnvironmentSpec:
+    """How to run the service in one environment (from ``environments.<env>`` in the config)."""
+
+    command: tuple[str, ...]  # may use {port} {version} {color} {replica} {environment}
+    cwd: Path
+    env: Mapping[str, str]
+    listen: str  # the router's address, host:port
+    crash_loop_restarts: int = 3
+    crash_loop_window: timedelta = timedelta(seconds=60)
+    abandon_after: timedelta = timedelta(seconds=10)  # a candidate whose deploy process died
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """How to reach a running runtime (the content of ``runtime.json``)."""
+
+    pid: int
+    url: str
+    token: str
+    started_at: str
+    launch_id: str | None = field(default=None, repr=False)
+
+
+def read_runtime(state_dir: Path) -> RuntimeInfo | None:
+    """The runtime serving ``state_dir``, or None if none runs (or it does not answer)."""
+    with _http_client() as http:
+        return _probe(RuntimeFiles(Path(state_dir)), http)
+
+
+def ensure_runtime(state_dir: Path, *, python: str = sys.executable, timeout: float = 10.0) -> tuple[RuntimeInfo, bool]:
+    """The runtime of ``state_dir``, started if needed; True if this call started it.
+
+    Callers racing here end up with one runtime: the others' daemons lose the lock and exit,
+    and every caller waits for the winner's ``runtime.json``.
+    """
+    files = RuntimeFiles(Path(state_dir).resolve())
+    with _http_client() as http:
+        info = _probe(files, http)
+        if info is not None:
+            return info, False
+        files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        launch_id = secrets.token_hex(8)
+        argv = [python, "-m", "arxdeploy.targets.local.runtime", "--state-dir", str(files.root)]
+        with files.log.open("ab") as log:
+            # --detach: the daemon forks away from this short-lived launcher, so it is nobody's
+            # child here and a kill -9 of this process does not reach it.
+            launcher = subprocess.run(
+                [*argv, "--detach", "--launch-id", launch_id],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                timeout=timeout,
+                check=False,
+            )
+        if launcher.returncode != 0:
+            raise TargetError(
+                f"could not start the local runtime (exit status {launcher.returncode}): {_tail(files.log)}",
+                hint=f"see {files.log}",
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = _probe(files, http)
+            if info is not None:
+                return info, info.launch_id == launch_id
+            time.sleep(POLL)
+    raise TransientTargetError(
+        f"the local runtime did not answer within {timeout:.0f}s: {_tail(files.log)}", hint=f"see {files.log}"
+    )
+
+
+class LocalTarget:
+    """``arxdeploy.ports.Target`` for processes on this machine, via the runtime."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        service: str,
+        environments: Mapping[str, LocalEnvironmentSpec],
+        owner_pid: int | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.service = service
+        self.environments = dict(environments)
+        self.owner_pid = owner_pid  # a color started by us is stopped if this process dies first
+        self.python = python
+        self.runtime_started = False  # True once this instance had to start a fresh runtime
+        self._files = RuntimeFiles(self.state_dir)
+        self._info: RuntimeInfo | None = None
+        self._http: httpx.Client | None = None
+
+    # --- Target ---------------------------------------------------------------------------
+
+    def inspect(self, *, environment: str) -> EnvironmentState:
+        return _environment_state(self._call("GET", _env_path(environment)))
+
+    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
+        if not DEPLOYMENT_ID.match(deployment_id):
+            raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
+        state = self._call("GET", _env_path(environment))
+        folder = self._files.backups / deployment_id
+        raw = json.dumps({"service": self.service, **state}, indent=2, sort_keys=True).encode() + b"\n"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "environment.json").write_bytes(raw)
+        manifest: dict[str, Any] = {
+            "deployment_id": deployment_id,
+            "environment": environment,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": {"environment.json": hashlib.sha256(raw).hexdigest()},
+        }
+        write_json_atomic(folder / "manifest.json", manifest, mode=0o644)
+        return manifest
+
+    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+        spec = self._spec(environment)
+        body = {
+            "version": version,
+            "replicas": replicas,
+            "command": list(spec.command),
+            "cwd": str(Path(spec.cwd).resolve()),  # the runtime runs elsewhere
+            "env": dict(spec.env),
+            "listen": spec.listen,
+            "service": self.service,
+            "owner_pid": self.owner_pid,
+            "owner_grace_s": spec.abandon_after.total_seconds(),
+            "crash_loop_restarts": spec.crash_loop_restarts,
+            "crash_loop_window_s": spec.crash_loop_window.total_seconds(),
+        }
+        self._call("PUT", f"{_env_path(environment)}/colors/{Color(color).value}", body=body, timeout=60.0)
+
+    def switch(self, *, environment: str, color: Color | None) -> None:
+        body = {"color": Color(color).value if color is not None else None}
+        self._call("POST", f"{_env_path(environment)}/switch", body=body)
+
+    def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
+        drain = drain_timeout.total_seconds()
+        self._call(
+            "DELETE",
+            f"{_env_path(environment)}/colors/{Color(color).value}",
+            params={"drain_timeout": str(drain)},
+            timeout=drain + 30.0,  # draining, then up to 5 s for SIGTERM and the SIGKILL
+        )
+
+    # --- beyond the protocol --------------------------------------------------------------
+
+    def stop_environment(self, *, environment: str, drain_timeout: timedelta = timedelta(seconds=30)) -> None:
+        """Stop the router and every color of ``environment``; does not start a runtime."""
+        drain = drain_timeout.total_seconds()
+        params = {"drain_timeout": str(drain)}
+        self._call_if_running("DELETE", _env_path(environment), params=params, timeout=drain + 30.0)
+
+    def shutdown_runtime(self) -> None:
+        """Stop everything and the runtime itself; returns once it is gone. No-op if none runs."""
+        info = self._running_runtime()
+        if info is None or self._call_if_running("POST", "/v1/shutdown", timeout=60.0) is None:
+            return
+        deadline = time.monotonic() + 15.0
+        while pid_alive(info.pid) and time.monotonic() < deadline:
+            time.sleep(POLL)
+        self._info = None
+
+    def log_files(self, *, environment: str) -> list[Path]:
+        """The replicas' output files of ``environment`` (one per color and replica)."""
+        return sorted(self._files.logs(environment).glob("*.log"))
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> LocalTarget:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _spec(self, environment: str) -> LocalEnvironmentSpec:
+        try:
+            return self.environments[environment]
+        except KeyError:
+            raise TargetError(
+                f"no local settings for environment {environment!r}",
+                hint=f"add environments.{environment} to the config",
+            ) from None
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = _http_client()
+        return self._http
+
+    def _running_runtime(self) -> RuntimeInfo | None:
+        if self._info is None:
+            self._info = _probe(self._files, self._client())
+        return self._info
+
+    def _runtime(self) -> RuntimeInfo:
+        if self._info is None:
+            self._info, started = ensure_runtime(self.state_dir, python=self.python)
+            self.runtime_started = self.runtime_started or started
+        return self._info
+
+    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """Call the runtime, starting it if needed."""
+        answer = self._send(method, path, start=True, **options)
+        if answer is None:  # cannot happen: with start=True there is always a runtime
+            raise TargetError(f"no local runtime answered {method} {path}")
+        return answer
+
+    def _call_if_running(self, method: str, path: str, **options: Any) -> dict[str, Any] | None:
+        """Call the runtime if one runs; None if none does."""
+        return self._send(method, path, start=False, **options)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        start: bool,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any] | None:
+        failure: httpx.TransportError | None = None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(0.1 * 3 ** (attempt - 1))
+            info = self._runtime() if start else self._running_runtime()
+            if info is None:
+                return None
+            try:
+                response = self._client().request(
+                    method,
+                    info.url + path,
+                    json=body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {info.token}"},
+                    timeout=httpx.Timeout(timeout, connect=2.0),
+                )
+            except httpx.ReadTimeout as exc:
+                raise TransientTargetError(
+                    f"the local runtime took over {timeout:.0f}s to answer {method} {path}",
+                    hint=f"see {self._files.log}",
+                ) from exc
+            except httpx.TransportError as exc:
+                failure = exc
+                self._info = None  # it may have died: find (or start) it again
+                continue
+            return _decode(response, f"{method} {path}")
+        raise TransientTargetError(
+            f"cannot reach the local runtime: {failure}", hint=f"see {self._files.log}"
+        ) from failure
+
+
+def _http_client() -> httpx.Client:
+    # Plain HTTP to loopback only: an empty TLS context spares loading the CA bundle (~50 ms).
+    return httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+
+
+def _probe(files: RuntimeFiles, http: httpx.Client) -> RuntimeInfo | None:
+    raw = read_json(files.info)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        info = RuntimeInfo(
+            pid=int(raw["pid"]),
+            url=str(raw["url"]),
+            token=str(raw["token"]),
+            started_at=str(raw.get("started_at", "")),
+            launch_id=raw.get("launch_id"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not pid_alive(info.pid):
+        return None
+    try:
+        answer = http.get(info.url + "/v1/healthz", headers={"Authorization": f"Bearer {info.token}"}, timeout=2.0)
+        healthy = answer.status_code == 200 and answer.json().get("pid") == info.pid
+    except (httpx.HTTPError, ValueError):
+        return None
+    return info if healthy else None
+
+
+def _decode(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.is_success and isinstance(data, dict):
+        return data
+    error = data.get("error") if isinstance(data, dict) else None
+    hint = data.get("hint") if isinstance(data, dict) else None
+    message = str(error or f"{what} answered {response.status_code}: {response.text[:200]}")
+    if response.status_code in (502, 503, 504):
+        raise TransientTargetError(message, hint=hint)
+    raise TargetError(message, hint=hint)
+
+
+def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
+    colors = {
+        Color(name): ColorState(
+            color=Color(name),
+            version=str(raw["version"]),
+            replicas=tuple(
+                Replica(index=r["index"], url=r["url"], running=r["running"], restarts=r["restarts"], pid=r["pid"])
+                for r in raw["replicas"]
+            ),
+            crash_looping=bool(raw["crash_looping"]),
+            detail=str(raw["detail"]),
+        )
+        for name, raw in data["colors"].items()
+    }
+    live = data.get("live_color")
+    return EnvironmentState(
+        environment=str(data["environment"]),
+        live_color=Color(live) if live else None,
+        colors=colors,
+        live_url=data.get("live_url"),
+        preview_url=data.get("preview_url"),
+    )
+
+
+def _env_path(environment: str) -> str:
+    return f"/v1/environments/{quote(environment, safe='')}"
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            text = f.read().decode("utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "(no runtime.log)"
+    return " | ".join(line.strip() for line in text) or "(runtime.log is empty)"

@@ -1,0 +1,1 @@
+"""Tests of the local target: real processes behind the built-in router."""
