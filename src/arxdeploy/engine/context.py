@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.engine.watch import Watcher
 from arxdeploy.ports import Clock, HealthProbe, Target
 
 
@@ -19,3 +20,7 @@ class StepContext:
     clock: Clock
     record: Callable[[Event], None]  # appended to the deployment's log
     progress: Callable[[str], None]  # shown to people, not stored
+
+    @property
+    def watcher(self) -> Watcher:
+        return Watcher(self.target, self.health, self.clock, self.plan.checks, self.deployment.environment)

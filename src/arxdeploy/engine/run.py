@@ -21,7 +21,7 @@ from arxdeploy.domain.states import STEP_OF, Color, Kind, Outcome, State
 from arxdeploy.engine.context import StepContext
 from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.steps import STEPS
-from arxdeploy.engine.watch import wait_until_ready
+from arxdeploy.engine.watch import Watcher
 from arxdeploy.errors import ApprovalError, ArxdeployError, NotFoundError, StepFailed, UsageError
 from arxdeploy.ports import Clock, ColorState, HealthProbe, Hook, Store, Target
 
@@ -192,16 +192,8 @@ class Engine:
             self.target.start_color(
                 environment=plan.environment, color=live.color, version=live.version, replicas=plan.replicas
             )
-            wait_until_ready(
-                target=self.target,
-                health=self.health,
-                clock=self.clock,
-                policy=plan.checks,
-                environment=plan.environment,
-                color=live.color,
-                deadline=plan.rollback_timeout,
-                progress=lambda message: log.info("restore: %s", message),
-            )
+            watcher = Watcher(self.target, self.health, self.clock, plan.checks, plan.environment)
+            watcher.ready(live.color, deadline=plan.rollback_timeout, progress=lambda m: log.info("restore: %s", m))
             self.target.switch(environment=plan.environment, color=live.color)
         return f"restored {live.version} on {live.color.value}"
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from arxdeploy.domain import events
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.engine.context import StepContext
-from arxdeploy.engine.watch import wait_until_ready, watch
 from arxdeploy.errors import ApprovalError, StepFailed
 
 
@@ -49,16 +48,7 @@ def deploy(ctx: StepContext) -> str:
 
 def verify(ctx: StepContext) -> str:
     d = ctx.deployment
-    rounds = wait_until_ready(
-        target=ctx.target,
-        health=ctx.health,
-        clock=ctx.clock,
-        policy=ctx.plan.checks,
-        environment=d.environment,
-        color=d.new_color,
-        deadline=ctx.plan.checks.progress_deadline,
-        progress=ctx.progress,
-    )
+    rounds = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
     return (
         f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
     )
@@ -131,30 +121,11 @@ def rollback(ctx: StepContext) -> str:
 
 
 def _ready(ctx: StepContext, color: Color, why: str) -> None:
-    wait_until_ready(
-        target=ctx.target,
-        health=ctx.health,
-        clock=ctx.clock,
-        policy=ctx.plan.checks,
-        environment=ctx.deployment.environment,
-        color=color,
-        deadline=ctx.plan.rollback_timeout,
-        progress=lambda message: ctx.progress(f"{why}: {message}"),
-    )
+    ctx.watcher.ready(color, deadline=ctx.plan.rollback_timeout, progress=lambda m: ctx.progress(f"{why}: {m}"))
 
 
 def _watch_live(ctx: StepContext, duration: timedelta, what: str) -> int:
-    return watch(
-        target=ctx.target,
-        health=ctx.health,
-        clock=ctx.clock,
-        policy=ctx.plan.checks,
-        environment=ctx.deployment.environment,
-        color=ctx.deployment.new_color,
-        duration=duration,
-        progress=ctx.progress,
-        what=what,
-    )
+    return ctx.watcher.watch(ctx.deployment.new_color, duration=duration, progress=ctx.progress, what=what)
 
 
 STEPS: dict[Step, Callable[[StepContext], str]] = {

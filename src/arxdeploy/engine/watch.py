@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from arxdeploy.domain.plan import CheckPolicy
@@ -32,88 +33,76 @@ def probes_for(target: Target, environment: str, color: Color, *, live_path: boo
     return probes
 
 
-def wait_until_ready(
-    *,
-    target: Target,
-    health: HealthProbe,
-    clock: Clock,
-    policy: CheckPolicy,
-    environment: str,
-    color: Color,
-    deadline: timedelta,
-    progress: Callable[[str], None],
-) -> int:
-    """Block until ``color`` passes every check ``success_threshold`` rounds in a row.
+@dataclass(frozen=True)
+class Watcher:
+    """Turns rounds of checks on one environment into decisions."""
 
-    Returns the number of rounds run. Fails fast on a crash loop, and at ``deadline``.
-    """
-    give_up = clock.now() + deadline
-    good = rounds = 0
-    last: CheckResult | None = None
-    while True:
-        rounds += 1
-        result = health.round(probes=probes_for(target, environment, color), timeout=policy.timeout)
-        good = good + 1 if result.ok else 0
-        last = result.first_failure or last
-        if good >= policy.success_threshold:
-            return rounds
-        waiting = f"waiting for {color.value}: {good}/{policy.success_threshold} good rounds"
-        progress(f"{waiting}; last failure: {last.check} -> {last.answer}" if last and not result.ok else waiting)
-        if clock.now() >= give_up:
-            raise StepFailed(
-                f"{color.value} did not pass its checks within {_human(deadline)}"
-                + (f": {last.check} answered {last.answer}" if last else ""),
-                check=last.check if last else None,
-                answer=last.answer if last else None,
+    target: Target
+    health: HealthProbe
+    clock: Clock
+    policy: CheckPolicy
+    environment: str
+
+    def ready(self, color: Color, *, deadline: timedelta, progress: Callable[[str], None]) -> int:
+        """Block until ``color`` passes every check ``success_threshold`` rounds in a row.
+
+        Returns the number of rounds run. Fails fast on a crash loop, and at ``deadline``.
+        """
+        give_up = self.clock.now() + deadline
+        good = rounds = 0
+        last: CheckResult | None = None
+        while True:
+            rounds += 1
+            result = self.health.round(
+                probes=probes_for(self.target, self.environment, color), timeout=self.policy.timeout
             )
-        clock.sleep(policy.interval.total_seconds())
+            good = good + 1 if result.ok else 0
+            last = result.first_failure or last
+            if good >= self.policy.success_threshold:
+                return rounds
+            waiting = f"waiting for {color.value}: {good}/{self.policy.success_threshold} good rounds"
+            progress(f"{waiting}; last failure: {last.check} -> {last.answer}" if last and not result.ok else waiting)
+            if self.clock.now() >= give_up:
+                raise StepFailed(
+                    f"{color.value} did not pass its checks within {_human(deadline)}"
+                    + (f": {last.check} answered {last.answer}" if last else ""),
+                    check=last.check if last else None,
+                    answer=last.answer if last else None,
+                )
+            self.clock.sleep(self.policy.interval.total_seconds())
 
+    def watch(self, color: Color, *, duration: timedelta, progress: Callable[[str], None], what: str) -> int:
+        """Check the live ``color`` every interval for ``duration``.
 
-def watch(
-    *,
-    target: Target,
-    health: HealthProbe,
-    clock: Clock,
-    policy: CheckPolicy,
-    environment: str,
-    color: Color,
-    duration: timedelta,
-    progress: Callable[[str], None],
-    what: str,
-) -> int:
-    """Check the live ``color`` every interval for ``duration``.
+        ``failure_threshold`` consecutive failed rounds raise StepFailed naming the failing check
+        and its last answer. Returns the number of rounds run.
+        """
+        end = self.clock.now() + duration
+        bad = rounds = 0
+        while self.clock.now() < end:
+            rounds += 1
+            failure = self._live_round(color).first_failure
+            bad = bad + 1 if failure else 0
+            if failure and bad >= self.policy.failure_threshold:
+                raise StepFailed(
+                    f"{failure.check} failed {bad} rounds in a row (last answer: {failure.answer})",
+                    check=failure.check,
+                    answer=failure.answer,
+                )
+            left = max(0.0, (end - self.clock.now()).total_seconds())
+            status = f"{bad}/{self.policy.failure_threshold} failed rounds" if bad else "healthy"
+            progress(f"{what}: {status}, {left:.0f}s left")
+            if left > 0:
+                self.clock.sleep(min(self.policy.interval.total_seconds(), left))
+        return rounds
 
-    ``failure_threshold`` consecutive failed rounds raise StepFailed naming the failing check
-    and its last answer. Returns the number of rounds run.
-    """
-    end = clock.now() + duration
-    bad = rounds = 0
-    while clock.now() < end:
-        rounds += 1
-        result = _round(target, health, policy, environment, color)
-        failure = result.first_failure
-        bad = bad + 1 if failure else 0
-        if failure and bad >= policy.failure_threshold:
-            raise StepFailed(
-                f"{failure.check} failed {bad} rounds in a row (last answer: {failure.answer})",
-                check=failure.check,
-                answer=failure.answer,
-            )
-        left = max(0.0, (end - clock.now()).total_seconds())
-        status = f"{bad}/{policy.failure_threshold} failed rounds" if bad else "healthy"
-        progress(f"{what}: {status}, {left:.0f}s left")
-        if left > 0:
-            clock.sleep(min(policy.interval.total_seconds(), left))
-    return rounds
-
-
-def _round(target: Target, health: HealthProbe, policy: CheckPolicy, environment: str, color: Color) -> Round:
-    try:
-        probes = probes_for(target, environment, color, live_path=True)
-    except StepFailed as exc:
-        # A crash loop of the live color is a failed round like any other.
-        return Round(results=(CheckResult(exc.check or "processes", False, exc.answer or exc.message),))
-    return health.round(probes=probes, timeout=policy.timeout)
+    def _live_round(self, color: Color) -> Round:
+        try:
+            probes = probes_for(self.target, self.environment, color, live_path=True)
+        except StepFailed as exc:
+            # A crash loop of the live color is a failed round like any other.
+            return Round(results=(CheckResult(exc.check or "processes", False, exc.answer or exc.message),))
+        return self.health.round(probes=probes, timeout=self.policy.timeout)
 
 
 def _human(delta: timedelta) -> str:
