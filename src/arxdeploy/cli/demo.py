@@ -82,17 +82,19 @@ class Traffic:
     def run(self) -> None:
         import httpx
 
+        live = False  # until v1 is live the router may not listen yet, or answer 503
         with httpx.Client(timeout=5.0) as client:
             while not self._stop.wait(0.02):
                 try:
                     response = client.get(self.url)
                 except httpx.HTTPError as exc:
-                    self.sent += 1
-                    self.router_failures.append(type(exc).__name__)
+                    if live:
+                        self.sent += 1
+                        self.router_failures.append(type(exc).__name__)
                     continue
-                # 503 "no live version" is expected before v1 is live and after the stop.
-                if response.status_code == 503:
+                if not live and response.status_code == 503:
                     continue
+                live = True
                 self.sent += 1
                 if response.status_code == 500:
                     self.broken += 1
@@ -101,6 +103,12 @@ class Traffic:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _kinds(failures: list[str]) -> str:
+    from collections import Counter
+
+    return ", ".join(f"{kind} x{count}" for kind, count in Counter(failures).most_common())
 
 
 def _free_port() -> int:
@@ -120,16 +128,19 @@ def run_demo(*, keep: bool = False, verbose: bool = False) -> int:
     out.print(
         Panel.fit(
             f"A sample service (app.py) and its deployment_config.yaml are in {folder}.\n"
-            f"Its router listens on http://127.0.0.1:{port}; a background client sends it a request every 20 ms.",
+            f"Its router listens on http://127.0.0.1:{port}; a client sends it a request every 20 ms\n"
+            "while the three deployments run.",
             title="arxdeploy demo",
         )
     )
-    traffic = Traffic(f"http://127.0.0.1:{port}/api/version")
+    traffic = Traffic(f"http://127.0.0.1:{port}/")
     sender = threading.Thread(target=traffic.run, daemon=True)
     sender.start()
     failures = 0
     try:
         for text, args, expected in STEPS:
+            if args[0] != "deploy":
+                traffic.stop()  # the client watched the three deployments
             out.print(f"\n[bold cyan]{text}[/]\n[dim]$ arxdeploy {' '.join(args)}[/]")
             command = [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(config), *args]
             code = subprocess.run(command + (["-v"] if verbose else []), check=False).returncode
@@ -152,7 +163,9 @@ def run_demo(*, keep: bool = False, verbose: bool = False) -> int:
             " 3. v3 passed its checks and took the traffic, then began failing. After 3\n"
             "    failed rounds the traffic went back to v2, still running (warm).\n"
             f"The router answered {traffic.sent} requests meanwhile: {traffic.broken} were v3's\n"
-            f"own 500s before the rollback, and {len(traffic.router_failures)} failed at the router.\n"
+            f"own 500s before the rollback, and {len(traffic.router_failures)} failed at the router"
+            + (f" ({_kinds(traffic.router_failures)})" if traffic.router_failures else "")
+            + ".\n"
             "Every step is recorded: `arxdeploy show ID` prints one deployment's log.",
             title="arxdeploy demo: done" if ok else "arxdeploy demo: problems",
         )
