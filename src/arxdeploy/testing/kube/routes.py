@@ -1,0 +1,464 @@
+"""The HTTP face of the emulator: discovery, CRUD, watch, subresources and the service proxy.
+
+Paths are parsed by hand rather than with one aiohttp route per resource: the API server's URL
+grammar (optional ``namespaces/{ns}``, optional ``watch/`` prefix, ``name:port`` proxy targets)
+reads more plainly as one function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import threading
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from arxdeploy.testing.kube import openapi
+from arxdeploy.testing.kube.controller import pod_ready
+from arxdeploy.testing.kube.endpoints import endpoints, selected_pods
+from arxdeploy.testing.kube.errors import ApiError, bad_request, method_not_allowed, not_found
+from arxdeploy.testing.kube.patch import PatchError, json_patch, merge_patch, strategic_merge
+from arxdeploy.testing.kube.resources import RESOURCES, Resource, by_name, groups, lookup
+from arxdeploy.testing.kube.selectors import (
+    FieldSelector,
+    LabelSelector,
+    from_label_selector_object,
+    parse_field_selector,
+    parse_label_selector,
+    to_string,
+)
+from arxdeploy.testing.kube.store import PATCH_TYPES, Obj, Store
+
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-arxdeploy-emulator",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+_PUBLIC = {"/version", "/version/", "/healthz", "/livez", "/readyz"}
+_SERVICES = by_name("services")
+_PODS = by_name("pods")
+_ENDPOINTS = by_name("endpoints")
+
+
+@dataclass
+class Context:
+    store: Store
+    token: str
+    backends: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, service) -> URL
+    calls: Counter[str] = field(default_factory=Counter)
+    calls_lock: threading.Lock = field(default_factory=threading.Lock)
+    session: ClientSession | None = None
+    transports: weakref.WeakSet[asyncio.BaseTransport] = field(default_factory=weakref.WeakSet)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
+
+
+def build_app(ctx: Context) -> web.Application:
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        with ctx.calls_lock:
+            ctx.calls[f"{request.method} {request.path}"] += 1
+        if request.transport is not None:
+            ctx.transports.add(request.transport)
+        if request.path not in _PUBLIC and request.headers.get("Authorization") != f"Bearer {ctx.token}":
+            return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+        try:
+            response: web.StreamResponse = await handler(request)
+        except ApiError as error:
+            return _json(error.status(), error.code)
+        return response
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        return await _dispatch(ctx, request)
+
+    app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
+async def _dispatch(ctx: Context, request: web.Request) -> web.StreamResponse:
+    parts = [p for p in request.path.split("/") if p]
+    if request.path in {"/healthz", "/livez", "/readyz"}:
+        return web.Response(text="ok")
+    if parts == ["version"]:
+        return _json(VERSION)
+    if parts[:2] == ["openapi", "v3"]:
+        return _openapi(parts[2:])
+    if parts[:1] == ["api"] and len(parts) <= 2:
+        return _core_discovery(parts)
+    if parts[:1] == ["apis"] and len(parts) <= 3:
+        return _group_discovery(parts)
+    if parts[:2] == ["api", "v1"]:
+        return await _resource_request(ctx, request, "", "v1", parts[2:])
+    if parts[:1] == ["apis"]:
+        return await _resource_request(ctx, request, parts[1], parts[2], parts[3:])
+    raise not_found_path(request.path)
+
+
+def _openapi(parts: list[str]) -> web.Response:
+    if not parts:
+        return _json(openapi.index())
+    group, version = ("", parts[1]) if parts[0] == "api" and len(parts) == 2 else (parts[-2], parts[-1])
+    doc = openapi.document(group, version) if len(parts) in {2, 3} else None
+    if doc is None:
+        raise not_found_path("/openapi/v3/" + "/".join(parts))
+    return _json(doc)
+
+
+def not_found_path(path: str) -> ApiError:
+    return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})", {})
+
+
+def _core_discovery(parts: list[str]) -> web.Response:
+    if len(parts) == 1:
+        address = [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]
+        return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": address})
+    if parts[1] != "v1":
+        raise not_found_path("/" + "/".join(parts))
+    return _json(_resource_list("", "v1"))
+
+
+def _resource_list(group: str, version: str) -> dict[str, Any]:
+    resources = [entry for r in RESOURCES if (r.group, r.version) == (group, version) for entry in r.discovery()]
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
+
+
+def _group_discovery(parts: list[str]) -> web.Response:
+    known = {name: versions for name, versions in groups().items() if name}
+    if len(parts) == 1:
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(n, v) for n, v in known.items()]})
+    if parts[1] not in known:
+        raise not_found_path("/" + "/".join(parts))
+    if len(parts) == 2:
+        return _json({"kind": "APIGroup", "apiVersion": "v1", **_group(parts[1], known[parts[1]])})
+    if parts[2] not in known[parts[1]]:
+        raise not_found_path("/" + "/".join(parts))
+    return _json(_resource_list(parts[1], parts[2]))
+
+
+@dataclass
+class _Target:
+    resource: Resource
+    namespace: str | None
+    name: str | None
+    subresource: str
+    rest: str  # the path after /proxy
+    legacy_watch: bool
+
+
+def _parse(group: str, version: str, parts: list[str]) -> _Target:
+    legacy_watch = parts[:1] == ["watch"]
+    if legacy_watch:
+        parts = parts[1:]
+    namespace = None
+    if len(parts) >= 3 and parts[0] == "namespaces":
+        inner = lookup(group, version, parts[2])
+        if inner is not None and inner.namespaced:
+            namespace, parts = parts[1], parts[2:]
+    if not parts:
+        raise not_found_path(f"/{group}/{version}")
+    resource = lookup(group, version, parts[0])
+    if resource is None:
+        raise not_found_path("/".join([group, version, *parts]))
+    name = parts[1] if len(parts) > 1 else None
+    subresource = parts[2] if len(parts) > 2 else ""
+    rest = "/".join(parts[3:])
+    if resource.namespaced and namespace is None and name is not None:
+        raise not_found_path("/".join([group, version, *parts]))
+    known = {"status"} if resource.status else set()
+    known |= {"scale"} if resource.scale else set()
+    known |= {"proxy"} if resource is _SERVICES else set()
+    if subresource and subresource not in known:
+        raise not_found_path("/".join([group, version, *parts]))
+    if len(parts) > 3 and subresource != "proxy":
+        raise not_found_path("/".join([group, version, *parts]))
+    return _Target(resource, namespace, name, subresource, rest, legacy_watch)
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    mime = request.content_type  # parameters such as charset are already split off
+    try:
+        if "yaml" in mime:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as error:
+        raise bad_request(f"the request body could not be decoded: {error}") from error
+
+
+@contextlib.asynccontextmanager
+async def _writing(store: Store, request: web.Request) -> AsyncIterator[None]:
+    """Hold the store's lock; with ``?dryRun=All`` compute the result but keep nothing."""
+    dry = request.query.get("dryRun")
+    if dry not in (None, "", "All"):
+        raise bad_request(f"unsupported dryRun value {dry!r}: only All is")
+    async with store.lock:
+        with store.dry_run(dry == "All"):
+            yield
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in {"true", "1"}
+
+
+async def _resource_request(
+    ctx: Context, request: web.Request, group: str, version: str, parts: list[str]
+) -> web.StreamResponse:
+    target = _parse(group, version, parts)
+    if target.subresource == "proxy":
+        return await _proxy(ctx, request, target)
+    query = request.query
+    method = request.method
+    store = ctx.store
+    resource, namespace, name = target.resource, target.namespace, target.name
+    if resource is _ENDPOINTS:
+        return await _endpoints(ctx, request, target)
+    if name is None:
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"))
+        if method == "GET" and (target.legacy_watch or _flag(query.get("watch"))):
+            return await _watch(ctx, request, resource, namespace, labels, fields)
+        if method == "GET":
+            return _json(_list(ctx, resource, namespace, labels, fields, query.get("limit"), query.get("continue")))
+        if method == "POST":
+            body = await _body(request)
+            if resource.namespaced and namespace is None:
+                raise method_not_allowed()
+            async with _writing(store, request):
+                return _json(store.create(resource, namespace, body), 201)
+        if method == "DELETE" and "deletecollection" in resource.verbs:
+            async with _writing(store, request):
+                deleted = store.delete_collection(resource, namespace, labels, fields)
+            return _json(_list_body(resource, deleted, store.resource_version))
+        raise method_not_allowed()
+    if target.subresource == "scale":
+        return await _scale(ctx, request, target)
+    sub = target.subresource
+    if method == "GET":
+        async with store.lock:
+            return _json(store.get(resource, namespace, name))
+    if method == "PUT":
+        body = await _body(request)
+        async with _writing(store, request):
+            return _json(store.update(resource, namespace, name, body, sub))
+    if method == "PATCH":
+        content_type = request.content_type
+        if content_type not in PATCH_TYPES:
+            raise ApiError(
+                415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}"
+            )
+        if content_type == "application/apply-patch+yaml" and not query.get("fieldManager"):
+            raise bad_request("PATCH requests with apply-patch+yaml must set fieldManager")
+        body = await _body(request)
+        async with _writing(store, request):
+            existed = store.find(resource, namespace, name) is not None
+            result = store.patch(resource, namespace, name, content_type, body, sub)
+        return _json(result, 200 if existed else 201)
+    if method == "DELETE" and not sub:
+        options = await _body(request)
+        options = options if isinstance(options, dict) else {}
+        if "propagationPolicy" in query:  # allowed as a query parameter as well as in DeleteOptions
+            options["propagationPolicy"] = query["propagationPolicy"]
+        async with _writing(store, request):
+            gone = store.delete(resource, namespace, name, options)
+        details = {"name": name, "kind": resource.plural, "uid": gone["metadata"]["uid"]}
+        if resource.group:
+            details["group"] = resource.group
+        if resource is _PODS:
+            return _json(gone)  # pods answer with the object, other kinds with a Status
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+    raise method_not_allowed()
+
+
+async def _endpoints(ctx: Context, request: web.Request, target: _Target) -> web.Response:
+    if request.method != "GET" or _flag(request.query.get("watch")) or target.legacy_watch:
+        raise method_not_allowed("endpoints are computed from Services and Pods: only get and list")
+    async with ctx.store.lock:
+        if target.name is not None:
+            service = ctx.store.find(_SERVICES, target.namespace, target.name)
+            if service is None:
+                raise not_found(_ENDPOINTS, target.name)
+            return _json(endpoints(ctx.store, service))
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        items = [endpoints(ctx.store, s) for s in ctx.store.select(_SERVICES, target.namespace, labels)]
+        return _json(_list_body(_ENDPOINTS, items, ctx.store.resource_version))
+
+
+def _list_body(resource: Resource, items: list[Obj], resource_version: int, cont: str = "") -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": str(resource_version)}
+    if cont:
+        meta["continue"] = cont
+    return {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": meta, "items": items}
+
+
+def _list(
+    ctx: Context,
+    resource: Resource,
+    namespace: str | None,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    limit: str | None,
+    cont: str | None,
+) -> dict[str, Any]:
+    # lists read a consistent snapshot: no await happens between select and resourceVersion
+    items = ctx.store.select(resource, namespace, labels, fields)
+    start = int(cont) if cont and cont.isdigit() else 0
+    size = int(limit) if limit and limit.isdigit() and int(limit) > 0 else len(items)
+    page = items[start : start + size]
+    more = str(start + size) if start + size < len(items) else ""
+    return _list_body(resource, page, ctx.store.resource_version, more)
+
+
+async def _watch(
+    ctx: Context,
+    request: web.Request,
+    resource: Resource,
+    namespace: str | None,
+    labels: LabelSelector,
+    fields: FieldSelector,
+) -> web.StreamResponse:
+    timeout_text = request.query.get("timeoutSeconds")
+    timeout = float(timeout_text) if timeout_text and timeout_text.isdigit() else 1800.0
+    watcher = ctx.store.watch(resource, namespace, labels, fields, request.query.get("resourceVersion"))
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        await response.prepare(request)
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(remaining):
+                    event = await watcher.queue.get()
+            except TimeoutError:
+                break
+            if event is None:
+                break
+            await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the client went away; its watcher is dropped below
+    finally:
+        ctx.store.unwatch(watcher)
+    return response
+
+
+async def _scale(ctx: Context, request: web.Request, target: _Target) -> web.Response:
+    store, resource, namespace, name = ctx.store, target.resource, target.namespace, target.name or ""
+    if request.method not in {"GET", "PUT", "PATCH"}:
+        raise method_not_allowed()
+    body = await _body(request) if request.method != "GET" else None
+    async with _writing(store, request):
+        current = store.get(resource, namespace, name)
+        scale = _scale_of(current)
+        if request.method == "GET":
+            return _json(scale)
+        if request.method == "PATCH":
+            patchers = {
+                "application/json-patch+json": json_patch,
+                "application/strategic-merge-patch+json": strategic_merge,
+            }
+            try:
+                body = patchers.get(request.content_type, merge_patch)(scale, body)
+            except PatchError as error:
+                raise ApiError(422, "Invalid", str(error)) from error
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a Scale object")
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        changed = copy.deepcopy(current)
+        changed["metadata"]["resourceVersion"] = wanted or current["metadata"]["resourceVersion"]
+        changed["spec"]["replicas"] = (body.get("spec") or {}).get("replicas", 0)
+        return _json(_scale_of(store.update(resource, namespace, name, changed)))
+
+
+def _scale_of(obj: Obj) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+        },
+        "spec": {"replicas": obj["spec"].get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": to_string(from_label_selector_object(obj["spec"].get("selector"))),
+        },
+    }
+
+
+async def _proxy(ctx: Context, request: web.Request, target: _Target) -> web.StreamResponse:
+    """``services/{name}[:port]/proxy/{path}``: forward to the URL a test registered for the
+    Service, but only while the Service selects at least one ready pod, as the real proxy needs an
+    endpoint to reach."""
+    pieces = (target.name or "").split(":")
+    name = pieces[1] if len(pieces) == 3 else pieces[0]  # forms: name, name:port, scheme:name:port
+    namespace = target.namespace or "default"
+    async with ctx.store.lock:
+        service = ctx.store.get(_SERVICES, namespace, name)
+        ready = [p for p in selected_pods(ctx.store, service) if pod_ready(p)]
+    if not ready or (namespace, name) not in ctx.backends:
+        raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+    url = ctx.backends[(namespace, name)].rstrip("/") + "/" + target.rest
+    if request.path.endswith("/") and target.rest:
+        url += "/"
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", "authorization", "content-length"}}
+    if ctx.session is None:
+        raise ApiError(503, "ServiceUnavailable", "the emulator is shutting down")
+    try:
+        async with ctx.session.request(
+            request.method,
+            url,
+            params=request.query,
+            headers=headers,
+            data=await request.read(),
+            timeout=ClientTimeout(total=30),
+            allow_redirects=False,
+        ) as upstream:
+            body = await upstream.read()
+            content_type = upstream.headers.get("Content-Type", "application/octet-stream")
+            return web.Response(body=body, status=upstream.status, headers={"Content-Type": content_type})
+    except (ClientError, TimeoutError) as error:
+        raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {error}") from error
+
+
+async def close(ctx: Context) -> None:
+    """Before the runner's cleanup: end watches so their handlers return, close the proxy client."""
+    ctx.store.close_watchers()
+    if ctx.session is not None:
+        await ctx.session.close()
+        ctx.session = None
+
+
+async def drop_connections(ctx: Context) -> None:
+    """After the runner's cleanup: abort what is left. A TLS close waits for the peer's reply,
+    which a client blocked elsewhere never sends; aborted, the loop can close cleanly."""
+    for transport in list(ctx.transports):
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+    for _ in range(3):  # connection_lost callbacks run on the next loop iterations
+        await asyncio.sleep(0)

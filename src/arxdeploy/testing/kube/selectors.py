@@ -1,0 +1,126 @@
+"""Label and field selectors, parsed from query strings as the API server does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arxdeploy.testing.kube.errors import bad_request
+
+_KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
+_VALUE = r"[A-Za-z0-9]?(?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_EQUALITY = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
+_SET = re.compile(rf"^\s*({_KEY})\s+(in|notin)\s*\(([^)]*)\)\s*$")
+_EXISTS = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str  # in, notin, exists, !exists
+    values: frozenset[str]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "in":
+            return present and labels[self.key] in self.values
+        if self.operator == "notin":
+            return not present or labels[self.key] not in self.values
+        if self.operator == "exists":
+            return present
+        return not present
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    requirements: tuple[Requirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str] | None) -> bool:
+        return all(req.matches(labels or {}) for req in self.requirements)
+
+
+def _split(text: str) -> list[str]:
+    """Split on commas that are not inside ``( )``: ``a in (x,y),b`` has two requirements."""
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for char in text:
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current += char
+    parts.append(current)
+    return [part for part in parts if part.strip()]
+
+
+def parse_label_selector(text: str | None) -> LabelSelector:
+    if not text:
+        return LabelSelector()
+    requirements: list[Requirement] = []
+    for part in _split(text):
+        if match := _SET.match(part):
+            values = frozenset(v.strip() for v in match.group(3).split(",") if v.strip())
+            requirements.append(Requirement(match.group(1), match.group(2), values))
+        elif match := _EQUALITY.match(part):
+            operator = "notin" if match.group(2) == "!=" else "in"
+            requirements.append(Requirement(match.group(1), operator, frozenset({match.group(3)})))
+        elif match := _EXISTS.match(part):
+            requirements.append(Requirement(match.group(2), "!exists" if match.group(1) else "exists", frozenset()))
+        else:
+            raise bad_request(f"unable to parse requirement: invalid label selector {text!r}")
+    return LabelSelector(tuple(requirements))
+
+
+def from_label_selector_object(selector: Mapping[str, Any] | None) -> LabelSelector:
+    """The ``{matchLabels, matchExpressions}`` form used in Deployment and ReplicaSet specs."""
+    selector = selector or {}
+    requirements = [Requirement(k, "in", frozenset({v})) for k, v in (selector.get("matchLabels") or {}).items()]
+    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!exists"}
+    for expression in selector.get("matchExpressions") or []:
+        operator = operators[expression["operator"]]
+        requirements.append(Requirement(expression["key"], operator, frozenset(expression.get("values") or [])))
+    return LabelSelector(tuple(requirements))
+
+
+def to_string(selector: LabelSelector) -> str:
+    """Render as the API server does in ``Scale.status.selector``."""
+    parts = []
+    for req in selector.requirements:
+        if req.operator == "in" and len(req.values) == 1:
+            parts.append(f"{req.key}={next(iter(req.values))}")
+        elif req.operator in {"in", "notin"}:
+            parts.append(f"{req.key} {req.operator} ({','.join(sorted(req.values))})")
+        else:
+            parts.append(req.key if req.operator == "exists" else f"!{req.key}")
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class FieldSelector:
+    terms: tuple[tuple[str, bool, str], ...] = ()  # (dotted path, wants equal, value)
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        return all((_field(obj, path) == value) == equal for path, equal, value in self.terms)
+
+
+def _field(obj: Mapping[str, Any], path: str) -> str:
+    current: Any = obj
+    for part in path.split("."):
+        current = current.get(part) if isinstance(current, Mapping) else None
+    return "" if current is None else str(current)
+
+
+def parse_field_selector(text: str | None) -> FieldSelector:
+    if not text:
+        return FieldSelector()
+    terms: list[tuple[str, bool, str]] = []
+    for part in text.split(","):
+        match = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
+        if not match:
+            raise bad_request(f"invalid field selector: {text!r}")
+        terms.append((match.group(1), match.group(2) != "!=", match.group(3)))
+    return FieldSelector(tuple(terms))
