@@ -1,0 +1,69 @@
+"""lightkube and httpx2 errors, translated into ``TargetError`` at the adapter's boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx2
+from lightkube import ApiError, ConfigError
+
+from arxdeploy.errors import TargetError, TransientTargetError
+
+CONFLICT = 409
+NOT_FOUND = 404
+FORBIDDEN = 403
+UNAUTHORIZED = 401
+TOO_MANY_REQUESTS = 429
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status of an API error, whichever way lightkube raised it.
+
+    lightkube only builds an ``ApiError`` when the answer's Content-Type is exactly
+    ``application/json``; any other error answer stays an ``httpx2.HTTPStatusError``.
+    """
+    if isinstance(exc, ApiError) and exc.status.code is not None:
+        return int(exc.status.code)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return exc.response.status_code
+    return None
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.status.message or exc.status.reason or str(exc)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return exc.response.text[:200] or exc.response.reason_phrase
+    return str(exc) or type(exc).__name__
+
+
+def translate(exc: BaseException, *, verb: str, what: str) -> TargetError:
+    """Our error for a failed ``verb`` on ``what`` (e.g. "patch", "service arxos in arxos-staging")."""
+    code = status_code(exc)
+    message = _message(exc)
+    if code == FORBIDDEN:
+        return TargetError(
+            f"Kubernetes refused to {verb} {what}: {message}",
+            hint=f"give the kubeconfig's user RBAC permission to {verb} that resource",
+        )
+    if code == UNAUTHORIZED:
+        return TargetError(f"Kubernetes did not accept our credentials to {verb} {what}", hint="check the kubeconfig")
+    if code is not None and (code >= 500 or code in (CONFLICT, TOO_MANY_REQUESTS)):
+        return TransientTargetError(f"could not {verb} {what}: {code} {message}")
+    if code is not None:
+        return TargetError(f"could not {verb} {what}: {code} {message}")
+    if isinstance(exc, httpx2.TransportError):  # connection refused, timeouts, TLS resets
+        return TransientTargetError(f"could not {verb} {what}: cannot reach the API server ({message})")
+    if isinstance(exc, ConfigError):
+        return TargetError(f"cannot use the kubeconfig: {message}", hint="set target.kubernetes.kubeconfig")
+    return TargetError(f"could not {verb} {what}: {message}")
+
+
+@contextmanager
+def calling(verb: str, what: str) -> Iterator[None]:
+    """Translate whatever the client raises inside the block."""
+    try:
+        yield
+    except (ApiError, httpx2.HTTPError, ConfigError) as exc:
+        raise translate(exc, verb=verb, what=what) from exc

@@ -1,0 +1,291 @@
+"""``KubernetesTarget``: implements ``arxdeploy.ports.Target`` on a cluster through lightkube.
+
+Each color is a Deployment ``<service>-<color>`` (and its HPA). The live Service ``<service>``
+selects the live color, the preview Service ``<service>-preview`` the candidate. A switch is one
+merge patch of the live Service's selector carrying ``metadata.resourceVersion``, so a write
+based on a stale read fails with 409 instead of overwriting; it is then re-read and retried.
+
+Health checks reach a color from outside the cluster through the API server's service proxy
+(``<server>/api/v1/namespaces/<ns>/services/<name>:http/proxy``); the proxy needs the bearer
+token in ``probe_headers()``. Where the proxy is not allowed, run ``kubectl port-forward
+svc/<service>-preview 8080:80`` and check ``http://127.0.0.1:8080`` instead.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace, Pod, Service
+from lightkube.types import PatchType
+
+from arxdeploy.domain.states import Color
+from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.ports import ColorState, EnvironmentState, Replica
+from arxdeploy.targets.kubernetes import backup as backups
+from arxdeploy.targets.kubernetes import kinds, manifests, pods
+from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
+from arxdeploy.targets.kubernetes.errors import CONFLICT, NOT_FOUND, calling, status_code
+from arxdeploy.targets.kubernetes.spec import KubeSpec
+
+SWITCH_ATTEMPTS = 5
+# Created by Kubernetes in every namespace; not ours to restore.
+SKIP_CONFIGMAPS = frozenset({"kube-root-ca.crt"})
+
+
+class KubernetesTarget:
+    """Implements ``arxdeploy.ports.Target``. Methods are idempotent; failures raise ``TargetError``."""
+
+    def __init__(self, *, spec: KubeSpec, state_dir: Path, connection: Connection | None = None) -> None:
+        self.spec = spec
+        self.backups_dir = state_dir / "backups"
+        self._connection = connection
+
+    # --- connection ------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        # Lazy: commands that never touch the cluster do not need a kubeconfig.
+        if self._connection is None:
+            self._connection = connect(kubeconfig=self.spec.kubeconfig, context=self.spec.context)
+        return self._connection
+
+    @property
+    def _client(self) -> Client:
+        return self.connection.client
+
+    def probe_headers(self) -> dict[str, str]:
+        """Headers a health probe must send to reach ``Replica.url`` through the API server.
+
+        Empty when the kubeconfig user has no static token (client certificates, exec plugins).
+        """
+        token = self.connection.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def probe_verify(self) -> ssl.SSLContext | bool:
+        """How a health probe trusts the API server (httpx's ``verify``): the kubeconfig's CA."""
+        return self.connection.verify
+
+    def proxy_url(self, environment: str, service_name: str) -> str:
+        namespace = self.spec.namespace_for(environment)
+        path = f"/api/v1/namespaces/{namespace}/services/{service_name}:{manifests.PORT_NAME}/proxy"
+        return self.connection.server + path
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.client.close()
+
+    def __enter__(self) -> KubernetesTarget:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- Target ----------------------------------------------------------------------------
+
+    def inspect(self, *, environment: str) -> EnvironmentState:
+        ns = self.spec.namespace_for(environment)
+        service = self.spec.service
+        live_service = self._get(Service, service, ns)
+        preview_service = self._get(Service, manifests.preview_name(service), ns)
+        live = _selected_color(live_service)
+        preview = _selected_color(preview_service)
+        with calling("list", f"deployments in namespace {ns}"):
+            deployments = list(self._client.list(Deployment, namespace=ns, labels={"app": service}))
+        with calling("list", f"pods in namespace {ns}"):
+            all_pods = list(self._client.list(Pod, namespace=ns, labels={"app": service}))
+        live_url = self.proxy_url(environment, service) if live_service else None
+        preview_url = self.proxy_url(environment, manifests.preview_name(service)) if preview_service else None
+        colors: dict[Color, ColorState] = {}
+        for deployment in deployments:
+            color = _color_label(deployment.metadata.labels if deployment.metadata else None)
+            if color is None:
+                continue
+            url = live_url if color is live else preview_url if color is preview else None
+            own = [p for p in all_pods if _color_label(p.metadata.labels if p.metadata else None) is color]
+            colors[color] = self._color_state(environment, color, deployment, own, url)
+        return EnvironmentState(
+            environment=environment,
+            live_color=live,
+            colors=colors,
+            live_url=live_url if live else None,
+            preview_url=preview_url,
+        )
+
+    def _color_state(
+        self, environment: str, color: Color, deployment: Deployment, own: list[Pod], url: str | None
+    ) -> ColorState:
+        labels = (deployment.metadata.labels if deployment.metadata else None) or {}
+        ns = self.spec.namespace_for(environment)
+        replicas = []
+        port = self.spec.container_port
+        complete = pods.rollout_complete(deployment)
+        for index, pod in enumerate(sorted(own, key=pods.pod_name), start=1):
+            ready = pods.is_ready(pod)
+            # Once the rollout is complete, a ready pod is checked the way users will reach it:
+            # through its Service. Before that (or for a color no Service selects) each pod is
+            # checked through its own pod proxy, which fails until that very pod answers.
+            pod_url = f"{self.connection.server}/api/v1/namespaces/{ns}/pods/{pods.pod_name(pod)}:{port}/proxy"
+            replicas.append(
+                Replica(
+                    index=index,
+                    url=url if ready and url and complete else pod_url,
+                    running=ready,
+                    restarts=pods.restarts(pod),
+                )
+            )
+        problems = [line for pod in own for line in pods.problems(pod)]
+        deadline = pods.rollout_problem(deployment)
+        if deadline:
+            problems.append(deadline)
+        return ColorState(
+            color=color,
+            version=labels.get(manifests.VERSION_LABEL, "unknown"),
+            replicas=tuple(replicas),
+            crash_looping=bool(problems),
+            detail=pods.detail(problems),
+        )
+
+    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
+        ns = self.spec.namespace_for(environment)
+        objects: list[dict[str, Any]] = []
+        for name in kinds.BACKUP:
+            with calling("list", f"{name} objects in namespace {ns}"):
+                found = [obj.to_dict() for obj in self._client.list(kinds.kind_of(name), namespace=ns)]
+            for obj in found:  # list items carry no apiVersion and kind on a real server
+                obj.setdefault("apiVersion", kinds.api_version(name))
+                obj.setdefault("kind", name)
+            objects += [o for o in found if not (name == "ConfigMap" and o["metadata"]["name"] in SKIP_CONFIGMAPS)]
+        with calling("list", f"secrets in namespace {ns}"):
+            secrets = [obj.to_dict() for obj in self._client.list(kinds.kind_of("Secret"), namespace=ns)]
+        secret_names = [str(s["metadata"]["name"]) for s in secrets]
+        return backups.write(
+            self.backups_dir / deployment_id,
+            deployment_id=deployment_id,
+            environment=environment,
+            namespace=ns,
+            objects=objects,
+            secret_names=secret_names,
+        )
+
+    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+        ns = self.spec.namespace_for(environment)
+        self._ensure_namespace(environment, ns)
+        for obj in manifests.color_objects(self.spec, environment, color, version):
+            self._apply(_with_replicas(obj, replicas))
+        live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
+        live_service = self._get(Service, live_name, ns)
+        shared = manifests.shared_objects(
+            self.spec, environment, live=_selected_color(live_service), candidate=color, version=version
+        )
+        for obj in shared:
+            name = obj["metadata"]["name"]
+            if obj["kind"] == "Service" and name in (live_name, preview):
+                continue  # ours, below: the live selector belongs to switch() alone
+            self._apply(obj)
+        if live_service is None:
+            self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
+        self._apply(manifests.service(self.spec, environment, name=preview, color=color))
+
+    def switch(self, *, environment: str, color: Color | None) -> None:
+        """One merge patch of the live Service's selector, guarded by its resourceVersion.
+
+        ``None`` selects ``color: none``, which no Deployment carries: the Service keeps
+        existing (and its clients keep resolving it) but has no endpoints.
+        """
+        ns = self.spec.namespace_for(environment)
+        name = self.spec.service
+        wanted = {"app": name, "color": color.value if color else manifests.NO_COLOR}
+        what = f"service {name} in namespace {ns}"
+        for _ in range(SWITCH_ATTEMPTS):
+            current = self._get(Service, name, ns)
+            if current is None:
+                self._apply(manifests.service(self.spec, environment, name=name, color=color))
+                return
+            if current.spec is not None and current.spec.selector == wanted:
+                return  # already there: idempotent, and no write
+            version = current.metadata.resourceVersion if current.metadata else None
+            patch = {"metadata": {"resourceVersion": version}, "spec": {"selector": wanted}}
+            try:
+                self._client.patch(Service, name, patch, namespace=ns, patch_type=PatchType.MERGE)
+            except Exception as exc:
+                if status_code(exc) == CONFLICT:
+                    continue  # someone wrote in between: read again, decide again
+                with calling("patch", what):
+                    raise
+            else:
+                return
+        raise TransientTargetError(f"{what} kept changing: {SWITCH_ATTEMPTS} switch attempts hit a conflict")
+
+    def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
+        """Delete the color's Deployment and HPA; refuse when the live Service selects it.
+
+        No traffic reaches a color that is not live, so there is nothing to drain here; pods
+        still get their ``terminationGracePeriodSeconds`` from Kubernetes.
+        """
+        ns = self.spec.namespace_for(environment)
+        live = _selected_color(self._get(Service, self.spec.service, ns))
+        if live is color:
+            raise TargetError(f"{color.value} takes traffic in {environment}; switch away before stopping it")
+        name = manifests.deployment_name(self.spec.service, color)
+        for kind in ("HorizontalPodAutoscaler", "Deployment"):
+            try:
+                self._client.delete(kinds.kind_of(kind), name, namespace=ns)
+            except Exception as exc:
+                if status_code(exc) == NOT_FOUND:
+                    continue
+                with calling("delete", f"{kind} {name} in namespace {ns}"):
+                    raise
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _get(self, kind: type[Service], name: str, namespace: str) -> Service | None:
+        try:
+            return self._client.get(kind, name, namespace=namespace)
+        except Exception as exc:
+            if status_code(exc) == NOT_FOUND:
+                return None
+            with calling("get", f"{kind.__name__} {name} in namespace {namespace}"):
+                raise
+
+    def _ensure_namespace(self, environment: str, ns: str) -> None:
+        try:
+            self._client.get(Namespace, ns)
+            return
+        except Exception as exc:
+            if status_code(exc) != NOT_FOUND:
+                with calling("get", f"namespace {ns}"):
+                    raise
+        self._apply(manifests.namespace_object(self.spec, environment))
+
+    def _apply(self, obj: dict[str, Any]) -> None:
+        """Server-side apply as ``arxdeploy``; ``force`` takes over fields someone else set by hand."""
+        what = f"{obj['kind']} {obj['metadata']['name']}"
+        with calling("apply", what):
+            self._client.apply(kinds.resource(obj), field_manager=FIELD_MANAGER, force=True)
+
+
+def _color_label(labels: dict[str, str] | None) -> Color | None:
+    value = (labels or {}).get("color")
+    return Color(value) if value in {c.value for c in Color} else None
+
+
+def _selected_color(service: Service | None) -> Color | None:
+    if service is None or service.spec is None:
+        return None
+    return _color_label(service.spec.selector)
+
+
+def _with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """The engine's replica count wins over the template's (a rollback may start fewer)."""
+    spec = dict(obj.get("spec") or {})
+    if obj["kind"] == "Deployment":
+        spec["replicas"] = replicas
+    elif obj["kind"] == "HorizontalPodAutoscaler":
+        spec["minReplicas"] = replicas
+        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), 2 * replicas)
+    return {**obj, "spec": spec}

@@ -1,0 +1,120 @@
+"""The engine drives ``KubernetesTarget`` through whole deployments on the emulator.
+
+The health probe here is a stand-in for ``HttpHealthProbe`` that sends what the target says the
+API server's proxy needs (``probe_headers``, ``probe_verify``); wiring those into the real probe
+is the remaining step before ``target.type: kubernetes`` can be enabled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from arxdeploy.clock import SystemClock
+from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
+from arxdeploy.domain.states import Color, State
+from arxdeploy.engine.locks import Identity, Leases
+from arxdeploy.engine.run import Engine
+from arxdeploy.ports import CheckResult, Probe, Round
+from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from arxdeploy.testing.store import MemoryStore
+
+from .conftest import Cluster
+
+ENV = "staging"
+BAD_IMAGE = "ghcr.io/arxos/arxos-backend:{}"
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("ARXDEPLOY_TEST_KUBECONFIG")), reason="needs the emulator's service proxy backends"
+)
+
+
+class ProxyHealth:
+    """GET /health on every probe through the API server's proxy, with the target's credentials."""
+
+    def __init__(self, target: KubernetesTarget) -> None:
+        self._client = httpx.Client(headers=target.probe_headers(), verify=target.probe_verify())
+
+    def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:
+        results = []
+        for probe in probes:
+            try:
+                answer = httpx_get(self._client, probe.url + "/health", timeout.total_seconds())
+            except httpx.HTTPError as exc:
+                answer = f"error {exc}"
+            results.append(CheckResult(f"GET /health on {probe.label}", answer.startswith("200"), answer))
+        return Round(results=tuple(results))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def httpx_get(client: httpx.Client, url: str, timeout: float) -> str:
+    response = client.get(url, timeout=timeout)
+    return f"{response.status_code} {response.text[:80]}"
+
+
+PLAN = EnvironmentPlan(
+    service="arxos",
+    environment=ENV,
+    replicas=2,
+    monitoring_duration=timedelta(seconds=0.5),
+    rollback_timeout=timedelta(seconds=20),
+    traffic_switch_delay=timedelta(0),
+    scale_down_delay=timedelta(0),
+    checks=CheckPolicy(
+        interval=timedelta(seconds=0.1),
+        timeout=timedelta(seconds=2),
+        success_threshold=2,
+        failure_threshold=3,
+        progress_deadline=timedelta(seconds=20),
+    ),
+)
+
+
+@pytest.fixture
+def engine(target: KubernetesTarget, cluster: Cluster, app_url: str) -> Iterator[Engine]:
+    kube = cluster.need_emulator()
+    ns = target.spec.namespace_for(ENV)
+    for service in ("arxos", "arxos-preview"):
+        kube.register_service_backend(ns, service, app_url)
+    health = ProxyHealth(target)
+    clock = SystemClock()
+    store = MemoryStore()
+    me = Identity(user="ana", host="ci-1", pid=os.getpid())
+    leases = Leases(store=store, clock=clock, me=me, is_alive=lambda _holder: True)
+    yield Engine(
+        store=store, target=target, health=health, clock=clock, leases=leases, new_id=lambda now: f"d{time.time_ns()}"
+    )
+    health.close()
+
+
+def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
+    engine: Engine, target: KubernetesTarget, cluster: Cluster
+) -> None:
+    first, view = engine.deploy(plan=PLAN, version="1.0")
+    assert view.state is State.SUCCEEDED, view.failure
+    assert first.new_color is Color.BLUE
+    assert target.inspect(environment=ENV).live_version == "1.0"
+
+    second, view = engine.deploy(plan=PLAN, version="1.1")
+    assert view.state is State.SUCCEEDED, view.failure
+    state = target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
+    assert list(state.colors) == [Color.GREEN]  # blue retired
+    assert len(list((target.backups_dir / second.id).glob("deployment-*.yaml"))) == 1
+
+    cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.2"))
+    started = time.monotonic()
+    _third, view = engine.deploy(plan=PLAN, version="1.2")
+    assert view.state is State.FAILED
+    assert view.failure is not None and "CrashLoopBackOff" in str(view.failure)
+    assert time.monotonic() - started < PLAN.checks.progress_deadline.total_seconds()  # failed fast
+    state = target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
+    assert list(state.colors) == [Color.GREEN]  # the failed color was cleaned up

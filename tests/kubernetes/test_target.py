@@ -1,0 +1,329 @@
+"""``KubernetesTarget`` against the API emulator over real HTTPS, through lightkube.
+
+Set ``ARXDEPLOY_TEST_KUBECONFIG`` to run against a real cluster; assertions that need the
+emulator (pod behaviours, request counts, the service proxy's backend) are then skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret, Service
+from lightkube.types import PatchType
+
+from arxdeploy.domain.states import Color
+from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.ports import ColorState, EnvironmentState
+from arxdeploy.targets.kubernetes import kinds
+from arxdeploy.targets.kubernetes.client import Connection, connect
+from arxdeploy.targets.kubernetes.spec import KubeSpec
+from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from tests.support import wait_until
+
+from .conftest import Cluster
+from .test_manifests import TEMPLATE
+
+ENV = "staging"
+HPA = kinds.kind_of("HorizontalPodAutoscaler")
+IMAGE = "ghcr.io/arxos/arxos-backend:{}"
+
+
+def ready(target: KubernetesTarget, color: Color, version: str, replicas: int = 2) -> EnvironmentState:
+    def check() -> EnvironmentState | None:
+        state = target.inspect(environment=ENV)
+        own = state.colors.get(color)
+        ok = own is not None and own.version == version and sum(r.running for r in own.replicas) == replicas
+        return state if ok else None
+
+    return wait_until(check, timeout=20, what=f"{replicas} ready replicas of {color.value} {version}")
+
+
+def selector(target: KubernetesTarget, name: str) -> dict[str, str]:
+    service = target.connection.client.get(Service, name, namespace=target.spec.namespace_for(ENV))
+    assert service.spec is not None
+    return dict(service.spec.selector or {})
+
+
+def patches(calls: Counter[str], namespace: str, name: str) -> int:
+    return calls[f"PATCH /api/v1/namespaces/{namespace}/services/{name}"]
+
+
+def test_first_deploy_into_an_empty_namespace(target: KubernetesTarget, cluster: Cluster, app_url: str) -> None:
+    ns = target.spec.namespace_for(ENV)
+    assert target.inspect(environment=ENV) == EnvironmentState(environment=ENV, live_color=None)
+
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)  # idempotent
+
+    client = target.connection.client
+    assert client.get(Namespace, ns).metadata is not None
+    deployment = client.get(Deployment, "arxos-blue", namespace=ns)
+    assert deployment.spec is not None and deployment.spec.replicas == 2
+    hpa = client.get(HPA, "arxos-blue", namespace=ns)  # untyped: the emulator omits status.desiredReplicas
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
+    assert selector(target, "arxos-preview") == {"app": "arxos", "color": "blue"}
+    assert selector(target, "arxos") == {"app": "arxos", "color": "none"}  # no traffic before the switch
+
+    state = ready(target, Color.BLUE, "1.0")
+    assert state.live_color is None
+    blue = state.colors[Color.BLUE]
+    assert not blue.crash_looping
+    assert [r.index for r in blue.replicas] == [1, 2]
+    preview = f"/api/v1/namespaces/{ns}/services/arxos-preview:http/proxy"
+    assert {r.url for r in blue.replicas} == {target.connection.server + preview}
+    assert state.preview_url == target.connection.server + preview
+
+    target.switch(environment=ENV, color=Color.BLUE)
+    state = target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
+    assert state.live_url == target.connection.server + f"/api/v1/namespaces/{ns}/services/arxos:http/proxy"
+
+    if cluster.kube is not None:  # the health probe's way in: service proxy plus bearer token
+        cluster.kube.register_service_backend(ns, "arxos", app_url)
+        ca = target.probe_verify()
+        answer = httpx.get(state.live_url + "/health", headers=target.probe_headers(), verify=ca)
+        assert answer.status_code == 200
+        assert httpx.get(state.live_url + "/health", verify=ca).status_code == 401  # the token is needed
+
+
+def test_blue_green_second_deploy_switches_with_one_selector_patch(target: KubernetesTarget, cluster: Cluster) -> None:
+    ns = target.spec.namespace_for(ENV)
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
+    target.switch(environment=ENV, color=Color.BLUE)
+
+    target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
+    state = ready(target, Color.GREEN, "1.1")
+    assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")  # untouched until the switch
+    assert selector(target, "arxos-preview") == {"app": "arxos", "color": "green"}
+    assert {r.url for r in state.colors[Color.GREEN].replicas} == {state.preview_url}
+    assert {r.url for r in state.colors[Color.BLUE].replicas} == {state.live_url}
+
+    kube = cluster.kube
+    if kube is not None:
+        kube.reset_calls()
+    target.switch(environment=ENV, color=Color.GREEN)
+    if kube is not None:
+        writes = {k: v for k, v in kube.calls.items() if not k.startswith("GET ")}
+        assert writes == {f"PATCH /api/v1/namespaces/{ns}/services/arxos": 1}
+    state = target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
+
+    target.switch(environment=ENV, color=Color.GREEN)  # already there: no write
+    if kube is not None:
+        assert patches(kube.calls, ns, "arxos") == 1
+
+    with pytest.raises(TargetError, match="green takes traffic"):
+        target.stop_color(environment=ENV, color=Color.GREEN, drain_timeout=timedelta(seconds=1))
+    target.stop_color(environment=ENV, color=Color.BLUE, drain_timeout=timedelta(seconds=1))
+    target.stop_color(environment=ENV, color=Color.BLUE, drain_timeout=timedelta(seconds=1))  # idempotent
+    state = target.inspect(environment=ENV)
+    assert list(state.colors) == [Color.GREEN]
+    names = [h["metadata"]["name"] for h in target.connection.client.list(HPA, namespace=ns)]
+    assert names == ["arxos-green"]
+
+
+def test_rollback_is_the_selector_back_and_none_means_no_endpoints(target: KubernetesTarget) -> None:
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    target.switch(environment=ENV, color=Color.BLUE)
+    target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
+    target.switch(environment=ENV, color=Color.GREEN)
+
+    target.switch(environment=ENV, color=Color.BLUE)
+    assert selector(target, "arxos") == {"app": "arxos", "color": "blue"}
+    state = ready(target, Color.BLUE, "1.0")
+    assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
+
+    target.switch(environment=ENV, color=None)
+    assert selector(target, "arxos") == {"app": "arxos", "color": "none"}
+    state = target.inspect(environment=ENV)
+    assert state.live_color is None and state.live_url is None
+    assert set(state.colors) == {Color.BLUE, Color.GREEN}  # nothing stopped, only traffic
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        ("crashloop", "CrashLoopBackOff"),
+        ("image-pull-error", "ImagePullBackOff"),
+        ("unschedulable", "Unschedulable"),
+    ],
+)
+def test_fail_fast_pod_states_are_reported_as_crash_looping(
+    target: KubernetesTarget, cluster: Cluster, behaviour: str, reason: str
+) -> None:
+    kube = cluster.need_emulator()
+    version = f"bad-{behaviour}"
+    kube.set_behaviour(behaviour, image=IMAGE.format(version))
+    target.start_color(environment=ENV, color=Color.GREEN, version=version, replicas=2)
+
+    def failing() -> ColorState | None:
+        green = target.inspect(environment=ENV).colors.get(Color.GREEN)
+        return green if green and green.crash_looping and reason in green.detail else None
+
+    green = wait_until(failing, timeout=20, what=f"{reason} reported")
+    assert green.version == version
+    assert not any(r.running for r in green.replicas)
+    pods = sorted(p["metadata"]["name"] for p in kube.objects("pods", target.spec.namespace_for(ENV)))
+    assert f"pod {pods[0]}" in green.detail
+    if behaviour != "unschedulable":
+        assert f"container arxos: {reason}" in green.detail
+    else:
+        assert "Insufficient cpu" in green.detail
+
+
+def test_backup_exports_objects_without_server_fields_and_secret_names_only(target: KubernetesTarget) -> None:
+    ns = target.spec.namespace_for(ENV)
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    target.switch(environment=ENV, color=Color.BLUE)
+    client = target.connection.client
+    client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
+    client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
+
+    manifest = target.backup(environment=ENV, deployment_id="20261127-111500-abcd")
+
+    folder = target.backups_dir / "20261127-111500-abcd"
+    assert manifest["namespace"] == ns
+    files: dict[str, str] = manifest["files"]
+    assert set(files) >= {
+        "deployment-arxos-blue.yaml",
+        "horizontalpodautoscaler-arxos-blue.yaml",
+        "service-arxos.yaml",
+        "service-arxos-preview.yaml",
+        "networkpolicy-arxos-ingress.yaml",
+        "configmap-arxos-settings.yaml",
+        "secret-names.json",
+    }
+    assert not any(name.startswith("secret-arxos") for name in files)
+    for name, digest in files.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    assert json.loads((folder / "manifest.json").read_text())["files"] == files
+    assert json.loads((folder / "secret-names.json").read_text()) == ["arxos-db"]
+    assert "hunter2" not in "".join(p.read_text() for p in folder.iterdir())
+
+    deployment = yaml.safe_load((folder / "deployment-arxos-blue.yaml").read_text())
+    assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
+    assert "status" not in deployment
+    assert not set(deployment["metadata"]) & {"uid", "resourceVersion", "creationTimestamp", "managedFields"}
+    assert deployment["spec"]["replicas"] == 2
+    service = yaml.safe_load((folder / "service-arxos.yaml").read_text())
+    assert service["spec"]["selector"] == {"app": "arxos", "color": "blue"}
+    assert "clusterIP" not in service["spec"]
+
+    with pytest.raises(TargetError, match="cannot name a backup folder"):
+        target.backup(environment=ENV, deployment_id="../escape")
+
+
+class _Interfering(Client):
+    """Another writer changes the Service between our read and our patch, once."""
+
+    def __init__(self, *args: Any, other: Client, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.other = other
+        self.armed = False
+
+    def patch(self, *args: Any, **kwargs: Any) -> Any:
+        if self.armed and args[0] is Service:
+            self.armed = False
+            change = {"metadata": {"annotations": {"team": "payments"}}}
+            self.other.patch(Service, args[1], change, namespace=kwargs["namespace"], patch_type=PatchType.MERGE)
+        return super().patch(*args, **kwargs)
+
+
+def test_a_stale_switch_gets_409_and_is_retried_after_reading_again(
+    k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+) -> None:
+    plain = connect(kubeconfig=cluster.kubeconfig, context=None)
+    single = KubeConfig.from_file(cluster.kubeconfig).get()
+    interfering = _Interfering(config=single, field_manager="arxdeploy", other=plain.client)
+    connection = Connection(client=interfering, server=plain.server, token=plain.token)
+    with KubernetesTarget(spec=k8s_spec, state_dir=tmp_path, connection=connection) as target:
+        ns = k8s_spec.namespace_for(ENV)
+        target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+        if cluster.kube is not None:
+            cluster.kube.reset_calls()
+        interfering.armed = True
+
+        target.switch(environment=ENV, color=Color.BLUE)
+        calls = cluster.kube.calls if cluster.kube is not None else None
+
+        assert not interfering.armed
+        assert selector(target, "arxos") == {"app": "arxos", "color": "blue"}
+        service = plain.client.get(Service, "arxos", namespace=ns)
+        assert service.metadata is not None and service.metadata.annotations == {"team": "payments"}  # not lost
+        if calls is not None:
+            # theirs, our stale one (409), our retry after reading again
+            assert patches(calls, ns, "arxos") == 3
+            assert calls[f"GET /api/v1/namespaces/{ns}/services/arxos"] == 2
+    plain.client.close()
+
+
+def test_client_errors_become_target_errors(k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster) -> None:
+    kube = cluster.need_emulator()
+    good = connect(kubeconfig=kube.kubeconfig, context=None)
+    bad_config = tmp_path / "kubeconfig"
+    bad_config.write_text(kube.kubeconfig.read_text().replace(kube.token, "wrong-token"))
+    wrong = connect(kubeconfig=bad_config, context=None)
+    with KubernetesTarget(spec=k8s_spec, state_dir=tmp_path, connection=wrong) as target:
+        with pytest.raises(TargetError, match="did not accept our credentials") as caught:
+            target.inspect(environment=ENV)
+        assert not isinstance(caught.value, TransientTargetError)
+        assert caught.value.__cause__ is not None
+
+    good.client.close()
+    unreachable = tmp_path / "unreachable"
+    unreachable.write_text(kube.kubeconfig.read_text().replace(kube.url, "https://127.0.0.1:1"))
+    far = connect(kubeconfig=unreachable, context=None)
+    with (
+        KubernetesTarget(spec=k8s_spec, state_dir=tmp_path, connection=far) as target,
+        pytest.raises(TransientTargetError, match="cannot reach the API server"),
+    ):
+        target.inspect(environment=ENV)
+
+    with pytest.raises(TargetError, match=r"cannot use the kubeconfig: .*nope"):
+        connect(kubeconfig=kube.kubeconfig, context="nope")
+
+
+def test_a_passed_progress_deadline_is_reported_as_crash_looping(
+    k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+) -> None:
+    kube = cluster.need_emulator()
+    kube.set_behaviour("never-ready", image=IMAGE.format("slow"))
+    spec = replace(k8s_spec, progress_deadline=timedelta(seconds=1))
+    with KubernetesTarget(spec=spec, state_dir=tmp_path) as target:
+        target.start_color(environment=ENV, color=Color.BLUE, version="slow", replicas=2)
+        assert not target.inspect(environment=ENV).colors[Color.BLUE].crash_looping  # not yet
+
+        def stuck() -> ColorState | None:
+            blue = target.inspect(environment=ENV).colors[Color.BLUE]
+            return blue if blue.crash_looping else None
+
+        blue = wait_until(stuck, timeout=15, what="ProgressDeadlineExceeded")
+        assert blue.detail.startswith("deployment arxos-blue: ProgressDeadlineExceeded")
+        assert all(not r.running for r in blue.replicas)
+
+
+def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_path: Path) -> None:
+    folder = tmp_path / "k8s" / ENV
+    folder.mkdir(parents=True)
+    (folder / "app.yaml").write_text(TEMPLATE)
+    spec = replace(k8s_spec, manifests=tmp_path / "k8s")
+    with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
+        target.start_color(environment=ENV, color=Color.GREEN, version="3.1", replicas=2)
+        target.switch(environment=ENV, color=Color.GREEN)
+        state = ready(target, Color.GREEN, "3.1")
+        assert (state.live_color, state.live_version) == (Color.GREEN, "3.1")
+        settings = target.connection.client.get(ConfigMap, "arxos-settings", namespace=spec.namespace_for(ENV))
+        assert settings.data == {"LOG_LEVEL": "info"}
