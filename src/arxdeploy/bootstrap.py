@@ -20,9 +20,9 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.errors import LockedError, UsageError
+from arxdeploy.errors import LockedError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
-from arxdeploy.ports import Hook, LockHolder, Store
+from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 
@@ -60,7 +60,8 @@ class App:
 
     loaded: LoadedConfig
     store: Store
-    target: LocalTarget
+    target: Target
+    local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
     engine: Engine
     redactor: Redactor
     health: HttpHealthProbe
@@ -107,7 +108,9 @@ class App:
 
     def close(self) -> None:
         self.health.close()
-        self.target.close()
+        close_target = getattr(self.target, "close", None)
+        if close_target:
+            close_target()
         close = getattr(self.store, "close", None)
         if close:
             close()
@@ -116,21 +119,53 @@ class App:
 def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook] = ()) -> App:
     loaded = load(config_path, environ)
     config = loaded.config
-    if config.target.type != "local":
-        raise UsageError(
-            f"target type {config.target.type!r} is not available in this version",
-            hint="use target.type: local",
-        )
     redactor = Redactor(loaded.secrets)
     _log_to_file(loaded.state_dir, redactor)
 
     from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
 
     store: Store = RedactingStore(SqlStore(f"sqlite:///{loaded.state_dir / 'state.db'}"), redactor)
+    checks = config.health_checks
+    scripts = [ScriptCheck(c.name, loaded.base_dir / c.script, c.timeout) for c in checks.custom_checks]
+    local: LocalTarget | None = None
+    if config.target.type == "kubernetes":
+        from arxdeploy.targets.kubernetes.spec import spec_from_config
+        from arxdeploy.targets.kubernetes.target import KubernetesTarget
+
+        cluster = KubernetesTarget(spec=spec_from_config(config, base_dir=loaded.base_dir), state_dir=loaded.state_dir)
+        target: Target = cluster
+        health = HttpHealthProbe(
+            endpoints=checks.endpoints,
+            scripts=scripts,
+            cwd=loaded.base_dir,
+            environ=environ,
+            headers=cluster.probe_headers(),
+            verify=cluster.probe_verify(),
+        )
+    else:
+        target = local = _local_target(loaded)
+        health = HttpHealthProbe(endpoints=checks.endpoints, scripts=scripts, cwd=loaded.base_dir, environ=environ)
+    clock = SystemClock()
+    me = identity(environ)
+    leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
+    engine = Engine(
+        store=store,
+        target=target,
+        health=health,
+        clock=clock,
+        leases=leases,
+        new_id=new_deployment_id,
+        hooks=[log_events, *hooks],
+    )
+    return App(loaded=loaded, store=store, target=target, local=local, engine=engine, redactor=redactor, health=health)
+
+
+def _local_target(loaded: LoadedConfig) -> LocalTarget:
+    config = loaded.config
     local = config.target.local
     assert local is not None  # the config models require it for type local
     cwd = (loaded.base_dir / local.cwd) if local.cwd else loaded.base_dir
-    target = LocalTarget(
+    return LocalTarget(
         state_dir=loaded.state_dir,
         service=config.service,
         environments={
@@ -147,26 +182,6 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         owner_pid=os.getpid(),
         python=sys.executable,
     )
-    checks = config.health_checks
-    health = HttpHealthProbe(
-        endpoints=checks.endpoints,
-        scripts=[ScriptCheck(c.name, loaded.base_dir / c.script, c.timeout) for c in checks.custom_checks],
-        cwd=loaded.base_dir,
-        environ=environ,
-    )
-    clock = SystemClock()
-    me = identity(environ)
-    leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
-    engine = Engine(
-        store=store,
-        target=target,
-        health=health,
-        clock=clock,
-        leases=leases,
-        new_id=new_deployment_id,
-        hooks=[log_events, *hooks],
-    )
-    return App(loaded=loaded, store=store, target=target, engine=engine, redactor=redactor, health=health)
 
 
 def _log_to_file(state_dir: Path, redactor: Redactor) -> None:

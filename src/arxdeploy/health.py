@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,13 +38,18 @@ class HttpHealthProbe:
         scripts: Sequence[ScriptCheck] = (),
         cwd: Path,
         environ: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._endpoints = list(endpoints)
         self._scripts = list(scripts)
         self._cwd = cwd
         self._environ = dict(environ)
         # Checks must see each replica as a new client would: no pooled connections.
-        self._client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+        # headers and verify: a cluster's checks go through its API server's proxy with a token.
+        self._client = httpx.Client(
+            limits=httpx.Limits(max_keepalive_connections=0), trust_env=False, headers=headers, verify=verify
+        )
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arxdeploy-check")
 
     def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:

@@ -296,7 +296,8 @@ def stop(options: Options, environment: str, reason: str, as_json: bool) -> None
     with app_for(options, as_json=as_json, printer=printer) as app:
         plan = app.plan(environment)
         d, view = app.engine.stop(plan=plan, reason=reason)
-        app.target.stop_environment(environment=environment)
+        if app.local:
+            app.local.stop_environment(environment=environment)  # also closes its router
         _finish(app, printer, d, view, as_json)
 
 
@@ -345,6 +346,26 @@ def demo(options: Options, keep: bool) -> None:
 
     with errors_handled(options):
         sys.exit(run_demo(keep=keep, verbose=options.verbose))
+
+
+@cli.group()
+def k8s() -> None:
+    """Kubernetes target helpers."""
+
+
+@k8s.command()
+@env_option()
+@click.option("--version", "version", required=True, help="The version whose objects to render.")
+@pass_options
+def render(options: Options, environment: str, version: str) -> None:
+    """Print the manifests a deployment of VERSION to an environment would apply."""
+    from arxdeploy.config import load
+    from arxdeploy.targets.kubernetes.manifests import render as render_manifests
+
+    with errors_handled(options):
+        loaded = load(options.config, os.environ)
+        loaded.config.plan(environment)
+        click.echo(render_manifests(loaded.config, environment, version=version, base_dir=loaded.base_dir), nl=False)
 
 
 def main() -> None:

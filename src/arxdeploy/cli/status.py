@@ -65,7 +65,14 @@ def log_tails(app: App, environment: str, *, lines: int, all_colors: bool) -> It
     if not all_colors and _was_deployed(app, environment):
         record = app.store.live(service=app.service, environment=environment)
         live = record.color.value if record and record.color else None
-    for path in app.target.log_files(environment=environment):
+    if app.local is None:
+        from arxdeploy.errors import UsageError
+
+        raise UsageError(
+            "`arxdeploy logs` reads the local target's log files",
+            hint=f"on Kubernetes: kubectl logs -l app={app.service} --all-containers",
+        )
+    for path in app.local.log_files(environment=environment):
         if live and not path.name.startswith(f"{live}-"):
             continue
         yield path, _tail(path, lines)
