@@ -1,18 +1,17 @@
 """The engine drives ``KubernetesTarget`` through whole deployments on the emulator.
 
-The health probe here is a stand-in for ``HttpHealthProbe`` that sends what the target says the
-API server's proxy needs (``probe_headers``, ``probe_verify``); wiring those into the real probe
-is the remaining step before ``target.type: kubernetes`` can be enabled.
+Health checks are the real ``HttpHealthProbe`` carrying what the API server's proxy needs
+(``probe_headers``, ``probe_verify``), as the bootstrap wires it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
-import httpx
 import pytest
 
 from arxdeploy.clock import SystemClock
@@ -20,7 +19,7 @@ from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.ports import CheckResult, Probe, Round
+from arxdeploy.health import HttpHealthProbe
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
 
@@ -32,31 +31,6 @@ BAD_IMAGE = "ghcr.io/arxos/arxos-backend:{}"
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("ARXDEPLOY_TEST_KUBECONFIG")), reason="needs the emulator's service proxy backends"
 )
-
-
-class ProxyHealth:
-    """GET /health on every probe through the API server's proxy, with the target's credentials."""
-
-    def __init__(self, target: KubernetesTarget) -> None:
-        self._client = httpx.Client(headers=target.probe_headers(), verify=target.probe_verify())
-
-    def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:
-        results = []
-        for probe in probes:
-            try:
-                answer = httpx_get(self._client, probe.url + "/health", timeout.total_seconds())
-            except httpx.HTTPError as exc:
-                answer = f"error {exc}"
-            results.append(CheckResult(f"GET /health on {probe.label}", answer.startswith("200"), answer))
-        return Round(results=tuple(results))
-
-    def close(self) -> None:
-        self._client.close()
-
-
-def httpx_get(client: httpx.Client, url: str, timeout: float) -> str:
-    response = client.get(url, timeout=timeout)
-    return f"{response.status_code} {response.text[:80]}"
 
 
 PLAN = EnvironmentPlan(
@@ -78,12 +52,18 @@ PLAN = EnvironmentPlan(
 
 
 @pytest.fixture
-def engine(target: KubernetesTarget, cluster: Cluster, app_url: str) -> Iterator[Engine]:
+def engine(target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: Path) -> Iterator[Engine]:
     kube = cluster.need_emulator()
     ns = target.spec.namespace_for(ENV)
     for service in ("arxos", "arxos-preview"):
         kube.register_service_backend(ns, service, app_url)
-    health = ProxyHealth(target)
+    health = HttpHealthProbe(
+        endpoints=["/health"],
+        cwd=tmp_path,
+        environ={},
+        headers=target.probe_headers(),
+        verify=target.probe_verify(),
+    )
     clock = SystemClock()
     store = MemoryStore()
     me = Identity(user="ana", host="ci-1", pid=os.getpid())
