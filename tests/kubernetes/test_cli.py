@@ -47,3 +47,40 @@ def test_status_reaches_the_cluster_through_the_bootstrap(tmp_path: Path) -> Non
         ]
         logs = CliRunner().invoke(cli, ["-c", str(config), "logs", "--env", "staging"])
         assert logs.exit_code == 2 and "kubectl logs" in logs.stderr
+
+
+FAST = """\
+deployment_strategy:
+  blue_green: {traffic_switch_delay: 0, scale_down_delay: 0}
+health_checks:
+  endpoints: [/health]
+  interval: 100ms
+  success_threshold: 2
+  failure_threshold: 3
+  progress_deadline: 20s
+"""
+
+
+def test_deploy_and_rollback_through_the_cli(tmp_path: Path, app_url: str) -> None:
+    with KubeEmulator(ready_delay=0.1) as kube:
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        config = write(tmp_path, kube.kubeconfig)
+        text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+        config.write_text(text.split("health_checks:")[0] + FAST)
+
+        def run(*args: str) -> dict:
+            result = CliRunner().invoke(cli, ["-c", str(config), *args, "--json"])
+            assert result.stdout, result.output
+            return json.loads(result.stdout)
+
+        first = run("deploy", "--env", "staging", "--version", "1.0")
+        assert (first["state"], first["new_color"]) == ("succeeded", "blue"), first
+        second = run("deploy", "--env", "staging", "--version", "1.1")
+        assert (second["state"], second["new_color"]) == ("succeeded", "green"), second
+        back = run("rollback", "--env", "staging")
+        assert (back["state"], back["version"], back["new_color"]) == ("succeeded", "1.0", "blue"), back
+        selector = kube.get("services", "arxos-staging", "arxos")["spec"]["selector"]
+        assert selector["color"] == "blue"
+        [row] = [r for r in run("status")["environments"] if r["environment"] == "staging"]
+        assert (row["live_version"], row["health"]["status"]) == ("1.0", "healthy")
