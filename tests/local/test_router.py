@@ -223,3 +223,20 @@ def test_router_answers_expect_100_continue_itself(echo: Local) -> None:
     seen = json.loads(body)
     assert seen["body_start"] == "hello"
     assert "expect" not in {k.lower() for k, _ in seen["headers"]}
+
+
+def test_a_client_leaving_before_its_answer_is_not_an_error(local: Local) -> None:
+    target = local.target()
+    local.start(target, "blue", "v1")
+    target.switch(environment=ENV, color=Color.BLUE)
+    host, port = local.url.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: in_flight(local, "blue") == 1, what="the request to reach blue")
+        # The client is gone; the answer arrives later and has nowhere to go.
+        wait_until(lambda: in_flight(local, "blue") == 0, what="the router to finish the orphaned request")
+    assert httpx.get(local.url + "/api/version").status_code == 200
+    log = (local.state_dir / "runtime.log").read_text()
+    assert "Error handling request" not in log
+    assert "Traceback" not in log

@@ -132,6 +132,10 @@ class Router:
         pool.in_flight += 1
         try:
             return await self._forward(request, pool)
+        except ConnectionResetError:
+            # The client left before its answer was written: nothing went wrong on our side.
+            # (aiohttp's own closing of the response then fails quietly on the closed transport.)
+            return web.Response(status=499)
         finally:
             pool.in_flight -= 1
 

@@ -1,0 +1,73 @@
+"""Wall time of short CLI commands: ``arxdeploy --help`` and ``arxdeploy status`` (one running environment).
+
+Timed with hyperfine when it is installed (``apt-get install hyperfine``), otherwise with
+subprocess and time.perf_counter. ``python -c pass`` is timed too: the interpreter's own floor.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import ARXDEPLOY, Settings, log, run_alone, service, summary
+
+NAME = "cli_time"
+WARMUP = 2
+COMMANDS = ("python -c pass", "arxdeploy --help", "arxdeploy status")
+
+
+def hyperfine(commands: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="arxdeploy-bench-") as folder:
+        export = Path(folder) / "hyperfine.json"
+        argv = ["hyperfine", "--shell=none", "--style=basic", f"--runs={runs}", f"--warmup={WARMUP}"]
+        argv += ["--export-json", str(export)]
+        for name, command in commands.items():
+            argv += ["--command-name", name, " ".join(command)]  # --shell=none splits on spaces: no spaces in paths
+        subprocess.run(argv, check=True, capture_output=True, text=True)
+        return {r["command"]: r["times"] for r in json.loads(export.read_text())["results"]}
+
+
+def perf_counter(commands: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {}
+    for name, command in commands.items():
+        for _ in range(WARMUP):
+            subprocess.run(command, check=True, capture_output=True)
+        times[name] = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    runs = 5 if quick else 20
+    tool = "hyperfine" if shutil.which("hyperfine") else "perf_counter"
+    with service(Settings(replicas=2)) as svc:
+        argv = ([sys.executable, "-c", "pass"], [ARXDEPLOY, "--help"], [ARXDEPLOY, "-c", str(svc.config), "status"])
+        commands = dict(zip(COMMANDS, argv, strict=True))
+        if any(" " in arg for command in commands.values() for arg in command):
+            tool = "perf_counter"  # hyperfine --shell=none would split the path
+        log(f"cli_time: {runs} runs of each command with {tool}")
+        times = (hyperfine if tool == "hyperfine" else perf_counter)(commands, runs)
+    return {
+        "tool": tool,
+        "runs": runs,
+        "warmup_runs": WARMUP,
+        "status_checks": "status runs one health round: /health on 2 replicas and on the live path",
+        **{name: summary([t * 1000 for t in values], digits=1) | {"unit": "ms"} for name, values in times.items()},
+    }
+
+
+def headline(figures: dict[str, Any]) -> str:
+    return ", ".join(f"{name}: median {figures[name]['median']} ms" for name in COMMANDS)
+
+
+if __name__ == "__main__":
+    run_alone(sys.modules[__name__])
