@@ -124,7 +124,8 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
 
     from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
 
-    store: Store = RedactingStore(SqlStore(f"sqlite:///{loaded.state_dir / 'state.db'}"), redactor)
+    url = config.store_url or f"sqlite:///{loaded.state_dir / 'state.db'}"
+    store: Store = RedactingStore(SqlStore(url), redactor)
     checks = config.health_checks
     scripts = [ScriptCheck(c.name, loaded.base_dir / c.script, c.timeout) for c in checks.custom_checks]
     local: LocalTarget | None = None

@@ -66,6 +66,15 @@ def check_listen(value: str) -> str:
     return value
 
 
+def check_store_url(value: str) -> str:
+    # The URL may carry a password: never echo it.
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        raise PydanticCustomError(
+            "store_url", "is not a sqlite:// or postgresql:// URL (like postgresql://user:${PGPASSWORD}@host/db)"
+        )
+    return value
+
+
 def _valid_host(host: str) -> bool:
     if host.startswith("[") and host.endswith("]"):
         try:

@@ -29,6 +29,7 @@ MAX_APPROVAL_MINUTES = 366 * 24 * 60
 ServiceName = Annotated[str, AfterValidator(fields.dns_label(53)), fields.dns_label_schema(53)]
 EnvironmentName = Annotated[str, AfterValidator(fields.dns_label(63)), fields.dns_label_schema(63)]
 Listen = Annotated[str, AfterValidator(fields.check_listen)]
+StoreUrl = Annotated[str, AfterValidator(fields.check_store_url)]
 CommandPart = Annotated[str, AfterValidator(fields.template(fields.COMMAND_PLACEHOLDERS))]
 Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type": "string", "format": "email"})]
 Endpoint = Annotated[str, AfterValidator(fields.check_endpoint), WithJsonSchema({"type": "string", "pattern": "^/"})]
@@ -292,6 +293,11 @@ class Config(_Model):
     )
     state_dir: PathText = Field(
         default=".arxdeploy", description="Folder for arxdeploy's state, relative to the config file."
+    )
+    store_url: StoreUrl | None = Field(
+        default=None,
+        description="Database of the deployment record: a sqlite:// or postgresql:// URL, for runners that "
+        "share state (use ${VAR} for the password); default SQLite in state_dir.",
     )
     target: Target = Field(description="Where the app runs.")
     environments: dict[EnvironmentName, Environment] = Field(
