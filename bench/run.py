@@ -18,12 +18,13 @@ import traceback
 
 import cli_time
 import engine_overhead
+import k8s
 import rollback_time
 import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead)}
+BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s)}
 NEEDS = {"router": ("nginx", "wrk")}
 
 

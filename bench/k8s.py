@@ -1,0 +1,343 @@
+"""The Kubernetes target on the project's API emulator: API calls per operation, and rollback time.
+
+An in-process ``KubeEmulator`` (real HTTPS, real lightkube client) stands in for the cluster; the
+engine is wired exactly as the CLI wires it (``bootstrap.build``: SQLite store, the real
+``HttpHealthProbe`` going through the API server's service proxy), and each operation is what
+``arxdeploy deploy`` / ``arxdeploy rollback`` run after parsing their options: ``prepare`` (the
+recovery check and restore), then ``Engine.deploy`` or ``Engine.rollback``. The service proxy's
+backends are local HTTP servers; the emulator's pods become Ready 0.1 s after they are created.
+
+1. Five blue-green deploys and five manual rollbacks: API requests by verb from ``kube.calls``
+   deltas (health checks through the service proxy counted apart), and wall time minus the
+   configured waits.
+2. A version whose live backend starts answering 500 at a known moment after the switch: time
+   from that flip to the live Service's selector back on the old color (polled every 10 ms).
+
+Call counts carry over to a real cluster; wall times do not (no network, no etcd, no kubelet).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common import ENVIRONMENT, SERVICE, Settings, log, run_alone, summary
+from contention import MARK
+
+NAME = "k8s"
+READY_DELAY_S = 0.1  # the emulator's pods: Running and Ready this long after creation
+POLL_S = 0.01
+# When the live backend starts failing, after the selector moved to the new color: spread over
+# one interval, because where a failure falls on the check grid decides how long detection takes.
+FLIP_AFTER_SWITCH_S = (0.1, 0.3, 0.5, 0.7, 0.9)
+VERBS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+CALLS = Settings(replicas=2, monitoring=0.5, switch_delay=0.0, scale_down=0.0, interval=0.1, success_threshold=2)
+ROLLBACK = Settings(replicas=2, monitoring=15.0, interval=1.0, timeout=1.0, success_threshold=2, failure_threshold=3)
+
+
+# --- the app behind the Services: one server per Service, whose health can be flipped --------
+
+
+class Backend:
+    """A stand-in app answering 200 on every path, or 500 while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        self.failing = threading.Event()
+        failing = self.failing
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = (500, b'{"status": "failing"}') if failing.is_set() else (200, b'{"status": "ok"}')
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- a cluster and an arxdeploy wired to it as the CLI wires it --------------------------------
+
+
+@dataclass
+class Cluster:
+    kube: Any  # KubeEmulator
+    app: Any  # bootstrap.App
+    live: Backend
+    preview: Backend
+    namespace: str
+    folder: Path
+
+    def settings(self, s: Settings) -> None:
+        """Rewrite the config and rebuild the app on it: the next operation uses these settings."""
+        from arxdeploy.bootstrap import build
+
+        self.app.close()
+        write_config(self.folder, self.kube.kubeconfig, s)
+        self.app = build(self.folder / "deployment_config.yaml", {})
+
+    def deploy(self, version: str) -> Any:
+        """What ``arxdeploy deploy`` runs; returns the final view."""
+        self.app.prepare(ENVIRONMENT, strict=True)
+        _, view = self.app.engine.deploy(plan=self.app.plan(ENVIRONMENT), version=version)
+        return view
+
+    def rollback(self) -> Any:
+        """What ``arxdeploy rollback`` runs (to the previous good version)."""
+        self.app.prepare(ENVIRONMENT, strict=True)
+        _, view = self.app.engine.rollback(plan=self.app.plan(ENVIRONMENT), to_version=None)
+        return view
+
+    def selector_color(self) -> str | None:
+        service = self.kube.get("services", self.namespace, SERVICE)
+        return ((service or {}).get("spec") or {}).get("selector", {}).get("color")
+
+
+def write_config(folder: Path, kubeconfig: Path, s: Settings) -> None:
+    config = {
+        "service": SERVICE,
+        "target": {
+            "type": "kubernetes",
+            "kubernetes": {
+                "image": "registry.example/bench-api:{version}",
+                "container_port": 8080,
+                "kubeconfig": str(kubeconfig),
+            },
+        },
+        "environments": {ENVIRONMENT: {"replicas": s.replicas, "monitoring_duration": s.monitoring}},
+        "deployment_strategy": {
+            "blue_green": {"traffic_switch_delay": s.switch_delay, "scale_down_delay": s.scale_down}
+        },
+        "health_checks": {
+            "endpoints": ["/health"],
+            "interval": s.interval,
+            "timeout": s.timeout,
+            "success_threshold": s.success_threshold,
+            "failure_threshold": s.failure_threshold,
+            "progress_deadline": 20,
+        },
+    }
+    (folder / "deployment_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+@contextmanager
+def cluster(settings: Settings) -> Iterator[Cluster]:
+    from arxdeploy.bootstrap import build
+    from arxdeploy.testing.kube import KubeEmulator
+
+    folder = Path(tempfile.mkdtemp(prefix=MARK))
+    live, preview = Backend(), Backend()
+    try:
+        with KubeEmulator(ready_delay=READY_DELAY_S) as kube:
+            write_config(folder, kube.kubeconfig, settings)
+            app = build(folder / "deployment_config.yaml", {})
+            namespace = app.target.spec.namespace_for(ENVIRONMENT)
+            kube.register_service_backend(namespace, SERVICE, live.url)
+            kube.register_service_backend(namespace, f"{SERVICE}-preview", preview.url)
+            made = Cluster(kube, app, live, preview, namespace, folder)
+            try:
+                yield made
+            finally:
+                made.app.close()
+    finally:
+        live.close()
+        preview.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- 1. API calls and wall time per operation ---------------------------------------------------
+
+
+def by_verb(calls: Counter[str]) -> dict[str, int]:
+    """Requests to the API server by verb, health checks through the service proxy apart."""
+    api = Counter({k: n for k, n in calls.items() if "/proxy" not in k})
+    out = {verb: sum(n for k, n in api.items() if k.startswith(verb + " ")) for verb in VERBS}
+    out["total"] = sum(api.values())
+    out["proxied_checks"] = sum(n for k, n in calls.items() if "/proxy" in k)
+    return out
+
+
+def by_resource(calls: Counter[str], namespace: str) -> dict[str, int]:
+    """``"GET services/bench-api"`` and the like: which requests one operation made."""
+    out: Counter[str] = Counter()
+    for key, n in calls.items():
+        verb, path = key.split(" ", 1)
+        out[f"{verb} {path.split(f'/namespaces/{namespace}/', 1)[-1]}"] += n
+    return dict(sorted(out.items(), key=lambda item: (-item[1], item[0])))
+
+
+def measured(c: Cluster, operation: str, run: Any, waits: float) -> dict[str, Any]:
+    before = c.kube.calls
+    start = time.perf_counter()
+    view = run()
+    seconds = time.perf_counter() - start
+    delta = c.kube.calls - before
+    if view.state.value != "succeeded":
+        raise RuntimeError(f"{operation} ended {view.state.value}: {view.failure}")
+    return {
+        "operation": operation,
+        "wall_s": round(seconds, 3),
+        "overhead_s": round(seconds - waits, 3),
+        "requests": by_verb(delta),
+        "requests_by_resource": by_resource(delta, c.namespace),
+    }
+
+
+def operation_figures(runs: list[dict[str, Any]], waits: float) -> dict[str, Any]:
+    counts = {key: sorted({r["requests"][key] for r in runs}) for key in runs[0]["requests"]}
+    return {
+        "configured_waits_s": round(waits, 3),
+        "requests": {key: values[0] if len(values) == 1 else values for key, values in counts.items()},
+        "wall_s": summary([r["wall_s"] for r in runs]),
+        "overhead_s": summary([r["overhead_s"] for r in runs]),
+        "requests_by_resource": runs[-1]["requests_by_resource"],
+        "runs": [{k: r[k] for k in ("operation", "wall_s", "overhead_s", "requests")} for r in runs],
+    }
+
+
+def api_calls(quick: bool) -> dict[str, Any]:
+    repeats = 2 if quick else 5
+    deploy_waits = CALLS.configured_waits()
+    # A manual rollback has no monitoring window and no delays: only the readiness rounds.
+    rollback_waits = (CALLS.success_threshold - 1) * CALLS.interval
+    deploys, rollbacks = [], []
+    with cluster(CALLS) as c:
+        c.deploy("v0")  # the first version: nothing to replace, not measured
+        for n in range(1, repeats + 1):
+            log(f"k8s: deploy {n}")
+            deploys.append(measured(c, f"deploy v{n}", lambda n=n: c.deploy(f"v{n}"), deploy_waits))
+        for n in range(1, repeats + 1):
+            log(f"k8s: rollback {n}")
+            rollbacks.append(measured(c, "rollback", c.rollback, rollback_waits))
+    return {
+        "settings": asdict(CALLS),
+        "deploy": operation_figures(deploys, deploy_waits),
+        "rollback": operation_figures(rollbacks, rollback_waits),
+    }
+
+
+# --- 2. failing check to the selector switched back ---------------------------------------------
+
+
+@dataclass
+class Flip:
+    """Once the live selector is on ``bad``, wait, make the live backend fail, time the way back."""
+
+    c: Cluster
+    bad: str
+    good: str
+    after_switch: float
+    flipped_at: float | None = None  # time.time(), to compare with the engine's timestamps
+    back_at: float | None = None
+    polls: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set() and self.c.selector_color() != self.bad:
+                self._stop.wait(POLL_S)
+            self._stop.wait(self.after_switch)
+            if self._stop.is_set():
+                return
+            self.flipped_at = time.time()
+            self.c.live.failing.set()
+            while not self._stop.is_set():
+                self.polls += 1
+                if self.c.selector_color() == self.good:
+                    self.back_at = time.time()
+                    break
+                self._stop.wait(POLL_S)
+        finally:
+            self.c.live.failing.clear()  # the old color's pods are healthy: its re-verification passes
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def one_failure(c: Cluster, n: int, after_switch: float) -> dict[str, Any]:
+    good = c.selector_color() or "blue"
+    bad = "green" if good == "blue" else "blue"
+    flip = Flip(c, bad, good, after_switch)
+    thread = threading.Thread(target=flip.run, daemon=True)
+    thread.start()
+    try:
+        view = c.deploy(f"v2-r{n}")
+    finally:
+        flip.stop()
+        thread.join(timeout=10)
+    if view.state.value != "rolled_back" or flip.flipped_at is None or flip.back_at is None:
+        raise RuntimeError(f"v2-r{n} ended {view.state.value} without a timed switch back: {view.failure}")
+    detected = next(s.ended.timestamp() for s in view.steps if s.step == "monitor")
+    rollback = next(s for s in view.steps if s.step == "rollback")
+    return {
+        "flip_after_switch_s": after_switch,
+        "flip_to_selector_back_s": round(flip.back_at - flip.flipped_at, 3),
+        "flip_to_detected_s": round(detected - flip.flipped_at, 3),
+        "detected_to_selector_back_s": round(flip.back_at - detected, 3),
+        "rollback_step_s": round(rollback.seconds, 3),
+        "failure": view.failure.reason if view.failure else None,
+        "polls": flip.polls,
+    }
+
+
+def rollback_time(quick: bool) -> dict[str, Any]:
+    runs = []
+    with cluster(ROLLBACK) as c:
+        c.settings(Settings(replicas=ROLLBACK.replicas, monitoring=0, interval=0.1))  # the good version, quickly
+        c.deploy("v1")
+        c.settings(ROLLBACK)
+        for n, after_switch in enumerate(FLIP_AFTER_SWITCH_S[::2] if quick else FLIP_AFTER_SWITCH_S, start=1):
+            log(f"k8s: failing version {n}")
+            runs.append(one_failure(c, n, after_switch))
+    keys = ("flip_to_selector_back_s", "flip_to_detected_s", "detected_to_selector_back_s", "rollback_step_s")
+    return {
+        "settings": asdict(ROLLBACK),
+        "poll_interval_s": POLL_S,
+        **{key: summary([r[key] for r in runs]) for key in keys},
+        "per_rollback": runs,
+    }
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    return {
+        "emulator_ready_delay_s": READY_DELAY_S,
+        "api_calls": api_calls(quick),
+        "failing_check_to_switch_back": rollback_time(quick),
+    }
+
+
+def headline(figures: dict[str, Any]) -> str:
+    calls, back = figures["api_calls"], figures["failing_check_to_switch_back"]["flip_to_selector_back_s"]
+    return (
+        f"deploy {calls['deploy']['requests']['total']} API requests (+{calls['deploy']['requests']['proxied_checks']}"
+        f" proxied checks), overhead {calls['deploy']['overhead_s']['median']}s; rollback "
+        f"{calls['rollback']['requests']['total']} (+{calls['rollback']['requests']['proxied_checks']}), "
+        f"{calls['rollback']['overhead_s']['median']}s; failing check -> selector back median {back['median']}s, "
+        f"max {back['max']}s"
+    )
+
+
+if __name__ == "__main__":
+    run_alone(sys.modules[__name__])
