@@ -84,3 +84,12 @@ def test_deploy_and_rollback_through_the_cli(tmp_path: Path, app_url: str) -> No
         assert selector["color"] == "blue"
         [row] = [r for r in run("status")["environments"] if r["environment"] == "staging"]
         assert (row["live_version"], row["health"]["status"]) == ("1.0", "healthy")
+
+
+def test_k8s_diff_on_an_empty_cluster_lists_every_object_as_new(tmp_path: Path) -> None:
+    with KubeEmulator() as kube:
+        config = write(tmp_path, kube.kubeconfig)
+        result = CliRunner().invoke(cli, ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1.0"])
+        assert result.exit_code == 0, result.output
+        assert "+ new object" in result.stdout and "arxos-blue" in result.stdout
+        assert kube.objects("deployments", "arxos-staging") == []  # a diff writes nothing

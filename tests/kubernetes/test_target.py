@@ -315,7 +315,8 @@ def test_a_passed_progress_deadline_is_reported_as_crash_looping(
         assert all(not r.running for r in blue.replicas)
 
 
-def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_path: Path) -> None:
+def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster) -> None:
+    cluster.need_emulator()  # the template's image exists only for the emulator
     folder = tmp_path / "k8s" / ENV
     folder.mkdir(parents=True)
     (folder / "app.yaml").write_text(TEMPLATE)

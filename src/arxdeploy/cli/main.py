@@ -368,6 +368,25 @@ def render(options: Options, environment: str, version: str) -> None:
         click.echo(render_manifests(loaded.config, environment, version=version, base_dir=loaded.base_dir), nl=False)
 
 
+@k8s.command()
+@env_option()
+@click.option("--version", "version", required=True, help="The version a deployment would apply.")
+@pass_options
+def diff(options: Options, environment: str, version: str) -> None:
+    """Show what deploying VERSION would change in the cluster (nothing printed: no change)."""
+    from arxdeploy.config import load
+    from arxdeploy.targets.kubernetes.diff import diff as diff_objects
+    from arxdeploy.targets.kubernetes.spec import spec_from_config
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
+
+    with errors_handled(options):
+        loaded = load(options.config, os.environ)
+        plan = loaded.config.plan(environment)
+        spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
+        with KubernetesTarget(spec=spec, state_dir=loaded.state_dir) as target:
+            click.echo(diff_objects(target, environment=environment, version=version, replicas=plan.replicas), nl=False)
+
+
 def main() -> None:
     cli(prog_name="arxdeploy")
 

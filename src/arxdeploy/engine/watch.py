@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arxdeploy.domain.plan import CheckPolicy
 from arxdeploy.domain.states import Color
@@ -51,6 +51,7 @@ class Watcher:
         give_up = self.clock.now() + deadline
         good = rounds = 0
         last: CheckResult | None = None
+        tick = self.clock.now()
         while True:
             rounds += 1
             result = self.health.round(
@@ -69,7 +70,7 @@ class Watcher:
                     check=last.check if last else None,
                     answer=last.answer if last else None,
                 )
-            self.clock.sleep(self.policy.interval.total_seconds())
+            tick = self._sleep_until_next(tick)
 
     def watch(self, color: Color, *, duration: timedelta, progress: Callable[[str], None], what: str) -> int:
         """Check the live ``color`` every interval for ``duration``.
@@ -79,6 +80,7 @@ class Watcher:
         """
         end = self.clock.now() + duration
         bad = rounds = 0
+        tick = self.clock.now()
         while self.clock.now() < end:
             rounds += 1
             failure = self._live_round(color).first_failure
@@ -93,8 +95,17 @@ class Watcher:
             status = f"{bad}/{self.policy.failure_threshold} failed rounds" if bad else "healthy"
             progress(f"{what}: {status}, {left:.0f}s left")
             if left > 0:
-                self.clock.sleep(min(self.policy.interval.total_seconds(), left))
+                tick = self._sleep_until_next(tick, until=end)
         return rounds
+
+    def _sleep_until_next(self, tick: datetime, *, until: datetime | None = None) -> datetime:
+        """Keep rounds on a fixed schedule: a slow round does not push every later one back."""
+        tick += self.policy.interval
+        now = self.clock.now()
+        tick = max(tick, now)  # a round longer than the interval: start the next one at once
+        wake = min(tick, until) if until else tick
+        self.clock.sleep(max(0.0, (wake - now).total_seconds()))
+        return tick
 
     def _live_round(self, color: Color) -> Round:
         try:
