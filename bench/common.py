@@ -92,6 +92,23 @@ class Run:
         return json.loads(self.stdout)
 
 
+def flow_config(s: Settings, *, progress_deadline: float) -> dict[str, Any]:
+    """The deployment_strategy and health_checks sections for these settings, any target."""
+    return {
+        "deployment_strategy": {
+            "blue_green": {"traffic_switch_delay": s.switch_delay, "scale_down_delay": s.scale_down}
+        },
+        "health_checks": {
+            "endpoints": ["/health"],
+            "interval": s.interval,
+            "timeout": s.timeout,
+            "success_threshold": s.success_threshold,
+            "failure_threshold": s.failure_threshold,
+            "progress_deadline": progress_deadline,
+        },
+    }
+
+
 class Service:
     """The demo app in a temporary folder, deployed with the real CLI; its own runtime."""
 
@@ -121,17 +138,7 @@ class Service:
             "environments": {
                 ENVIRONMENT: {"replicas": s.replicas, "monitoring_duration": s.monitoring, "rollback_timeout": 30}
             },
-            "deployment_strategy": {
-                "blue_green": {"traffic_switch_delay": s.switch_delay, "scale_down_delay": s.scale_down}
-            },
-            "health_checks": {
-                "endpoints": ["/health"],
-                "interval": s.interval,
-                "timeout": s.timeout,
-                "success_threshold": s.success_threshold,
-                "failure_threshold": s.failure_threshold,
-                "progress_deadline": 30,
-            },
+            **flow_config(s, progress_deadline=30),
         }
 
     def cli(self, *args: str, expect: Sequence[int] = (0,), timeout: float = 120.0) -> Run:

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from common import ENVIRONMENT, SERVICE, Settings, log, run_alone, summary
+from common import ENVIRONMENT, SERVICE, Settings, flow_config, log, run_alone, summary
 from contention import MARK
 
 NAME = "k8s"
@@ -127,17 +127,7 @@ def write_config(folder: Path, kubeconfig: Path, s: Settings) -> None:
             },
         },
         "environments": {ENVIRONMENT: {"replicas": s.replicas, "monitoring_duration": s.monitoring}},
-        "deployment_strategy": {
-            "blue_green": {"traffic_switch_delay": s.switch_delay, "scale_down_delay": s.scale_down}
-        },
-        "health_checks": {
-            "endpoints": ["/health"],
-            "interval": s.interval,
-            "timeout": s.timeout,
-            "success_threshold": s.success_threshold,
-            "failure_threshold": s.failure_threshold,
-            "progress_deadline": 20,
-        },
+        **flow_config(s, progress_deadline=20),
     }
     (folder / "deployment_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
