@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arxdeploy.domain.events import Deployment, Event, View, fold
+from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.domain.states import State
 
 EXIT_BY_STATE = {
@@ -78,7 +78,3 @@ def outcome_line(d: Deployment, view: View) -> str:
         live = f"{d.old_color.value} ({d.previous_version}) still takes traffic" if d.old_color else "nothing was live"
         return f"failed after {seconds:.1f}s: {why}; {live}"
     return f"{view.state.value}: {why}" if why else view.state.value
-
-
-def replay(events: list[Event]) -> View:
-    return fold(events)
