@@ -82,6 +82,12 @@ def test_deploy_and_rollback_through_the_cli(tmp_path: Path, app_url: str) -> No
         assert (back["state"], back["version"], back["new_color"]) == ("succeeded", "1.0", "blue"), back
         selector = kube.get("services", "arxos-staging", "arxos")["spec"]["selector"]
         assert selector["color"] == "blue"
+        backups = CliRunner().invoke(cli, ["-c", str(config), "backup", "list", "--json"])
+        assert [(b["deployment_id"], b["intact"]) for b in json.loads(backups.stdout)] == [
+            (back["id"], True),
+            (second["id"], True),
+            (first["id"], True),
+        ]
         [row] = [r for r in run("status")["environments"] if r["environment"] == "staging"]
         assert (row["live_version"], row["health"]["status"]) == ("1.0", "healthy")
 

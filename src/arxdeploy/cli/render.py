@@ -188,3 +188,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     for e in events:
         fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
+
+
+def backups_table(found: Sequence[Any], redactor: Redactor) -> None:
+    table = Table()
+    for column in ("deployment", "env", "taken (UTC)", "files", "intact", "folder"):
+        table.add_column(column)
+    for b in found:
+        intact = Text("yes", style="green") if b.intact else Text(f"no: {', '.join(b.damaged)}", style="red")
+        table.add_row(b.deployment_id, b.environment, b.created_at, str(len(b.files)), intact, str(b.folder))
+    console(redactor).print(table if found else "no backups yet")
