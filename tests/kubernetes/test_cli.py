@@ -99,3 +99,14 @@ def test_k8s_diff_on_an_empty_cluster_lists_every_object_as_new(tmp_path: Path) 
         assert result.exit_code == 0, result.output
         assert "+ new object" in result.stdout and "arxos-blue" in result.stdout
         assert kube.objects("deployments", "arxos-staging") == []  # a diff writes nothing
+
+
+def test_k8s_diff_on_a_local_target_says_what_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text(
+        "service: demo\ntarget:\n  type: local\n  local:\n    command: [app]\n"
+        "environments:\n  staging:\n    replicas: 1\n"
+    )
+    result = CliRunner().invoke(cli, ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1"])
+    assert result.exit_code == 2
+    assert "compares with a cluster" in result.stderr and "target.type: kubernetes" in result.stderr

@@ -455,17 +455,15 @@ def render(options: Options, environment: str, version: str) -> None:
 @pass_options
 def diff(options: Options, environment: str, version: str) -> None:
     """Show what deploying VERSION would change in the cluster (nothing printed: no change)."""
-    from arxdeploy.config import load
+    from arxdeploy.errors import UsageError
     from arxdeploy.targets.kubernetes.diff import diff as diff_objects
-    from arxdeploy.targets.kubernetes.spec import spec_from_config
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
-    with errors_handled(options):
-        loaded = load(options.config, os.environ)
-        plan = loaded.config.plan(environment)
-        spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
-        with KubernetesTarget(spec=spec, state_dir=loaded.state_dir) as target:
-            click.echo(diff_objects(target, environment=environment, version=version, replicas=plan.replicas), nl=False)
+    with app_for(options) as app:
+        plan = app.plan(environment)
+        if not isinstance(app.target, KubernetesTarget):
+            raise UsageError("`arxdeploy k8s diff` compares with a cluster", hint="set target.type: kubernetes")
+        click.echo(diff_objects(app.target, environment=environment, version=version, replicas=plan.replicas), nl=False)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
     from arxdeploy.engine.watch import probes_for
     from arxdeploy.errors import StepFailed
 
+    # Recovery may end the last deployment, so it runs before the last deployment is read.
     notes = app.prepare(environment, strict=False) if _was_deployed(app, environment) else []
     row: dict[str, Any] = {"environment": environment, "live_version": None, "live_color": None, "url": None}
     history = app.store.history(service=app.service, environment=environment, limit=1)
@@ -30,7 +31,7 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
         else None
     )
     row["notes"] = notes
-    if not _was_deployed(app, environment):
+    if last is None:
         row["health"] = {"status": "not deployed"}
         return row
     state = app.target.inspect(environment=environment)

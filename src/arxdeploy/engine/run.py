@@ -53,6 +53,7 @@ class Engine:
         git_sha: str | None = None,
     ) -> tuple[Deployment, View]:
         """Run one deployment of ``version`` to the plan's environment, start to end."""
+        self.recover(plan=plan)
         return self._request(
             plan, version, Kind.DEPLOY, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
         )
@@ -87,7 +88,7 @@ class Engine:
         git_ref: str | None = None,
         git_sha: str | None = None,
     ) -> tuple[Deployment, View]:
-        self.recover(plan=plan)
+        """Record and run a deployment; the caller has recovered abandoned ones first."""
         now = self.clock.now()
         deployment_id = self.new_id(now)
         with self.leases.held(service=plan.service, environment=plan.environment, deployment_id=deployment_id):
