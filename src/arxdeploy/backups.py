@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,15 @@ def get_backup(state_dir: Path, deployment_id: str) -> Backup:
         what = "no backup" if not matches else f"{len(matches)} backups"
         raise NotFoundError(f"{what} for deployment {deployment_id!r}", hint="see them with `arxdeploy backup list`")
     return matches[0]
+
+
+def prune(state_dir: Path, *, environment: str, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` backups of ``environment``; returns the deployment ids deleted."""
+    deleted = []
+    for old in list_backups(state_dir, environment=environment)[keep:]:
+        shutil.rmtree(old.folder, ignore_errors=True)
+        deleted.append(old.deployment_id)
+    return deleted
 
 
 def _read(manifest: Path) -> Backup | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from arxdeploy import backups
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.domain.events import Deployment, Event
@@ -156,7 +157,7 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         clock=clock,
         leases=leases,
         new_id=new_deployment_id,
-        hooks=[log_events, *hooks],
+        hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *hooks],
     )
     return App(loaded=loaded, store=store, target=target, local=local, engine=engine, redactor=redactor, health=health)
 
@@ -219,3 +220,14 @@ def log_events(deployment: Deployment, event: Event) -> None:
     """A hook: every recorded step also goes to the log file, one JSON line each."""
     if event.type != "progress":
         log.info(event.type, extra={"deployment": deployment.id, **event.data})
+
+
+def retain_backups(state_dir: Path, keep: int) -> Hook:
+    """A hook: once a deployment's backup is saved, the oldest beyond ``keep`` are deleted."""
+
+    def prune(deployment: Deployment, event: Event) -> None:
+        if event.type == "step" and event.data.get("step") == "backup" and event.data.get("outcome") == "ok":
+            for old in backups.prune(state_dir, environment=deployment.environment, keep=keep):
+                log.info("backup deleted", extra={"deployment": old, "kept": keep})
+
+    return prune

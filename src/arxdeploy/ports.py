@@ -59,11 +59,15 @@ class Target(Protocol):
         """Save what runs now so it can be restored; returns a manifest (what, where, digests)."""
         ...
 
-    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+    def start_color(
+        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+    ) -> None:
         """Start ``replicas`` of ``version`` as ``color`` beside the live one.
 
         A no-op when that color already runs that version with that many replicas (a warm
         color is reused). Returns once started; readiness is the health checks' business.
+        ``from_backup``: a rollback; start what ran ``version`` as the newest backup saved it,
+        where the target keeps such backups, rather than what the config says now.
         """
         ...
 

@@ -11,7 +11,9 @@ from .conftest import Service
 pytestmark = pytest.mark.slow
 
 
-def test_backups_are_listed_checked_and_restored(service: Service) -> None:
+def test_backups_are_listed_checked_restored_and_pruned(service: Service) -> None:
+    with service.config.open("a", encoding="utf-8") as config:
+        config.write("backup:\n  keep: 2\n")
     for version in ("v1", "v2"):
         assert service.run("deploy", "--env", "staging", "--version", version).returncode == 0
     history = service.json("history")
@@ -29,6 +31,9 @@ def test_backups_are_listed_checked_and_restored(service: Service) -> None:
     assert (restored["kind"], restored["version"], restored["state"]) == ("rollback", "v1", "succeeded")
     assert restored["reason"] == f"restore of backup {second}"
     assert service.served_version() == "v1"
+    # The restore took a backup of its own; with keep: 2 the oldest went.
+    assert [b["deployment_id"] for b in service.json("backup", "list")] == [restored["id"], second]
+    assert not (service.state_dir / "backups" / first).exists()
 
     # A damaged backup is reported, and refused.
     damaged = service.state_dir / "backups" / second / "environment.json"

@@ -114,6 +114,33 @@ def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> N
     assert live(world) == (Color.BLUE, "v1")
 
 
+def test_manual_rollback_asks_the_target_for_the_backup(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    engine.deploy(plan=PLAN, version="v2")
+    engine.rollback(plan=PLAN, to_version=None)
+    assert world.target.calls.count("start_color staging blue v1 from-backup") == 1
+
+
+def test_a_rollback_whose_old_color_is_gone_restarts_it_from_the_backup(world: World) -> None:
+    engine = world.engine()
+    engine.deploy(plan=PLAN, version="v1")
+    # Blue disappears behind the engine's back while v2 is being watched (e.g. deleted by hand).
+    switch = world.target.switch
+
+    def switch_and_lose_blue(*, environment: str, color: Color | None) -> None:
+        switch(environment=environment, color=color)
+        if color is Color.GREEN:
+            world.target.colors[environment].pop(Color.BLUE, None)
+
+    world.target.switch = switch_and_lose_blue  # type: ignore[method-assign]
+    _, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
+    assert view.state is State.ROLLED_BACK
+    assert "start_color staging blue v1 from-backup" in world.target.calls
+    assert "restarted" in view.steps[-1].detail
+    assert live(world) == (Color.BLUE, "v1")
+
+
 def test_approval_required_stops_before_anything_changes(world: World) -> None:
     gated = dataclasses.replace(PLAN, needs_approval=True)
     _, view = world.engine().deploy(plan=gated, version="v1")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from lightkube.resources.apps_v1 import Deployment
 
 from arxdeploy.clock import SystemClock
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
@@ -98,3 +100,25 @@ def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
     state = target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
     assert list(state.colors) == [Color.GREEN]  # the failed color was cleaned up
+
+
+def test_rollback_without_a_warm_color_restores_what_ran_from_the_backup(
+    engine: Engine, target: KubernetesTarget, cluster: Cluster
+) -> None:
+    engine.deploy(plan=PLAN, version="1.0")
+    engine.deploy(plan=PLAN, version="1.1")  # blue (1.0) retired: scale_down_delay is 0
+    assert list(target.inspect(environment=ENV).colors) == [Color.GREEN]
+
+    # The config changed since 1.0 ran: a rollback must bring back what ran, not what it says now.
+    moved = KubernetesTarget(
+        spec=replace(target.spec, image="registry.example/moved:{version}"), state_dir=target.backups_dir.parent
+    )
+    with moved:
+        rollback, view = replace(engine, target=moved).rollback(plan=PLAN, to_version=None)
+    assert view.state is State.SUCCEEDED, view.failure
+    assert rollback.version == "1.0"
+    blue = target.connection.client.get(Deployment, "arxos-blue", namespace=target.spec.namespace_for(ENV))
+    assert blue.spec is not None and blue.spec.template.spec is not None
+    assert blue.spec.template.spec.containers[0].image == BAD_IMAGE.format("1.0")  # the backup's, not "moved"
+    state = target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")

@@ -226,6 +226,48 @@ def test_backup_exports_objects_without_server_fields_and_secret_names_only(targ
         target.backup(environment=ENV, deployment_id="../escape")
 
 
+def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secrets(target: KubernetesTarget) -> None:
+    ns = target.spec.namespace_for(ENV)
+    client = target.connection.client
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    target.switch(environment=ENV, color=Color.BLUE)
+    client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
+    uses_secret = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "arxos", "envFrom": [{"secretRef": {"name": "arxos-db"}}]}]}}
+        }
+    }
+    client.patch(Deployment, "arxos-blue", uses_secret, namespace=ns, patch_type=PatchType.STRATEGIC)
+    client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
+    target.backup(environment=ENV, deployment_id="20261127-120000-aaaa")
+    client.patch(ConfigMap, "arxos-settings", {"data": {"LOG_LEVEL": "debug"}}, namespace=ns)
+
+    # 1.0 comes back on green, as it was saved: the Secret reference and the settings with it.
+    target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
+    green = client.get(Deployment, "arxos-green", namespace=ns)
+    assert green.spec is not None and green.spec.template.metadata is not None
+    assert green.spec.selector.matchLabels == {"app": "arxos", "color": "green"}
+    assert green.spec.template.metadata.labels is not None
+    assert green.spec.template.metadata.labels["color"] == "green"
+    assert green.spec.template.spec is not None
+    env_from = green.spec.template.spec.containers[0].envFrom
+    assert env_from is not None and env_from[0].secretRef is not None and env_from[0].secretRef.name == "arxos-db"
+    assert client.get(HPA, "arxos-green", namespace=ns)["spec"]["scaleTargetRef"]["name"] == "arxos-green"
+    assert client.get(ConfigMap, "arxos-settings", namespace=ns).data == {"LOG_LEVEL": "info"}
+    ready(target, Color.GREEN, "1.0")
+
+    # Without its Secret the saved version could never start: refused, naming the Secret.
+    target.stop_color(environment=ENV, color=Color.GREEN, drain_timeout=timedelta(0))
+    client.delete(Secret, "arxos-db", namespace=ns)
+    with pytest.raises(TargetError, match="Secret arxos-db, which no longer exists") as failed:
+        target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
+    assert "hunter2" not in str(failed.value)
+
+    # A version no backup ran is rendered from the config, as a deploy would.
+    target.start_color(environment=ENV, color=Color.GREEN, version="0.9", replicas=2, from_backup=True)
+    assert target.inspect(environment=ENV).colors[Color.GREEN].version == "0.9"
+
+
 class _Interfering(Client):
     """Another writer changes the Service between our read and our patch, once."""
 

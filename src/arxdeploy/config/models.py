@@ -275,6 +275,15 @@ class ApprovalGates(_Model):
     )
 
 
+class Backup(_Model):
+    keep: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="How many backups to keep per environment; older ones are deleted after each new backup.",
+    )
+
+
 def _names_as_property_names(schema: dict[str, Any]) -> None:
     # pydantic writes patternProperties, which lets a badly named environment through unchecked.
     patterns = schema.pop("patternProperties", None)
@@ -312,6 +321,7 @@ class Config(_Model):
     approval_gates: ApprovalGates = Field(
         default_factory=ApprovalGates, description="Who must approve which deployments."
     )
+    backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
 
     @model_validator(mode="after")
     def _gates_name_environments(self) -> Config:

@@ -42,7 +42,13 @@ def backup(ctx: StepContext) -> str:
 def deploy(ctx: StepContext) -> str:
     d = ctx.deployment
     ctx.progress(f"starting {ctx.plan.replicas} replicas of {d.version} as {d.new_color.value}")
-    ctx.target.start_color(environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas)
+    ctx.target.start_color(
+        environment=d.environment,
+        color=d.new_color,
+        version=d.version,
+        replicas=ctx.plan.replicas,
+        from_backup=d.kind is Kind.ROLLBACK,
+    )
     return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
 
 
@@ -105,9 +111,9 @@ def rollback(ctx: StepContext) -> str:
     old = state.colors.get(d.old_color)
     warm = old is not None and old.version == d.previous_version and not old.crash_looping
     if not warm:
-        ctx.progress(f"{d.old_color.value} is gone; starting {d.previous_version} again")
+        ctx.progress(f"{d.old_color.value} is gone; starting {d.previous_version} again from the last backup")
         ctx.target.start_color(
-            environment=env, color=d.old_color, version=d.previous_version, replicas=ctx.plan.replicas
+            environment=env, color=d.old_color, version=d.previous_version, replicas=ctx.plan.replicas, from_backup=True
         )
         _ready(ctx, d.old_color, "rollback")
     # Warm: switch first, it is the fastest way off a failing version; then prove it.

@@ -70,8 +70,10 @@ class FakeTarget:
         self.backups[deployment_id] = manifest
         return manifest
 
-    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
-        self._call("start_color", f"{environment} {color.value} {version}")
+    def start_color(
+        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+    ) -> None:
+        self._call("start_color", f"{environment} {color.value} {version}" + (" from-backup" if from_backup else ""))
         running = self.colors.setdefault(environment, {})
         current = running.get(color)
         if current and current.version == version and current.replicas == replicas:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -11,7 +12,9 @@ from typing import Any
 
 import yaml
 
-from arxdeploy.errors import TargetError
+from arxdeploy.domain.states import Color
+from arxdeploy.errors import NotFoundError, TargetError
+from arxdeploy.targets.kubernetes.manifests import VERSION_LABEL, deployment_name
 
 DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Set by the server; re-applying them would fail (resourceVersion) or lie (status).
@@ -77,3 +80,91 @@ def _write(path: Path, data: bytes) -> str:
     temporary.write_bytes(data)
     temporary.replace(path)
     return hashlib.sha256(data).hexdigest()
+
+
+def saved_color(backups_dir: Path, *, environment: str, version: str) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """What ran ``version`` in the newest intact backup of ``environment`` that has it.
+
+    Returns the backup's deployment id, its objects (the Deployment and HPA that ran the
+    version, plus the ConfigMaps and NetworkPolicies they lived with) and the Secret names it
+    needs. Raises ``NotFoundError`` when no intact backup ran that version.
+    """
+    manifests = []
+    for path in backups_dir.glob("*/manifest.json"):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("environment") == environment:
+            manifests.append((str(manifest.get("created_at", "")), path.stat().st_mtime_ns, path, manifest))
+    for *_, path, manifest in sorted(manifests, key=lambda row: row[:2], reverse=True):
+        found = _objects_if_intact(path.parent, manifest)
+        if found is None:
+            continue
+        deployment = next((o for o in found if o.get("kind") == "Deployment" and _version(o) == version), None)
+        if deployment is None:
+            continue
+        name = deployment["metadata"]["name"]
+        hpa = [o for o in found if o.get("kind") == "HorizontalPodAutoscaler" and _scales(o) == name]
+        shared = [o for o in found if o.get("kind") in ("ConfigMap", "NetworkPolicy")]
+        names = json.loads((path.parent / SECRET_NAMES_FILE).read_text(encoding="utf-8"))
+        return str(manifest["deployment_id"]), [*shared, deployment, *hpa], [str(n) for n in names]
+    raise NotFoundError(f"no intact backup of {environment} ran version {version}")
+
+
+def _objects_if_intact(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The backup's objects, or None when a file is missing or no longer matches its digest."""
+    objects = []
+    for name, digest in dict(manifest.get("files") or {}).items():
+        try:
+            data = (folder / name).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        if name.endswith(".yaml"):
+            obj = yaml.safe_load(data)
+            if isinstance(obj, dict):
+                objects.append(obj)
+    return objects
+
+
+def _version(obj: dict[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(VERSION_LABEL)
+
+
+def _scales(hpa: dict[str, Any]) -> str | None:
+    return ((hpa.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+
+
+def secret_refs(obj: dict[str, Any]) -> set[str]:
+    """The Secrets a saved Deployment's pods read: env, envFrom and volumes."""
+    pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    names = {(v.get("secret") or {}).get("secretName") for v in pod.get("volumes") or []}
+    for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+        names |= {(e.get("secretRef") or {}).get("name") for e in container.get("envFrom") or []}
+        names |= {
+            ((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") for e in container.get("env") or []
+        }
+    return {str(n) for n in names if n}
+
+
+def recolored(obj: dict[str, Any], service: str, color: Color, namespace: str) -> dict[str, Any]:
+    """A saved object moved to ``color``: a rollback may start the old version on either slot."""
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    meta["namespace"] = namespace
+    if out.get("kind") not in ("Deployment", "HorizontalPodAutoscaler"):
+        return out
+    name = deployment_name(service, color)
+    meta["name"] = name
+    meta.setdefault("labels", {})["color"] = color.value
+    spec = out.setdefault("spec", {})
+    if out["kind"] == "HorizontalPodAutoscaler":
+        spec.setdefault("scaleTargetRef", {})["name"] = name
+        return out
+    spec.setdefault("selector", {}).setdefault("matchLabels", {})["color"] = color.value
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    template_meta.setdefault("labels", {})["color"] = color.value
+    return out

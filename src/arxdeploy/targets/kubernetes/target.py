@@ -13,24 +13,29 @@ svc/<service>-preview 8080:80`` and check ``http://127.0.0.1:8080`` instead.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lightkube import Client
+from lightkube.core.resource import NamespacedResource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.errors import NotFoundError, TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState, Replica
 from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
 from arxdeploy.targets.kubernetes.errors import CONFLICT, NOT_FOUND, calling, status_code
 from arxdeploy.targets.kubernetes.spec import KubeSpec
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", bound=NamespacedResource)
 
 SWITCH_ATTEMPTS = 5
 # Created by Kubernetes in every namespace; not ours to restore.
@@ -172,11 +177,18 @@ class KubernetesTarget:
             secret_names=secret_names,
         )
 
-    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+    def start_color(
+        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+    ) -> None:
         ns = self.spec.namespace_for(environment)
         self._ensure_namespace(environment, ns)
-        for obj in manifests.color_objects(self.spec, environment, color, version):
-            self._apply(_with_replicas(obj, replicas))
+        restored = self._restore_objects(environment, color, version) if from_backup else None
+        if restored is not None:
+            for obj in restored:
+                self._apply(_with_replicas(obj, replicas))
+        else:
+            for obj in manifests.color_objects(self.spec, environment, color, version):
+                self._apply(_with_replicas(obj, replicas))
         live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
         live_service = self._get(Service, live_name, ns)
         shared = manifests.shared_objects(
@@ -190,6 +202,29 @@ class KubernetesTarget:
         if live_service is None:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
+
+    def _restore_objects(self, environment: str, color: Color, version: str) -> list[dict[str, Any]] | None:
+        """The objects that ran ``version`` in the newest backup, re-coloured as ``color``.
+
+        None when no intact backup ran it: the version is then rendered from the config.
+        Refuses when a Secret the saved pods use is gone, since their pods could never start.
+        """
+        try:
+            backup_id, saved, _ = backups.saved_color(self.backups_dir, environment=environment, version=version)
+        except NotFoundError:
+            log.info("no backup of %s ran %s; rendering it from the config", environment, version)
+            return None
+        ns = self.spec.namespace_for(environment)
+        secrets = kinds.kind_of("Secret")
+        for name in sorted({ref for obj in saved for ref in backups.secret_refs(obj)}):
+            if self._get(secrets, name, ns) is None:
+                raise TargetError(
+                    f"backup {backup_id} of {environment} runs {version} with Secret {name}, "
+                    f"which no longer exists in namespace {ns}",
+                    hint=f"create the Secret again, or deploy {version} from the current config",
+                )
+        log.info("restoring %s in %s from backup %s", version, environment, backup_id)
+        return [backups.recolored(obj, self.spec.service, color, ns) for obj in saved]
 
     def switch(self, *, environment: str, color: Color | None) -> None:
         """One merge patch of the live Service's selector, guarded by its resourceVersion.
@@ -243,7 +278,7 @@ class KubernetesTarget:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _get(self, kind: type[Service], name: str, namespace: str) -> Service | None:
+    def _get(self, kind: type[R], name: str, namespace: str) -> R | None:
         try:
             return self._client.get(kind, name, namespace=namespace)
         except Exception as exc:

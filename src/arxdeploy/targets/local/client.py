@@ -150,7 +150,11 @@ class LocalTarget:
         write_json_atomic(folder / "manifest.json", manifest, mode=0o644)
         return manifest
 
-    def start_color(self, *, environment: str, color: Color, version: str, replicas: int) -> None:
+    def start_color(
+        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+    ) -> None:
+        # ``from_backup`` changes nothing here: a local color is its command from the config,
+        # and the backup (the runtime's state) holds no more than that.
         spec = self._spec(environment)
         body = {
             "version": version,
