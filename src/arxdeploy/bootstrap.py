@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
+from arxdeploy.engine.tokens import Tokens
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import LockedError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
@@ -35,9 +38,21 @@ def new_deployment_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def identity(environ: Mapping[str, str]) -> Identity:
+def identity(environ: Mapping[str, str], cwd: Path | None = None) -> Identity:
     user = environ.get("ARXDEPLOY_USER") or environ.get("USER") or getpass.getuser()
-    return Identity(user=user, host=socket.gethostname(), pid=os.getpid())
+    email = environ.get("ARXDEPLOY_EMAIL") or _git_email(cwd)
+    return Identity(user=user, host=socket.gethostname(), pid=os.getpid(), email=email.lower() if email else None)
+
+
+def _git_email(cwd: Path | None) -> str | None:
+    """``git config user.email`` where the config lives: who this person says they are."""
+    try:
+        done = subprocess.run(
+            ["git", "config", "--get", "user.email"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def process_alive(me: Identity) -> Callable[[LockHolder], bool]:
@@ -71,12 +86,22 @@ class App:
     def service(self) -> str:
         return self.loaded.config.service
 
-    def plan(self, environment: str, *, critical: bool = False) -> EnvironmentPlan:
+    @property
+    def approvals(self) -> Approvals:
+        """Decisions on approval gates, under the rules recorded with each request."""
+        return Approvals(store=self.store, clock=self.engine.clock, hooks=self.engine.hooks)
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(store=self.store, clock=self.engine.clock)
+
+    @property
+    def me(self) -> Identity:
+        return self.engine.leases.me
+
+    def plan(self, environment: str) -> EnvironmentPlan:
         plan = self.loaded.config.plan(environment)
-        gates = self.loaded.config.approval_gates
-        if critical and gates.enabled and "critical_updates" in gates.required_for:
-            plan = dataclasses.replace(plan, needs_approval=True)
-        return plan
+        return dataclasses.replace(plan, config_digest=self.loaded.digest)
 
     def environments(self) -> list[str]:
         return list(self.loaded.config.environments)
@@ -148,7 +173,7 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         target = local = _local_target(loaded)
         health = HttpHealthProbe(endpoints=checks.endpoints, scripts=scripts, cwd=loaded.base_dir, environ=environ)
     clock = SystemClock()
-    me = identity(environ)
+    me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
     engine = Engine(
         store=store,

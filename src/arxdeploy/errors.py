@@ -6,6 +6,9 @@
     ├── LockedError (4)             another deployment holds the (service, environment) lock
     ├── NotFoundError (2)           an id or environment that does not exist
     ├── ApprovalError (3)           a gate said no, or nobody answered in time
+    │   ├── RefusedError            this person may not decide this (not an approver, own change)
+    │   └── UnauthenticatedError    no valid token: who is asking is unknown
+    ├── ConflictError (2)           the request does not fit the deployment's state now
     ├── TargetError (5)             the target failed; adapters raise it ``from`` the SDK error
     │   └── TransientTargetError    worth retrying (connection refused, timeouts, 5xx)
     ├── StoreError (5)              the store failed
@@ -74,6 +77,18 @@ class LockedError(ArxdeployError):
 
 class ApprovalError(ArxdeployError):
     exit_code = 3
+
+
+class RefusedError(ApprovalError):
+    """The caller is known but may not make this decision."""
+
+
+class UnauthenticatedError(ApprovalError):
+    """The caller could not be identified (missing, unknown or revoked token)."""
+
+
+class ConflictError(ArxdeployError):
+    exit_code = 2
 
 
 class TargetError(ArxdeployError):

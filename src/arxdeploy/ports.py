@@ -151,6 +151,18 @@ class LiveRelease:
     at: datetime
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """A person's API token as stored: the sha256 of its secret, never the secret."""
+
+    id: str
+    email: str
+    secret_sha256: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+
+
 class Store(Protocol):
     """Durable record of deployments. The event log is append-only."""
 
@@ -192,6 +204,18 @@ class Store(Protocol):
 
     def break_lock(self, *, service: str, environment: str, holder: LockHolder) -> bool:
         """Remove exactly this (abandoned) holder; False if the lease changed meanwhile."""
+        ...
+
+    def add_token(self, *, token: TokenRecord) -> None:
+        """Record a new token. Raises StoreError if the id exists."""
+        ...
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token, revoked ones included, oldest first."""
+        ...
+
+    def revoke_token(self, *, token_id: str, at: datetime) -> bool:
+        """Mark a token revoked; False if it is unknown or was already revoked."""
         ...
 
 

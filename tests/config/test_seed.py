@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from arxdeploy.config import Config, LoadedConfig, check_files, load
+from arxdeploy.domain.approvals import ApprovalPolicy
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.errors import NotFoundError
 
@@ -86,7 +87,13 @@ def test_plan(seed: LoadedConfig, environment: str, replicas: int, monitoring: t
             failure_threshold=3,
             progress_deadline=timedelta(minutes=5),
         ),
-        needs_approval=needs_approval,
+        approval=ApprovalPolicy(
+            required=needs_approval,
+            required_if_critical=True,
+            auto_approve=environment == "staging",
+            approvers=("admin@arxos.com", "devops@arxos.com"),
+            timeout=timedelta(minutes=60),
+        ),
         drain_timeout=timedelta(seconds=30),
     )
 
@@ -106,7 +113,7 @@ def test_needs_approval(write: Write, gates: str, staging_required: str, expecte
         ("approval_required: false", f"approval_required: {staging_required}"),
     )
     config = load_text(write, text).config
-    assert {name: config.plan(name).needs_approval for name in expected} == expected
+    assert {name: config.plan(name).approval.needs_gate(critical=False) for name in expected} == expected
 
 
 def test_drain_timeout_comes_from_the_local_target(write: Write) -> None:

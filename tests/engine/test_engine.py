@@ -141,14 +141,6 @@ def test_a_rollback_whose_old_color_is_gone_restarts_it_from_the_backup(world: W
     assert live(world) == (Color.BLUE, "v1")
 
 
-def test_approval_required_stops_before_anything_changes(world: World) -> None:
-    gated = dataclasses.replace(PLAN, needs_approval=True)
-    _, view = world.engine().deploy(plan=gated, version="v1")
-    assert view.state is State.REJECTED
-    assert view.failure is not None and "requires approval" in view.failure.reason
-    assert not [c for c in world.target.calls if not c.startswith("inspect")]
-
-
 def test_target_error_during_deploy_cleans_up(world: World) -> None:
     engine = world.engine()
     engine.deploy(plan=PLAN, version="v1")

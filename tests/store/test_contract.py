@@ -365,3 +365,23 @@ def test_lock_times_in_other_offsets_compare_as_instants(store: Store) -> None:
 
     assert in_force == utc and in_force.expires_at.tzinfo is not None
     assert store.break_lock(**SVC, holder=utc) is True
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def test_tokens_are_kept_listed_and_revoked_once(store: Store) -> None:
+    from arxdeploy.ports import TokenRecord
+
+    first = TokenRecord("a1b2c3", "ana@example.com", "0" * 64, at(1), "ops@ci-1")
+    second = TokenRecord("d4e5f6", "bo@example.com", "1" * 64, at(2), "ops@ci-1")
+    store.add_token(token=second)
+    store.add_token(token=first)
+    with pytest.raises(StoreError, match="already exists"):
+        store.add_token(token=first)
+    assert store.tokens() == [first, second]
+
+    assert store.revoke_token(token_id="a1b2c3", at=at(3)) is True
+    assert store.revoke_token(token_id="a1b2c3", at=at(4)) is False  # already revoked
+    assert store.revoke_token(token_id="nope", at=at(4)) is False
+    assert store.tokens() == [replace(first, revoked_at=at(3)), second]

@@ -148,7 +148,7 @@ def deploy(
 
     printer = Printer(quiet=as_json)
     with app_for(options, as_json=as_json, printer=printer) as app:
-        plan = app.plan(environment, critical=critical)
+        plan = app.plan(environment)
         for note in app.prepare(environment, strict=True):
             printer.note(note)
         d, view = app.engine.deploy(

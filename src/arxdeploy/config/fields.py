@@ -97,6 +97,14 @@ def check_email(value: str) -> str:
     return value
 
 
+def check_http_url(value: str) -> str:
+    # The message never repeats the value: webhook URLs are secrets.
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest or any(c.isspace() for c in value):
+        raise _fail("http_url", "is not an http:// or https:// URL", value)
+    return value
+
+
 def check_endpoint(value: str) -> str:
     if not value.startswith("/"):
         raise _fail("endpoint", "must be a path starting with '/', like /health", value)

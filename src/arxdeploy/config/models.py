@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arxdeploy.config import fields
 from arxdeploy.config.durations import Duration
+from arxdeploy.domain.approvals import ApprovalPolicy
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.errors import NotFoundError
 
@@ -35,6 +36,20 @@ Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type
 Endpoint = Annotated[str, AfterValidator(fields.check_endpoint), WithJsonSchema({"type": "string", "pattern": "^/"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathText = Annotated[str, AfterValidator(fields.check_path)]  # a file or folder, relative to the config file
+HttpUrlText = Annotated[
+    str, AfterValidator(fields.check_http_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})
+]
+NoticeKind = Literal[
+    "deployment_started",
+    "deployment_succeeded",
+    "deployment_failed",
+    "deployment_rolled_back",
+    "approval_requested",
+    "approval_approved",
+    "approval_rejected",
+    "approval_expired",
+]
+NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
 
 
 class _Model(BaseModel):
@@ -258,12 +273,27 @@ class HealthChecks(_Model):
         )
 
 
+class ApprovalOverride(_Model):
+    approvers: list[Email] | None = Field(default=None, description="Who may approve here, instead of the list above.")
+    min_approvals: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="Distinct approvals needed here.")
+    timeout_minutes: int | None = Field(
+        default=None, ge=1, le=MAX_APPROVAL_MINUTES, description="Minutes to wait here before the deployment expires."
+    )
+    allow_self_approval: bool | None = Field(default=None, description="Whether the person who asked may approve here.")
+
+
 class ApprovalGates(_Model):
     enabled: bool = Field(default=False, description="Whether approval gates are used at all.")
     required_for: list[str] = Field(
         default_factory=list, description="Environments (or critical_updates) whose deployments need an approval."
     )
     approvers: list[Email] = Field(default_factory=list, description="Email addresses of the people who may approve.")
+    min_approvals: int = Field(
+        default=1, ge=1, le=MAX_COUNT, description="How many different approvers must approve a deployment."
+    )
+    allow_self_approval: bool = Field(
+        default=False, description="Whether the person who asked for a deployment may approve it."
+    )
     timeout_minutes: int = Field(
         default=60,
         ge=1,
@@ -271,7 +301,48 @@ class ApprovalGates(_Model):
         description="Minutes to wait for an approval before the deployment expires.",
     )
     auto_approve_staging: bool = Field(
-        default=True, description="Whether deployments to staging are approved automatically."
+        default=True, description="Whether deployments to staging are approved automatically (unless critical)."
+    )
+    overrides: dict[EnvironmentName, ApprovalOverride] = Field(
+        default_factory=dict, description="Per-environment changes to the settings above, by environment name."
+    )
+
+
+class Server(_Model):
+    url: HttpUrlText | None = Field(
+        default=None,
+        description="Where people reach `arxdeploy server` (e.g. https://deploy.example.com): "
+        "approval links point there and `arxdeploy approve` talks to it.",
+    )
+
+
+class SlackNotifications(_Model):
+    webhook_url: HttpUrlText = Field(description="Slack incoming-webhook URL; a secret: use ${SLACK_WEBHOOK_URL}.")
+
+
+class EmailNotifications(_Model):
+    smtp_host: str = Field(min_length=1, description="SMTP server host name.")
+    smtp_port: Port = Field(default=587, description="SMTP port: 587 for STARTTLS, 465 for implicit TLS.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (upgrade a plain connection), tls (port 465), or none (no login)."
+    )
+    username: str | None = Field(default=None, description="SMTP login name; none for no login.")
+    password: str | None = Field(default=None, description="SMTP password; a secret: use ${SMTP_PASSWORD}.")
+    sender: Email = Field(description="The From address.")
+    recipients: list[Email] = Field(min_length=1, description="Who receives the mails.")
+
+
+class WebhookNotification(_Model):
+    url: HttpUrlText = Field(description="Where the JSON is POSTed.")
+    secret: str = Field(min_length=16, description="HMAC-SHA256 key for the signature header; use ${VAR}.")
+
+
+class Notifications(_Model):
+    slack: SlackNotifications | None = Field(default=None, description="Post to a Slack channel.")
+    email: EmailNotifications | None = Field(default=None, description="Send mails over SMTP.")
+    webhooks: list[WebhookNotification] = Field(default_factory=list, description="Signed JSON webhooks.")
+    events: list[NoticeKind] = Field(
+        default_factory=lambda: list(NOTICE_KINDS), description="Which events are sent (default: all of them)."
     )
 
 
@@ -321,6 +392,10 @@ class Config(_Model):
     approval_gates: ApprovalGates = Field(
         default_factory=ApprovalGates, description="Who must approve which deployments."
     )
+    server: Server = Field(default_factory=Server, description="The HTTP API (`arxdeploy server`).")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Who is told about deployments and approvals, and how."
+    )
     backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
 
     @model_validator(mode="after")
@@ -333,8 +408,34 @@ class Config(_Model):
                 # Only the suggestion is named: the entry itself may have come from a secret.
                 hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
                 message = "is not an environment name or critical_updates"
-                loc = ("approval_gates", "required_for", index)
+                loc: tuple[str | int, ...] = ("approval_gates", "required_for", index)
                 errors.append(_problem(loc, "unknown_environment", message, name, hint=hint))
+        for name in self.approval_gates.overrides:
+            if name not in self.environments:
+                close = difflib.get_close_matches(name, list(self.environments), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(self.environments)}"
+                where: tuple[str | int, ...] = ("approval_gates", "overrides", name)
+                errors.append(_problem(where, "unknown_environment", "is not an environment name", name, hint=hint))
+        gates = self.approval_gates
+        for name in self.environments:
+            policy = self.approval(name)
+            if gates.enabled and policy.needs_gate(critical=True) and policy.min_approvals > len(policy.approvers):
+                override = gates.overrides.get(name)
+                key: tuple[str | int, ...] = (
+                    ("approval_gates", "overrides", name, "min_approvals")
+                    if override and override.min_approvals
+                    else ("approval_gates", "min_approvals")
+                )
+                message = f"{name} needs {policy.min_approvals} approvals but has {len(policy.approvers)} approvers"
+                errors.append(
+                    _problem(
+                        key,
+                        "too_few_approvers",
+                        message,
+                        policy.min_approvals,
+                        hint="add approvers or lower min_approvals",
+                    )
+                )
         _problems("Config", errors)
         return self
 
@@ -353,10 +454,27 @@ class Config(_Model):
             return own
         return self.target.local.listen if self.target.local is not None else DEFAULT_LISTEN
 
+    def approval(self, environment: str) -> ApprovalPolicy:
+        """The approval rule for deployments to ``environment``, overrides applied."""
+        env = self.environment(environment)
+        gates = self.approval_gates
+        if not gates.enabled:
+            return ApprovalPolicy()
+        override = gates.overrides.get(environment) or ApprovalOverride()
+        approvers = override.approvers if override.approvers is not None else gates.approvers
+        return ApprovalPolicy(
+            required=env.approval_required or environment in gates.required_for,
+            required_if_critical=CRITICAL_UPDATES in gates.required_for,
+            auto_approve=gates.auto_approve_staging and environment == "staging",
+            approvers=tuple(dict.fromkeys(a.lower() for a in approvers)),
+            min_approvals=override.min_approvals or gates.min_approvals,
+            allow_self_approval=_first(override.allow_self_approval, gates.allow_self_approval),
+            timeout=timedelta(minutes=override.timeout_minutes or gates.timeout_minutes),
+        )
+
     def plan(self, environment: str) -> EnvironmentPlan:
         """Resolve the settings one deployment to ``environment`` runs with."""
         env = self.environment(environment)
-        gates = self.approval_gates
         strategy = self.deployment_strategy.blue_green
         local = self.target.local if self.target.type == "local" else None
         return EnvironmentPlan(
@@ -368,6 +486,10 @@ class Config(_Model):
             traffic_switch_delay=strategy.traffic_switch_delay,
             scale_down_delay=strategy.scale_down_delay,
             checks=self.health_checks.policy(),
-            needs_approval=gates.enabled and (env.approval_required or environment in gates.required_for),
+            approval=self.approval(environment),
             drain_timeout=local.drain_timeout if local is not None else DEFAULT_DRAIN_TIMEOUT,
         )
+
+
+def _first(value: bool | None, default: bool) -> bool:
+    return default if value is None else value

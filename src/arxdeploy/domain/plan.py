@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from arxdeploy.domain.approvals import ApprovalPolicy
 
 
 @dataclass(frozen=True)
@@ -25,5 +27,6 @@ class EnvironmentPlan:
     traffic_switch_delay: timedelta
     scale_down_delay: timedelta
     checks: CheckPolicy
-    needs_approval: bool = False
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    config_digest: str = ""  # approvals are bound to it
     drain_timeout: timedelta = timedelta(seconds=30)

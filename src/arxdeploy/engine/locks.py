@@ -19,10 +19,16 @@ class Identity:
     user: str
     host: str
     pid: int
+    email: str | None = None  # ARXDEPLOY_EMAIL or git's user.email: how approvers know people
 
     @property
     def owner(self) -> str:
         return f"{self.user}@{self.host}"
+
+    @property
+    def person(self) -> str:
+        """Recorded as who asked for a deployment: the email when known."""
+        return self.email or self.owner
 
 
 @dataclass

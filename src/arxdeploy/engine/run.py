@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from arxdeploy.domain import events
+from arxdeploy.domain import approvals, events
+from arxdeploy.domain.approvals import GateStatus
 from arxdeploy.domain.decide import Route, next_state
 from arxdeploy.domain.events import Deployment, Event, View, fold
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.domain.states import STEP_OF, Color, Kind, Outcome, State
+from arxdeploy.engine import gate
 from arxdeploy.engine.context import StepContext
+from arxdeploy.engine.hooks import emit
 from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.steps import STEPS
 from arxdeploy.engine.watch import Watcher
@@ -51,12 +54,49 @@ class Engine:
         critical: bool = False,
         git_ref: str | None = None,
         git_sha: str | None = None,
+        wait: bool = True,
+        progress: Callable[[str], None] = lambda _message: None,
     ) -> tuple[Deployment, View]:
-        """Run one deployment of ``version`` to the plan's environment, start to end."""
+        """Run one deployment of ``version`` to the plan's environment, start to end.
+
+        With ``wait=False`` it returns as soon as its gate waits for people, in state
+        ``awaiting_approval``; ``resume`` continues it once they decided.
+        """
         self.recover(plan=plan)
-        return self._request(
+        d, view = self._request(
             plan, version, Kind.DEPLOY, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
         )
+        if view.state is State.AWAITING_APPROVAL and wait:
+            view = self.resume(plan=plan, deployment_id=d.id, progress=progress)
+        return d, view
+
+    def resume(
+        self, *, plan: EnvironmentPlan, deployment_id: str, progress: Callable[[str], None] = lambda _message: None
+    ) -> View:
+        """Wait for the people at a deployment's gate, then run the rest of it."""
+        d = self.store.get(deployment_id=deployment_id).deployment
+        if d.environment != plan.environment:
+            raise UsageError(f"deployment {d.id} is for {d.environment}, not {plan.environment}")
+        last = ""
+        while True:
+            events_now = self.store.events(deployment_id=d.id)
+            view = fold(events_now)
+            if view.state is not State.AWAITING_APPROVAL:
+                break
+            tally = approvals.tally(events_now, self.clock.now())
+            if tally.status is not GateStatus.PENDING:
+                break
+            line = gate.waiting_line(tally, self.clock.now())
+            if line[: line.rfind(",")] != last[: last.rfind(",")] or line.endswith("00s left"):
+                progress(line)  # on news, and once a minute
+            last = line
+            self.clock.sleep(gate.POLL_SECONDS)
+        if view.state.terminal:
+            return view
+        with self.leases.held(service=d.service, environment=d.environment, deployment_id=d.id):
+            view = fold(self.store.events(deployment_id=d.id))
+            # Anything but the gate means a process that ran it died (the lease was free).
+            return self._drive(d, plan, interrupted=view.state is not State.AWAITING_APPROVAL)
 
     def rollback(self, *, plan: EnvironmentPlan, to_version: str | None, reason: str = "") -> tuple[Deployment, View]:
         """Return the environment to ``to_version`` (default: the previous good version)."""
@@ -92,6 +132,7 @@ class Engine:
         now = self.clock.now()
         deployment_id = self.new_id(now)
         with self.leases.held(service=plan.service, environment=plan.environment, deployment_id=deployment_id):
+            self._supersede(plan, deployment_id)
             state = self.target.inspect(environment=plan.environment)
             new_color = _color_for(state.live_color, version, state.colors)
             deployment = Deployment(
@@ -104,12 +145,16 @@ class Engine:
                 old_color=state.live_color,
                 created_at=now,
                 kind=kind,
-                requested_by=self.leases.me.owner,
+                requested_by=self.leases.me.person,
                 reason=reason,
                 git_ref=git_ref,
                 git_sha=git_sha,
                 critical=critical,
-                route=Route(needs_approval=plan.needs_approval, monitor=kind is Kind.DEPLOY),
+                # Rollbacks return to a version that already passed: they never wait for people.
+                route=Route(
+                    needs_approval=kind is Kind.DEPLOY and plan.approval.needs_gate(critical=critical),
+                    monitor=kind is Kind.DEPLOY,
+                ),
             )
             first = events.entered(State.REQUESTED, now)
             self.store.create(deployment=deployment, events=[first])
@@ -122,6 +167,7 @@ class Engine:
         now = self.clock.now()
         deployment_id = self.new_id(now)
         with self.leases.held(service=plan.service, environment=plan.environment, deployment_id=deployment_id):
+            self._supersede(plan, deployment_id)
             state = self.target.inspect(environment=plan.environment)
             d = Deployment(
                 id=deployment_id,
@@ -133,7 +179,7 @@ class Engine:
                 old_color=state.live_color,
                 created_at=now,
                 kind=Kind.STOP,
-                requested_by=self.leases.me.owner,
+                requested_by=self.leases.me.person,
                 reason=reason or "stopped by hand",
             )
             first = events.entered(State.REQUESTED, now)
@@ -170,10 +216,29 @@ class Engine:
         recovered = []
         for summary in self.store.unfinished(service=plan.service, environment=plan.environment):
             d = summary.deployment
+            if summary.state is State.AWAITING_APPROVAL:
+                if self._parked(d):
+                    continue  # waits for people, not for a process: not abandoned
+                with self.leases.held(service=d.service, environment=d.environment, deployment_id=d.id):
+                    self._drive(d, plan)  # rejected or expired: record how it ended
+                recovered.append(d.id)
+                continue
             with self.leases.held(service=d.service, environment=d.environment, deployment_id=d.id):
                 self._drive(d, plan, interrupted=True)
             recovered.append(d.id)
         return recovered
+
+    def _parked(self, d: Deployment) -> bool:
+        status = approvals.tally(self.store.events(deployment_id=d.id), self.clock.now()).status
+        return status in (GateStatus.NOT_ASKED, GateStatus.PENDING, GateStatus.APPROVED)
+
+    def _supersede(self, plan: EnvironmentPlan, by: str) -> None:
+        """A new request replaces deployments still waiting for approval: theirs would be stale."""
+        for summary in self.store.unfinished(service=plan.service, environment=plan.environment):
+            if summary.state is State.AWAITING_APPROVAL:
+                view = fold(self.store.events(deployment_id=summary.deployment.id))
+                reason = f"superseded by deployment {by}, requested while this one waited for approval"
+                self._conclude(summary.deployment, view, Outcome.REJECTED, {"reason": reason})
 
     def restore(self, *, plan: EnvironmentPlan) -> str | None:
         """Bring the environment back to its recorded live version if the target lost it.
@@ -211,6 +276,12 @@ class Engine:
         while not view.state.terminal:
             if view.state is State.REQUESTED:
                 self._append(d, [events.entered(State.VALIDATING, self.clock.now())])
+            elif view.state is State.AWAITING_APPROVAL:
+                log_now = self.store.events(deployment_id=d.id)
+                decided = gate.run_gate(d, plan, log_now, self.clock.now(), lambda batch: self._append(d, batch))
+                if decided is None:
+                    return fold(self.store.events(deployment_id=d.id))  # parked: people decide
+                self._conclude(d, view, *decided)
             else:
                 outcome, data = self._run_step(d, plan, view.state)
                 self._conclude(d, view, outcome, data)
@@ -257,11 +328,7 @@ class Engine:
             self._emit(d, event)
 
     def _emit(self, d: Deployment, event: Event) -> None:
-        for hook in self.hooks:
-            try:
-                hook(d, event)
-            except Exception:
-                log.exception("hook %r failed on %s", hook, event.type)
+        emit(self.hooks, d, [event])
 
 
 def _color_for(live: Color | None, version: str, colors: dict[Color, ColorState]) -> Color:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from arxdeploy.domain import events
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.engine.context import StepContext
-from arxdeploy.errors import ApprovalError, StepFailed
+from arxdeploy.errors import StepFailed
 
 
 def validate(ctx: StepContext) -> str:
@@ -22,15 +22,6 @@ def validate(ctx: StepContext) -> str:
             f"traffic moved to {state.live_color.value} since this deployment was requested; request it again"
         )
     return f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
-
-
-def gate(ctx: StepContext) -> str:
-    # Collecting approvals is not available yet; say so instead of deploying unapproved.
-    raise ApprovalError(
-        f"{ctx.deployment.environment} requires approval (approval_gates), "
-        "and this version of arxdeploy cannot collect approvals yet",
-        hint="deploy to an environment without approval_required, or disable approval_gates",
-    )
 
 
 def backup(ctx: StepContext) -> str:
@@ -136,7 +127,6 @@ def _watch_live(ctx: StepContext, duration: timedelta, what: str) -> int:
 
 STEPS: dict[Step, Callable[[StepContext], str]] = {
     Step.VALIDATE: validate,
-    Step.GATE: gate,
     Step.BACKUP: backup,
     Step.DEPLOY: deploy,
     Step.VERIFY: verify,

@@ -108,3 +108,14 @@ locks = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("service", "environment", name="pk_locks"),
 )
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)

@@ -7,6 +7,7 @@ need upgrading; on PostgreSQL, row locks and unique keys do the same job.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,7 +34,7 @@ from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import StoreError
-from arxdeploy.ports import LiveRelease, LockHolder, Summary
+from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 from arxdeploy.store import migrate
 from arxdeploy.store.common import (
     MIN_PREFIX,
@@ -49,6 +50,7 @@ from arxdeploy.store.schema import deployments, locks
 
 # Methods take arguments named ``events``, hence another name for that table.
 from arxdeploy.store.schema import events as event_log
+from arxdeploy.store.schema import tokens as tokens_table
 
 BUSY_TIMEOUT_MS = 5000
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
@@ -235,6 +237,30 @@ class SqlStore:
                     locks.c.pid == holder.pid,
                     locks.c.acquired_at == holder.acquired_at,
                 )
+            )
+            return result.rowcount == 1
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def add_token(self, *, token: TokenRecord) -> None:
+        require_aware(token.created_at, "created_at")
+        with self._write(f"add token {token.id}") as conn:
+            try:
+                conn.execute(insert(tokens_table).values(**dataclasses.asdict(token)))
+            except IntegrityError as exc:
+                raise StoreError(f"token {token.id} already exists") from exc
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._read("list tokens") as conn:
+            rows = conn.execute(select(tokens_table).order_by(tokens_table.c.created_at, tokens_table.c.id))
+            return [TokenRecord(**row._asdict()) for row in rows]
+
+    def revoke_token(self, *, token_id: str, at: datetime) -> bool:
+        with self._write(f"revoke token {token_id}") as conn:
+            result = conn.execute(
+                update(tokens_table)
+                .where(tokens_table.c.id == token_id, tokens_table.c.revoked_at.is_(None))
+                .values(revoked_at=require_aware(at, "at"))
             )
             return result.rowcount == 1
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.states import Color, State
-from arxdeploy.ports import LiveRelease, LockHolder, Summary
+from arxdeploy.errors import StoreError
+from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 from arxdeploy.store.common import (
     already_exists,
     decode_event,
@@ -45,6 +46,7 @@ class MemoryStore:
         self._mutex = threading.Lock()
         self._records: dict[str, _Record] = {}
         self._locks: dict[tuple[str, str], LockHolder] = {}
+        self._tokens: dict[str, TokenRecord] = {}
 
     def create(self, *, deployment: Deployment, events: Sequence[Event]) -> None:
         created = _utc(require_aware(deployment.created_at, "created_at"))
@@ -158,6 +160,25 @@ class MemoryStore:
             if same:
                 del self._locks[(service, environment)]
             return same
+
+    def add_token(self, *, token: TokenRecord) -> None:
+        require_aware(token.created_at, "created_at")
+        with self._mutex:
+            if token.id in self._tokens:
+                raise StoreError(f"token {token.id} already exists")
+            self._tokens[token.id] = replace(token, created_at=_utc(token.created_at))
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._mutex:
+            return sorted(self._tokens.values(), key=lambda t: (t.created_at, t.id))
+
+    def revoke_token(self, *, token_id: str, at: datetime) -> bool:
+        with self._mutex:
+            token = self._tokens.get(token_id)
+            if token is None or token.revoked_at is not None:
+                return False
+            self._tokens[token_id] = replace(token, revoked_at=_utc(require_aware(at, "at")))
+            return True
 
     def _record(self, deployment_id: str) -> _Record:
         record = self._records.get(deployment_id)

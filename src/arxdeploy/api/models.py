@@ -1,0 +1,196 @@
+"""The API's request and response bodies, as pydantic models: they are the OpenAPI description."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_REASON = 2000
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="Stable snake_case code: not_found, unauthenticated, forbidden, ...")
+    message: str = Field(description="What went wrong, for people.")
+    hint: str | None = Field(description="What to do next, when there is something to do.")
+
+
+class ErrorBody(_Out):
+    error: ErrorDetail
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+class Health(_Out):
+    status: str = Field(description="Always ok when the server answers.")
+
+
+# --- deployments --------------------------------------------------------------------------
+
+
+class StepOut(_Out):
+    step: str
+    outcome: str
+    started_at: str
+    ended_at: str
+    seconds: float
+    detail: str
+
+
+class FailureOut(_Out):
+    step: str
+    reason: str
+    check: str | None
+    answer: str | None
+
+
+class DeploymentOut(_Out):
+    """One deployment, as ``arxdeploy show --json`` prints it."""
+
+    id: str
+    service: str
+    environment: str
+    kind: str
+    state: str
+    version: str
+    previous_version: str | None
+    new_color: str
+    old_color: str | None
+    requested_by: str
+    reason: str
+    critical: bool
+    git_ref: str | None
+    git_sha: str | None
+    created_at: str
+    finished_at: str | None
+    traffic_on: str | None
+    failure: FailureOut | None
+    steps: list[StepOut]
+
+
+class EventOut(BaseModel):
+    """One recorded event: its type and time, then its own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    v: int = Field(description="Version of the event format.")
+    at: str
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+class LiveOut(_Out):
+    version: str | None
+    color: str | None
+    deployment_id: str
+    at: str
+
+
+class LastDeploymentOut(_Out):
+    id: str
+    kind: str
+    version: str
+    state: str
+    created_at: str
+
+
+class EnvironmentStatus(_Out):
+    environment: str
+    live: LiveOut | None = Field(description="What the record says takes traffic; null if traffic never moved.")
+    last_deployment: LastDeploymentOut | None
+    pending_approvals: int
+
+
+class StatusOut(_Out):
+    service: str
+    environments: list[EnvironmentStatus]
+
+
+# --- approvals ----------------------------------------------------------------------------
+
+
+class PendingApproval(DeploymentOut):
+    """A deployment whose gate waits for people, with what they are asked."""
+
+    changes: list[str]
+    approvers: list[str]
+    min_approvals: int
+    approved_by: list[str]
+    asked_at: str
+    expires_at: str
+    seconds_left: int
+
+
+class RequestOut(_Out):
+    requested_by: str
+    version: str
+    config_digest: str
+    approvers: list[str]
+    min_approvals: int
+    allow_self_approval: bool
+    asked_at: str
+    expires_at: str
+    changes: list[str]
+
+
+class DecisionOut(_Out):
+    who: str
+    verdict: str
+    at: str
+    via: str
+    reason: str
+
+
+class RefusalOut(_Out):
+    who: str
+    why: str
+    at: str
+
+
+class GateOut(_Out):
+    """Where one deployment's gate stands now, with the deployment it guards."""
+
+    deployment_id: str
+    service: str
+    environment: str
+    state: str = Field(description="The deployment's state.")
+    version: str
+    previous_version: str | None
+    requested_by: str
+    reason: str
+    status: str = Field(description="not_asked, pending, approved, rejected or expired.")
+    request: RequestOut | None = Field(description="What was asked and of whom; null if the gate was never asked.")
+    approvals: list[DecisionOut]
+    approved_by: list[str]
+    rejection: DecisionOut | None
+    refusals: list[RefusalOut]
+    seconds_left: int
+
+
+# --- decisions ----------------------------------------------------------------------------
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON)] = Field(
+        default="", description="Why, optional."
+    )
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)] = Field(
+        description="Why not: required, shown to the person who asked."
+    )

@@ -1,0 +1,42 @@
+"""API tokens: shown once, stored as a digest, checked in constant time, revocable."""
+
+from __future__ import annotations
+
+import pytest
+
+from arxdeploy.engine.tokens import Tokens
+from arxdeploy.errors import NotFoundError, UnauthenticatedError, UsageError
+from arxdeploy.testing.clock import ManualClock
+from arxdeploy.testing.store import MemoryStore
+
+
+def test_a_token_names_its_person_until_revoked() -> None:
+    store = MemoryStore()
+    tokens = Tokens(store=store, clock=ManualClock())
+    record, token = tokens.create(email="Ana@Example.com", created_by="ops@ci-1")
+    assert token.startswith(f"arx_{record.id}_")
+    assert tokens.authenticate(token) == "ana@example.com"
+    secret = token.rsplit("_", 1)[1]
+    assert all(secret not in repr(t) for t in store.tokens())  # only its digest is kept
+
+    tokens.revoke(token_id=record.id)
+    with pytest.raises(UnauthenticatedError, match="revoked"):
+        tokens.authenticate(token)
+    assert tokens.revoke(token_id=record.id).revoked_at is not None  # again: no change, no error
+    with pytest.raises(NotFoundError):
+        tokens.revoke(token_id="nope")
+
+
+@pytest.mark.parametrize("bad", ["", "arx_", "arx_abc", "Bearer x", "arx_unknown_secret"])
+def test_malformed_or_unknown_tokens_are_refused(bad: str) -> None:
+    tokens = Tokens(store=MemoryStore(), clock=ManualClock())
+    _, good = tokens.create(email="ana@example.com", created_by="ops")
+    with pytest.raises(UnauthenticatedError):
+        tokens.authenticate(bad)
+    with pytest.raises(UnauthenticatedError):
+        tokens.authenticate(good[:-1] + ("A" if good[-1] != "A" else "B"))
+
+
+def test_tokens_are_for_people() -> None:
+    with pytest.raises(UsageError, match="not an email"):
+        Tokens(store=MemoryStore(), clock=ManualClock()).create(email="ci-bot", created_by="ops")
