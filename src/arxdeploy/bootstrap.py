@@ -22,8 +22,8 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
-from arxdeploy.engine.tokens import Tokens
 from arxdeploy.engine.run import Engine
+from arxdeploy.engine.tokens import Tokens
 from arxdeploy.errors import LockedError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store, Target

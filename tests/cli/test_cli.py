@@ -106,3 +106,25 @@ def test_malformed_configs_exit_2_naming_file_and_line(
     assert "Traceback" not in out + err
     assert code == 2, (lines[i] if i < len(lines) else "", out, err)
     assert str(config) in err
+
+
+def test_tokens_are_shown_once_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text(SEED.read_text())
+    code, out, _ = run("-c", str(config), "token", "create", "--for", "Admin@arxos.com", "--json")
+    assert code == 0
+    created = json.loads(out)
+    assert created["email"] == "admin@arxos.com" and created["token"].startswith(f"arx_{created['id']}_")
+
+    code, out, _ = run("-c", str(config), "token", "list", "--json")
+    listed = json.loads(out)
+    assert [t["id"] for t in listed] == [created["id"]] and listed[0]["revoked_at"] is None
+    assert created["token"] not in out
+    assert created["token"].rsplit("_", 1)[1] not in (tmp_path / ".arxdeploy" / "state.db").read_bytes().decode("latin-1")
+
+    code, out, _ = run("-c", str(config), "token", "revoke", created["id"])
+    assert code == 0 and "revoked" in out
+    code, out, _ = run("-c", str(config), "token", "list", "--json")
+    assert json.loads(out)[0]["revoked_at"] is not None
+    code, _, err = run("-c", str(config), "token", "create", "--for", "ci-bot")
+    assert code == 2 and "not an email" in err

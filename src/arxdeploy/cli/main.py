@@ -127,6 +127,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 @click.option("--critical", is_flag=True, help="Mark as a critical update (may need approval even on staging).")
 @click.option("--git-ref", default=None, help="The git ref this version was built from.")
 @click.option("--git-sha", default=None, help="The git commit this version was built from.")
+@click.option(
+    "--no-wait", is_flag=True, help="If approval is needed, record the request and exit 0; continue with `resume`."
+)
 @json_option
 @pass_options
 def deploy(
@@ -137,12 +140,14 @@ def deploy(
     critical: bool,
     git_ref: str | None,
     git_sha: str | None,
+    no_wait: bool,
     as_json: bool,
 ) -> None:
     """Deploy VERSION to an environment, blue-green. Blocks until it ends.
 
-    Exit codes: 0 succeeded, 1 failed or rolled back (the service stays on a healthy
-    version), 2 bad usage or config, 3 approval rejected or expired, 4 locked, 5 internal.
+    Exit codes: 0 succeeded (or, with --no-wait, waiting for approval), 1 failed or rolled
+    back (the service stays on a healthy version), 2 bad usage or config, 3 approval
+    rejected or expired, 4 locked, 5 internal.
     """
     from arxdeploy.cli.render import Printer
 
@@ -152,8 +157,32 @@ def deploy(
         for note in app.prepare(environment, strict=True):
             printer.note(note)
         d, view = app.engine.deploy(
-            plan=plan, version=version, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
+            plan=plan,
+            version=version,
+            reason=reason,
+            critical=critical,
+            git_ref=git_ref,
+            git_sha=git_sha,
+            wait=not no_wait,
         )
+        _finish(app, printer, d, view, as_json)
+
+
+@cli.command()
+@click.argument("deployment_id")
+@json_option
+@pass_options
+def resume(options: Options, deployment_id: str, as_json: bool) -> None:
+    """Continue a deployment that waits for approval: wait for the decision, then deploy.
+
+    Exit codes as for deploy.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        d = app.store.get(deployment_id=deployment_id).deployment
+        view = app.engine.resume(plan=app.plan(d.environment), deployment_id=d.id)
         _finish(app, printer, d, view, as_json)
 
 
@@ -182,9 +211,12 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
 
 def _finish(app: App, printer: Printer, d: Any, view: Any, as_json: bool) -> None:
     from arxdeploy.cli.views import EXIT_BY_STATE, deployment_json, outcome_line
+    from arxdeploy.domain.states import State
 
     if as_json:
         emit_json(app, deployment_json(d, view))
+    elif view.state is State.AWAITING_APPROVAL:
+        printer.note(f"waiting for approval; once approved, continue with `arxdeploy resume {d.id}`")
     else:
         printer.outcome(view.state, outcome_line(d, view))
     sys.exit(EXIT_BY_STATE.get(view.state, 5))
@@ -427,6 +459,142 @@ def backup_restore(options: Options, deployment_id: str, reason: str, as_json: b
 
 def _value(color: Any) -> str | None:
     return color.value if color else None
+
+
+# --- approvals, tokens and the server ---------------------------------------------------------
+
+
+@cli.command()
+@click.argument("deployment_id")
+@click.option("--reason", default="", help="Why: recorded with the approval.")
+@click.option("--server", "server_url", default=None, help="The arxdeploy server (default: server.url in the config).")
+@json_option
+@pass_options
+def approve(options: Options, deployment_id: str, reason: str, server_url: str | None, as_json: bool) -> None:
+    """Approve a deployment waiting at its gate, as yourself.
+
+    Through a server (server.url or --server) you are who your token says (ARXDEPLOY_TOKEN);
+    without one, the local user (ARXDEPLOY_EMAIL or git's user.email) is trusted.
+    """
+    from arxdeploy.domain.approvals import Verdict
+
+    _decide(options, deployment_id, Verdict.APPROVE, reason, server_url, as_json)
+
+
+@cli.command()
+@click.argument("deployment_id")
+@click.option("--reason", required=True, help="Why: recorded, and told to the people waiting.")
+@click.option("--server", "server_url", default=None, help="The arxdeploy server (default: server.url in the config).")
+@json_option
+@pass_options
+def reject(options: Options, deployment_id: str, reason: str, server_url: str | None, as_json: bool) -> None:
+    """Reject a deployment waiting at its gate: it ends `rejected` (exit 3 for whoever waits)."""
+    from arxdeploy.domain.approvals import Verdict
+
+    _decide(options, deployment_id, Verdict.REJECT, reason, server_url, as_json)
+
+
+def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, server: str | None, as_json: bool) -> None:
+    from arxdeploy.cli import approvals as views
+
+    with app_for(options, as_json=as_json) as app:
+        url = server or app.loaded.config.server.url
+        if url:
+            gate = views.decide_remotely(url, deployment_id, verdict, reason, os.environ)
+        else:
+            who = app.me.person
+            click.echo(
+                f"note: no server configured: recording the local user {who} as the approver "
+                "(this mode trusts whoever runs this command; set server.url for approvals that prove who approved)",
+                err=True,
+            )
+            gate = views.gate_json(
+                app.approvals.decide(deployment_id=deployment_id, who=who, verdict=verdict, via="cli", reason=reason),
+                app.engine.clock.now(),
+            )
+        if as_json:
+            emit_json(app, gate)
+        else:
+            click.echo(app.redactor(views.gate_line(gate)))
+
+
+@cli.command("approvals")
+@env_option(required=False)
+@json_option
+@pass_options
+def approvals_list(options: Options, environment: str | None, as_json: bool) -> None:
+    """Deployments waiting for approval, oldest first."""
+    from arxdeploy.cli import approvals as views
+
+    with app_for(options, as_json=as_json) as app:
+        if environment:
+            app.plan(environment)
+        now = app.engine.clock.now()
+        rows = [
+            views.pending_json(summary, gate, now)
+            for summary, gate in app.approvals.pending(service=app.service, environment=environment)
+        ]
+        if as_json:
+            emit_json(app, rows)
+        else:
+            views.pending_table(rows, app.redactor)
+
+
+@cli.group()
+def token() -> None:
+    """API tokens for the people who approve through `arxdeploy server`."""
+
+
+@token.command("create")
+@click.option("--for", "email", required=True, help="The person's email, as listed in approval_gates.approvers.")
+@json_option
+@pass_options
+def token_create(options: Options, email: str, as_json: bool) -> None:
+    """Create a token for a person. It is shown once: only its digest is stored."""
+    with app_for(options, as_json=as_json) as app:
+        record, secret = app.tokens.create(email=email, created_by=app.me.person)
+        if as_json:
+            click.echo(json.dumps({"id": record.id, "email": record.email, "token": secret}))
+            return
+        click.echo(f"token {record.id} for {record.email} (shown once; give it to them privately):")
+        click.echo(secret)
+
+
+@token.command("list")
+@json_option
+@pass_options
+def token_list(options: Options, as_json: bool) -> None:
+    """Tokens: id, person, when created and by whom, whether revoked. Never the secrets."""
+    from arxdeploy.cli import approvals as views
+
+    with app_for(options, as_json=as_json) as app:
+        rows = [views.token_json(t) for t in app.tokens.list()]
+        if as_json:
+            emit_json(app, rows)
+        else:
+            views.tokens_table(rows, app.redactor)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@pass_options
+def token_revoke(options: Options, token_id: str) -> None:
+    """Revoke a token at once: the next request that uses it is refused."""
+    with app_for(options) as app:
+        record = app.tokens.revoke(token_id=token_id)
+        click.echo(f"token {record.id} of {record.email} revoked")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@pass_options
+def server(options: Options, host: str, port: int) -> None:
+    """Serve the HTTP API and the approval pages (put a TLS proxy in front of it)."""
+    from arxdeploy.api import serve
+
+    with app_for(options) as app:
+        serve(app, host=host, port=port)
 
 
 @cli.group()

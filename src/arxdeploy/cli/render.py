@@ -69,6 +69,17 @@ class Printer:
             self._line(f"[bold magenta]⇄[/] traffic now on {where}")
         elif event.type == "progress":
             self._progress(str(event.data.get("message", "")))
+        elif event.type == "approval_requested":
+            data = event.data
+            who = ", ".join(data.get("approvers", []))
+            self._line(
+                f"[bold yellow]?[/] approval asked of {who} ({data.get('min_approvals')} needed, "
+                f"until {str(data.get('expires_at', ''))[:16].replace('T', ' ')} UTC); "
+                f"`arxdeploy approve {deployment.id}`"
+            )
+        elif event.type == "approval":
+            verb = "approved" if event.data.get("verdict") == "approve" else "rejected"
+            self._line(f"[bold yellow]✓[/] {verb} by {event.data.get('who')}")
 
     def _on_state(self, d: Deployment, state: State) -> None:
         self._state, self._state_since = state, time.monotonic()

@@ -13,6 +13,7 @@ EXIT_BY_STATE = {
     State.ROLLED_BACK: 1,
     State.REJECTED: 3,
     State.EXPIRED: 3,
+    State.AWAITING_APPROVAL: 0,  # only with --no-wait: the request is recorded, `resume` goes on
 }
 
 

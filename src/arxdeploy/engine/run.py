@@ -55,7 +55,6 @@ class Engine:
         git_ref: str | None = None,
         git_sha: str | None = None,
         wait: bool = True,
-        progress: Callable[[str], None] = lambda _message: None,
     ) -> tuple[Deployment, View]:
         """Run one deployment of ``version`` to the plan's environment, start to end.
 
@@ -67,12 +66,10 @@ class Engine:
             plan, version, Kind.DEPLOY, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
         )
         if view.state is State.AWAITING_APPROVAL and wait:
-            view = self.resume(plan=plan, deployment_id=d.id, progress=progress)
+            view = self.resume(plan=plan, deployment_id=d.id)
         return d, view
 
-    def resume(
-        self, *, plan: EnvironmentPlan, deployment_id: str, progress: Callable[[str], None] = lambda _message: None
-    ) -> View:
+    def resume(self, *, plan: EnvironmentPlan, deployment_id: str) -> View:
         """Wait for the people at a deployment's gate, then run the rest of it."""
         d = self.store.get(deployment_id=deployment_id).deployment
         if d.environment != plan.environment:
@@ -88,7 +85,7 @@ class Engine:
                 break
             line = gate.waiting_line(tally, self.clock.now())
             if line[: line.rfind(",")] != last[: last.rfind(",")] or line.endswith("00s left"):
-                progress(line)  # on news, and once a minute
+                self._emit(d, Event("progress", self.clock.now(), {"message": line}))  # on news, once a minute
             last = line
             self.clock.sleep(gate.POLL_SECONDS)
         if view.state.terminal:

@@ -1,0 +1,100 @@
+"""Approval gates through the real CLI: wait, approve from another process, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import datetime
+
+import pytest
+
+from tests.support import wait_until
+
+from .conftest import Service
+
+pytestmark = pytest.mark.slow
+
+GATES = """
+approval_gates:
+  enabled: true
+  required_for: [staging]
+  approvers: [ana@example.com, bo@example.com]
+  auto_approve_staging: false
+"""
+
+
+@pytest.fixture
+def gated(service: Service) -> Service:
+    with service.config.open("a", encoding="utf-8") as config:
+        config.write(GATES)
+    service.env["ARXDEPLOY_EMAIL"] = "ana@example.com"  # who asks for the deployments: an approver too
+    return service
+
+
+def as_person(service: Service, email: str) -> Service:
+    return Service(folder=service.folder, port=service.port, env={**service.env, "ARXDEPLOY_EMAIL": email})
+
+
+def pending(service: Service) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = service.json("approvals")
+    return rows
+
+
+def test_a_waiting_deploy_moves_on_within_a_second_of_the_approval(gated: Service) -> None:
+    deploy = gated.start("deploy", "--env", "staging", "--version", "v1")
+    try:
+        row = wait_until(lambda: (pending(gated) or [None])[0], timeout=30, what="the approval request")
+        assert row["requested_by"] == "ana@example.com" and row["approvers"] == ["ana@example.com", "bo@example.com"]
+
+        refused = as_person(gated, "ana@example.com").run("approve", str(row["id"]))
+        assert refused.returncode == 3
+        assert "may not approve it" in refused.stderr
+        stranger = as_person(gated, "eve@example.com").run("approve", str(row["id"]))
+        assert stranger.returncode == 3 and "not an approver" in stranger.stderr
+
+        approved = as_person(gated, "bo@example.com").run("approve", str(row["id"]), "--reason", "looks good")
+        assert approved.returncode == 0, approved.stderr
+        assert "trusts whoever runs this command" in approved.stderr
+        assert deploy.wait(timeout=60) == 0
+    finally:
+        deploy.kill()
+        deploy.wait()
+    shown = gated.json("show", str(row["id"]))
+    events = shown["events"]
+    approval = next(e for e in events if e["type"] == "approval")
+    gate_end = next(e for e in events if e["type"] == "step" and e["step"] == "gate")
+    assert (approval["who"], approval["via"], approval["reason"]) == ("bo@example.com", "cli", "looks good")
+    moved_on = datetime.fromisoformat(gate_end["at"]) - datetime.fromisoformat(approval["at"])
+    assert moved_on.total_seconds() < 1.0
+    refusals = [e["who"] for e in events if e["type"] == "approval_refused"]
+    assert refusals == ["ana@example.com", "eve@example.com"]
+    assert gated.served_version() == "v1"
+
+
+def test_a_deploy_killed_while_waiting_is_resumed_after_the_approval(gated: Service) -> None:
+    deploy = gated.start("deploy", "--env", "staging", "--version", "v1")
+    row = wait_until(lambda: (pending(gated) or [None])[0], timeout=30, what="the approval request")
+    os.kill(deploy.pid, signal.SIGKILL)
+    deploy.wait()
+
+    assert gated.run("status").returncode == 0  # another command does not end a waiting deployment
+    assert [r["id"] for r in pending(gated)] == [row["id"]]
+    assert as_person(gated, "bo@example.com").run("approve", str(row["id"])).returncode == 0
+    resumed = gated.run("resume", str(row["id"]), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["state"] == "succeeded"
+    assert gated.served_version() == "v1"
+
+
+def test_no_wait_then_a_rejection_ends_it_with_exit_3(gated: Service) -> None:
+    asked = gated.run("deploy", "--env", "staging", "--version", "v1", "--no-wait", "--json")
+    assert asked.returncode == 0, asked.stderr
+    deployment = json.loads(asked.stdout)
+    assert deployment["state"] == "awaiting_approval"
+
+    rejected = as_person(gated, "ana@example.com").run("reject", deployment["id"], "--reason", "freeze")
+    assert rejected.returncode == 0 and "rejected by ana@example.com: freeze" in rejected.stdout
+    resumed = gated.run("resume", deployment["id"])
+    assert resumed.returncode == 3
+    assert gated.served_version() is None
