@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install what the tests and benchmarks need: the package with its test extras, and, when
 # running as root, the Debian packages the benchmarks compare against (nginx, wrk) and the
-# PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py).
+# PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py), and
+# Debian's chromium, which the approval page's browser test drives through Playwright (no
+# browser is ever downloaded).
 set -euo pipefail
 python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for tool in nginx wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in nginx wrk chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     # Installing postgresql would start the Debian "main" cluster, which the tests do not use:

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from arxdeploy import backups
+from arxdeploy.announce import build_notifier
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.domain.events import Deployment, Event
@@ -26,11 +27,14 @@ from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
 from arxdeploy.errors import LockedError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
+from arxdeploy.notify import Notifier
 from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 
 log = logging.getLogger(__name__)
+
+NOTIFY_GRACE_SECONDS = 5.0
 
 
 def new_deployment_id(now: datetime) -> str:
@@ -81,6 +85,7 @@ class App:
     engine: Engine
     redactor: Redactor
     health: HttpHealthProbe
+    notifier: Notifier
 
     @property
     def service(self) -> str:
@@ -133,6 +138,8 @@ class App:
             return []
 
     def close(self) -> None:
+        # Notices still in flight get a few seconds; a channel that is down does not hold the exit.
+        self.notifier.close(timeout=NOTIFY_GRACE_SECONDS)
         self.health.close()
         close_target = getattr(self.target, "close", None)
         if close_target:
@@ -175,6 +182,7 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
     clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
+    notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url)
     engine = Engine(
         store=store,
         target=target,
@@ -182,9 +190,18 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         clock=clock,
         leases=leases,
         new_id=new_deployment_id,
-        hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *hooks],
+        hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *list(announcers), *hooks],
     )
-    return App(loaded=loaded, store=store, target=target, local=local, engine=engine, redactor=redactor, health=health)
+    return App(
+        loaded=loaded,
+        store=store,
+        target=target,
+        local=local,
+        engine=engine,
+        redactor=redactor,
+        health=health,
+        notifier=notifier,
+    )
 
 
 def _local_target(loaded: LoadedConfig) -> LocalTarget:
