@@ -101,7 +101,7 @@ def check_http_url(value: str) -> str:
     # The message never repeats the value: webhook URLs are secrets.
     scheme, _, rest = value.partition("://")
     if scheme not in ("http", "https") or not rest or any(c.isspace() for c in value):
-        raise _fail("http_url", "is not an http:// or https:// URL", value)
+        raise PydanticCustomError("http_url", "is not an http:// or https:// URL")
     return value
 
 

@@ -416,26 +416,24 @@ class Config(_Model):
                 hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(self.environments)}"
                 where: tuple[str | int, ...] = ("approval_gates", "overrides", name)
                 errors.append(_problem(where, "unknown_environment", "is not an environment name", name, hint=hint))
-        gates = self.approval_gates
+        short: dict[tuple[str | int, ...], list[str]] = {}
         for name in self.environments:
             policy = self.approval(name)
-            if gates.enabled and policy.needs_gate(critical=True) and policy.min_approvals > len(policy.approvers):
-                override = gates.overrides.get(name)
-                key: tuple[str | int, ...] = (
-                    ("approval_gates", "overrides", name, "min_approvals")
-                    if override and override.min_approvals
-                    else ("approval_gates", "min_approvals")
-                )
-                message = f"{name} needs {policy.min_approvals} approvals but has {len(policy.approvers)} approvers"
-                errors.append(
-                    _problem(
-                        key,
-                        "too_few_approvers",
-                        message,
-                        policy.min_approvals,
-                        hint="add approvers or lower min_approvals",
-                    )
-                )
+            if self.approval_gates.enabled and policy.needs_gate(critical=True):
+                if policy.min_approvals > len(policy.approvers):
+                    override = self.approval_gates.overrides.get(name)
+                    key: tuple[str | int, ...] = ("approval_gates", "min_approvals")
+                    if override and override.min_approvals:
+                        key = ("approval_gates", "overrides", name, "min_approvals")
+                    short.setdefault(key, []).append(name)
+        for key, names in short.items():
+            policy = self.approval(names[0])
+            message = (
+                f"{policy.min_approvals} approvals are needed but {len(policy.approvers)} approvers are listed "
+                f"(for {', '.join(names)})"
+            )
+            hint = "add approvers or lower min_approvals"
+            errors.append(_problem(key, "too_few_approvers", message, policy.min_approvals, hint=hint))
         _problems("Config", errors)
         return self
 
