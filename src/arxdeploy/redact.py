@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -64,7 +65,14 @@ class RedactingStore:
         self._redact = redactor
 
     def create(self, *, deployment: Deployment, events: Sequence[Event]) -> None:
-        self._inner.create(deployment=deployment, events=[self._event(e) for e in events])
+        # The free-text fields can carry a secret too (a reason pasted from a CI variable).
+        masked = dataclasses.replace(
+            deployment,
+            reason=self._redact(deployment.reason),
+            requested_by=self._redact(deployment.requested_by),
+            git_ref=self._redact(deployment.git_ref) if deployment.git_ref else deployment.git_ref,
+        )
+        self._inner.create(deployment=masked, events=[self._event(e) for e in events])
 
     def append(self, *, deployment_id: str, events: Sequence[Event]) -> None:
         self._inner.append(deployment_id=deployment_id, events=[self._event(e) for e in events])

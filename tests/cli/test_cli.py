@@ -120,7 +120,9 @@ def test_tokens_are_shown_once_listed_without_secrets_and_revoked(tmp_path: Path
     listed = json.loads(out)
     assert [t["id"] for t in listed] == [created["id"]] and listed[0]["revoked_at"] is None
     assert created["token"] not in out
-    assert created["token"].rsplit("_", 1)[1] not in (tmp_path / ".arxdeploy" / "state.db").read_bytes().decode("latin-1")
+    assert created["token"].rsplit("_", 1)[1] not in (tmp_path / ".arxdeploy" / "state.db").read_bytes().decode(
+        "latin-1"
+    )
 
     code, out, _ = run("-c", str(config), "token", "revoke", created["id"])
     assert code == 0 and "revoked" in out

@@ -174,7 +174,7 @@ class Mailbox:
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         content = cast(bytes, envelope.original_content or envelope.content)
-        self.messages.append((envelope, cast(EmailMessage, message_from_bytes(content, policy=policy.default))))
+        self.messages.append((envelope, message_from_bytes(content, policy=policy.default)))
         return "250 OK"
 
 
@@ -250,13 +250,16 @@ class Tap:
                             continue
                         if sock not in peers:
                             continue  # closed earlier in this round, with its peer
-                        data = sock.recv(65536)
-                        if key.data == "client":
-                            self.sent += data
                         other = peers[sock]
-                        if data:
-                            other.sendall(data)
-                            continue
+                        try:
+                            data = sock.recv(65536)
+                            if key.data == "client":
+                                self.sent += data
+                            if data:
+                                other.sendall(data)
+                                continue
+                        except OSError:
+                            pass  # a reset is a close, as far as the tap is concerned
                         for end in (sock, other):
                             selector.unregister(end)
                             peers.pop(end)

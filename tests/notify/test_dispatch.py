@@ -30,7 +30,11 @@ class Results:
             self.deliveries.append(delivery)
 
     def wait(self, count: int, timeout: float = 10.0) -> list[Delivery]:
-        return wait_until(lambda: len(self.deliveries) >= count and list(self.deliveries), timeout, what=f"{count}")
+        def done() -> list[Delivery] | None:
+            with self.lock:
+                return list(self.deliveries) if len(self.deliveries) >= count else None
+
+        return wait_until(done, timeout, what=f"{count} deliveries")
 
 
 @pytest.fixture
@@ -106,7 +110,7 @@ def test_a_final_error_is_not_retried(notice: Notice, results: Results, notifier
 
 def test_notify_returns_at_once_while_a_channel_hangs(results: Results, notifiers: list[Notifier]) -> None:
     with Receiver(delay=30) as hanging:
-        notifier = Notifier([SlackChannel(hanging.url, timeout=0.3)], on_result=results, attempts=2, backoff=0.001)
+        notifier = Notifier([SlackChannel(hanging.url, timeout=0.2)], on_result=results, attempts=2, backoff=0.001)
         notifiers.append(notifier)
         notices = [make_notice(deployment_id=f"d-{n}") for n in range(3)]
         for each in notices:
@@ -116,7 +120,7 @@ def test_notify_returns_at_once_while_a_channel_hangs(results: Results, notifier
             wait_until(lambda: hanging.requests, what="the first request to hang")  # the worker is stuck on it
         deliveries = results.wait(3)
     assert [d.notice for d in deliveries] == notices
-    assert {(d.ok, d.attempts, d.error) for d in deliveries} == {(False, 2, "slack: timed out after 0.3s")}
+    assert {(d.ok, d.attempts, d.error) for d in deliveries} == {(False, 2, "slack: timed out after 0.2s")}
 
 
 def test_every_notice_goes_to_every_channel_in_order(results: Results, notifiers: list[Notifier]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -171,3 +172,10 @@ def test_a_refused_connection_is_retryable(notice: Notice, client: httpx.Client)
 def test_sender_and_recipients_are_required(notice: Notice, client: httpx.Client) -> None:
     with pytest.raises(NotifyError, match="a sender and at least one recipient are required"):
         EmailChannel("127.0.0.1", sender="a@b.c").send(notice, client=client)
+
+
+def test_a_missing_ca_bundle_is_a_final_error(tmp_path: Path, notice: Notice, client: httpx.Client) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(NotifyError, match=f"^email: cannot load the CA bundle {missing}$") as raised:
+        _channel(1, verify=str(missing)).send(notice, client=client)
+    assert not isinstance(raised.value, TransientNotifyError)

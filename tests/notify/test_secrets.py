@@ -11,6 +11,7 @@ import logging
 import traceback
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 
 import httpx
 import pytest
@@ -74,13 +75,11 @@ def _channels(servers: dict[str, str | int], certs: Certificates) -> list[Channe
         channels.append(
             WebhookChannel(f"{base}/hook?token={HOOK_QUERY}", HOOK_SECRET, timeout=0.3, name=f"webhook-{kind}")
         )
-    email = {"host": "127.0.0.1", "sender": "a@arxos.com", "recipients": ("b@arxos.com",), "username": "bot"}
+    email = partial(EmailChannel, "127.0.0.1", sender="a@arxos.com", recipients=("b@arxos.com",), username="bot")
     channels += [
-        EmailChannel(
-            port=int(servers["smtp_tls"]), password=PASSWORD, verify=str(certs.ca_file), name="email-wrong", **email
-        ),
-        EmailChannel(port=int(servers["smtp_plain"]), password=PASSWORD, name="email-no-starttls", **email),
-        EmailChannel(port=int(servers["smtp_tls"]), password=PASSWORD, name="email-untrusted", **email),
+        email(port=int(servers["smtp_tls"]), password=PASSWORD, verify=str(certs.ca_file), name="email-wrong"),
+        email(port=int(servers["smtp_plain"]), password=PASSWORD, name="email-no-starttls"),
+        email(port=int(servers["smtp_tls"]), password=PASSWORD, name="email-untrusted"),
         SlackChannel(f"ftp://hooks.example{SLACK_PATH}", name="slack-bad-url"),
     ]
     return channels

@@ -1,14 +1,14 @@
 """Errors at the HTTP boundary: one JSON shape, one status per error type, no stack traces.
 
-    {"error": {"code": "<stable_snake_case>", "message": "...", "hint": "..." | null}}
+{"error": {"code": "<stable_snake_case>", "message": "...", "hint": "..." | null}}
 
-    NotFoundError          404 not_found
-    UnauthenticatedError   401 unauthenticated   (+ WWW-Authenticate: Bearer)
-    RefusedError           403 forbidden         (Approvals.decide recorded the refusal)
-    ConflictError          409 conflict
-    UsageError             400 bad_request
-    request validation     422 invalid_request
-    anything else          500 internal          (logged; its text never reaches the client)
+NotFoundError          404 not_found
+UnauthenticatedError   401 unauthenticated   (+ WWW-Authenticate: Bearer)
+RefusedError           403 forbidden         (Approvals.decide recorded the refusal)
+ConflictError          409 conflict
+UsageError             400 bad_request
+request validation     422 invalid_request
+anything else          500 internal          (logged; its text never reaches the client)
 """
 
 from __future__ import annotations
@@ -69,9 +69,7 @@ def body(code: str, message: str, hint: str | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "hint": hint}}
 
 
-def json_error(
-    redactor: Redactor, status: int, code: str, message: str, hint: str | None = None
-) -> JSONResponse:
+def json_error(redactor: Redactor, status: int, code: str, message: str, hint: str | None = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(redactor.data(body(code, message, hint)), status_code=status, headers=headers)
 

@@ -183,9 +183,7 @@ class GateOut(_Out):
 class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=MAX_REASON)] = Field(
-        default="", description="Why, optional."
-    )
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON)] = Field(default="", description="Why, optional.")
 
 
 class RejectBody(BaseModel):

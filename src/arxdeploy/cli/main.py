@@ -210,8 +210,9 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
 
 
 def _finish(app: App, printer: Printer, d: Any, view: Any, as_json: bool) -> None:
-    from arxdeploy.cli.views import EXIT_BY_STATE, deployment_json, outcome_line
+    from arxdeploy.cli.views import EXIT_BY_STATE, outcome_line
     from arxdeploy.domain.states import State
+    from arxdeploy.views import deployment_json
 
     if as_json:
         emit_json(app, deployment_json(d, view))
@@ -284,8 +285,8 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 def show(options: Options, deployment_id: str, as_json: bool) -> None:
     """The full event log of one deployment (an id or a unique prefix of 6+ characters)."""
     from arxdeploy.cli import render
-    from arxdeploy.cli.views import deployment_json
     from arxdeploy.domain.events import fold
+    from arxdeploy.views import deployment_json
 
     with app_for(options, as_json=as_json) as app:
         summary = app.store.get(deployment_id=deployment_id)

@@ -419,13 +419,13 @@ class Config(_Model):
         short: dict[tuple[str | int, ...], list[str]] = {}
         for name in self.environments:
             policy = self.approval(name)
-            if self.approval_gates.enabled and policy.needs_gate(critical=True):
-                if policy.min_approvals > len(policy.approvers):
-                    override = self.approval_gates.overrides.get(name)
-                    key: tuple[str | int, ...] = ("approval_gates", "min_approvals")
-                    if override and override.min_approvals:
-                        key = ("approval_gates", "overrides", name, "min_approvals")
-                    short.setdefault(key, []).append(name)
+            needed = self.approval_gates.enabled and policy.needs_gate(critical=True)
+            if needed and policy.min_approvals > len(policy.approvers):
+                override = self.approval_gates.overrides.get(name)
+                key: tuple[str | int, ...] = ("approval_gates", "min_approvals")
+                if override and override.min_approvals:
+                    key = ("approval_gates", "overrides", name, "min_approvals")
+                short.setdefault(key, []).append(name)
         for key, names in short.items():
             policy = self.approval(names[0])
             message = (

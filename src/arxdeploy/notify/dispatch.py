@@ -111,7 +111,11 @@ class Notifier:
             return self._lock.wait_for(lambda: self._pending == 0, timeout=max(timeout, 0.0))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush, then stop the thread; retries still running when ``timeout`` is up are given up. Idempotent."""
+        """Flush, then stop the thread; retries still pending when ``timeout`` is up are given up. Idempotent.
+
+        Returns within ``timeout`` plus one second (the grace for the attempt in flight); a thread
+        still busy after that is a daemon and is left to finish on its own.
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:

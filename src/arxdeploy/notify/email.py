@@ -73,7 +73,10 @@ class EmailChannel:
             raise TransientNotifyError(self.name, f"connection failed ({exc.strerror or type(exc).__name__})") from None
 
     def _deliver(self, msg: EmailMessage) -> None:
-        context = _tls_context(self.verify)
+        try:
+            context = _tls_context(self.verify)
+        except (OSError, ssl.SSLError):
+            raise NotifyError(self.name, f"cannot load the CA bundle {self.verify}") from None
         smtp = (
             smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             if self.ssl

@@ -1,0 +1,348 @@
+"""The FastAPI application: routes over ``App``'s store, approvals and tokens.
+
+Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so the synchronous
+store never blocks the event loop. The server only reads the record and records decisions
+through ``Approvals``; it never calls the target.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
+# runtime, and the dependency aliases (``Caller``) are local to ``build_api``.
+
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+from fastapi import Depends, FastAPI, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arxdeploy.api import errors, models, page
+from arxdeploy.api.metrics import Metrics
+from arxdeploy.domain.approvals import Decision, Gate, GateStatus, Verdict
+from arxdeploy.domain.events import fold
+from arxdeploy.errors import NotFoundError, UnauthenticatedError
+from arxdeploy.ports import Summary
+from arxdeploy.redact import Redactor
+from arxdeploy.views import deployment_json
+
+if TYPE_CHECKING:
+    from arxdeploy.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+VIA = "server"
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_AUTH = errors.responses(401, 500)
+_ONE = errors.responses(400, 401, 404, 422, 500)
+_DECIDE = errors.responses(400, 401, 403, 404, 409, 422, 500)
+
+
+def build_api(app: "App") -> FastAPI:
+    api = FastAPI(
+        title="arxdeploy",
+        summary="Blue-green deployments with approval gates: status, history and approvals.",
+        version="1",
+        docs_url=None,  # the Swagger UI loads its script from a CDN: not here
+        redoc_url=None,
+    )
+    metrics = Metrics(app)
+    errors.install(api, app.redactor)
+    api.add_middleware(Boundary, metrics=metrics, redactor=app.redactor)
+    bearer = HTTPBearer(
+        auto_error=False, description="An arxdeploy API token: `arxdeploy token create --for EMAIL` prints one."
+    )
+
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        """The email of the token's owner: every /api/v1 request needs one."""
+        if credentials is None:
+            raise UnauthenticatedError(
+                "a bearer token is required", hint="send `Authorization: Bearer <token>`; get one from an admin"
+            )
+        return app.tokens.authenticate(credentials.credentials)
+
+    Caller = Annotated[str, Depends(caller)]
+    DeploymentId = Annotated[str, Path(description="A deployment id, or a unique prefix of at least 6 characters.")]
+
+    def redacted(data: dict[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], app.redactor.data(data))
+
+    def known_environment(environment: str | None) -> str | None:
+        if environment is not None and environment not in app.environments():
+            raise NotFoundError(
+                f"no environment {environment!r} in {app.service}'s config",
+                hint=f"environments: {', '.join(app.environments())}",
+            )
+        return environment
+
+    def summary_of(deployment_id: str) -> Summary:
+        if not _ID.fullmatch(deployment_id):
+            raise NotFoundError(f"no deployment with id {deployment_id!r}")
+        return app.store.get(deployment_id=deployment_id)
+
+    def deployment_out(summary: Summary) -> dict[str, Any]:
+        return deployment_json(summary.deployment, fold(app.store.events(deployment_id=summary.deployment.id)))
+
+    # --- no auth --------------------------------------------------------------------------
+
+    @api.get("/healthz", response_model=models.Health, tags=["server"])
+    def healthz() -> dict[str, str]:
+        """The server answers. Reads nothing."""
+        return {"status": "ok"}
+
+    @api.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        tags=["server"],
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **errors.responses(500)},
+    )
+    def prometheus_metrics() -> Response:
+        """Prometheus text format, from a registry of the server's own."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/approvals/{deployment_id}", response_class=HTMLResponse, include_in_schema=False)
+    def approval_page(deployment_id: str) -> HTMLResponse:
+        """The page shell: no data; its script asks for a token and reads the API."""
+        return HTMLResponse(page.HTML, headers=page.SECURITY_HEADERS)
+
+    @api.get(page.SCRIPT_PATH, include_in_schema=False)
+    def approval_script() -> Response:
+        return Response(
+            page.SCRIPT,
+            media_type="text/javascript; charset=utf-8",
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+        )
+
+    # --- /api/v1 --------------------------------------------------------------------------
+
+    @api.get("/api/v1/status", response_model=models.StatusOut, responses=_AUTH, tags=["deployments"])
+    def status(who: Caller) -> dict[str, Any]:
+        """Per environment: what the record says is live, and the last deployment. Never asks the target."""
+        rows = []
+        approvals = app.approvals
+        for environment in app.environments():
+            release = app.store.live(service=app.service, environment=environment)
+            last = app.store.history(service=app.service, environment=environment, limit=1)
+            rows.append(
+                {
+                    "environment": environment,
+                    "live": None
+                    if release is None
+                    else {
+                        "version": release.version,
+                        "color": release.color.value if release.color else None,
+                        "deployment_id": release.deployment_id,
+                        "at": release.at.isoformat(),
+                    },
+                    "last_deployment": None
+                    if not last
+                    else {
+                        "id": last[0].deployment.id,
+                        "kind": last[0].deployment.kind.value,
+                        "version": last[0].deployment.version,
+                        "state": last[0].state.value,
+                        "created_at": last[0].deployment.created_at.isoformat(),
+                    },
+                    "pending_approvals": len(approvals.pending(service=app.service, environment=environment)),
+                }
+            )
+        return redacted({"service": app.service, "environments": rows})
+
+    @api.get(
+        "/api/v1/deployments",
+        response_model=list[models.DeploymentOut],
+        responses=errors.responses(401, 404, 422, 500),
+        tags=["deployments"],
+    )
+    def deployments(
+        who: Caller,
+        environment: Annotated[str | None, Query(description="Only this environment.")] = None,
+        limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first.")] = 20,
+    ) -> list[dict[str, Any]]:
+        """Deployments, newest first."""
+        found = app.store.history(service=app.service, environment=known_environment(environment), limit=limit)
+        return [redacted(deployment_out(s)) for s in found]
+
+    @api.get(
+        "/api/v1/deployments/{deployment_id}",
+        response_model=models.DeploymentOut,
+        responses=_ONE,
+        tags=["deployments"],
+    )
+    def deployment(who: Caller, deployment_id: DeploymentId) -> dict[str, Any]:
+        """One deployment, as `arxdeploy show --json` prints it."""
+        return redacted(deployment_out(summary_of(deployment_id)))
+
+    @api.get(
+        "/api/v1/deployments/{deployment_id}/events",
+        response_model=list[models.EventOut],
+        responses=_ONE,
+        tags=["deployments"],
+    )
+    def deployment_events(who: Caller, deployment_id: DeploymentId) -> list[dict[str, Any]]:
+        """The deployment's event log, oldest first."""
+        summary = summary_of(deployment_id)
+        return [redacted(e.to_json()) for e in app.store.events(deployment_id=summary.deployment.id)]
+
+    @api.get(
+        "/api/v1/approvals",
+        response_model=list[models.PendingApproval],
+        responses=errors.responses(401, 404, 422, 500),
+        tags=["approvals"],
+    )
+    def pending(
+        who: Caller, environment: Annotated[str | None, Query(description="Only this environment.")] = None
+    ) -> list[dict[str, Any]]:
+        """Deployments whose gate waits for people, oldest first."""
+        now = app.engine.clock.now()
+        waiting = app.approvals.pending(service=app.service, environment=known_environment(environment))
+        return [redacted(pending_out(deployment_out(s), g, now)) for s, g in waiting]
+
+    @api.get("/api/v1/approvals/{deployment_id}", response_model=models.GateOut, responses=_ONE, tags=["approvals"])
+    def gate(who: Caller, deployment_id: DeploymentId) -> dict[str, Any]:
+        """Where one deployment's gate stands: the request, approvals, rejection, refusals, time left."""
+        summary = summary_of(deployment_id)
+        _, found = app.approvals.gate(deployment_id=summary.deployment.id)
+        return redacted(gate_out(summary, found, app.engine.clock.now()))
+
+    @api.post(
+        "/api/v1/approvals/{deployment_id}/approve",
+        response_model=models.GateOut,
+        responses=_DECIDE,
+        tags=["approvals"],
+    )
+    def approve(who: Caller, deployment_id: DeploymentId, body: models.ApproveBody | None = None) -> dict[str, Any]:
+        """Approve as the token's owner. Refusals (not an approver, own deployment) are recorded."""
+        return decide(who, deployment_id, Verdict.APPROVE, body.reason if body else "")
+
+    @api.post(
+        "/api/v1/approvals/{deployment_id}/reject",
+        response_model=models.GateOut,
+        responses=_DECIDE,
+        tags=["approvals"],
+    )
+    def reject(who: Caller, deployment_id: DeploymentId, body: models.RejectBody) -> dict[str, Any]:
+        """Reject as the token's owner, with a reason. One rejection ends the gate."""
+        return decide(who, deployment_id, Verdict.REJECT, body.reason)
+
+    def decide(who: str, deployment_id: str, verdict: Verdict, reason: str) -> dict[str, Any]:
+        summary = summary_of(deployment_id)
+        d = summary.deployment
+        decided = app.approvals.decide(deployment_id=d.id, who=who, verdict=verdict, via=VIA, reason=reason)
+        log.info("%s by %s via the server", verdict.value, who, extra={"deployment": d.id})
+        return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.engine.clock.now()))
+
+    return api
+
+
+# --- JSON shapes ----------------------------------------------------------------------------
+
+
+def seconds_left(gate: Gate, now: datetime) -> int:
+    return int(gate.time_left(now).total_seconds()) if gate.status is GateStatus.PENDING else 0
+
+
+def pending_out(deployment: dict[str, Any], gate: Gate, now: datetime) -> dict[str, Any]:
+    request = gate.request
+    assert request is not None  # pending gates were asked
+    return {
+        **deployment,
+        "changes": list(request.changes),
+        "approvers": list(request.approvers),
+        "min_approvals": request.min_approvals,
+        "approved_by": list(gate.approved_by),
+        "asked_at": request.asked_at.isoformat(),
+        "expires_at": request.expires_at.isoformat(),
+        "seconds_left": seconds_left(gate, now),
+    }
+
+
+def gate_out(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
+    d = summary.deployment
+    request = gate.request
+    return {
+        "deployment_id": d.id,
+        "service": d.service,
+        "environment": d.environment,
+        "state": summary.state.value,
+        "version": d.version,
+        "previous_version": d.previous_version,
+        "requested_by": d.requested_by,
+        "reason": d.reason,
+        "status": gate.status.value,
+        "request": None
+        if request is None
+        else {
+            "requested_by": request.requested_by,
+            "version": request.version,
+            "config_digest": request.config_digest,
+            "approvers": list(request.approvers),
+            "min_approvals": request.min_approvals,
+            "allow_self_approval": request.allow_self_approval,
+            "asked_at": request.asked_at.isoformat(),
+            "expires_at": request.expires_at.isoformat(),
+            "changes": list(request.changes),
+        },
+        "approvals": [decision_out(a) for a in gate.approvals],
+        "approved_by": list(gate.approved_by),
+        "rejection": decision_out(gate.rejection) if gate.rejection else None,
+        "refusals": [{"who": r.who, "why": r.why, "at": r.at.isoformat()} for r in gate.refusals],
+        "seconds_left": seconds_left(gate, now),
+    }
+
+
+def decision_out(decision: Decision) -> dict[str, Any]:
+    return {
+        "who": decision.who,
+        "verdict": decision.verdict.value,
+        "at": decision.at.isoformat(),
+        "via": decision.via,
+        "reason": decision.reason,
+    }
+
+
+# --- the boundary ---------------------------------------------------------------------------
+
+
+class Boundary:
+    """Around every request: count it, add safe default headers, and turn an unexpected error into a 500.
+
+    The 500's body is generic; the exception goes to the log with its traceback, never to the client.
+    """
+
+    def __init__(self, inner: ASGIApp, *, metrics: Metrics, redactor: Redactor) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._redactor = redactor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._inner(scope, receive, send)
+            return
+        status = 500
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        try:
+            await self._inner(scope, receive, sending)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response: JSONResponse = errors.json_error(self._redactor, 500, "internal", errors.GENERIC)
+            await response(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self._metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
