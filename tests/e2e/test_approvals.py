@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from datetime import datetime
 
+import httpx
 import pytest
 
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 from .conftest import Service
 
@@ -98,3 +100,45 @@ def test_no_wait_then_a_rejection_ends_it_with_exit_3(gated: Service) -> None:
     resumed = gated.run("resume", deployment["id"])
     assert resumed.returncode == 3
     assert gated.served_version() is None
+
+
+def test_approvals_through_the_server_are_made_as_the_token_owner(gated: Service) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        gated.command("server", "--port", str(port)), env=gated.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers(f"{url}/healthz"), timeout=30, what="the server")
+        bo = json.loads(gated.run("token", "create", "--for", "bo@example.com", "--json").stdout)["token"]
+        eve = json.loads(gated.run("token", "create", "--for", "eve@example.com", "--json").stdout)["token"]
+        asked = json.loads(gated.run("deploy", "--env", "staging", "--version", "v1", "--no-wait", "--json").stdout)
+
+        # The local email says ana (the requester); the server only believes the token.
+        stranger = Service(gated.folder, gated.port, {**gated.env, "ARXDEPLOY_TOKEN": eve})
+        refused = stranger.run("approve", asked["id"], "--server", url)
+        assert refused.returncode == 3 and "eve@example.com is not an approver" in refused.stderr
+        no_token = gated.run("approve", asked["id"], "--server", url)
+        assert no_token.returncode == 2 and "ARXDEPLOY_TOKEN" in no_token.stderr
+
+        approver = Service(gated.folder, gated.port, {**gated.env, "ARXDEPLOY_TOKEN": bo})
+        approved = approver.run("approve", asked["id"], "--server", url, "--json")
+        assert approved.returncode == 0, approved.stderr
+        gate = json.loads(approved.stdout)
+        assert gate["status"] == "approved" and gate["approvals"][0]["who"] == "bo@example.com"
+        assert gate["approvals"][0]["via"] == "server"
+        assert bo not in approved.stdout + approved.stderr
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) is not None
+        assert server.stderr is not None
+        server.stderr.close()
+    assert gated.run("resume", asked["id"]).returncode == 0
+    assert gated.served_version() == "v1"
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -10,7 +10,6 @@ through ``Approvals``; it never calls the target.
 
 import logging
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query
@@ -22,12 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arxdeploy.api import errors, models, page
 from arxdeploy.api.metrics import Metrics
-from arxdeploy.domain.approvals import Decision, Gate, GateStatus, Verdict
+from arxdeploy.domain.approvals import Verdict
 from arxdeploy.domain.events import fold
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
 from arxdeploy.ports import Summary
 from arxdeploy.redact import Redactor
-from arxdeploy.views import deployment_json
+from arxdeploy.views import deployment_json, gate_out, pending_out
 
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
@@ -239,69 +238,6 @@ def build_api(app: "App") -> FastAPI:
 
 
 # --- JSON shapes ----------------------------------------------------------------------------
-
-
-def seconds_left(gate: Gate, now: datetime) -> int:
-    return int(gate.time_left(now).total_seconds()) if gate.status is GateStatus.PENDING else 0
-
-
-def pending_out(deployment: dict[str, Any], gate: Gate, now: datetime) -> dict[str, Any]:
-    request = gate.request
-    assert request is not None  # pending gates were asked
-    return {
-        **deployment,
-        "changes": list(request.changes),
-        "approvers": list(request.approvers),
-        "min_approvals": request.min_approvals,
-        "approved_by": list(gate.approved_by),
-        "asked_at": request.asked_at.isoformat(),
-        "expires_at": request.expires_at.isoformat(),
-        "seconds_left": seconds_left(gate, now),
-    }
-
-
-def gate_out(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
-    d = summary.deployment
-    request = gate.request
-    return {
-        "deployment_id": d.id,
-        "service": d.service,
-        "environment": d.environment,
-        "state": summary.state.value,
-        "version": d.version,
-        "previous_version": d.previous_version,
-        "requested_by": d.requested_by,
-        "reason": d.reason,
-        "status": gate.status.value,
-        "request": None
-        if request is None
-        else {
-            "requested_by": request.requested_by,
-            "version": request.version,
-            "config_digest": request.config_digest,
-            "approvers": list(request.approvers),
-            "min_approvals": request.min_approvals,
-            "allow_self_approval": request.allow_self_approval,
-            "asked_at": request.asked_at.isoformat(),
-            "expires_at": request.expires_at.isoformat(),
-            "changes": list(request.changes),
-        },
-        "approvals": [decision_out(a) for a in gate.approvals],
-        "approved_by": list(gate.approved_by),
-        "rejection": decision_out(gate.rejection) if gate.rejection else None,
-        "refusals": [{"who": r.who, "why": r.why, "at": r.at.isoformat()} for r in gate.refusals],
-        "seconds_left": seconds_left(gate, now),
-    }
-
-
-def decision_out(decision: Decision) -> dict[str, Any]:
-    return {
-        "who": decision.who,
-        "verdict": decision.verdict.value,
-        "at": decision.at.isoformat(),
-        "via": decision.via,
-        "reason": decision.reason,
-    }
 
 
 # --- the boundary ---------------------------------------------------------------------------

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from arxdeploy.domain.approvals import Gate, Verdict
+from arxdeploy.domain.approvals import Verdict
 from arxdeploy.errors import (
     ArxdeployError,
     ConflictError,
@@ -15,7 +14,7 @@ from arxdeploy.errors import (
     UnauthenticatedError,
     UsageError,
 )
-from arxdeploy.ports import Summary, TokenRecord
+from arxdeploy.ports import TokenRecord
 from arxdeploy.redact import Redactor
 
 # The server's error codes, back into the errors (and exit codes) the CLI shows.
@@ -28,42 +27,15 @@ ERRORS: dict[str, type[ArxdeployError]] = {
 }
 
 
-def gate_json(gate: Gate, now: datetime) -> dict[str, Any]:
-    request = gate.request
-    return {
-        "status": gate.status.value,
-        "version": request.version if request else None,
-        "requested_by": request.requested_by if request else None,
-        "approvers": list(request.approvers) if request else [],
-        "min_approvals": request.min_approvals if request else None,
-        "approved_by": list(gate.approved_by),
-        "rejected_by": gate.rejection.who if gate.rejection else None,
-        "rejection_reason": gate.rejection.reason if gate.rejection else None,
-        "expires_at": request.expires_at.isoformat() if request else None,
-        "seconds_left": int(gate.time_left(now).total_seconds()),
-        "changes": list(request.changes) if request else [],
-    }
-
-
 def gate_line(gate: Mapping[str, Any]) -> str:
+    """One line for a gate as ``views.gate_out`` shapes it (and the server returns it)."""
     status = gate["status"]
-    if status == "rejected":
-        return f"rejected by {gate.get('rejected_by')}: {gate.get('rejection_reason') or 'no reason given'}"
+    rejection = gate.get("rejection")
+    if status == "rejected" and rejection:
+        return f"rejected by {rejection['who']}: {rejection.get('reason') or 'no reason given'}"
     approved = gate.get("approved_by") or []
-    count = f"{len(approved)} of {gate.get('min_approvals')}"
-    return f"{status}: {count} approvals ({', '.join(approved) or 'none yet'})"
-
-
-def pending_json(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
-    d = summary.deployment
-    return {
-        "id": d.id,
-        "environment": d.environment,
-        "previous_version": d.previous_version,
-        "reason": d.reason,
-        "critical": d.critical,
-        **gate_json(gate, now),
-    }
+    needed = (gate.get("request") or {}).get("min_approvals")
+    return f"{status}: {len(approved)} of {needed} approvals ({', '.join(approved) or 'none yet'})"
 
 
 def pending_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:

@@ -497,6 +497,7 @@ def reject(options: Options, deployment_id: str, reason: str, server_url: str | 
 
 def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, server: str | None, as_json: bool) -> None:
     from arxdeploy.cli import approvals as views
+    from arxdeploy.views import gate_out
 
     with app_for(options, as_json=as_json) as app:
         url = server or app.loaded.config.server.url
@@ -509,10 +510,10 @@ def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, ser
                 "(this mode trusts whoever runs this command; set server.url for approvals that prove who approved)",
                 err=True,
             )
-            gate = views.gate_json(
-                app.approvals.decide(deployment_id=deployment_id, who=who, verdict=verdict, via="cli", reason=reason),
-                app.engine.clock.now(),
+            decided = app.approvals.decide(
+                deployment_id=deployment_id, who=who, verdict=verdict, via="cli", reason=reason
             )
+            gate = gate_out(app.store.get(deployment_id=deployment_id), decided, app.engine.clock.now())
         if as_json:
             emit_json(app, gate)
         else:
@@ -526,15 +527,17 @@ def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, ser
 def approvals_list(options: Options, environment: str | None, as_json: bool) -> None:
     """Deployments waiting for approval, oldest first."""
     from arxdeploy.cli import approvals as views
+    from arxdeploy.domain.events import fold
+    from arxdeploy.views import deployment_json, pending_out
 
     with app_for(options, as_json=as_json) as app:
         if environment:
             app.plan(environment)
         now = app.engine.clock.now()
-        rows = [
-            views.pending_json(summary, gate, now)
-            for summary, gate in app.approvals.pending(service=app.service, environment=environment)
-        ]
+        rows = []
+        for summary, gate in app.approvals.pending(service=app.service, environment=environment):
+            events = app.store.events(deployment_id=summary.deployment.id)
+            rows.append(pending_out(deployment_json(summary.deployment, fold(events)), gate, now))
         if as_json:
             emit_json(app, rows)
         else:
