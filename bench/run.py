@@ -16,6 +16,7 @@ import shutil
 import sys
 import traceback
 
+import approvals
 import cli_time
 import engine_overhead
 import k8s
@@ -24,8 +25,8 @@ import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s)}
-NEEDS = {"router": ("nginx", "wrk")}
+BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals)}
+NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 
 
 def main() -> int:

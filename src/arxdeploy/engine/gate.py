@@ -111,7 +111,12 @@ class Approvals:
     def pending(self, *, service: str, environment: str | None = None) -> list[tuple[Summary, Gate]]:
         """Deployments whose gate waits for people, oldest first."""
         found = []
-        for summary in self.store.history(service=service, environment=environment, limit=500):
+        candidates = (
+            self.store.unfinished(service=service, environment=environment)[::-1]  # newest first, as history
+            if environment is not None
+            else self.store.history(service=service, limit=500)
+        )
+        for summary in candidates:
             if summary.state is State.AWAITING_APPROVAL:
                 _, gate = self.gate(deployment_id=summary.deployment.id)
                 if gate.status is GateStatus.PENDING:
