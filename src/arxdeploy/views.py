@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import Decision, Gate, GateStatus
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.ports import Summary
@@ -87,17 +88,7 @@ def gate_out(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
         "status": gate.status.value,
         "request": None
         if request is None
-        else {
-            "requested_by": request.requested_by,
-            "version": request.version,
-            "config_digest": request.config_digest,
-            "approvers": list(request.approvers),
-            "min_approvals": request.min_approvals,
-            "allow_self_approval": request.allow_self_approval,
-            "asked_at": request.asked_at.isoformat(),
-            "expires_at": request.expires_at.isoformat(),
-            "changes": list(request.changes),
-        },
+        else {**approvals.approval_requested(request).data, "asked_at": request.asked_at.isoformat()},
         "approvals": [decision_out(a) for a in gate.approvals],
         "approved_by": list(gate.approved_by),
         "rejection": decision_out(gate.rejection) if gate.rejection else None,

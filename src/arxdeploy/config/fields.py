@@ -6,6 +6,7 @@ quotes (``"{value}" ...``); the loader relies on that to hide values that came f
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import string
@@ -115,6 +116,17 @@ def check_path(value: str) -> str:
     if not value or "\x00" in value:
         raise _fail("path", "is not a usable path", value)
     return value
+
+
+def one_of(choices: Collection[str]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            close = difflib.get_close_matches(value, list(choices), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(choices)}"
+            raise PydanticCustomError("one_of", '"{value}" is not one of the choices', {"value": value, "hint": hint})
+        return value
+
+    return check
 
 
 def template(allowed: Collection[str]) -> Callable[[str], str]:

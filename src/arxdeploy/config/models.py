@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 from datetime import timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arxdeploy.config import fields
 from arxdeploy.config.durations import Duration
+from arxdeploy.domain import notices
 from arxdeploy.domain.approvals import ApprovalPolicy
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.errors import NotFoundError
@@ -39,17 +40,9 @@ PathText = Annotated[str, AfterValidator(fields.check_path)]  # a file or folder
 HttpUrlText = Annotated[
     str, AfterValidator(fields.check_http_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})
 ]
-NoticeKind = Literal[
-    "deployment_started",
-    "deployment_succeeded",
-    "deployment_failed",
-    "deployment_rolled_back",
-    "approval_requested",
-    "approval_approved",
-    "approval_rejected",
-    "approval_expired",
+NoticeKind = Annotated[
+    str, AfterValidator(fields.one_of(notices.KINDS)), WithJsonSchema({"type": "string", "enum": list(notices.KINDS)})
 ]
-NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
 
 
 class _Model(BaseModel):
@@ -342,7 +335,7 @@ class Notifications(_Model):
     email: EmailNotifications | None = Field(default=None, description="Send mails over SMTP.")
     webhooks: list[WebhookNotification] = Field(default_factory=list, description="Signed JSON webhooks.")
     events: list[NoticeKind] = Field(
-        default_factory=lambda: list(NOTICE_KINDS), description="Which events are sent (default: all of them)."
+        default_factory=lambda: list(notices.KINDS), description="Which events are sent (default: all of them)."
     )
 
 

@@ -7,11 +7,12 @@ store. The bootstrap builds the channels and a :class:`Notifier`; the engine's h
 
 from __future__ import annotations
 
+from arxdeploy.domain.notices import KINDS
 from arxdeploy.notify.channel import Channel
 from arxdeploy.notify.dispatch import Delivery, Notifier
 from arxdeploy.notify.email import EmailChannel
 from arxdeploy.notify.errors import NotifyError, TransientNotifyError
-from arxdeploy.notify.notice import KINDS, Notice, html, text, title
+from arxdeploy.notify.notice import Notice, html, text, title
 from arxdeploy.notify.signing import verify_signature
 from arxdeploy.notify.slack import SlackChannel
 from arxdeploy.notify.webhook import WebhookChannel

@@ -10,16 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-KINDS = (
-    "deployment_started",
-    "deployment_succeeded",
-    "deployment_failed",
-    "deployment_rolled_back",
-    "approval_requested",
-    "approval_approved",
-    "approval_rejected",
-    "approval_expired",
-)
+from arxdeploy.domain.notices import KINDS
 
 _VERBS = {
     "deployment_started": "deploying",
