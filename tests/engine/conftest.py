@@ -9,7 +9,7 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.ports import LockHolder
+from arxdeploy.ports import Hook, LockHolder
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.store import MemoryStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
@@ -38,6 +38,7 @@ class World:
     store: MemoryStore
     alive: set[int] = field(default_factory=set)
     seen: list[Event] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)  # more hooks for the engines made from now on
     _ids: int = 0
 
     def engine(self, pid: int = 100, kill_at: str | None = None) -> Engine:
@@ -63,7 +64,7 @@ class World:
             clock=self.clock,
             leases=leases,
             new_id=new_id,
-            hooks=[hook],
+            hooks=[hook, *self.hooks],
         )
 
     def is_alive(self, holder: LockHolder) -> bool:

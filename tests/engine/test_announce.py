@@ -1,0 +1,91 @@
+"""The wiring: which recorded events become which notices, with the approval link and the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import httpx
+
+from arxdeploy.announce import Announcer
+from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
+from arxdeploy.engine.gate import Approvals
+from arxdeploy.notify import Notice, Notifier
+
+from .conftest import PLAN, World
+
+ALL = frozenset(
+    {
+        "deployment_started",
+        "deployment_succeeded",
+        "deployment_failed",
+        "deployment_rolled_back",
+        "approval_requested",
+        "approval_approved",
+        "approval_rejected",
+        "approval_expired",
+    }
+)
+GATED = dataclasses.replace(
+    PLAN, approval=ApprovalPolicy(required=True, approvers=("bo@example.com",)), config_digest="ab" * 32
+)
+
+
+@dataclasses.dataclass
+class Inbox:
+    """A channel that keeps what it is sent: the boundary here is the notifier, not a network."""
+
+    notices: list[Notice] = dataclasses.field(default_factory=list)
+    name: str = "inbox"
+
+    def send(self, notice: Notice, *, client: httpx.Client) -> None:
+        self.notices.append(notice)
+
+
+def announced(world: World, inbox: Inbox, kinds: frozenset[str] = ALL) -> tuple[Notifier, Approvals]:
+    notifier = Notifier([inbox])
+    hook = Announcer(notifier, kinds, server_url="https://deploy.example.com/")
+    world.hooks.append(hook)
+    return notifier, Approvals(store=world.store, clock=world.clock, hooks=[hook])
+
+
+def test_an_approved_deployment_tells_its_whole_story(world: World) -> None:
+    inbox = Inbox()
+    notifier, approvals = announced(world, inbox)
+    engine = world.engine()
+    d, _ = engine.deploy(plan=GATED, version="v1", wait=False, reason="new checkout")
+    approvals.decide(deployment_id=d.id, who="bo@example.com", verdict=Verdict.APPROVE, via="server")
+    engine.resume(plan=GATED, deployment_id=d.id)
+    notifier.close(timeout=5)
+
+    assert [n.kind for n in inbox.notices] == [
+        "deployment_started",
+        "approval_requested",
+        "approval_approved",
+        "deployment_succeeded",
+    ]
+    asked = inbox.notices[1]
+    assert asked.approve_url == f"https://deploy.example.com/approvals/{d.id}"
+    assert asked.approvers == ("bo@example.com",) and asked.reason == "new checkout"
+    assert asked.changes[0] == "version: nothing live -> v1"
+    assert inbox.notices[2].detail == "approved by bo@example.com"
+
+
+def test_rejections_and_expiry_say_why_and_unwanted_kinds_stay_quiet(world: World) -> None:
+    inbox = Inbox()
+    notifier, approvals = announced(world, inbox, frozenset({"approval_rejected", "approval_expired"}))
+    engine = world.engine()
+    first, _ = engine.deploy(plan=GATED, version="v1", wait=False)
+    approvals.decide(deployment_id=first.id, who="bo@example.com", verdict=Verdict.REJECT, via="cli", reason="freeze")
+    engine.resume(plan=GATED, deployment_id=first.id)
+    second, _ = engine.deploy(plan=GATED, version="v2", wait=False)
+    world.clock.advance(timedelta(hours=2))
+    engine.resume(plan=GATED, deployment_id=second.id)
+    notifier.close(timeout=5)
+
+    assert [(n.kind, n.deployment_id) for n in inbox.notices] == [
+        ("approval_rejected", first.id),
+        ("approval_expired", second.id),
+    ]
+    assert inbox.notices[0].detail == "rejected by bo@example.com: freeze"
+    assert inbox.notices[1].detail.startswith("no decision within 60 minutes")
