@@ -55,6 +55,13 @@ def test_a_deploy_tells_every_channel_and_records_the_one_that_is_down(service: 
         ("webhook 2", "deployment_started"),
         ("webhook 2", "deployment_succeeded"),
     }
-    assert all(e["attempts"] == 4 and "refused" in e["error"] for e in failed)
+    by_notice = {e["notice"]: e for e in failed}
+    # The first notice had the whole deployment to retry in; the last one only the 5 s an
+    # ending command gives notices in flight, so it may have been given up before its 4th try.
+    assert by_notice["deployment_started"]["attempts"] == 4
+    assert "refused" in by_notice["deployment_started"]["error"]
+    last = by_notice["deployment_succeeded"]
+    assert 1 <= last["attempts"] <= 4
+    assert "refused" in last["error"] or "given up" in last["error"]
     everything = shown.stdout + done.stdout + done.stderr
     assert SECRET not in everything and "XXXX" not in everything and "/down" not in everything
