@@ -27,6 +27,8 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
         "critical": d.critical,
         "git_ref": d.git_ref,
         "git_sha": d.git_sha,
+        "actor": d.actor,
+        "run_url": d.run_url,
         "created_at": d.created_at.isoformat(),
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
         "traffic_on": view.traffic_on.value if view.traffic_on else None,

@@ -41,6 +41,8 @@ def deployment(
         reason="release",
         git_ref="main",
         git_sha="0123abcd",
+        actor="ana-gh",
+        run_url="https://github.com/arxos/shop/actions/runs/42",
         critical=False,
         route=Route(),
     )

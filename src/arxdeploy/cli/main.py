@@ -76,6 +76,10 @@ def fail(error: BaseException, *, verbose: bool, as_json: bool = False) -> NoRet
         click.echo(f"error: {message}", err=True)
         if hint:
             click.echo(f"hint: {hint}", err=True)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from arxdeploy.cli import github
+
+        github.annotate_error(f"{message}\n{hint}" if hint else message, environ=os.environ)
     sys.exit(code)
 
 
@@ -156,13 +160,18 @@ def deploy(
         plan = app.plan(environment)
         for note in app.prepare(environment, strict=True):
             printer.note(note)
+        from arxdeploy.cli import github
+
+        ci = os.environ if github.in_actions(os.environ) else {}
         d, view = app.engine.deploy(
             plan=plan,
             version=version,
             reason=reason,
             critical=critical,
-            git_ref=git_ref,
-            git_sha=git_sha,
+            git_ref=git_ref or ci.get("GITHUB_REF"),
+            git_sha=git_sha or ci.get("GITHUB_SHA"),
+            actor=ci.get("GITHUB_ACTOR"),
+            run_url=github.run_url(ci),
             wait=not no_wait,
         )
         _finish(app, printer, d, view, as_json)
@@ -214,6 +223,7 @@ def _finish(app: App, printer: Printer, d: Any, view: Any, as_json: bool) -> Non
     from arxdeploy.domain.states import State
     from arxdeploy.views import deployment_json
 
+    _tell_github(app, d, view)
     if as_json:
         emit_json(app, deployment_json(d, view))
     elif view.state is State.AWAITING_APPROVAL:
@@ -221,6 +231,30 @@ def _finish(app: App, printer: Printer, d: Any, view: Any, as_json: bool) -> Non
     else:
         printer.outcome(view.state, outcome_line(d, view))
     sys.exit(EXIT_BY_STATE.get(view.state, 5))
+
+
+def _tell_github(app: App, d: Any, view: Any) -> None:
+    """Inside GitHub Actions: the outcome as step outputs and a summary (secrets masked)."""
+    from arxdeploy.cli import github
+    from arxdeploy.cli.views import outcome_line
+
+    if not github.in_actions(os.environ):
+        return
+    line = outcome_line(d, view)
+    github.write_outputs(
+        os.environ,
+        {
+            "deployment_id": d.id,
+            "state": view.state.value,
+            "environment": d.environment,
+            "version": d.version,
+            "outcome": app.redactor(line),
+        },
+    )
+    rows = [("deployment", d.id), ("environment", d.environment), ("version", d.version), ("state", view.state.value)]
+    table = "\n".join(f"| {key} | `{value}` |" for key, value in rows)
+    summary = f"### arxdeploy {d.kind.value}\n\n| | |\n|---|---|\n{table}\n\n{line}\n"
+    github.write_summary(os.environ, app.redactor(summary))
 
 
 @cli.command()
@@ -636,6 +670,16 @@ def diff(options: Options, environment: str, version: str) -> None:
         if not isinstance(app.target, KubernetesTarget):
             raise UsageError("`arxdeploy k8s diff` compares with a cluster", hint="set target.type: kubernetes")
         click.echo(diff_objects(app.target, environment=environment, version=version, replicas=plan.replicas), nl=False)
+
+
+def _register() -> None:
+    # Commands written in modules of their own; importing them loads nothing heavy.
+    from arxdeploy.cli.route import route
+
+    cli.add_command(route)
+
+
+_register()
 
 
 def main() -> None:

@@ -192,6 +192,8 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     out.print(f"asked by:  {d.requested_by}  reason: {d.reason or '-'}")
     if d.git_ref or d.git_sha:
         out.print(f"git:       {d.git_ref or '-'} {d.git_sha or ''}")
+    if d.actor or d.run_url:
+        out.print(f"ci run:    {d.actor or '-'} {d.run_url or ''}")
     if view.failure:
         f = view.failure
         out.print(f"[red]failure:[/]   {f.step}: {f.reason}")

@@ -35,6 +35,8 @@ class Deployment:
     git_ref: str | None = None
     git_sha: str | None = None
     critical: bool = False
+    actor: str | None = None  # who triggered the CI run (GITHUB_ACTOR), when a CI run asked
+    run_url: str | None = None  # the CI run that asked, to follow it from the record
     route: Route = field(default_factory=Route)
 
 

@@ -54,6 +54,8 @@ class Engine:
         critical: bool = False,
         git_ref: str | None = None,
         git_sha: str | None = None,
+        actor: str | None = None,
+        run_url: str | None = None,
         wait: bool = True,
     ) -> tuple[Deployment, View]:
         """Run one deployment of ``version`` to the plan's environment, start to end.
@@ -63,7 +65,15 @@ class Engine:
         """
         self.recover(plan=plan)
         d, view = self._request(
-            plan, version, Kind.DEPLOY, reason=reason, critical=critical, git_ref=git_ref, git_sha=git_sha
+            plan,
+            version,
+            Kind.DEPLOY,
+            reason=reason,
+            critical=critical,
+            git_ref=git_ref,
+            git_sha=git_sha,
+            actor=actor,
+            run_url=run_url,
         )
         if view.state is State.AWAITING_APPROVAL and wait:
             view = self.resume(plan=plan, deployment_id=d.id)
@@ -124,6 +134,8 @@ class Engine:
         critical: bool = False,
         git_ref: str | None = None,
         git_sha: str | None = None,
+        actor: str | None = None,
+        run_url: str | None = None,
     ) -> tuple[Deployment, View]:
         """Record and run a deployment; the caller has recovered abandoned ones first."""
         now = self.clock.now()
@@ -146,6 +158,8 @@ class Engine:
                 reason=reason,
                 git_ref=git_ref,
                 git_sha=git_sha,
+                actor=actor,
+                run_url=run_url,
                 critical=critical,
                 # Rollbacks return to a version that already passed: they never wait for people.
                 route=Route(

@@ -73,6 +73,8 @@ deployments = Table(
     Column("reason", Text, nullable=False),
     Column("git_ref", Text),
     Column("git_sha", String(64)),
+    Column("actor", Text),
+    Column("run_url", Text),
     Column("critical", Boolean, nullable=False),
     Column("needs_approval", Boolean, nullable=False),
     Column("monitor", Boolean, nullable=False),

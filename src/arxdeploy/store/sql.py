@@ -365,6 +365,8 @@ def _deployment_row(d: Deployment) -> dict[str, Any]:
         "reason": d.reason,
         "git_ref": d.git_ref,
         "git_sha": d.git_sha,
+        "actor": d.actor,
+        "run_url": d.run_url,
         "critical": d.critical,
         "needs_approval": d.route.needs_approval,
         "monitor": d.route.monitor,
@@ -387,6 +389,8 @@ def _summary(row: Row[Any]) -> Summary:
         reason=row.reason,
         git_ref=row.git_ref,
         git_sha=row.git_sha,
+        actor=row.actor,
+        run_url=row.run_url,
         critical=bool(row.critical),
         route=Route(needs_approval=bool(row.needs_approval), monitor=bool(row.monitor)),
     )
