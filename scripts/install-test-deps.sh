@@ -9,7 +9,7 @@ python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for tool in nginx wrk chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in nginx wrk chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     # Installing postgresql would start the Debian "main" cluster, which the tests do not use:
