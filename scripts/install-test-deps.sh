@@ -3,7 +3,7 @@
 # running as root, the Debian packages the benchmarks compare against (nginx, wrk) and the
 # PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py), and
 # Debian's chromium, which the approval page's browser test drives through Playwright (no
-# browser is ever downloaded).
+# browser is ever downloaded), and shellcheck for the example's deploy_script.sh.
 set -euo pipefail
 python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
