@@ -9,23 +9,13 @@ import httpx
 
 from arxdeploy.announce import Announcer
 from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
+from arxdeploy.domain.notices import KINDS
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.notify import Notice, Notifier
 
 from .conftest import PLAN, World
 
-ALL = frozenset(
-    {
-        "deployment_started",
-        "deployment_succeeded",
-        "deployment_failed",
-        "deployment_rolled_back",
-        "approval_requested",
-        "approval_approved",
-        "approval_rejected",
-        "approval_expired",
-    }
-)
+ALL = frozenset(KINDS)
 GATED = dataclasses.replace(
     PLAN, approval=ApprovalPolicy(required=True, approvers=("bo@example.com",)), config_digest="ab" * 32
 )
