@@ -69,6 +69,8 @@ class DeploymentOut(_Out):
     critical: bool
     git_ref: str | None
     git_sha: str | None
+    actor: str | None = Field(description="Who triggered the CI run that asked for it (GITHUB_ACTOR), if one did.")
+    run_url: str | None = Field(description="The CI run that asked for it, if one did.")
     created_at: str
     finished_at: str | None
     traffic_on: str | None
