@@ -110,6 +110,8 @@ def test_approvals_through_the_server_are_made_as_the_token_owner(gated: Service
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: answers(f"{url}/healthz"), timeout=30, what="the server")
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert "arxdeploy_pending_approvals" in metrics and "_created" not in metrics
         bo = json.loads(gated.run("token", "create", "--for", "bo@example.com", "--json").stdout)["token"]
         eve = json.loads(gated.run("token", "create", "--for", "eve@example.com", "--json").stdout)["token"]
         asked = json.loads(gated.run("deploy", "--env", "staging", "--version", "v1", "--no-wait", "--json").stdout)

@@ -29,7 +29,10 @@ def create_app(app: App) -> fastapi.FastAPI:
 def serve(app: App, *, host: str = "127.0.0.1", port: int = 8700) -> None:
     """Serve ``create_app(app)`` with uvicorn; blocks until Ctrl-C (or SIGTERM) stops it."""
     import uvicorn
+    from prometheus_client import disable_created_metrics
 
+    # This process only serves: the `*_created` series (one per counter) are noise to a scraper.
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     config = uvicorn.Config(
         create_app(app),
         host=host,
