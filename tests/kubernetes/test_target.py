@@ -370,3 +370,15 @@ def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_pat
         assert (state.live_color, state.live_version) == (Color.GREEN, "3.1")
         settings = target.connection.client.get(ConfigMap, "arxos-settings", namespace=spec.namespace_for(ENV))
         assert settings.data == {"LOG_LEVEL": "info"}
+
+
+def test_inspect_finds_a_live_service_made_before_arxdeploy_managed_it(target: KubernetesTarget) -> None:
+    from lightkube.models.core_v1 import ServicePort, ServiceSpec
+
+    ns = target.spec.namespace_for(ENV)
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    client = target.connection.client
+    client.delete(Service, "arxos", namespace=ns)
+    by_hand = ServiceSpec(selector={"app": "arxos", "color": "blue"}, ports=[ServicePort(port=80)])
+    client.create(Service(metadata=ObjectMeta(name="arxos", namespace=ns), spec=by_hand))  # no labels
+    assert target.inspect(environment=ENV).live_color is Color.BLUE

@@ -95,8 +95,14 @@ class KubernetesTarget:
     def inspect(self, *, environment: str) -> EnvironmentState:
         ns = self.spec.namespace_for(environment)
         service = self.spec.service
-        live_service = self._get(Service, service, ns)
-        preview_service = self._get(Service, manifests.preview_name(service), ns)
+        # One list for both Services (ours carry app=<service>): a check round reads the
+        # environment each time, so every request saved here is saved once a round.
+        with calling("list", f"services in namespace {ns}"):
+            found = self._client.list(Service, namespace=ns, labels={"app": service})
+            services = {s.metadata.name: s for s in found if s.metadata is not None}
+        # A live Service made before arxdeploy managed it may lack the label: read it by name.
+        live_service = services.get(service) or self._get(Service, service, ns)
+        preview_service = services.get(manifests.preview_name(service))
         live = _selected_color(live_service)
         preview = _selected_color(preview_service)
         with calling("list", f"deployments in namespace {ns}"):
