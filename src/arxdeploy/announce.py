@@ -60,6 +60,7 @@ class Announcer:
     notifier: Notifier
     kinds: frozenset[str]
     server_url: str | None = None
+    redact: Callable[[str], str] = str  # masks secrets: notices leave the machine
     _last_request: dict[str, Event] = field(default_factory=dict)
     _last_failure: dict[str, str] = field(default_factory=dict)
 
@@ -81,10 +82,10 @@ class Announcer:
                 deployment_id=d.id,
                 at=event.at,
                 previous_version=d.previous_version,
-                requested_by=d.requested_by,
-                reason=d.reason,
-                detail=detail,
-                changes=tuple(str(c) for c in data.get("changes", ())),
+                requested_by=self.redact(d.requested_by),
+                reason=self.redact(d.reason),
+                detail=self.redact(detail),
+                changes=tuple(self.redact(str(c)) for c in data.get("changes", ())),
                 approve_url=self._approve_url(d) if kind == "approval_requested" else None,
                 approvers=tuple(str(a) for a in data.get("approvers", ())),
             )
@@ -131,11 +132,11 @@ def recorder(store: Store, clock: Clock) -> Callable[[Delivery], None]:
 
 
 def build_notifier(
-    settings: Notifications, store: Store, clock: Clock, server_url: str | None
+    settings: Notifications, store: Store, clock: Clock, server_url: str | None, redact: Callable[[str], str]
 ) -> tuple[Notifier, Sequence[Announcer]]:
     """The notifier and its hook for a config's ``notifications`` (none when no channel is set)."""
     channels = channels_from(settings)
     if not channels:
         return Notifier.empty(), ()
     notifier = Notifier(channels, on_result=recorder(store, clock))
-    return notifier, (Announcer(notifier, frozenset(settings.events), server_url),)
+    return notifier, (Announcer(notifier, frozenset(settings.events), server_url, redact),)

@@ -182,7 +182,7 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
     clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
-    notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url)
+    notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
     engine = Engine(
         store=store,
         target=target,
@@ -246,6 +246,8 @@ def _log_to_file(state_dir: Path, redactor: Redactor) -> None:
                 structlog.stdlib.ExtraAdder(),
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.format_exc_info,
+                # Masked before JSON encoding, which would escape quotes or non-ASCII in a secret.
+                lambda _logger, _name, event_dict: redactor.data(event_dict),
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,

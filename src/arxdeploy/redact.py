@@ -11,6 +11,9 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.ports import Store
 
 MASK = "***"
+# Who and what an approval is about: the gate compares them, so they are kept as written. A value
+# from the environment that happens to be part of an address (a domain) would otherwise break them.
+IDENTITY_FIELDS = frozenset({"approvers", "requested_by", "who", "version", "config_digest"})
 _MIN_LEN = 3  # masking one- or two-character values would mangle ordinary text
 
 
@@ -69,7 +72,6 @@ class RedactingStore:
         masked = dataclasses.replace(
             deployment,
             reason=self._redact(deployment.reason),
-            requested_by=self._redact(deployment.requested_by),
             git_ref=self._redact(deployment.git_ref) if deployment.git_ref else deployment.git_ref,
         )
         self._inner.create(deployment=masked, events=[self._event(e) for e in events])
@@ -78,7 +80,8 @@ class RedactingStore:
         self._inner.append(deployment_id=deployment_id, events=[self._event(e) for e in events])
 
     def _event(self, event: Event) -> Event:
-        return Event(event.type, event.at, self._redact.data(dict(event.data)))
+        data = {k: v if k in IDENTITY_FIELDS else self._redact.data(v) for k, v in event.data.items()}
+        return Event(event.type, event.at, data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -79,3 +79,16 @@ def test_rejections_and_expiry_say_why_and_unwanted_kinds_stay_quiet(world: Worl
     ]
     assert inbox.notices[0].detail == "rejected by bo@example.com: freeze"
     assert inbox.notices[1].detail.startswith("no decision within 60 minutes")
+
+
+def test_notices_leave_with_secrets_masked(world: World) -> None:
+    from arxdeploy.redact import Redactor
+
+    inbox = Inbox()
+    notifier = Notifier([inbox])
+    secret = 'hunter2-"quoted"'
+    world.hooks.append(Announcer(notifier, ALL, redact=Redactor([secret])))
+    world.engine().deploy(plan=PLAN, version="v1", reason=f"token is {secret}")
+    notifier.close(timeout=5)
+    assert inbox.notices and all(secret not in repr(n) for n in inbox.notices)
+    assert inbox.notices[0].reason == "token is ***"

@@ -170,3 +170,23 @@ def test_rollbacks_never_wait_for_people(world: World) -> None:
     d, view = engine.rollback(plan=GATED, to_version=None)
     assert d.kind is Kind.ROLLBACK and view.state is State.SUCCEEDED
     assert "approval_requested" not in types(world, d.id)
+
+
+def test_a_secret_inside_an_address_masks_neither_the_rule_nor_who_asked(world: World) -> None:
+    from arxdeploy.redact import RedactingStore, Redactor
+
+    # e.g. `sender: deploy@${MAIL_DOMAIN}`: every value from the environment is a secret.
+    world.store = RedactingStore(world.store, Redactor(["example.com"]))  # type: ignore[assignment]
+    engine, d, _ = asked(world, dataclasses.replace(GATED, approval=dataclasses.replace(POLICY, min_approvals=1)))
+    with pytest.raises(RefusedError, match="may not approve it"):
+        approvals(world).decide(deployment_id=d.id, who=ANA, verdict=Verdict.APPROVE, via="server")
+    approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="server", reason="ok example.com")
+    events = world.store.events(deployment_id=d.id)
+    decision = next(e for e in events if e.type == "approval")
+    assert (decision.data["who"], decision.data["reason"]) == (BO, "ok ***")
+    assert (
+        engine.resume(
+            plan=dataclasses.replace(GATED, approval=dataclasses.replace(POLICY, min_approvals=1)), deployment_id=d.id
+        ).state
+        is State.SUCCEEDED
+    )

@@ -23,6 +23,7 @@ class Options:
     def __init__(self, config: Path, verbose: bool) -> None:
         self.config = config
         self.verbose = verbose
+        self.redact: Callable[[str], str] = str  # the config's secrets, once it is loaded
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -54,7 +55,9 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 # --- shared plumbing ----------------------------------------------------------------------
 
 
-def fail(error: BaseException, *, verbose: bool, as_json: bool = False) -> NoReturn:
+def fail(
+    error: BaseException, *, verbose: bool, as_json: bool = False, redact: Callable[[str], str] = str
+) -> NoReturn:
     """Show an error once, with what to do next, and exit with its stable code."""
     from arxdeploy.errors import ArxdeployError
 
@@ -70,6 +73,7 @@ def fail(error: BaseException, *, verbose: bool, as_json: bool = False) -> NoRet
         import traceback
 
         traceback.print_exception(error, file=sys.stderr)
+    message, hint = redact(message), redact(hint) if hint else hint
     if as_json:
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": code}))
     else:
@@ -93,7 +97,7 @@ def errors_handled(options: Options, as_json: bool = False) -> Iterator[None]:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the top of the program: every error is shown once
-        fail(exc, verbose=options.verbose, as_json=as_json)
+        fail(exc, verbose=options.verbose, as_json=as_json, redact=options.redact)
 
 
 @contextmanager
@@ -102,6 +106,7 @@ def app_for(options: Options, *, as_json: bool = False, printer: Printer | None 
 
     with errors_handled(options, as_json):
         app = build(options.config, os.environ, hooks=[printer] if printer else [])
+        options.redact = app.redactor
         try:
             if printer:
                 printer.redactor = app.redactor
@@ -111,7 +116,8 @@ def app_for(options: Options, *, as_json: bool = False, printer: Printer | None 
 
 
 def emit_json(app: App, data: Any) -> None:
-    click.echo(app.redactor(json.dumps(data, indent=2, default=str)))
+    # Masked before encoding: JSON escapes quotes, backslashes and non-ASCII inside a secret.
+    click.echo(app.redactor(json.dumps(app.redactor.data(data), indent=2, default=str)))
 
 
 def env_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

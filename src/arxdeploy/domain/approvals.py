@@ -191,7 +191,7 @@ def _status(
     return GateStatus.PENDING
 
 
-def judge(gate: Gate, *, who: str, verdict: Verdict, requested_by: str) -> str | None:
+def judge(gate: Gate, *, who: str, verdict: Verdict) -> str | None:
     """Why ``who`` may not give ``verdict`` on this gate now (a refusal to record), or None.
 
     State problems (not asked, already decided, expired) are the caller's ``ConflictError``;
@@ -203,7 +203,9 @@ def judge(gate: Gate, *, who: str, verdict: Verdict, requested_by: str) -> str |
     person = who.strip().lower()
     if person not in request.approvers:
         return f"{who} is not an approver of this deployment (approvers: {', '.join(request.approvers) or 'none'})"
-    if verdict is Verdict.APPROVE and not request.allow_self_approval and person == requested_by.strip().lower():
+    # Who asked, as the request recorded it: what the approvers were shown.
+    asker = request.requested_by.strip().lower()
+    if verdict is Verdict.APPROVE and not request.allow_self_approval and person == asker:
         return f"{who} asked for this deployment and may not approve it (allow_self_approval is off)"
     return None
 

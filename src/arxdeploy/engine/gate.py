@@ -135,7 +135,7 @@ class Approvals:
             )
         assert gate.request is not None
         now = self.clock.now()
-        why = approvals.judge(gate, who=who, verdict=verdict, requested_by=d.requested_by)
+        why = approvals.judge(gate, who=who, verdict=verdict)
         if why is not None:
             self._append(d, [approvals.refused(Refusal(who, why, now))])
             raise RefusedError(why)
