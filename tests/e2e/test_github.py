@@ -52,3 +52,12 @@ def test_errors_in_actions_become_annotations(service: Service, tmp_path: Path) 
     annotation = next(line for line in done.stdout.splitlines() if line.startswith("::error"))
     assert "no environment 'prod'" in annotation and "\n" not in annotation
     assert (tmp_path / "output").read_text() == ""
+
+
+def test_a_rolled_back_deploy_in_actions_says_why_on_the_run(service: Service, tmp_path: Path) -> None:
+    in_actions = Service(service.folder, service.port, actions_env(service, tmp_path))
+    assert in_actions.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
+    done = in_actions.run("deploy", "--env", "staging", "--version", "v2-fails-after-1s")
+    assert done.returncode == 1
+    annotation = next(line for line in done.stdout.splitlines() if line.startswith("::error"))
+    assert "rolled back" in annotation and "traffic is back on blue (v1)" in annotation

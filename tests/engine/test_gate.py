@@ -190,3 +190,20 @@ def test_a_secret_inside_an_address_masks_neither_the_rule_nor_who_asked(world: 
         ).state
         is State.SUCCEEDED
     )
+
+
+def test_a_verdict_that_lands_after_the_gate_moved_on_does_not_count(world: World) -> None:
+    from arxdeploy.domain import approvals as rules
+    from arxdeploy.domain.approvals import Decision
+
+    plan = dataclasses.replace(GATED, approval=dataclasses.replace(POLICY, min_approvals=1))
+    engine, d, _ = asked(world, plan)
+    approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="server")
+    assert engine.resume(plan=plan, deployment_id=d.id).state is State.SUCCEEDED
+    # A rejection that read "pending" just before and is written only now:
+    request = rules.tally(world.store.events(deployment_id=d.id), world.clock.now()).request
+    assert request is not None
+    late = Decision(CY, Verdict.REJECT, world.clock.now(), via="server", reason="too late")
+    world.store.append(deployment_id=d.id, events=[rules.decided(late, request)])
+    gate = rules.tally(world.store.events(deployment_id=d.id), world.clock.now())
+    assert gate.status is GateStatus.APPROVED and gate.rejection is None

@@ -51,10 +51,10 @@ _BY_STATUS = {
 
 # For ``responses=`` on routes: every error an operation may answer, declared in OpenAPI.
 ERROR_DESCRIPTIONS = {
-    400: "Bad request (e.g. an ambiguous id prefix).",
+    400: "Bad request: the request cannot be carried out as asked.",
     401: "Missing, invalid or revoked token.",
     403: "This person may not make this decision (recorded).",
-    404: "No such deployment or environment.",
+    404: "No such deployment or environment (or an id prefix that matches several).",
     409: "The deployment is not waiting for this decision.",
     422: "The request does not match the schema.",
     500: "Internal error.",

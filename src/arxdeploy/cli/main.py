@@ -55,9 +55,7 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 # --- shared plumbing ----------------------------------------------------------------------
 
 
-def fail(
-    error: BaseException, *, verbose: bool, as_json: bool = False, redact: Callable[[str], str] = str
-) -> NoReturn:
+def fail(error: BaseException, *, verbose: bool, as_json: bool = False, redact: Callable[[str], str] = str) -> NoReturn:
     """Show an error once, with what to do next, and exit with its stable code."""
     from arxdeploy.errors import ArxdeployError
 
@@ -243,6 +241,7 @@ def _tell_github(app: App, d: Any, view: Any) -> None:
     """Inside GitHub Actions: the outcome as step outputs and a summary (secrets masked)."""
     from arxdeploy.cli import github
     from arxdeploy.cli.views import outcome_line
+    from arxdeploy.domain.states import State
 
     if not github.in_actions(os.environ):
         return
@@ -261,6 +260,8 @@ def _tell_github(app: App, d: Any, view: Any) -> None:
     table = "\n".join(f"| {key} | `{value}` |" for key, value in rows)
     summary = f"### arxdeploy {d.kind.value}\n\n| | |\n|---|---|\n{table}\n\n{line}\n"
     github.write_summary(os.environ, app.redactor(summary))
+    if view.state not in (State.SUCCEEDED, State.AWAITING_APPROVAL):
+        github.annotate_error(app.redactor(line), environ=os.environ)  # the reason, on the run's page
 
 
 @cli.command()

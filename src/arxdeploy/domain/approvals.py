@@ -149,11 +149,14 @@ def tally(events: Iterable[Event], now: datetime) -> Gate:
     rejection: Decision | None = None
     refusals: list[Refusal] = []
     ended: State | None = None
+    decided = False  # the gate step ended: a decision recorded later came too late to count
     for event in events:
         data = event.data
         if event.type == "approval_requested":
             request = _request(event.at, data)
-        elif event.type == "approval" and request is not None and rejection is None:
+        elif event.type == "step" and data.get("step") == "gate":
+            decided = True
+        elif event.type == "approval" and request is not None and rejection is None and not decided:
             if (data.get("version"), data.get("config_digest")) != (request.version, request.config_digest):
                 continue  # bound to another version or config: void
             decision = Decision(

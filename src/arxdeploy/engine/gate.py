@@ -142,7 +142,20 @@ class Approvals:
         if verdict is Verdict.APPROVE and who.lower() in gate.approved_by:
             raise ConflictError(f"{who} has already approved deployment {d.id}")
         self._append(d, [approvals.decided(Decision(who.lower(), verdict, now, via=via, reason=reason), gate.request)])
-        return approvals.tally(self.store.events(deployment_id=d.id), self.clock.now())
+        after = approvals.tally(self.store.events(deployment_id=d.id), self.clock.now())
+        counted = (
+            who.lower() in after.approved_by
+            if verdict is Verdict.APPROVE
+            else after.rejection is not None and after.rejection.who == who.lower()
+        )
+        if not counted:
+            # Checked and recorded in two steps: the deployment moved on (or another verdict
+            # ended it) in between. The record keeps the attempt; it does not count.
+            raise ConflictError(
+                f"deployment {d.id} was decided before this {verdict.value} was recorded; it does not count",
+                hint=f"see what happened with `arxdeploy show {d.id}`",
+            )
+        return after
 
     def _append(self, d: Deployment, batch: list[Event]) -> None:
         self.store.append(deployment_id=d.id, events=batch)

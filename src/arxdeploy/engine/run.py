@@ -82,8 +82,11 @@ class Engine:
     def resume(self, *, plan: EnvironmentPlan, deployment_id: str) -> View:
         """Wait for the people at a deployment's gate, then run the rest of it."""
         d = self.store.get(deployment_id=deployment_id).deployment
-        if d.environment != plan.environment:
-            raise UsageError(f"deployment {d.id} is for {d.environment}, not {plan.environment}")
+        if (d.service, d.environment) != (plan.service, plan.environment):
+            raise UsageError(
+                f"deployment {d.id} is for {d.service}/{d.environment}, not {plan.service}/{plan.environment}",
+                hint="run `resume` with that service's deployment_config.yaml",
+            )
         last = ""
         while True:
             events_now = self.store.events(deployment_id=d.id)

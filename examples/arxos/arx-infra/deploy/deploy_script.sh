@@ -19,21 +19,29 @@ environment="${ENVIRONMENT:-staging}"
 version="${VERSION:-${IMAGE_TAG:-}}"
 mode=deploy
 to=""
-reason="${REASON:-deploy_script.sh}"
+reason="${REASON:-}"
 extra=()
 
 usage() {
   sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
+# An option that takes a value, given without one: usage error, exit 2 (as arxdeploy's).
+need() {
+  if [ $# -lt 2 ] || [ -z "$2" ]; then
+    echo "deploy_script.sh: $1 needs a value (see --help)" >&2
+    exit 2
+  fi
+}
+
 while [ $# -gt 0 ]; do
   case "$1" in
-    -e|--environment) environment="$2"; shift 2 ;;
-    -v|--version) version="$2"; shift 2 ;;
+    -e|--environment) need "$@"; environment="$2"; shift 2 ;;
+    -v|--version) need "$@"; version="$2"; shift 2 ;;
     --rollback) mode=rollback; shift ;;
-    --to) to="$2"; shift 2 ;;
+    --to) need "$@"; to="$2"; shift 2 ;;
     --status) mode=status; shift ;;
-    --reason) reason="$2"; shift 2 ;;
+    --reason) need "$@"; reason="$2"; shift 2 ;;
     --no-wait) extra+=(--no-wait); shift ;;
     --critical) extra+=(--critical); shift ;;
     -h|--help) usage; exit 0 ;;
@@ -47,10 +55,12 @@ case "$mode" in
       echo "deploy_script.sh: no version: pass --version or set VERSION" >&2
       exit 2
     fi
-    exec "${ARXDEPLOY[@]}" -c "$CONFIG" deploy --env "$environment" --version "$version" --reason "$reason" "${extra[@]}"
+    # ${extra[@]+...}: an empty array under `set -u` on bash older than 4.4 (macOS) is not an error.
+    exec "${ARXDEPLOY[@]}" -c "$CONFIG" deploy --env "$environment" --version "$version" \
+      --reason "${reason:-deploy_script.sh}" ${extra[@]+"${extra[@]}"}
     ;;
   rollback)
-    args=(rollback --env "$environment" --reason "${REASON:-emergency rollback (deploy_script.sh --rollback)}")
+    args=(rollback --env "$environment" --reason "${reason:-emergency rollback (deploy_script.sh --rollback)}")
     [ -n "$to" ] && args+=(--to "$to")
     exec "${ARXDEPLOY[@]}" -c "$CONFIG" "${args[@]}"
     ;;
