@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import hashlib
 import logging
 import os
 import secrets
@@ -35,6 +36,28 @@ from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 log = logging.getLogger(__name__)
 
 NOTIFY_GRACE_SECONDS = 5.0
+
+
+def approval_digest(loaded: LoadedConfig) -> str:
+    """What an approval is bound to: the config as resolved (``${VAR}`` values included) and
+    every file it points at (manifest templates, check scripts), so that changing any of them
+    between the approval and the deployment voids the approval."""
+    config = loaded.config
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    files: list[Path] = [loaded.base_dir / check.script for check in config.health_checks.custom_checks]
+    kube = config.target.kubernetes
+    if kube is not None and kube.manifests:
+        folder = loaded.base_dir / kube.manifests
+        files += sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(
+            b"\0" + str(path.relative_to(loaded.base_dir) if path.is_relative_to(loaded.base_dir) else path).encode()
+        )
+        try:
+            digest.update(b"\0" + path.read_bytes())
+        except OSError:
+            digest.update(b"\0missing")
+    return digest.hexdigest()
 
 
 def new_deployment_id(now: datetime) -> str:
@@ -106,7 +129,7 @@ class App:
 
     def plan(self, environment: str) -> EnvironmentPlan:
         plan = self.loaded.config.plan(environment)
-        return dataclasses.replace(plan, config_digest=self.loaded.digest)
+        return dataclasses.replace(plan, config_digest=approval_digest(self.loaded))
 
     def environments(self) -> list[str]:
         return list(self.loaded.config.environments)

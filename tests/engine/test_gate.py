@@ -207,3 +207,21 @@ def test_a_verdict_that_lands_after_the_gate_moved_on_does_not_count(world: Worl
     world.store.append(deployment_id=d.id, events=[rules.decided(late, request)])
     gate = rules.tally(world.store.events(deployment_id=d.id), world.clock.now())
     assert gate.status is GateStatus.APPROVED and gate.rejection is None
+
+
+def test_where_the_server_decides_a_local_verdict_is_refused_and_never_counts(world: World) -> None:
+    from arxdeploy.domain import approvals as rules
+    from arxdeploy.domain.approvals import Decision
+
+    plan = dataclasses.replace(GATED, approval=dataclasses.replace(POLICY, min_approvals=1, server_only=True))
+    _, d, _ = asked(world, plan)
+    with pytest.raises(RefusedError, match="go through the arxdeploy server"):
+        approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="cli")
+    # Written straight into the record, it still does not count.
+    request = rules.tally(world.store.events(deployment_id=d.id), world.clock.now()).request
+    assert request is not None and request.server_only
+    forged = Decision(BO, Verdict.APPROVE, world.clock.now(), via="cli")
+    world.store.append(deployment_id=d.id, events=[rules.decided(forged, request)])
+    assert rules.tally(world.store.events(deployment_id=d.id), world.clock.now()).status is GateStatus.PENDING
+    gate = approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="server")
+    assert gate.status is GateStatus.APPROVED

@@ -143,6 +143,7 @@ class RequestOut(_Out):
     asked_at: str
     expires_at: str
     changes: list[str]
+    server_only: bool = Field(description="Only decisions made through this server (with a token) count.")
 
 
 class DecisionOut(_Out):

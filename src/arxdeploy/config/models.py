@@ -461,6 +461,7 @@ class Config(_Model):
             min_approvals=override.min_approvals or gates.min_approvals,
             allow_self_approval=_first(override.allow_self_approval, gates.allow_self_approval),
             timeout=timedelta(minutes=override.timeout_minutes or gates.timeout_minutes),
+            server_only=self.server.url is not None,
         )
 
     def plan(self, environment: str) -> EnvironmentPlan:

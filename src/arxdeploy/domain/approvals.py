@@ -20,6 +20,8 @@ from arxdeploy.domain.states import State
 
 # Recorded as the approver when auto_approve_staging approves a deployment.
 AUTO_APPROVER = "auto_approve_staging"
+# How a decision may arrive where the server decides: a token checked by it, or the policy itself.
+TRUSTED_VIA = frozenset({"server", "auto"})
 
 
 class Verdict(StrEnum):
@@ -46,6 +48,7 @@ class ApprovalPolicy:
     min_approvals: int = 1
     allow_self_approval: bool = False
     timeout: timedelta = timedelta(minutes=60)
+    server_only: bool = False  # server.url is set: only decisions made through it (a token) count
 
     def needs_gate(self, *, critical: bool) -> bool:
         return self.required or (critical and self.required_if_critical)
@@ -67,6 +70,7 @@ class Request:
     asked_at: datetime
     expires_at: datetime
     changes: tuple[str, ...] = ()
+    server_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ def approval_requested(request: Request) -> Event:
             "allow_self_approval": request.allow_self_approval,
             "expires_at": request.expires_at.isoformat(),
             "changes": list(request.changes),
+            "server_only": request.server_only,
         },
     )
 
@@ -159,6 +164,8 @@ def tally(events: Iterable[Event], now: datetime) -> Gate:
         elif event.type == "approval" and request is not None and rejection is None and not decided:
             if (data.get("version"), data.get("config_digest")) != (request.version, request.config_digest):
                 continue  # bound to another version or config: void
+            if request.server_only and data.get("via") not in TRUSTED_VIA:
+                continue  # not proven by a token: does not count where the server decides
             decision = Decision(
                 who=str(data["who"]),
                 verdict=Verdict(str(data["verdict"])),
@@ -194,7 +201,7 @@ def _status(
     return GateStatus.PENDING
 
 
-def judge(gate: Gate, *, who: str, verdict: Verdict) -> str | None:
+def judge(gate: Gate, *, who: str, verdict: Verdict, via: str) -> str | None:
     """Why ``who`` may not give ``verdict`` on this gate now (a refusal to record), or None.
 
     State problems (not asked, already decided, expired) are the caller's ``ConflictError``;
@@ -204,6 +211,11 @@ def judge(gate: Gate, *, who: str, verdict: Verdict) -> str | None:
     if request is None:
         return None
     person = who.strip().lower()
+    if request.server_only and via not in TRUSTED_VIA:
+        return (
+            f"deployment approvals go through the arxdeploy server (server.url is set); {who} was not "
+            "identified by a token"
+        )
     if person not in request.approvers:
         return f"{who} is not an approver of this deployment (approvers: {', '.join(request.approvers) or 'none'})"
     # Who asked, as the request recorded it: what the approvers were shown.
@@ -224,4 +236,5 @@ def _request(at: datetime, data: Any) -> Request:
         asked_at=at,
         expires_at=datetime.fromisoformat(str(data["expires_at"])),
         changes=tuple(str(c) for c in data.get("changes", ())),
+        server_only=bool(data.get("server_only", False)),
     )

@@ -54,6 +54,7 @@ def run_gate(
             asked_at=now,
             expires_at=now + policy.timeout,
             changes=changes(d, plan),
+            server_only=policy.server_only,
         )
         if policy.approves_itself(critical=d.critical):
             request = replace(request, approvers=(AUTO_APPROVER,), min_approvals=1)
@@ -135,7 +136,7 @@ class Approvals:
             )
         assert gate.request is not None
         now = self.clock.now()
-        why = approvals.judge(gate, who=who, verdict=verdict)
+        why = approvals.judge(gate, who=who, verdict=verdict, via=via)
         if why is not None:
             self._append(d, [approvals.refused(Refusal(who, why, now))])
             raise RefusedError(why)
