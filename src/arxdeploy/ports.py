@@ -161,6 +161,7 @@ class TokenRecord:
     created_at: datetime
     created_by: str
     revoked_at: datetime | None = None
+    github: str | None = None  # the person's GitHub login, to know their CI runs as theirs
 
 
 class Store(Protocol):

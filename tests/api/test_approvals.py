@@ -195,3 +195,18 @@ def test_bad_bodies_and_parameters_get_the_422_shape(world: World) -> None:
     for limit in ("0", "501", "many"):
         assert_error(world.get("/api/v1/deployments", params={"limit": limit}), 422, "invalid_request")
     assert world.app.approvals.gate(deployment_id=d.id)[1].status is GateStatus.PENDING
+
+
+def test_a_ci_run_started_by_the_approver_is_their_own(world: World) -> None:
+    # A manual run recorded as the GitHub login "bo-gh", not as an email no approver would match.
+    d, view = world.engine.deploy(
+        plan=world.app.plan("production"), version="v2", reason="dispatch", actor="bo-gh", wait=False
+    )
+    assert view.state.value == "awaiting_approval"
+    _, text = world.app.tokens.create(email="bo@example.com", created_by="admin@example.com", github="Bo-GH")
+    own = world.client.post(f"/api/v1/approvals/{d.id}/approve", headers={"Authorization": f"Bearer {text}"})
+    error = assert_error(own, 403, "forbidden")
+    assert "may not approve it" in error["message"]
+    assert world.get(f"/api/v1/approvals/{d.id}").json()["request"]["actor"] == "bo-gh"
+    other = world.post(f"/api/v1/approvals/{d.id}/approve", "cy@example.com")
+    assert other.status_code == 200, other.text

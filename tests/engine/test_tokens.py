@@ -40,3 +40,12 @@ def test_malformed_or_unknown_tokens_are_refused(bad: str) -> None:
 def test_tokens_are_for_people() -> None:
     with pytest.raises(UsageError, match="not an email"):
         Tokens(store=MemoryStore(), clock=ManualClock()).create(email="ci-bot", created_by="ops")
+
+
+def test_a_token_may_name_its_owners_github_login() -> None:
+    tokens = Tokens(store=MemoryStore(), clock=ManualClock())
+    record, token = tokens.create(email="ana@example.com", created_by="ops", github="Ana-Dev")
+    assert tokens.identify(token).github == "ana-dev" == record.github
+    for bad in ("-ana", "ana--dev", "ana dev", "a" * 40):
+        with pytest.raises(UsageError, match="not a GitHub login"):
+            tokens.create(email="ana@example.com", created_by="ops", github=bad)

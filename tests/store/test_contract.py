@@ -374,7 +374,7 @@ def test_tokens_are_kept_listed_and_revoked_once(store: Store) -> None:
     from arxdeploy.ports import TokenRecord
 
     first = TokenRecord("a1b2c3", "ana@example.com", "0" * 64, at(1), "ops@ci-1")
-    second = TokenRecord("d4e5f6", "bo@example.com", "1" * 64, at(2), "ops@ci-1")
+    second = TokenRecord("d4e5f6", "bo@example.com", "1" * 64, at(2), "ops@ci-1", github="bo-gh")
     store.add_token(token=second)
     store.add_token(token=first)
     with pytest.raises(StoreError, match="already exists"):

@@ -144,6 +144,7 @@ class RequestOut(_Out):
     expires_at: str
     changes: list[str]
     server_only: bool = Field(description="Only decisions made through this server (with a token) count.")
+    actor: str | None = Field(description="The CI login that asked (GITHUB_ACTOR), when a CI run did.")
 
 
 class DecisionOut(_Out):

@@ -24,7 +24,7 @@ from arxdeploy.api.metrics import Metrics
 from arxdeploy.domain.approvals import Verdict
 from arxdeploy.domain.events import fold
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
-from arxdeploy.ports import Summary
+from arxdeploy.ports import Summary, TokenRecord
 from arxdeploy.redact import Redactor
 from arxdeploy.views import deployment_json, gate_out, pending_out
 
@@ -55,15 +55,15 @@ def build_api(app: "App") -> FastAPI:
         auto_error=False, description="An arxdeploy API token: `arxdeploy token create --for EMAIL` prints one."
     )
 
-    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        """The email of the token's owner: every /api/v1 request needs one."""
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> TokenRecord:
+        """The token's owner (email, GitHub login): every /api/v1 request needs one."""
         if credentials is None:
             raise UnauthenticatedError(
                 "a bearer token is required", hint="send `Authorization: Bearer <token>`; get one from an admin"
             )
-        return app.tokens.authenticate(credentials.credentials)
+        return app.tokens.identify(credentials.credentials)
 
-    Caller = Annotated[str, Depends(caller)]
+    Caller = Annotated[TokenRecord, Depends(caller)]
     DeploymentId = Annotated[str, Path(description="A deployment id, or a unique prefix of at least 6 characters.")]
 
     def redacted(data: dict[str, Any]) -> dict[str, Any]:
@@ -227,11 +227,14 @@ def build_api(app: "App") -> FastAPI:
         """Reject as the token's owner, with a reason. One rejection ends the gate."""
         return decide(who, deployment_id, Verdict.REJECT, body.reason)
 
-    def decide(who: str, deployment_id: str, verdict: Verdict, reason: str) -> dict[str, Any]:
+    def decide(who: TokenRecord, deployment_id: str, verdict: Verdict, reason: str) -> dict[str, Any]:
         summary = summary_of(deployment_id)
         d = summary.deployment
-        decided = app.approvals.decide(deployment_id=d.id, who=who, verdict=verdict, via=VIA, reason=reason)
-        log.info("%s by %s via the server", verdict.value, who, extra={"deployment": d.id})
+        logins = (who.github,) if who.github else ()
+        decided = app.approvals.decide(
+            deployment_id=d.id, who=who.email, verdict=verdict, via=VIA, reason=reason, logins=logins
+        )
+        log.info("%s by %s via the server", verdict.value, who.email, extra={"deployment": d.id})
         return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.engine.clock.now()))
 
     return api

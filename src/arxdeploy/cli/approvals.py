@@ -67,6 +67,7 @@ def token_json(token: TokenRecord) -> dict[str, Any]:
         "email": token.email,
         "created_at": token.created_at.isoformat(),
         "created_by": token.created_by,
+        "github": token.github,
         "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
     }
 

@@ -592,14 +592,19 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--for", "email", required=True, help="The person's email, as listed in approval_gates.approvers.")
+@click.option("--github", default=None, help="Their GitHub login: CI runs they start are then theirs too.")
 @json_option
 @pass_options
-def token_create(options: Options, email: str, as_json: bool) -> None:
-    """Create a token for a person. It is shown once: only its digest is stored."""
+def token_create(options: Options, email: str, github: str | None, as_json: bool) -> None:
+    """Create a token for a person. It is shown once: only its digest is stored.
+
+    With --github, approving a deployment that their own CI run asked for counts as
+    self-approval (refused unless allow_self_approval).
+    """
     with app_for(options, as_json=as_json) as app:
-        record, secret = app.tokens.create(email=email, created_by=app.me.person)
+        record, secret = app.tokens.create(email=email, created_by=app.me.person, github=github)
         if as_json:
-            click.echo(json.dumps({"id": record.id, "email": record.email, "token": secret}))
+            click.echo(json.dumps({"id": record.id, "email": record.email, "github": record.github, "token": secret}))
             return
         click.echo(f"token {record.id} for {record.email} (shown once; give it to them privately):")
         click.echo(secret)

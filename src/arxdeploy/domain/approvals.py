@@ -71,6 +71,7 @@ class Request:
     expires_at: datetime
     changes: tuple[str, ...] = ()
     server_only: bool = False
+    actor: str | None = None  # the CI login that asked (GITHUB_ACTOR), when a CI run did
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def approval_requested(request: Request) -> Event:
             "expires_at": request.expires_at.isoformat(),
             "changes": list(request.changes),
             "server_only": request.server_only,
+            "actor": request.actor,
         },
     )
 
@@ -201,8 +203,11 @@ def _status(
     return GateStatus.PENDING
 
 
-def judge(gate: Gate, *, who: str, verdict: Verdict, via: str) -> str | None:
+def judge(gate: Gate, *, who: str, verdict: Verdict, via: str, logins: tuple[str, ...] = ()) -> str | None:
     """Why ``who`` may not give ``verdict`` on this gate now (a refusal to record), or None.
+
+    ``logins``: the decider's other names (their GitHub login, from their token): a CI run they
+    started is theirs too.
 
     State problems (not asked, already decided, expired) are the caller's ``ConflictError``;
     this answers only "may this person decide".
@@ -220,7 +225,8 @@ def judge(gate: Gate, *, who: str, verdict: Verdict, via: str) -> str | None:
         return f"{who} is not an approver of this deployment (approvers: {', '.join(request.approvers) or 'none'})"
     # Who asked, as the request recorded it: what the approvers were shown.
     asker = request.requested_by.strip().lower()
-    if verdict is Verdict.APPROVE and not request.allow_self_approval and person == asker:
+    own_run = request.actor is not None and request.actor.lower() in {login.lower() for login in logins}
+    if verdict is Verdict.APPROVE and not request.allow_self_approval and (person == asker or own_run):
         return f"{who} asked for this deployment and may not approve it (allow_self_approval is off)"
     return None
 
@@ -237,4 +243,5 @@ def _request(at: datetime, data: Any) -> Request:
         expires_at=datetime.fromisoformat(str(data["expires_at"])),
         changes=tuple(str(c) for c in data.get("changes", ())),
         server_only=bool(data.get("server_only", False)),
+        actor=str(data["actor"]) if data.get("actor") else None,
     )

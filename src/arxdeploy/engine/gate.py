@@ -55,6 +55,7 @@ def run_gate(
             expires_at=now + policy.timeout,
             changes=changes(d, plan),
             server_only=policy.server_only,
+            actor=d.actor,
         )
         if policy.approves_itself(critical=d.critical):
             request = replace(request, approvers=(AUTO_APPROVER,), min_approvals=1)
@@ -124,7 +125,16 @@ class Approvals:
                     found.append((summary, gate))
         return found[::-1]
 
-    def decide(self, *, deployment_id: str, who: str, verdict: Verdict, via: str, reason: str = "") -> Gate:
+    def decide(
+        self,
+        *,
+        deployment_id: str,
+        who: str,
+        verdict: Verdict,
+        via: str,
+        reason: str = "",
+        logins: tuple[str, ...] = (),
+    ) -> Gate:
         """Record ``who``'s verdict. Raises RefusedError (recorded) or ConflictError (not recorded)."""
         summary, gate = self.gate(deployment_id=deployment_id)
         d = summary.deployment
@@ -136,7 +146,7 @@ class Approvals:
             )
         assert gate.request is not None
         now = self.clock.now()
-        why = approvals.judge(gate, who=who, verdict=verdict, via=via)
+        why = approvals.judge(gate, who=who, verdict=verdict, via=via, logins=logins)
         if why is not None:
             self._append(d, [approvals.refused(Refusal(who, why, now))])
             raise RefusedError(why)

@@ -120,4 +120,5 @@ tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
     Column("revoked_at", UtcDateTime),
+    Column("github", String(100)),
 )
