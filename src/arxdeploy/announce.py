@@ -9,11 +9,12 @@ that stays down is recorded on the deployment as a ``notification_failed`` event
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from arxdeploy.config.models import Notifications
+from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import AUTO_APPROVER
-from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.states import Kind, State
 from arxdeploy.notify import Channel, Delivery, EmailChannel, Notice, Notifier, SlackChannel, WebhookChannel
 from arxdeploy.ports import Clock, Store
@@ -27,6 +28,8 @@ STATE_NOTICES = {
     State.REJECTED: "approval_rejected",
     State.EXPIRED: "approval_expired",
 }
+# Notices that end a deployment: they say why, from the record's failure.
+TERMINAL_NOTICES = frozenset(STATE_NOTICES.values()) - {"deployment_started", "deployment_succeeded"}
 
 
 def channels_from(settings: Notifications) -> list[Channel]:
@@ -55,24 +58,29 @@ def channels_from(settings: Notifications) -> list[Channel]:
 
 @dataclass
 class Announcer:
-    """A hook: turns the events people care about into notices for the notifier."""
+    """A hook: turns the events people care about into notices for the notifier.
+
+    What a notice needs beyond the event (the approval request, why it failed) is read from the
+    record, so a notice is complete whichever process records the event (the deploying one, or
+    the server taking an approval).
+    """
 
     notifier: Notifier
     kinds: frozenset[str]
+    store: Store
     server_url: str | None = None
     redact: Callable[[str], str] = str  # masks secrets: notices leave the machine
-    _last_request: dict[str, Event] = field(default_factory=dict)
-    _last_failure: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, deployment: Deployment, event: Event) -> None:
         d = deployment
-        if d.kind is Kind.STOP:
+        kind, detail = _kind(event)
+        if d.kind is Kind.STOP or kind is None or kind not in self.kinds:
             return
-        kind, detail = self._kind(d, event)
-        if kind is None or kind not in self.kinds:
-            return
-        request = self._last_request.get(d.id)
-        data = request.data if request else {}
+        record = self.store.events(deployment_id=d.id)
+        request = approvals.tally(record, event.at).request
+        failure = fold(record).failure
+        if not detail and failure is not None and kind in TERMINAL_NOTICES:
+            detail = failure.reason
         self.notifier.notify(
             Notice(
                 kind=kind,
@@ -85,29 +93,26 @@ class Announcer:
                 requested_by=self.redact(d.requested_by),
                 reason=self.redact(d.reason),
                 detail=self.redact(detail),
-                changes=tuple(self.redact(str(c)) for c in data.get("changes", ())),
+                changes=tuple(self.redact(c) for c in request.changes) if request else (),
                 approve_url=self._approve_url(d) if kind == "approval_requested" else None,
-                approvers=tuple(str(a) for a in data.get("approvers", ())),
+                approvers=request.approvers if request else (),
             )
         )
 
-    def _kind(self, d: Deployment, event: Event) -> tuple[str | None, str]:
-        if event.type == "approval_requested":
-            self._last_request[d.id] = event
-            if event.data.get("approvers") == [AUTO_APPROVER]:
-                return None, ""
-            return "approval_requested", f"{event.data.get('min_approvals')} approval(s) needed"
-        if event.type == "approval" and event.data.get("verdict") == "approve" and event.data.get("via") != "auto":
-            return "approval_approved", f"approved by {event.data.get('who')}"
-        if event.type == "state":
-            state = State(event.data["state"])
-            return STATE_NOTICES.get(state), self._last_failure.get(d.id, "") if state.terminal else ""
-        if event.type == "step" and event.data.get("outcome") != "ok":
-            self._last_failure.setdefault(d.id, str(event.data.get("reason", "")))
-        return None, ""
-
     def _approve_url(self, d: Deployment) -> str | None:
         return f"{self.server_url.rstrip('/')}/approvals/{d.id}" if self.server_url else None
+
+
+def _kind(event: Event) -> tuple[str | None, str]:
+    """The notice an event makes, if any, and what it says beyond the deployment's facts."""
+    data = event.data
+    if event.type == "approval_requested" and data.get("approvers") != [AUTO_APPROVER]:
+        return "approval_requested", f"{data.get('min_approvals')} approval(s) needed"
+    if event.type == "approval" and data.get("verdict") == "approve" and data.get("via") != "auto":
+        return "approval_approved", f"approved by {data.get('who')}"
+    if event.type == "state":
+        return STATE_NOTICES.get(State(data["state"])), ""
+    return None, ""
 
 
 def recorder(store: Store, clock: Clock) -> Callable[[Delivery], None]:
@@ -139,4 +144,4 @@ def build_notifier(
     if not channels:
         return Notifier.empty(), ()
     notifier = Notifier(channels, on_result=recorder(store, clock))
-    return notifier, (Announcer(notifier, frozenset(settings.events), server_url, redact),)
+    return notifier, (Announcer(notifier, frozenset(settings.events), store, server_url, redact),)

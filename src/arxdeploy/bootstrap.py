@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import getpass
 import hashlib
 import logging
@@ -67,8 +68,14 @@ def new_deployment_id(now: datetime) -> str:
 
 def identity(environ: Mapping[str, str], cwd: Path | None = None) -> Identity:
     user = environ.get("ARXDEPLOY_USER") or environ.get("USER") or getpass.getuser()
-    email = environ.get("ARXDEPLOY_EMAIL") or _git_email(cwd)
-    return Identity(user=user, host=socket.gethostname(), pid=os.getpid(), email=email.lower() if email else None)
+    email = environ.get("ARXDEPLOY_EMAIL")
+    return Identity(
+        user=user,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        email=email.lower() if email else None,
+        find_email=functools.cache(lambda: _git_email(cwd)),
+    )
 
 
 def _git_email(cwd: Path | None) -> str | None:
@@ -79,7 +86,7 @@ def _git_email(cwd: Path | None) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return done.stdout.strip().lower() or None
 
 
 def process_alive(me: Identity) -> Callable[[LockHolder], bool]:
@@ -129,7 +136,12 @@ class App:
 
     def plan(self, environment: str) -> EnvironmentPlan:
         plan = self.loaded.config.plan(environment)
-        return dataclasses.replace(plan, config_digest=approval_digest(self.loaded))
+        return dataclasses.replace(plan, config_digest=self.approval_digest)
+
+    @functools.cached_property
+    def approval_digest(self) -> str:
+        # Reads every template and script the config names: once per command, not once per plan.
+        return approval_digest(self.loaded)
 
     def environments(self) -> list[str]:
         return list(self.loaded.config.environments)

@@ -34,9 +34,11 @@ class Inbox:
 
 def announced(world: World, inbox: Inbox, kinds: frozenset[str] = ALL) -> tuple[Notifier, Approvals]:
     notifier = Notifier([inbox])
-    hook = Announcer(notifier, kinds, server_url="https://deploy.example.com/")
-    world.hooks.append(hook)
-    return notifier, Approvals(store=world.store, clock=world.clock, hooks=[hook])
+    url = "https://deploy.example.com/"
+    world.hooks.append(Announcer(notifier, kinds, world.store, server_url=url))
+    # Decisions come through another process (the server), with a hook of its own.
+    server_hook = Announcer(notifier, kinds, world.store, server_url=url)
+    return notifier, Approvals(store=world.store, clock=world.clock, hooks=[server_hook])
 
 
 def test_an_approved_deployment_tells_its_whole_story(world: World) -> None:
@@ -58,7 +60,9 @@ def test_an_approved_deployment_tells_its_whole_story(world: World) -> None:
     assert asked.approve_url == f"https://deploy.example.com/approvals/{d.id}"
     assert asked.approvers == ("bo@example.com",) and asked.reason == "new checkout"
     assert asked.changes[0] == "version: nothing live -> v1"
-    assert inbox.notices[2].detail == "approved by bo@example.com"
+    approved = inbox.notices[2]
+    assert approved.detail == "approved by bo@example.com"
+    assert (approved.changes, approved.approvers) == (asked.changes, asked.approvers)  # read from the record
 
 
 def test_rejections_and_expiry_say_why_and_unwanted_kinds_stay_quiet(world: World) -> None:
@@ -87,7 +91,7 @@ def test_notices_leave_with_secrets_masked(world: World) -> None:
     inbox = Inbox()
     notifier = Notifier([inbox])
     secret = 'hunter2-"quoted"'
-    world.hooks.append(Announcer(notifier, ALL, redact=Redactor([secret])))
+    world.hooks.append(Announcer(notifier, ALL, world.store, redact=Redactor([secret])))
     world.engine().deploy(plan=PLAN, version="v1", reason=f"token is {secret}")
     notifier.close(timeout=5)
     assert inbox.notices and all(secret not in repr(n) for n in inbox.notices)

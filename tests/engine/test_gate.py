@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -225,3 +226,13 @@ def test_where_the_server_decides_a_local_verdict_is_refused_and_never_counts(wo
     assert rules.tally(world.store.events(deployment_id=d.id), world.clock.now()).status is GateStatus.PENDING
     gate = approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="server")
     assert gate.status is GateStatus.APPROVED
+
+
+def test_waiting_says_where_the_gate_stands_once_a_minute(world: World) -> None:
+    engine, d, _ = asked(world)
+    world.seen.clear()
+    assert engine.resume(plan=GATED, deployment_id=d.id).state is State.EXPIRED  # 30 minutes, nobody
+    said = [e for e in world.seen if e.type == "progress"]
+    assert said[0].data["message"] == "waiting for approval: 0 of 2, 30m00s left"
+    assert len(said) == 30  # one at the start, then one a minute: no repeats
+    assert all(b.at - a.at >= timedelta(minutes=1) for a, b in itertools.pairwise(said))

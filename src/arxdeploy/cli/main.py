@@ -78,9 +78,9 @@ def fail(error: BaseException, *, verbose: bool, as_json: bool = False, redact: 
         click.echo(f"error: {message}", err=True)
         if hint:
             click.echo(f"hint: {hint}", err=True)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from arxdeploy.cli import github
+    from arxdeploy.cli import github
 
+    if github.in_actions(os.environ):
         github.annotate_error(f"{message}\n{hint}" if hint else message, environ=os.environ)
     sys.exit(code)
 

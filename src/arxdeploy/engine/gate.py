@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import AUTO_APPROVER, Decision, Gate, GateStatus, Refusal, Request, Verdict
@@ -24,6 +24,7 @@ from arxdeploy.ports import Clock, Hook, Store, Summary
 
 # How often a waiting process looks at the record: a decision moves it on within this.
 POLL_SECONDS = 0.2
+PROGRESS_EVERY = timedelta(minutes=1)
 
 
 def changes(d: Deployment, plan: EnvironmentPlan) -> tuple[str, ...]:

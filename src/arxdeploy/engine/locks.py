@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from arxdeploy.errors import LockedError
@@ -19,7 +19,9 @@ class Identity:
     user: str
     host: str
     pid: int
-    email: str | None = None  # ARXDEPLOY_EMAIL or git's user.email: how approvers know people
+    email: str | None = None  # ARXDEPLOY_EMAIL: how approvers know people
+    # Looked up only when a person is recorded (git's user.email): most commands never need it.
+    find_email: Callable[[], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def owner(self) -> str:
@@ -28,7 +30,7 @@ class Identity:
     @property
     def person(self) -> str:
         """Recorded as who asked for a deployment: the email when known."""
-        return self.email or self.owner
+        return self.email or (self.find_email() if self.find_email else None) or self.owner
 
 
 @dataclass

@@ -87,19 +87,18 @@ class Engine:
                 f"deployment {d.id} is for {d.service}/{d.environment}, not {plan.service}/{plan.environment}",
                 hint="run `resume` with that service's deployment_config.yaml",
             )
-        last = ""
+        shown: tuple[tuple[str, ...], datetime] | None = None  # who had approved, and when it was said
         while True:
             events_now = self.store.events(deployment_id=d.id)
             view = fold(events_now)
-            if view.state is not State.AWAITING_APPROVAL:
+            now = self.clock.now()
+            tally = approvals.tally(events_now, now)
+            if view.state is not State.AWAITING_APPROVAL or tally.status is not GateStatus.PENDING:
                 break
-            tally = approvals.tally(events_now, self.clock.now())
-            if tally.status is not GateStatus.PENDING:
-                break
-            line = gate.waiting_line(tally, self.clock.now())
-            if line[: line.rfind(",")] != last[: last.rfind(",")] or line.endswith("00s left"):
-                self._emit(d, Event("progress", self.clock.now(), {"message": line}))  # on news, once a minute
-            last = line
+            # Say where the gate stands when someone approves, and otherwise once a minute.
+            if shown is None or shown[0] != tally.approved_by or now - shown[1] >= gate.PROGRESS_EVERY:
+                self._emit(d, Event("progress", now, {"message": gate.waiting_line(tally, now)}))
+                shown = (tally.approved_by, now)
             self.clock.sleep(gate.POLL_SECONDS)
         if view.state.terminal:
             return view
