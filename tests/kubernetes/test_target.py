@@ -76,14 +76,20 @@ def test_first_deploy_into_an_empty_namespace(target: KubernetesTarget, cluster:
     assert selector(target, "arxos-preview") == {"app": "arxos", "color": "blue"}
     assert selector(target, "arxos") == {"app": "arxos", "color": "none"}  # no traffic before the switch
 
-    state = ready(target, Color.BLUE, "1.0")
+    preview = target.connection.server + f"/api/v1/namespaces/{ns}/services/arxos-preview:http/proxy"
+
+    def rolled_out() -> EnvironmentState | None:
+        # Pods turn Ready a moment before the Deployment's status says the rollout is complete;
+        # only then is each replica reached through the preview Service rather than its own pod.
+        state = ready(target, Color.BLUE, "1.0")
+        return state if {r.url for r in state.colors[Color.BLUE].replicas} == {preview} else None
+
+    state = wait_until(rolled_out, timeout=20, what="blue's replicas reached through the preview Service")
     assert state.live_color is None
     blue = state.colors[Color.BLUE]
     assert not blue.crash_looping
     assert [r.index for r in blue.replicas] == [1, 2]
-    preview = f"/api/v1/namespaces/{ns}/services/arxos-preview:http/proxy"
-    assert {r.url for r in blue.replicas} == {target.connection.server + preview}
-    assert state.preview_url == target.connection.server + preview
+    assert state.preview_url == preview
 
     target.switch(environment=ENV, color=Color.BLUE)
     state = target.inspect(environment=ENV)
