@@ -50,6 +50,20 @@ def ready(target: KubernetesTarget, color: Color, version: str, replicas: int = 
     return wait_until(check, timeout=20, what=f"{replicas} ready replicas of {color.value} {version}")
 
 
+def rolled_out(target: KubernetesTarget, color: Color, version: str, url: str) -> EnvironmentState:
+    """Ready, and the rollout complete: every replica is then reached through its Service's ``url``.
+
+    Pods turn Ready a moment before the Deployment's status says the rollout is complete; until
+    then each replica is checked through its own pod.
+    """
+
+    def check() -> EnvironmentState | None:
+        state = ready(target, color, version)
+        return state if {r.url for r in state.colors[color].replicas} == {url} else None
+
+    return wait_until(check, timeout=20, what=f"{color.value}'s replicas reached through {url}")
+
+
 def selector(target: KubernetesTarget, name: str) -> dict[str, str]:
     service = target.connection.client.get(Service, name, namespace=target.spec.namespace_for(ENV))
     assert service.spec is not None
@@ -77,14 +91,7 @@ def test_first_deploy_into_an_empty_namespace(target: KubernetesTarget, cluster:
     assert selector(target, "arxos") == {"app": "arxos", "color": "none"}  # no traffic before the switch
 
     preview = target.connection.server + f"/api/v1/namespaces/{ns}/services/arxos-preview:http/proxy"
-
-    def rolled_out() -> EnvironmentState | None:
-        # Pods turn Ready a moment before the Deployment's status says the rollout is complete;
-        # only then is each replica reached through the preview Service rather than its own pod.
-        state = ready(target, Color.BLUE, "1.0")
-        return state if {r.url for r in state.colors[Color.BLUE].replicas} == {preview} else None
-
-    state = wait_until(rolled_out, timeout=20, what="blue's replicas reached through the preview Service")
+    state = rolled_out(target, Color.BLUE, "1.0", preview)
     assert state.live_color is None
     blue = state.colors[Color.BLUE]
     assert not blue.crash_looping
@@ -111,10 +118,11 @@ def test_blue_green_second_deploy_switches_with_one_selector_patch(target: Kuber
     target.switch(environment=ENV, color=Color.BLUE)
 
     target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
-    state = ready(target, Color.GREEN, "1.1")
+    services = target.connection.server + f"/api/v1/namespaces/{ns}/services"
+    state = rolled_out(target, Color.GREEN, "1.1", f"{services}/arxos-preview:http/proxy")
     assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")  # untouched until the switch
     assert selector(target, "arxos-preview") == {"app": "arxos", "color": "green"}
-    assert {r.url for r in state.colors[Color.GREEN].replicas} == {state.preview_url}
+    assert state.preview_url == f"{services}/arxos-preview:http/proxy"
     assert {r.url for r in state.colors[Color.BLUE].replicas} == {state.live_url}
 
     kube = cluster.kube
