@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from arxdeploy.cli.main import Options
+from arxdeploy.cli.options import Options
 from arxdeploy.cli.route import route
 
 from .outputs import parse_outputs

@@ -1,119 +1,89 @@
-"""What the approval commands show, and `approve`/`reject` through an arxdeploy server."""
+"""`arxdeploy approve|reject|approvals`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
 from typing import Any
 
-from arxdeploy.domain.approvals import Verdict
-from arxdeploy.errors import (
-    ArxdeployError,
-    ConflictError,
-    NotFoundError,
-    RefusedError,
-    UnauthenticatedError,
-    UsageError,
-)
-from arxdeploy.ports import TokenRecord
-from arxdeploy.redact import Redactor
+import click
 
-# The server's error codes, back into the errors (and exit codes) the CLI shows.
-ERRORS: dict[str, type[ArxdeployError]] = {
-    "unauthenticated": UnauthenticatedError,
-    "forbidden": RefusedError,
-    "not_found": NotFoundError,
-    "conflict": ConflictError,
-    "invalid_request": UsageError,
-}
+from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_option, pass_options
 
 
-def gate_line(gate: Mapping[str, Any]) -> str:
-    """One line for a gate as ``views.gate_out`` shapes it (and the server returns it)."""
-    status = gate["status"]
-    rejection = gate.get("rejection")
-    if status == "rejected" and rejection:
-        return f"rejected by {rejection['who']}: {rejection.get('reason') or 'no reason given'}"
-    approved = gate.get("approved_by") or []
-    needed = (gate.get("request") or {}).get("min_approvals")
-    return f"{status}: {len(approved)} of {needed} approvals ({', '.join(approved) or 'none yet'})"
+@click.command()
+@click.argument("deployment_id")
+@click.option("--reason", default="", help="Why: recorded with the approval.")
+@click.option("--server", "server_url", default=None, help="The arxdeploy server (default: server.url in the config).")
+@json_option
+@pass_options
+def approve(options: Options, deployment_id: str, reason: str, server_url: str | None, as_json: bool) -> None:
+    """Approve a deployment waiting at its gate, as yourself.
+
+    Through a server (server.url or --server) you are who your token says (ARXDEPLOY_TOKEN);
+    without one, the local user (ARXDEPLOY_EMAIL or git's user.email) is trusted.
+    """
+    from arxdeploy.domain.approvals import Verdict
+
+    _decide(options, deployment_id, Verdict.APPROVE, reason, server_url, as_json)
 
 
-def pending_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
-    from rich.table import Table
+@click.command()
+@click.argument("deployment_id")
+@click.option("--reason", required=True, help="Why: recorded, and told to the people waiting.")
+@click.option("--server", "server_url", default=None, help="The arxdeploy server (default: server.url in the config).")
+@json_option
+@pass_options
+def reject(options: Options, deployment_id: str, reason: str, server_url: str | None, as_json: bool) -> None:
+    """Reject a deployment waiting at its gate: it ends `rejected` (exit 3 for whoever waits)."""
+    from arxdeploy.domain.approvals import Verdict
 
-    from arxdeploy.cli.render import console
-
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "environment", "version", "asked by", "approvals", "time left"):
-        table.add_column(column)
-    for row in rows:
-        left = row["seconds_left"]
-        approvals = f"{len(row['approved_by'])} of {row['min_approvals']}"
-        table.add_row(
-            row["id"],
-            row["environment"],
-            row["version"],
-            row["requested_by"],
-            approvals,
-            f"{left // 60}m{left % 60:02d}s",
-        )
-    out = console(redactor)
-    out.print(table if rows else "nothing waits for approval")
+    _decide(options, deployment_id, Verdict.REJECT, reason, server_url, as_json)
 
 
-def token_json(token: TokenRecord) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "email": token.email,
-        "created_at": token.created_at.isoformat(),
-        "created_by": token.created_by,
-        "github": token.github,
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
+def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, server: str | None, as_json: bool) -> None:
+    from arxdeploy.cli import approval_views as views
+    from arxdeploy.views import gate_out
+
+    with app_for(options, as_json=as_json) as app:
+        url = server or app.loaded.config.server.url
+        if url:
+            gate = views.decide_remotely(url, deployment_id, verdict, reason, os.environ)
+        else:
+            who = app.me.person
+            click.echo(
+                f"note: no server configured: recording the local user {who} as the approver "
+                "(this mode trusts whoever runs this command; set server.url for approvals that prove who approved)",
+                err=True,
+            )
+            decided = app.approvals.decide(
+                deployment_id=deployment_id, who=who, verdict=verdict, via="cli", reason=reason
+            )
+            gate = gate_out(app.store.get(deployment_id=deployment_id), decided, app.engine.clock.now())
+        if as_json:
+            emit_json(app, gate)
+        else:
+            click.echo(app.redactor(views.gate_line(gate)))
 
 
-def tokens_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
-    from rich.table import Table
+@click.command("approvals")
+@env_option(required=False)
+@json_option
+@pass_options
+def approvals_list(options: Options, environment: str | None, as_json: bool) -> None:
+    """Deployments waiting for approval, oldest first."""
+    from arxdeploy.cli import approval_views as views
+    from arxdeploy.domain.events import fold
+    from arxdeploy.views import deployment_json, pending_out
 
-    from arxdeploy.cli.render import console
-
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "person", "created", "by", "revoked"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["id"], row["email"], row["created_at"][:19], row["created_by"], (row["revoked_at"] or "")[:19]
-        )
-    console(redactor).print(table if rows else "no tokens yet: `arxdeploy token create --for EMAIL`")
-
-
-def decide_remotely(
-    url: str, deployment_id: str, verdict: Verdict, reason: str, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """POST the verdict to the server with the person's token; its errors become ours."""
-    import httpx
-
-    token = environ.get("ARXDEPLOY_TOKEN")
-    if not token:
-        raise UsageError(
-            "approving through a server needs your token",
-            hint="export ARXDEPLOY_TOKEN=arx_... (from `arxdeploy token create --for YOU`)",
-        )
-    endpoint = f"{url.rstrip('/')}/api/v1/approvals/{deployment_id}/{verdict.value}"
-    body = {"reason": reason} if reason else {}
-    try:
-        response = httpx.post(endpoint, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    except httpx.HTTPError as exc:
-        raise ArxdeployError(
-            f"could not reach the arxdeploy server at {url}: {type(exc).__name__}",
-            hint="check server.url and that `arxdeploy server` runs",
-        ) from exc
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
-    if response.is_success and isinstance(data, dict):
-        return data
-    error = data.get("error", {}) if isinstance(data, dict) else {}
-    kind = ERRORS.get(str(error.get("code")), ArxdeployError)
-    raise kind(str(error.get("message") or f"the server answered HTTP {response.status_code}"), hint=error.get("hint"))
+    with app_for(options, as_json=as_json) as app:
+        if environment:
+            app.plan(environment)
+        now = app.engine.clock.now()
+        rows = []
+        for summary, gate in app.approvals.pending(service=app.service, environment=environment):
+            events = app.store.events(deployment_id=summary.deployment.id)
+            rows.append(pending_out(deployment_json(summary.deployment, fold(events)), gate, now))
+        if as_json:
+            emit_json(app, rows)
+        else:
+            views.pending_table(rows, app.redactor)

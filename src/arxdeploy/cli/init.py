@@ -51,8 +51,8 @@ def init(ctx: click.Context, target: str, service: str, image: str | None, direc
 
     Refuses to overwrite an existing file unless --force; prints every file it wrote.
     """
-    # Imported here, not above: main.py imports this module to register the command.
-    from arxdeploy.cli.main import Options, errors_handled
+    # Imported here: the command must stay cheap to register.
+    from arxdeploy.cli.options import Options, errors_handled
     from arxdeploy.scaffold import scaffold
 
     options = ctx.find_object(Options) or Options(Path(), verbose=False)

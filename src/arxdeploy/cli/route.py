@@ -21,7 +21,7 @@ from arxdeploy.domain import routing
 from arxdeploy.errors import UsageError
 
 if TYPE_CHECKING:
-    from arxdeploy.cli.main import Options
+    from arxdeploy.cli.options import Options
     from arxdeploy.config import Config
 
 # A commit id: abbreviated (7+) or full SHA-1 (40) / SHA-256 (64).
@@ -73,7 +73,7 @@ def route(
 
     Exit codes: 0 decided (also when there is nothing to deploy), 2 bad usage or config.
     """
-    from arxdeploy.cli.main import errors_handled
+    from arxdeploy.cli.options import errors_handled
 
     environ = os.environ
     with errors_handled(options, as_json):  # errors also become annotations inside GitHub Actions (fail)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
 from arxdeploy.domain.events import Deployment, View
 from arxdeploy.domain.states import State
+
+if TYPE_CHECKING:
+    from arxdeploy.bootstrap import App
+    from arxdeploy.cli.render import Printer
 
 EXIT_BY_STATE = {
     State.SUCCEEDED: 0,
@@ -37,3 +45,43 @@ def outcome_line(d: Deployment, view: View) -> str:
         live = f"{d.old_color.value} ({d.previous_version}) still takes traffic" if d.old_color else "nothing was live"
         return f"failed after {seconds:.1f}s: {why}; {live}"
     return f"{view.state.value}: {why}" if why else view.state.value
+
+
+def finish(app: App, printer: Printer, d: Deployment, view: View, as_json: bool) -> NoReturn:
+    """Tell how a deployment ended (and GitHub, inside Actions), then exit with its code."""
+    from arxdeploy.cli.options import emit_json
+    from arxdeploy.views import deployment_json
+
+    _tell_github(app, d, view)
+    if as_json:
+        emit_json(app, deployment_json(d, view))
+    elif view.state is State.AWAITING_APPROVAL:
+        printer.note(f"waiting for approval; once approved, continue with `arxdeploy resume {d.id}`")
+    else:
+        printer.outcome(view.state, outcome_line(d, view))
+    sys.exit(EXIT_BY_STATE.get(view.state, 5))
+
+
+def _tell_github(app: App, d: Deployment, view: View) -> None:
+    """Inside GitHub Actions: the outcome as step outputs and a summary (secrets masked)."""
+    from arxdeploy.cli import github
+
+    if not github.in_actions(os.environ):
+        return
+    line = outcome_line(d, view)
+    github.write_outputs(
+        os.environ,
+        {
+            "deployment_id": d.id,
+            "state": view.state.value,
+            "environment": d.environment,
+            "version": d.version,
+            "outcome": app.redactor(line),
+        },
+    )
+    rows = [("deployment", d.id), ("environment", d.environment), ("version", d.version), ("state", view.state.value)]
+    table = "\n".join(f"| {key} | `{value}` |" for key, value in rows)
+    summary = f"### arxdeploy {d.kind.value}\n\n| | |\n|---|---|\n{table}\n\n{line}\n"
+    github.write_summary(os.environ, app.redactor(summary))
+    if view.state not in (State.SUCCEEDED, State.AWAITING_APPROVAL):
+        github.annotate_error(app.redactor(line), environ=os.environ)  # the reason, on the run's page

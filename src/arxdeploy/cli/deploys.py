@@ -1,0 +1,122 @@
+"""Commands that change what runs: deploy, resume, rollback, stop. Each is a recorded deployment."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from arxdeploy.cli.options import Options, app_for, env_option, json_option, pass_options
+from arxdeploy.cli.views import finish
+
+
+@click.command()
+@env_option()
+@click.option("--version", "version", required=True, help="The version to deploy ({version} in the command).")
+@click.option("--reason", default="", help="Why: recorded with the deployment.")
+@click.option("--critical", is_flag=True, help="Mark as a critical update (may need approval even on staging).")
+@click.option("--git-ref", default=None, help="The git ref this version was built from.")
+@click.option("--git-sha", default=None, help="The git commit this version was built from.")
+@click.option(
+    "--no-wait", is_flag=True, help="If approval is needed, record the request and exit 0; continue with `resume`."
+)
+@json_option
+@pass_options
+def deploy(
+    options: Options,
+    environment: str,
+    version: str,
+    reason: str,
+    critical: bool,
+    git_ref: str | None,
+    git_sha: str | None,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Deploy VERSION to an environment, blue-green. Blocks until it ends.
+
+    Exit codes: 0 succeeded (or, with --no-wait, waiting for approval), 1 failed or rolled
+    back (the service stays on a healthy version), 2 bad usage or config, 3 approval
+    rejected or expired, 4 locked, 5 internal.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment)
+        for note in app.prepare(environment, strict=True):
+            printer.note(note)
+        from arxdeploy.cli import github
+
+        ci = os.environ if github.in_actions(os.environ) else {}
+        d, view = app.engine.deploy(
+            plan=plan,
+            version=version,
+            reason=reason,
+            critical=critical,
+            git_ref=git_ref or ci.get("GITHUB_REF"),
+            git_sha=git_sha or ci.get("GITHUB_SHA"),
+            actor=ci.get("GITHUB_ACTOR"),
+            run_url=github.run_url(ci),
+            wait=not no_wait,
+        )
+        finish(app, printer, d, view, as_json)
+
+
+@click.command()
+@click.argument("deployment_id")
+@json_option
+@pass_options
+def resume(options: Options, deployment_id: str, as_json: bool) -> None:
+    """Continue a deployment that waits for approval: wait for the decision, then deploy.
+
+    Exit codes as for deploy.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        d = app.store.get(deployment_id=deployment_id).deployment
+        view = app.engine.resume(plan=app.plan(d.environment), deployment_id=d.id)
+        finish(app, printer, d, view, as_json)
+
+
+@click.command()
+@env_option()
+@click.option("--to", "to_version", default=None, help="Version to return to (default: the previous good one).")
+@click.option("--reason", default="", help="Why: recorded with the rollback.")
+@json_option
+@pass_options
+def rollback(options: Options, environment: str, to_version: str | None, reason: str, as_json: bool) -> None:
+    """Return an environment to the previous good version (or --to VERSION).
+
+    Uses the warm color when it still runs that version, otherwise starts it fresh; the
+    same checks and the same atomic switch as a deploy. Exit codes as for deploy.
+    """
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment)
+        for note in app.prepare(environment, strict=True):
+            printer.note(note)
+        d, view = app.engine.rollback(plan=plan, to_version=to_version, reason=reason)
+        finish(app, printer, d, view, as_json)
+
+
+@click.command()
+@env_option()
+@click.option("--reason", default="", help="Why: recorded.")
+@json_option
+@pass_options
+def stop(options: Options, environment: str, reason: str, as_json: bool) -> None:
+    """Stop an environment: its router and every replica. Recorded in the history."""
+    from arxdeploy.cli.render import Printer
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        plan = app.plan(environment)
+        d, view = app.engine.stop(plan=plan, reason=reason)
+        if app.local:
+            app.local.stop_environment(environment=environment)  # also closes its router
+        finish(app, printer, d, view, as_json)

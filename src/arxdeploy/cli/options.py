@@ -1,0 +1,102 @@
+"""Plumbing every command shares: options, showing errors once, building the app, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from arxdeploy.bootstrap import App
+    from arxdeploy.cli.render import Printer
+
+DEFAULT_CONFIG = "deployment_config.yaml"
+
+
+class Options:
+    def __init__(self, config: Path, verbose: bool) -> None:
+        self.config = config
+        self.verbose = verbose
+        self.redact: Callable[[str], str] = str  # the config's secrets, once it is loaded
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+def fail(error: BaseException, *, verbose: bool, as_json: bool = False, redact: Callable[[str], str] = str) -> NoReturn:
+    """Show an error once, with what to do next, and exit with its stable code."""
+    from arxdeploy.errors import ArxdeployError
+
+    if isinstance(error, ArxdeployError):
+        code, message, hint = error.exit_code, error.message, error.hint
+    else:
+        code, message, hint = (
+            5,
+            f"internal error: {type(error).__name__}: {error}",
+            "run again with --verbose for the traceback",
+        )
+    if verbose and not isinstance(error, ArxdeployError):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    message, hint = redact(message), redact(hint) if hint else hint
+    if as_json:
+        click.echo(json.dumps({"error": message, "hint": hint, "exit_code": code}))
+    else:
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"hint: {hint}", err=True)
+    from arxdeploy.cli import github
+
+    if github.in_actions(os.environ):
+        github.annotate_error(f"{message}\n{hint}" if hint else message, environ=os.environ)
+    sys.exit(code)
+
+
+@contextmanager
+def errors_handled(options: Options, as_json: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except (SystemExit, click.exceptions.Exit, click.ClickException):
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the top of the program: every error is shown once
+        fail(exc, verbose=options.verbose, as_json=as_json, redact=options.redact)
+
+
+@contextmanager
+def app_for(options: Options, *, as_json: bool = False, printer: Printer | None = None) -> Iterator[App]:
+    from arxdeploy.bootstrap import build
+
+    with errors_handled(options, as_json):
+        app = build(options.config, os.environ, hooks=[printer] if printer else [])
+        options.redact = app.redactor
+        try:
+            if printer:
+                printer.redactor = app.redactor
+            yield app
+        finally:
+            app.close()
+
+
+def emit_json(app: App, data: Any) -> None:
+    # Masked before encoding: JSON escapes quotes, backslashes and non-ASCII inside a secret.
+    click.echo(app.redactor(json.dumps(app.redactor.data(data), indent=2, default=str)))
+
+
+def env_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("-e", "--env", "environment", required=required, help="Environment name, e.g. staging.")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+
+
+# --- commands -----------------------------------------------------------------------------

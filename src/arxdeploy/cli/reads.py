@@ -1,0 +1,102 @@
+"""Commands that only read: status, history, show, logs. They never change what runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_option, pass_options
+
+
+@click.command()
+@env_option(required=False)
+@json_option
+@pass_options
+def status(options: Options, environment: str | None, as_json: bool) -> None:
+    """Per environment: the live version and color, its health now, the last deployment."""
+    from arxdeploy.cli import render
+    from arxdeploy.cli.status import environment_status
+
+    with app_for(options, as_json=as_json) as app:
+        names = [environment] if environment else app.environments()
+        if environment:
+            app.plan(environment)  # unknown names fail here, with the known ones listed
+        rows = [environment_status(app, name) for name in names]
+        if as_json:
+            emit_json(app, {"service": app.service, "environments": rows})
+        else:
+            render.status_table(app.service, rows, app.redactor)
+
+
+@click.command()
+@env_option(required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+@pass_options
+def history(options: Options, environment: str | None, limit: int, as_json: bool) -> None:
+    """Past deployments, newest first."""
+    from arxdeploy.cli import render
+
+    with app_for(options, as_json=as_json) as app:
+        if environment:
+            app.plan(environment)
+        rows = app.store.history(service=app.service, environment=environment, limit=limit)
+        if as_json:
+            emit_json(app, [_summary_json(s) for s in rows])
+        else:
+            render.history_table(rows, app.redactor)
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    d = summary.deployment
+    return {
+        "id": d.id,
+        "environment": d.environment,
+        "kind": d.kind.value,
+        "version": d.version,
+        "previous_version": d.previous_version,
+        "state": summary.state.value,
+        "requested_by": d.requested_by,
+        "reason": d.reason,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": summary.updated_at.isoformat(),
+    }
+
+
+@click.command()
+@click.argument("deployment_id")
+@json_option
+@pass_options
+def show(options: Options, deployment_id: str, as_json: bool) -> None:
+    """The full event log of one deployment (an id or a unique prefix of 6+ characters)."""
+    from arxdeploy.cli import render
+    from arxdeploy.domain.events import fold
+    from arxdeploy.views import deployment_json
+
+    with app_for(options, as_json=as_json) as app:
+        summary = app.store.get(deployment_id=deployment_id)
+        events = app.store.events(deployment_id=summary.deployment.id)
+        view = fold(events)
+        if as_json:
+            emit_json(app, deployment_json(summary.deployment, view, events))
+        else:
+            render.show(summary.deployment, view, events, app.redactor)
+
+
+@click.command()
+@env_option()
+@click.option(
+    "-n", "--lines", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Lines per replica."
+)
+@click.option("--all-colors", is_flag=True, help="Also the colors that do not take traffic.")
+@pass_options
+def logs(options: Options, environment: str, lines: int, all_colors: bool) -> None:
+    """The last lines each replica of an environment wrote."""
+    from arxdeploy.cli.status import log_tails
+
+    with app_for(options) as app:
+        app.plan(environment)
+        for path, tail in log_tails(app, environment, lines=lines, all_colors=all_colors):
+            click.echo(f"==> {path} <==")
+            click.echo(app.redactor(tail))
