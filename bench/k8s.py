@@ -101,13 +101,13 @@ class Cluster:
     def deploy(self, version: str) -> Any:
         """What ``arxdeploy deploy`` runs; returns the final view."""
         self.app.prepare(ENVIRONMENT, strict=True)
-        _, view = self.app.engine.deploy(plan=self.app.plan(ENVIRONMENT), version=version)
+        _, view = deploy(self.app.engine, plan=self.app.plan(ENVIRONMENT), version=version)
         return view
 
     def rollback(self) -> Any:
         """What ``arxdeploy rollback`` runs (to the previous good version)."""
         self.app.prepare(ENVIRONMENT, strict=True)
-        _, view = self.app.engine.rollback(plan=self.app.plan(ENVIRONMENT), to_version=None)
+        _, view = rollback(self.app.engine, plan=self.app.plan(ENVIRONMENT), to_version=None)
         return view
 
     def selector_color(self) -> str | None:

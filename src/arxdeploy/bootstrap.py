@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import getpass
-import hashlib
 import logging
 import os
 import secrets
@@ -21,13 +20,14 @@ from arxdeploy import backups
 from arxdeploy.announce import build_notifier
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
+from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
-from arxdeploy.errors import LockedError
+from arxdeploy.errors import ConfigError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
 from arxdeploy.notify import Notifier
 from arxdeploy.ports import Hook, LockHolder, Store, Target
@@ -37,28 +37,6 @@ from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 log = logging.getLogger(__name__)
 
 NOTIFY_GRACE_SECONDS = 5.0
-
-
-def approval_digest(loaded: LoadedConfig) -> str:
-    """What an approval is bound to: the config as resolved (``${VAR}`` values included) and
-    every file it points at (manifest templates, check scripts), so that changing any of them
-    between the approval and the deployment voids the approval."""
-    config = loaded.config
-    digest = hashlib.sha256(config.model_dump_json().encode())
-    files: list[Path] = [loaded.base_dir / check.script for check in config.health_checks.custom_checks]
-    kube = config.target.kubernetes
-    if kube is not None and kube.manifests:
-        folder = loaded.base_dir / kube.manifests
-        files += sorted(p for p in folder.rglob("*") if p.is_file())
-    for path in files:
-        digest.update(
-            b"\0" + str(path.relative_to(loaded.base_dir) if path.is_relative_to(loaded.base_dir) else path).encode()
-        )
-        try:
-            digest.update(b"\0" + path.read_bytes())
-        except OSError:
-            digest.update(b"\0missing")
-    return digest.hexdigest()
 
 
 def new_deployment_id(now: datetime) -> str:
@@ -109,6 +87,7 @@ class App:
     """Everything a command needs, built once per command."""
 
     loaded: LoadedConfig
+    snapshot: Snapshot  # the config's files as read when the command started: what runs
     store: Store
     target: Target
     local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
@@ -136,41 +115,10 @@ class App:
 
     def plan(self, environment: str) -> EnvironmentPlan:
         plan = self.loaded.config.plan(environment)
-        return dataclasses.replace(plan, config_digest=self.approval_digest)
-
-    @functools.cached_property
-    def approval_digest(self) -> str:
-        # Reads every template and script the config names: once per command, not once per plan.
-        return approval_digest(self.loaded)
+        return dataclasses.replace(plan, config_digest=self.snapshot.digest)
 
     def environments(self) -> list[str]:
         return list(self.loaded.config.environments)
-
-    def prepare(self, environment: str, *, strict: bool) -> list[str]:
-        """Finish what a killed process left and put back a lost live version.
-
-        ``strict``: raise LockedError if a live process holds the environment (deploy,
-        rollback); otherwise leave it to that process (status, logs).
-        """
-        plan = self.plan(environment)
-        notes = [f"recovered interrupted deployment {i}" for i in self._recover(plan, strict)]
-        try:
-            restored = self.engine.restore(plan=plan)
-        except LockedError:
-            if strict:
-                raise
-            restored = None
-        if restored:
-            notes.append(restored)
-        return notes
-
-    def _recover(self, plan: EnvironmentPlan, strict: bool) -> list[str]:
-        try:
-            return self.engine.recover(plan=plan)
-        except LockedError:
-            if strict:
-                raise
-            return []
 
     def close(self) -> None:
         # Notices still in flight get a few seconds; a channel that is down does not hold the exit.
@@ -195,13 +143,19 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
     url = config.store_url or f"sqlite:///{loaded.state_dir / 'state.db'}"
     store: Store = RedactingStore(SqlStore(url), redactor)
     checks = config.health_checks
-    scripts = [ScriptCheck(c.name, loaded.base_dir / c.script, c.timeout) for c in checks.custom_checks]
+    snapshot = take(loaded)
+    scripts = [
+        ScriptCheck(c.name, path, c.timeout, content=snapshot.read(path))
+        for c in checks.custom_checks
+        for path in [loaded.base_dir / c.script]
+    ]
     local: LocalTarget | None = None
     if config.target.type == "kubernetes":
         from arxdeploy.targets.kubernetes.spec import spec_from_config
         from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
-        cluster = KubernetesTarget(spec=spec_from_config(config, base_dir=loaded.base_dir), state_dir=loaded.state_dir)
+        spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
+        cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir)
         target: Target = cluster
         health = HttpHealthProbe(
             endpoints=checks.endpoints,
@@ -226,9 +180,11 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         leases=leases,
         new_id=new_deployment_id,
         hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *list(announcers), *hooks],
+        content_now=lambda: _content_now(config_path, environ),
     )
     return App(
         loaded=loaded,
+        snapshot=snapshot,
         store=store,
         target=target,
         local=local,
@@ -237,6 +193,14 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         health=health,
         notifier=notifier,
     )
+
+
+def _content_now(config_path: Path, environ: Mapping[str, str]) -> str:
+    """The digest of the config and its files as they are on disk now (read again)."""
+    try:
+        return take(load(config_path, environ)).digest
+    except ConfigError:
+        return "an invalid config"
 
 
 def _local_target(loaded: LoadedConfig) -> LocalTarget:

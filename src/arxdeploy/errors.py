@@ -4,17 +4,21 @@
     ├── UsageError (2)              bad command-line input
     ├── ConfigError (2)             the config file is wrong; carries every problem found
     ├── LockedError (4)             another deployment holds the (service, environment) lock
+    │   └── LeaseLostError          this process lost the lock while it ran a deployment
     ├── NotFoundError (2)           an id or environment that does not exist
     ├── ApprovalError (3)           a gate said no, or nobody answered in time
     │   ├── RefusedError            this person may not decide this (not an approver, own change)
     │   └── UnauthenticatedError    no valid token: who is asking is unknown
     ├── ConflictError (2)           the request does not fit the deployment's state now
     ├── TargetError (5)             the target failed; adapters raise it ``from`` the SDK error
-    │   └── TransientTargetError    worth retrying (connection refused, timeouts, 5xx)
+    │   └── TransientTargetError    worth retrying (connection refused, timeouts, 5xx, 409)
+    │       └── ThrottledError      the API asked us to slow down (429): wait longer
     ├── StoreError (5)              the store failed
     └── StepFailed (1)              a deployment step failed; the engine turns it into a transition
 
-Retryability lives in the type: only ``Transient*`` errors are retried.
+Retryability lives in the type: only ``TransientTargetError`` and its subclasses are retried,
+``retry_attempts`` times with a backoff starting at ``retry_backoff`` seconds and doubling (or
+the server's ``retry_after``); ``engine.seam`` is the one place that does it.
 Adapters translate third-party exceptions at their boundary with ``raise ... from exc``.
 """
 
@@ -75,6 +79,18 @@ class LockedError(ArxdeployError):
     exit_code = 4
 
 
+class LeaseLostError(LockedError):
+    """The lease could not be renewed before it expired, or someone else holds it now.
+
+    ``taken``: another process holds it (it now owns the deployment: change nothing more).
+    Otherwise it expired (the store did not answer): only the safe way back may still run.
+    """
+
+    def __init__(self, message: str, *, taken: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.taken = taken
+
+
 class ApprovalError(ArxdeployError):
     exit_code = 3
 
@@ -97,6 +113,20 @@ class TargetError(ArxdeployError):
 
 class TransientTargetError(TargetError):
     """A target failure that may pass on its own: retried with backoff."""
+
+    retry_attempts = 4  # calls in all, the first included
+    retry_backoff = 0.5  # seconds before the second call; doubled before each next one
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after  # what the server asked for, if it said (Retry-After)
+
+
+class ThrottledError(TransientTargetError):
+    """The API is overloaded or rate-limits us (HTTP 429): fewer, slower attempts."""
+
+    retry_attempts = 5
+    retry_backoff = 1.0
 
 
 class StoreError(ArxdeployError):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import ssl
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,16 +22,21 @@ _ANSWER_CHARS = 200
 
 @dataclass(frozen=True)
 class ScriptCheck:
+    """A custom check. ``content``: the script as read once when the command started (the
+    approved content); it runs from a private copy of those bytes, never from ``path`` again."""
+
     name: str
     path: Path
     timeout: timedelta | None = None
+    content: bytes | None = None  # None: the file was missing or unreadable
 
 
 class HttpHealthProbe:
     """Implements ``arxdeploy.ports.HealthProbe`` with httpx and subprocesses.
 
     A check passes on a 2xx answer (HTTP) or exit status 0 (script). Scripts get the probe's
-    URL, color and version in ``ARXDEPLOY_CHECK_URL``, ``ARXDEPLOY_COLOR``, ``ARXDEPLOY_VERSION``.
+    URL, color and version in ``ARXDEPLOY_CHECK_URL``, ``ARXDEPLOY_COLOR``, ``ARXDEPLOY_VERSION``,
+    run in the config's folder, from a private copy of the content read when the command started.
     """
 
     def __init__(
@@ -51,15 +59,38 @@ class HttpHealthProbe:
             limits=httpx.Limits(max_keepalive_connections=0), trust_env=False, headers=headers, verify=verify
         )
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arxdeploy-check")
+        self._copies: dict[str, Path] = {}  # script name -> its private copy, made on first use
+        self._folder: Path | None = None
 
     def round(self, *, probes: Sequence[Probe], timeout: timedelta) -> Round:
+        # Copies are written before any check starts: a file still open for writing in one
+        # thread while another forks could not be executed (ETXTBSY).
+        copies = {s.name: self._copy_of(s) for s in self._scripts} if probes else {}
         jobs = [self._pool.submit(self._get, p, e, timeout) for p in probes for e in self._endpoints]
-        jobs += [self._pool.submit(self._script, p, s, timeout) for p in probes for s in self._scripts]
+        jobs += [self._pool.submit(self._script, p, s, copies[s.name], timeout) for p in probes for s in self._scripts]
         return Round(results=tuple(job.result() for job in jobs))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _copy_of(self, check: ScriptCheck) -> Path | None:
+        """The script's private copy (mode 0700 in a 0700 folder): what was read is what runs."""
+        if check.content is None:
+            return None
+        if check.name not in self._copies:
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="arxdeploy-checks-"))
+            folder = self._folder / str(len(self._copies))
+            folder.mkdir(mode=0o700)
+            copy = folder / check.path.name
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+            with os.fdopen(fd, "wb") as out:
+                out.write(check.content)
+            self._copies[check.name] = copy
+        return self._copies[check.name]
 
     def _get(self, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
         name = f"GET {endpoint} on {probe.label}"
@@ -75,7 +106,7 @@ class HttpHealthProbe:
             answer = f"{answer}: {body}" if body else answer
         return CheckResult(name, response.is_success, answer)
 
-    def _script(self, probe: Probe, check: ScriptCheck, timeout: timedelta) -> CheckResult:
+    def _script(self, probe: Probe, check: ScriptCheck, copy: Path | None, timeout: timedelta) -> CheckResult:
         name = f"script {check.name} on {probe.label}"
         env = {
             **self._environ,
@@ -84,9 +115,11 @@ class HttpHealthProbe:
             "ARXDEPLOY_VERSION": probe.version,
         }
         limit = (check.timeout or timeout).total_seconds()
+        if copy is None:
+            return CheckResult(name, False, f"could not read {check.path} when this command started")
         try:
             done = subprocess.run(
-                [str(check.path)],
+                [str(copy)],
                 cwd=self._cwd,
                 env=env,
                 capture_output=True,

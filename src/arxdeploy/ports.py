@@ -197,11 +197,18 @@ class Store(Protocol):
         """Take the lease if free or expired (at ``holder.acquired_at``); returns the holder in force."""
         ...
 
-    def renew_lock(self, *, service: str, environment: str, deployment_id: str, expires_at: datetime) -> bool:
-        """Extend our lease; False if it is no longer ours."""
+    def renew_lock(self, *, service: str, environment: str, holder: LockHolder, expires_at: datetime) -> bool:
+        """Extend exactly this holder's lease (same deployment, host, pid and acquired_at: a
+        recovery holds the same deployment id); False if it is no longer theirs."""
         ...
 
-    def release_lock(self, *, service: str, environment: str, deployment_id: str) -> None: ...
+    def release_lock(self, *, service: str, environment: str, holder: LockHolder) -> None:
+        """Remove exactly this holder's lease; nothing if someone else holds it."""
+        ...
+
+    def lock_holder(self, *, service: str, environment: str) -> LockHolder | None:
+        """Who holds the lease now (expired or not), or None. Reads only."""
+        ...
 
     def break_lock(self, *, service: str, environment: str, holder: LockHolder) -> bool:
         """Remove exactly this (abandoned) holder; False if the lease changed meanwhile."""

@@ -28,6 +28,7 @@ from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.target import FakeHealth, FakeTarget
+from tests.drive import deploy
 from tests.support import free_port
 
 SECRET = "s3cr3t-demo-value"
@@ -111,17 +112,17 @@ class World:
         return {"Authorization": f"Bearer {self.token(email)}"}
 
     def request_production(self, version: str = "v2", reason: str = "ship it") -> Deployment:
-        d, view = self.engine.deploy(plan=self.app.plan("production"), version=version, reason=reason, wait=False)
+        d, view = deploy(self.engine, plan=self.app.plan("production"), version=version, reason=reason, wait=False)
         assert view.state.value == "awaiting_approval"
         return d
 
     def deploy_staging(self, version: str = "v1") -> Deployment:
-        d, view = self.engine.deploy(plan=self.app.plan("staging"), version=version, wait=True)
+        d, view = deploy(self.engine, plan=self.app.plan("staging"), version=version, wait=True)
         assert view.state.value == "succeeded", view
         return d
 
     def deploy_staging_failed(self, version: str) -> Deployment:
-        d, view = self.engine.deploy(plan=self.app.plan("staging"), version=version, wait=True)
+        d, view = deploy(self.engine, plan=self.app.plan("staging"), version=version, wait=True)
         assert view.failure is not None, view
         return d
 

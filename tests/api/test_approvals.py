@@ -11,6 +11,7 @@ import pytest
 
 from arxdeploy.domain.approvals import GateStatus
 from tests.api.conftest import APPROVERS, REQUESTER, World
+from tests.drive import deploy
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -199,8 +200,8 @@ def test_bad_bodies_and_parameters_get_the_422_shape(world: World) -> None:
 
 def test_a_ci_run_started_by_the_approver_is_their_own(world: World) -> None:
     # A manual run recorded as the GitHub login "bo-gh", not as an email no approver would match.
-    d, view = world.engine.deploy(
-        plan=world.app.plan("production"), version="v2", reason="dispatch", actor="bo-gh", wait=False
+    d, view = deploy(
+        world.engine, plan=world.app.plan("production"), version="v2", reason="dispatch", actor="bo-gh", wait=False
     )
     assert view.state.value == "awaiting_approval"
     _, text = world.app.tokens.create(email="bo@example.com", created_by="admin@example.com", github="Bo-GH")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arxdeploy.bootstrap import approval_digest
 from arxdeploy.config import load
+from arxdeploy.config.snapshot import take
 
 CONFIG = """\
 service: arxos
@@ -27,7 +27,7 @@ def test_the_digest_changes_with_a_template_a_script_or_an_environment_value(tmp
     (tmp_path / "check.sh").write_text("#!/bin/sh\nexit 0\n")
 
     def digest(image: str = "ghcr.io/arxos/api") -> str:
-        return approval_digest(load(tmp_path / "deployment_config.yaml", {"IMAGE": image}))
+        return take(load(tmp_path / "deployment_config.yaml", {"IMAGE": image})).digest
 
     first = digest()
     assert digest() == first  # stable

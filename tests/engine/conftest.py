@@ -9,7 +9,7 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.ports import Hook, LockHolder
+from arxdeploy.ports import Hook, LockHolder, Store
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.store import MemoryStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
@@ -41,7 +41,9 @@ class World:
     hooks: list[Hook] = field(default_factory=list)  # more hooks for the engines made from now on
     _ids: int = 0
 
-    def engine(self, pid: int = 100, kill_at: str | None = None) -> Engine:
+    def engine(
+        self, pid: int = 100, kill_at: str | None = None, ttl: timedelta = timedelta(days=1), store: Store | None = None
+    ) -> Engine:
         self.alive.add(pid)
 
         def hook(d: Deployment, event: Event) -> None:
@@ -55,10 +57,11 @@ class World:
             return f"d{self._ids:04d}"
 
         me = Identity(user="ana", host="ci-1", pid=pid)
-        # Manual time jumps minutes at once; a long lease keeps expiry out of these tests.
-        leases = Leases(store=self.store, clock=self.clock, me=me, is_alive=self.is_alive, ttl=timedelta(days=1))
+        # Manual time jumps minutes at once; a long lease keeps expiry out of most tests.
+        store = store or self.store
+        leases = Leases(store=store, clock=self.clock, me=me, is_alive=self.is_alive, ttl=ttl)
         return Engine(
-            store=self.store,
+            store=store,
             target=self.target,
             health=self.health,
             clock=self.clock,

@@ -12,6 +12,7 @@ from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
 from arxdeploy.domain.notices import KINDS
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.notify import Notice, Notifier
+from tests.drive import deploy
 
 from .conftest import PLAN, World
 
@@ -45,7 +46,7 @@ def test_an_approved_deployment_tells_its_whole_story(world: World) -> None:
     inbox = Inbox()
     notifier, approvals = announced(world, inbox)
     engine = world.engine()
-    d, _ = engine.deploy(plan=GATED, version="v1", wait=False, reason="new checkout")
+    d, _ = deploy(engine, plan=GATED, version="v1", wait=False, reason="new checkout")
     approvals.decide(deployment_id=d.id, who="bo@example.com", verdict=Verdict.APPROVE, via="server")
     engine.resume(plan=GATED, deployment_id=d.id)
     notifier.close(timeout=5)
@@ -69,10 +70,10 @@ def test_rejections_and_expiry_say_why_and_unwanted_kinds_stay_quiet(world: Worl
     inbox = Inbox()
     notifier, approvals = announced(world, inbox, frozenset({"approval_rejected", "approval_expired"}))
     engine = world.engine()
-    first, _ = engine.deploy(plan=GATED, version="v1", wait=False)
+    first, _ = deploy(engine, plan=GATED, version="v1", wait=False)
     approvals.decide(deployment_id=first.id, who="bo@example.com", verdict=Verdict.REJECT, via="cli", reason="freeze")
     engine.resume(plan=GATED, deployment_id=first.id)
-    second, _ = engine.deploy(plan=GATED, version="v2", wait=False)
+    second, _ = deploy(engine, plan=GATED, version="v2", wait=False)
     world.clock.advance(timedelta(hours=2))
     engine.resume(plan=GATED, deployment_id=second.id)
     notifier.close(timeout=5)
@@ -92,7 +93,7 @@ def test_notices_leave_with_secrets_masked(world: World) -> None:
     notifier = Notifier([inbox])
     secret = 'hunter2-"quoted"'
     world.hooks.append(Announcer(notifier, ALL, world.store, redact=Redactor([secret])))
-    world.engine().deploy(plan=PLAN, version="v1", reason=f"token is {secret}")
+    deploy(world.engine(), plan=PLAN, version="v1", reason=f"token is {secret}")
     notifier.close(timeout=5)
     assert inbox.notices and all(secret not in repr(n) for n in inbox.notices)
     assert inbox.notices[0].reason == "token is ***"

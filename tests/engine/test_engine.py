@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 
 from arxdeploy.domain.events import fold
 from arxdeploy.domain.states import Color, Kind, State
-from arxdeploy.errors import LockedError, TargetError
+from arxdeploy.errors import LockedError, TargetError, UsageError
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.store import MemoryStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
+from tests.drive import deploy, ran, reconcile, rollback, stop
 
 from .conftest import PLAN, Killed, World
 
@@ -28,7 +29,7 @@ def live(world: World) -> tuple[Color | None, str | None]:
 
 
 def test_first_deploy_goes_live_on_blue(world: World) -> None:
-    d, view = world.engine().deploy(plan=PLAN, version="v1", reason="first")
+    d, view = deploy(world.engine(), plan=PLAN, version="v1", reason="first")
     assert view.state is State.SUCCEEDED
     assert steps(view) == FLOW
     assert (d.new_color, d.old_color, d.previous_version) == (Color.BLUE, None, None)
@@ -39,9 +40,9 @@ def test_first_deploy_goes_live_on_blue(world: World) -> None:
 
 def test_second_deploy_switches_color_and_retires_the_old_one(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v1")
     start = world.clock.now()
-    d, view = engine.deploy(plan=PLAN, version="v2")
+    d, view = deploy(engine, plan=PLAN, version="v2")
     assert view.state is State.SUCCEEDED
     assert (d.new_color, d.old_color, d.previous_version) == (Color.GREEN, Color.BLUE, "v1")
     assert live(world) == (Color.GREEN, "v2")
@@ -52,9 +53,9 @@ def test_second_deploy_switches_color_and_retires_the_old_one(world: World) -> N
 
 def test_crash_looping_version_fails_fast_and_leaves_the_live_one(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v1")
     start = world.clock.now()
-    _, view = engine.deploy(plan=PLAN, version="v2-crash")
+    _, view = deploy(engine, plan=PLAN, version="v2-crash")
     assert view.state is State.FAILED
     assert steps(view) == ["validate", "backup", "deploy", "verify", "cleanup"]
     assert view.failure is not None and "crash-looping" in view.failure.reason
@@ -65,9 +66,9 @@ def test_crash_looping_version_fails_fast_and_leaves_the_live_one(world: World) 
 
 def test_never_healthy_version_fails_at_the_progress_deadline(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v1")
     start = world.clock.now()
-    _, view = engine.deploy(plan=PLAN, version="v2-unhealthy")
+    _, view = deploy(engine, plan=PLAN, version="v2-unhealthy")
     assert view.state is State.FAILED
     assert view.failure is not None and view.failure.step == "verify"
     assert view.failure.answer == "HTTP 500: unhealthy"
@@ -78,8 +79,8 @@ def test_never_healthy_version_fails_at_the_progress_deadline(world: World) -> N
 
 def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
-    _, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
+    deploy(engine, plan=PLAN, version="v1")
+    _, view = deploy(engine, plan=PLAN, version="v2-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert steps(view) == ["validate", "backup", "deploy", "verify", "switch", "monitor", "rollback"]
     assert view.failure is not None and view.failure.step == "monitor"
@@ -95,7 +96,7 @@ def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> 
 
 
 def test_first_deploy_failing_after_switch_leaves_nothing_live(world: World) -> None:
-    _, view = world.engine().deploy(plan=PLAN, version="v1-fails-after-60s")
+    _, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert live(world) == (None, None)
     assert world.target.colors["staging"] == {}
@@ -103,9 +104,9 @@ def test_first_deploy_failing_after_switch_leaves_nothing_live(world: World) -> 
 
 def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
-    engine.deploy(plan=PLAN, version="v2")
-    d, view = engine.rollback(plan=PLAN, to_version=None)
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
+    d, view = rollback(engine, plan=PLAN, to_version=None)
     assert d.kind is Kind.ROLLBACK and d.version == "v1" and d.previous_version == "v2"
     assert view.state is State.SUCCEEDED
     assert "monitor" not in steps(view)
@@ -114,15 +115,15 @@ def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> N
 
 def test_manual_rollback_asks_the_target_for_the_backup(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
-    engine.deploy(plan=PLAN, version="v2")
-    engine.rollback(plan=PLAN, to_version=None)
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
+    rollback(engine, plan=PLAN, to_version=None)
     assert world.target.calls.count("start_color staging blue v1 from-backup") == 1
 
 
 def test_a_rollback_whose_old_color_is_gone_restarts_it_from_the_backup(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v1")
     # Blue disappears behind the engine's back while v2 is being watched (e.g. deleted by hand).
     switch = world.target.switch
 
@@ -132,7 +133,7 @@ def test_a_rollback_whose_old_color_is_gone_restarts_it_from_the_backup(world: W
             world.target.colors[environment].pop(Color.BLUE, None)
 
     world.target.switch = switch_and_lose_blue  # type: ignore[method-assign]
-    _, view = engine.deploy(plan=PLAN, version="v2-fails-after-60s")
+    _, view = deploy(engine, plan=PLAN, version="v2-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert "start_color staging blue v1 from-backup" in world.target.calls
     assert "restarted" in view.steps[-1].detail
@@ -141,9 +142,9 @@ def test_a_rollback_whose_old_color_is_gone_restarts_it_from_the_backup(world: W
 
 def test_target_error_during_deploy_cleans_up(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v1")
     world.target.fail_on["start_color"] = 1
-    _, view = engine.deploy(plan=PLAN, version="v2")
+    _, view = deploy(engine, plan=PLAN, version="v2")
     assert view.state is State.FAILED
     assert view.failure is not None and "injected failure in start_color" in view.failure.reason
     assert live(world) == (Color.BLUE, "v1")
@@ -152,10 +153,10 @@ def test_target_error_during_deploy_cleans_up(world: World) -> None:
 def test_second_deploy_while_one_runs_is_locked(world: World) -> None:
     first = world.engine(pid=100, kill_at="monitoring")
     with pytest.raises(Killed):
-        first.deploy(plan=PLAN, version="v1")
+        deploy(first, plan=PLAN, version="v1")
     world.alive.add(100)  # the first process is in fact still running
     with pytest.raises(LockedError) as caught:
-        world.engine(pid=200).deploy(plan=PLAN, version="v2")
+        deploy(world.engine(pid=200), plan=PLAN, version="v2")
     assert "d0001" in caught.value.message and "ana@ci-1" in caught.value.message
     assert caught.value.exit_code == 4
 
@@ -177,10 +178,10 @@ def test_second_deploy_while_one_runs_is_locked(world: World) -> None:
 def test_killed_deploy_is_recovered_by_the_next_command(
     world: World, kill_at: str, ends: State, live_after: tuple[Color, str]
 ) -> None:
-    world.engine(pid=100).deploy(plan=PLAN, version="v1")
+    deploy(world.engine(pid=100), plan=PLAN, version="v1")
     version = "v2-fails-after-60s" if kill_at == "rolling_back" else "v2-crash" if kill_at == "cleaning_up" else "v2"
     with pytest.raises(Killed):
-        world.engine(pid=101, kill_at=kill_at).deploy(plan=PLAN, version=version)
+        deploy(world.engine(pid=101, kill_at=kill_at), plan=PLAN, version=version)
     survivor = world.engine(pid=102)
     recovered = survivor.recover(plan=PLAN)
     assert recovered == ["d0002"]
@@ -190,19 +191,121 @@ def test_killed_deploy_is_recovered_by_the_next_command(
     assert live(world) == live_after
     assert set(world.target.colors["staging"]) == {Color.BLUE}
     # ...and then the next deployment proceeds.
-    _, after = survivor.deploy(plan=PLAN, version="v3")
+    _, after = deploy(survivor, plan=PLAN, version="v3")
     assert after.state is State.SUCCEEDED
 
 
-def test_restore_brings_back_the_recorded_live_version(world: World) -> None:
+def test_reconcile_brings_back_the_recorded_live_version_as_a_recorded_deployment(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
-    engine.deploy(plan=PLAN, version="v2")
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
     world.target.colors.clear()
     world.target.live.clear()  # the runtime died and took everything with it
-    assert engine.restore(plan=PLAN) == "restored v2 on green"
+
+    d, view = ran(reconcile(engine, plan=PLAN))
+
+    assert (d.kind, d.version, d.new_color, view.state) == (Kind.RECONCILE, "v2", Color.GREEN, State.SUCCEEDED)
+    assert [s.step for s in view.steps] == ["validate", "backup", "deploy", "verify", "switch", "finalize"]
     assert live(world) == (Color.GREEN, "v2")
-    assert engine.restore(plan=PLAN) is None
+    assert world.store.live(service="demo-api", environment="staging").deployment_id == d.id  # type: ignore[union-attr]
+    again = reconcile(engine, plan=PLAN)  # the target matches the record now
+    assert again.deployment is None and "nothing to reconcile" in again.notes[-1]
+    assert [h.deployment.kind for h in world.store.history(service="demo-api")] == [
+        Kind.RECONCILE,
+        Kind.DEPLOY,
+        Kind.DEPLOY,
+    ]
+
+
+def test_reconcile_replaces_a_version_changed_by_hand_with_the_recorded_one(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    world.target.colors["staging"][Color.BLUE].version = "v0-by-hand"  # someone edited the live color
+
+    d, view = ran(reconcile(engine, plan=PLAN))
+
+    assert (d.previous_version, d.version, view.state) == ("v0-by-hand", "v1", State.SUCCEEDED)
+    assert live(world) == (Color.GREEN, "v1")
+    assert set(world.target.colors["staging"]) == {Color.GREEN}  # the drifted color retired
+
+
+def test_reconcile_with_nothing_recorded_is_refused(world: World) -> None:
+    world.target.start_color(environment="staging", color=Color.BLUE, version="v9", replicas=1)
+    world.target.switch(environment="staging", color=Color.BLUE)
+    with pytest.raises(UsageError) as caught:
+        reconcile(world.engine(), plan=PLAN)
+    assert "the record has nothing live in staging, but the target runs v9 on blue" in caught.value.message
+    assert world.store.history(service="demo-api") == []
+
+
+def test_a_deploy_that_finds_nothing_live_reconciles_first_as_a_step(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    world.target.colors.clear()
+    world.target.live.clear()
+
+    d, view = deploy(engine, plan=PLAN, version="v2-fails-after-60s")
+
+    assert (d.previous_version, d.old_color, d.new_color) == ("v1", Color.BLUE, Color.GREEN)
+    assert d.route.reconcile_first
+    assert [s.step for s in view.steps][:2] == ["validate", "reconcile"]
+    assert "v1 is back on blue" in view.steps[1].detail
+    # The new version failed after its switch: the reconciled one was warm to return to.
+    assert view.state is State.ROLLED_BACK
+    assert live(world) == (Color.BLUE, "v1")
+
+
+def test_a_deploy_over_a_drifted_target_goes_on_from_what_runs_and_says_so(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    world.target.colors["staging"][Color.BLUE].version = "v0-by-hand"
+
+    d, view = deploy(engine, plan=PLAN, version="v2")
+
+    assert (d.previous_version, view.state) == ("v0-by-hand", State.SUCCEEDED)
+    assert view.warnings == [
+        "the record says v1 on blue is live in staging, but the target runs v0-by-hand on blue; going on from what runs"
+    ]
+
+
+def test_stop_is_a_recorded_deployment_through_the_state_machine(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
+
+    d, view = ran(stop(engine, plan=PLAN))
+
+    assert (d.kind, view.state, d.previous_version) == (Kind.STOP, State.SUCCEEDED, "v2")
+    assert [s.step for s in view.steps] == ["validate", "backup", "stop"]
+    assert live(world) == (None, None) and world.target.colors["staging"] == {}
+    assert world.store.live(service="demo-api", environment="staging").version is None  # type: ignore[union-attr]
+
+
+def test_stop_of_an_environment_that_runs_nothing_records_and_changes_nothing(world: World) -> None:
+    done = stop(world.engine(), plan=PLAN)
+    assert done.deployment is None and done.notes == ("nothing runs in staging: nothing to stop",)
+    assert world.store.history(service="demo-api") == []
+    assert world.target.calls == ["inspect staging"]
+
+
+def test_a_killed_stop_is_finished_by_the_next_command(world: World) -> None:
+    deploy(world.engine(pid=100), plan=PLAN, version="v1")
+    with pytest.raises(Killed):
+        stop(world.engine(pid=101, kill_at="stopping"), plan=PLAN)
+    assert world.engine(pid=102).recover(plan=PLAN) == ["d0002"]
+    assert fold(world.store.events(deployment_id="d0002")).state is State.SUCCEEDED
+    assert live(world) == (None, None)
+
+
+def test_a_deployment_killed_right_after_its_request_ends_failed_and_runs_nothing(world: World) -> None:
+    deploy(world.engine(pid=100), plan=PLAN, version="v1")
+    with pytest.raises(Killed):
+        deploy(world.engine(pid=101, kill_at="requested"), plan=PLAN, version="v2")
+    calls = len(world.target.calls)
+    assert world.engine(pid=102).recover(plan=PLAN) == ["d0002"]
+    assert fold(world.store.events(deployment_id="d0002")).state is State.FAILED
+    assert world.target.calls[calls:] == []  # recovery did not run the deployment
+    assert live(world) == (Color.BLUE, "v1")
 
 
 TARGET_CALLS = ["inspect", "backup", "start_color", "switch", "stop_color"]
@@ -222,10 +325,10 @@ def test_any_failures_end_terminal_with_a_healthy_live_color(
     world = World(clock=clock, target=target, health=FakeHealth(target), store=MemoryStore())
     engine = world.engine()
     if first_ok:
-        engine.deploy(plan=PLAN, version="v1")
+        deploy(engine, plan=PLAN, version="v1")
     target.fail_on.update(failures)
     try:
-        _, view = engine.deploy(plan=PLAN, version=version)
+        _, view = deploy(engine, plan=PLAN, version=version)
     except TargetError:
         # A failing target before the deployment is recorded (inspect at request) is an error
         # to the caller, and nothing changed.
@@ -243,11 +346,12 @@ def test_any_failures_end_terminal_with_a_healthy_live_color(
 
 def test_rollback_after_a_stop_skips_the_stop_record(world: World) -> None:
     engine = world.engine()
-    engine.deploy(plan=PLAN, version="v1")
-    engine.deploy(plan=PLAN, version="v2")
-    _, stopped = engine.stop(plan=PLAN)
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
+    _, stopped = ran(stop(engine, plan=PLAN))
     assert stopped.state is State.SUCCEEDED and live(world) == (None, None)
-    assert engine.restore(plan=PLAN) is None  # a stop is not undone by a restore
-    d, view = engine.rollback(plan=PLAN, to_version=None)
+    assert reconcile(engine, plan=PLAN).deployment is None  # a stop is not undone by a reconcile
+    assert live(world) == (None, None)
+    d, view = rollback(engine, plan=PLAN, to_version=None)
     assert (d.version, view.state) == ("v2", State.SUCCEEDED)
     assert live(world)[1] == "v2"

@@ -12,6 +12,7 @@ from arxdeploy.domain.approvals import AUTO_APPROVER, ApprovalPolicy, GateStatus
 from arxdeploy.domain.states import Kind, State
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.errors import ConflictError, RefusedError
+from tests.drive import deploy, rollback
 
 from .conftest import PLAN, World
 
@@ -31,7 +32,7 @@ def types(world: World, deployment_id: str) -> list[str]:
 def asked(world: World, plan=GATED, **kwargs: object):  # type: ignore[no-untyped-def]
     engine = world.engine()
     engine.leases.me = dataclasses.replace(engine.leases.me, email=ANA)
-    d, view = engine.deploy(plan=plan, version="v2", wait=False, **kwargs)  # type: ignore[arg-type]
+    d, view = deploy(engine, plan=plan, version="v2", wait=False, **kwargs)  # type: ignore[arg-type]
     return engine, d, view
 
 
@@ -124,7 +125,7 @@ def test_approvals_are_void_when_the_config_changed(world: World) -> None:
 
 def test_a_new_request_supersedes_one_waiting_for_approval(world: World) -> None:
     engine, first, _ = asked(world)
-    second, view = engine.deploy(plan=GATED, version="v3", wait=False)
+    second, view = deploy(engine, plan=GATED, version="v3", wait=False)
     assert view.state is State.AWAITING_APPROVAL
     old = world.store.get(deployment_id=first.id)
     assert old.state is State.REJECTED
@@ -146,12 +147,12 @@ def test_a_waiting_process_that_died_is_resumed_by_another(world: World) -> None
 def test_staging_is_approved_automatically_unless_critical(world: World) -> None:
     auto = dataclasses.replace(GATED, approval=dataclasses.replace(POLICY, auto_approve=True))
     engine = world.engine()
-    d, view = engine.deploy(plan=auto, version="v1", wait=False)
+    d, view = deploy(engine, plan=auto, version="v1", wait=False)
     assert view.state is State.SUCCEEDED
     decision = next(e for e in world.store.events(deployment_id=d.id) if e.type == "approval")
     assert (decision.data["who"], decision.data["via"]) == (AUTO_APPROVER, "auto")
 
-    _, view = engine.deploy(plan=auto, version="v2", wait=False, critical=True)
+    _, view = deploy(engine, plan=auto, version="v2", wait=False, critical=True)
     assert view.state is State.AWAITING_APPROVAL
 
 
@@ -159,16 +160,16 @@ def test_critical_updates_need_approval_where_others_do_not(world: World) -> Non
     policy = ApprovalPolicy(required_if_critical=True, approvers=(BO,))
     plan = dataclasses.replace(GATED, approval=policy)
     engine = world.engine()
-    assert engine.deploy(plan=plan, version="v1", wait=False)[1].state is State.SUCCEEDED
-    assert engine.deploy(plan=plan, version="v2", wait=False, critical=True)[1].state is State.AWAITING_APPROVAL
+    assert deploy(engine, plan=plan, version="v1", wait=False)[1].state is State.SUCCEEDED
+    assert deploy(engine, plan=plan, version="v2", wait=False, critical=True)[1].state is State.AWAITING_APPROVAL
 
 
 def test_rollbacks_never_wait_for_people(world: World) -> None:
     ungated = dataclasses.replace(GATED, approval=ApprovalPolicy())
     engine = world.engine()
-    engine.deploy(plan=ungated, version="v1")
-    engine.deploy(plan=ungated, version="v2")
-    d, view = engine.rollback(plan=GATED, to_version=None)
+    deploy(engine, plan=ungated, version="v1")
+    deploy(engine, plan=ungated, version="v2")
+    d, view = rollback(engine, plan=GATED, to_version=None)
     assert d.kind is Kind.ROLLBACK and view.state is State.SUCCEEDED
     assert "approval_requested" not in types(world, d.id)
 

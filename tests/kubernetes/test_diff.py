@@ -7,7 +7,6 @@ test image (``ARXDEPLOY_TEST_IMAGE``) may carry no ``{version}``.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from arxdeploy.domain.states import Color
 from arxdeploy.errors import NotFoundError
 from arxdeploy.targets.kubernetes.diff import diff, next_color
 from arxdeploy.targets.kubernetes.manifests import image_for
-from arxdeploy.targets.kubernetes.spec import KubeSpec
+from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
 from .conftest import Cluster
@@ -166,7 +165,7 @@ def test_a_template_folder_diffs_its_own_kinds_and_an_unknown_environment_fails_
     folder = tmp_path / "k8s" / ENV
     folder.mkdir(parents=True)
     (folder / "app.yaml").write_text(TEMPLATE)
-    spec = replace(k8s_spec, manifests=tmp_path / "k8s")
+    spec = with_templates(k8s_spec, tmp_path / "k8s")
     with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
         try:
             with pytest.raises(NotFoundError, match="no environment 'qa'"):

@@ -24,6 +24,7 @@ from arxdeploy.engine.run import Engine
 from arxdeploy.health import HttpHealthProbe
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
+from tests.drive import deploy, rollback
 
 from .conftest import Cluster
 
@@ -79,12 +80,12 @@ def engine(target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: P
 def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
     engine: Engine, target: KubernetesTarget, cluster: Cluster
 ) -> None:
-    first, view = engine.deploy(plan=PLAN, version="1.0")
+    first, view = deploy(engine, plan=PLAN, version="1.0")
     assert view.state is State.SUCCEEDED, view.failure
     assert first.new_color is Color.BLUE
     assert target.inspect(environment=ENV).live_version == "1.0"
 
-    second, view = engine.deploy(plan=PLAN, version="1.1")
+    second, view = deploy(engine, plan=PLAN, version="1.1")
     assert view.state is State.SUCCEEDED, view.failure
     state = target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
@@ -93,7 +94,7 @@ def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
 
     cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.2"))
     started = time.monotonic()
-    _third, view = engine.deploy(plan=PLAN, version="1.2")
+    _third, view = deploy(engine, plan=PLAN, version="1.2")
     assert view.state is State.FAILED
     assert view.failure is not None and "CrashLoopBackOff" in str(view.failure)
     assert time.monotonic() - started < PLAN.checks.progress_deadline.total_seconds()  # failed fast
@@ -105,8 +106,8 @@ def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
 def test_rollback_without_a_warm_color_restores_what_ran_from_the_backup(
     engine: Engine, target: KubernetesTarget, cluster: Cluster
 ) -> None:
-    engine.deploy(plan=PLAN, version="1.0")
-    engine.deploy(plan=PLAN, version="1.1")  # blue (1.0) retired: scale_down_delay is 0
+    deploy(engine, plan=PLAN, version="1.0")
+    deploy(engine, plan=PLAN, version="1.1")  # blue (1.0) retired: scale_down_delay is 0
     assert list(target.inspect(environment=ENV).colors) == [Color.GREEN]
 
     # The config changed since 1.0 ran: a rollback must bring back what ran, not what it says now.
@@ -114,9 +115,9 @@ def test_rollback_without_a_warm_color_restores_what_ran_from_the_backup(
         spec=replace(target.spec, image="registry.example/moved:{version}"), state_dir=target.backups_dir.parent
     )
     with moved:
-        rollback, view = replace(engine, target=moved).rollback(plan=PLAN, to_version=None)
+        back, view = rollback(replace(engine, target=moved), plan=PLAN, to_version=None)
     assert view.state is State.SUCCEEDED, view.failure
-    assert rollback.version == "1.0"
+    assert back.version == "1.0"
     blue = target.connection.client.get(Deployment, "arxos-blue", namespace=target.spec.namespace_for(ENV))
     assert blue.spec is not None and blue.spec.template.spec is not None
     assert blue.spec.template.spec.containers[0].image == BAD_IMAGE.format("1.0")  # the backup's, not "moved"

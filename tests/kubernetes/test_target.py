@@ -28,7 +28,7 @@ from arxdeploy.errors import TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState
 from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.client import Connection, connect
-from arxdeploy.targets.kubernetes.spec import KubeSpec
+from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from tests.support import wait_until
 
@@ -376,7 +376,7 @@ def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_pat
     folder = tmp_path / "k8s" / ENV
     folder.mkdir(parents=True)
     (folder / "app.yaml").write_text(TEMPLATE)
-    spec = replace(k8s_spec, manifests=tmp_path / "k8s")
+    spec = with_templates(k8s_spec, tmp_path / "k8s")
     with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
         target.start_color(environment=ENV, color=Color.GREEN, version="3.1", replicas=2)
         target.switch(environment=ENV, color=Color.GREEN)

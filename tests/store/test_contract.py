@@ -304,29 +304,47 @@ def test_expired_lease_is_taken_over_at_exactly_its_expiry(store: Store) -> None
 
     assert store.acquire_lock(**SVC, holder=just_before).deployment_id == "dep-a"
     assert store.acquire_lock(**SVC, holder=at_expiry) == at_expiry
-    assert store.renew_lock(**SVC, deployment_id="dep-a", expires_at=at(500)) is False
+    assert store.renew_lock(**SVC, holder=holder("dep-a", acquired=0, ttl=60), expires_at=at(500)) is False
 
 
 def test_renew_extends_only_our_lease(store: Store) -> None:
-    store.acquire_lock(**SVC, holder=holder("dep-a", acquired=0, ttl=60))
+    ours = holder("dep-a", acquired=0, ttl=60)
+    store.acquire_lock(**SVC, holder=ours)
 
-    assert store.renew_lock(**SVC, deployment_id="dep-a", expires_at=at(120)) is True
-    assert store.renew_lock(**SVC, deployment_id="dep-b", expires_at=at(999)) is False
-    assert store.renew_lock(service="shop", environment="staging", deployment_id="dep-a", expires_at=at(999)) is False
+    assert store.renew_lock(**SVC, holder=ours, expires_at=at(120)) is True
+    assert store.renew_lock(**SVC, holder=holder("dep-b", acquired=0), expires_at=at(999)) is False
+    assert store.renew_lock(service="shop", environment="staging", holder=ours, expires_at=at(999)) is False
+    # A recovery holds the same deployment id from another process: not ours to renew.
+    assert store.renew_lock(**SVC, holder=replace(ours, pid=7), expires_at=at(999)) is False
+    assert store.renew_lock(**SVC, holder=replace(ours, host="ci-2"), expires_at=at(999)) is False
+    assert store.renew_lock(**SVC, holder=replace(ours, acquired_at=at(1)), expires_at=at(999)) is False
 
     assert store.acquire_lock(**SVC, holder=holder("dep-b", acquired=90)).expires_at == at(120)
     assert store.acquire_lock(**SVC, holder=holder("dep-b", acquired=120)).deployment_id == "dep-b"
 
 
 def test_release_frees_only_our_lease(store: Store) -> None:
-    store.acquire_lock(**SVC, holder=holder("dep-a", acquired=0))
+    ours = holder("dep-a", acquired=0)
+    store.acquire_lock(**SVC, holder=ours)
 
-    store.release_lock(**SVC, deployment_id="dep-b")
+    store.release_lock(**SVC, holder=holder("dep-b", acquired=0))
+    store.release_lock(**SVC, holder=replace(ours, pid=7))  # the same deployment, another process
     assert store.acquire_lock(**SVC, holder=holder("dep-b", acquired=1)).deployment_id == "dep-a"
 
-    store.release_lock(**SVC, deployment_id="dep-a")
-    store.release_lock(**SVC, deployment_id="dep-a")  # idempotent
+    store.release_lock(**SVC, holder=ours)
+    store.release_lock(**SVC, holder=ours)  # idempotent
     assert store.acquire_lock(**SVC, holder=holder("dep-b", acquired=2)).deployment_id == "dep-b"
+
+
+def test_lock_holder_reads_who_holds_the_lease(store: Store) -> None:
+    assert store.lock_holder(**SVC) is None
+    ours = holder("dep-a", acquired=0)
+    store.acquire_lock(**SVC, holder=ours)
+
+    assert store.lock_holder(**SVC) == ours
+    assert store.lock_holder(service="shop", environment="staging") is None
+    store.release_lock(**SVC, holder=ours)
+    assert store.lock_holder(**SVC) is None
 
 
 def test_break_removes_exactly_the_given_holder(store: Store) -> None:
@@ -336,6 +354,7 @@ def test_break_removes_exactly_the_given_holder(store: Store) -> None:
     assert store.break_lock(**SVC, holder=replace(abandoned, pid=101)) is False
     assert store.break_lock(**SVC, holder=replace(abandoned, acquired_at=at(1))) is False
     assert store.break_lock(**SVC, holder=replace(abandoned, deployment_id="dep-x")) is False
+    assert store.break_lock(**SVC, holder=replace(abandoned, host="ci-2")) is False
     assert store.break_lock(**SVC, holder=abandoned) is True
     assert store.break_lock(**SVC, holder=abandoned) is False
 

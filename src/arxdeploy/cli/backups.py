@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_option, pass_options
-from arxdeploy.cli.views import finish
 
 
 @click.group()
@@ -65,10 +64,14 @@ def backup_show(options: Options, deployment_id: str, as_json: bool) -> None:
 def backup_restore(options: Options, deployment_id: str, reason: str, as_json: bool) -> None:
     """Return the environment to what was live when a backup was taken.
 
-    Runs as a rollback to that version: the same checks and the same atomic switch.
+    A recorded deployment of kind restore: the same checks and the same atomic switch as a
+    rollback, starting that version as the backup saved it.
     """
     from arxdeploy.backups import get_backup
+    from arxdeploy.cli.deploys import submit
     from arxdeploy.cli.render import Printer
+    from arxdeploy.domain.request import Request
+    from arxdeploy.domain.states import Kind
     from arxdeploy.errors import UsageError
 
     printer = Printer(quiet=as_json)
@@ -79,12 +82,9 @@ def backup_restore(options: Options, deployment_id: str, reason: str, as_json: b
         version = app.store.get(deployment_id=found.deployment_id).deployment.previous_version
         if version is None:
             raise UsageError(f"nothing was live in {found.environment} when backup {found.deployment_id} was taken")
-        plan = app.plan(found.environment)
-        for note in app.prepare(found.environment, strict=True):
-            printer.note(note)
         why = reason or f"restore of backup {found.deployment_id}"
-        d, view = app.engine.rollback(plan=plan, to_version=version, reason=why)
-        finish(app, printer, d, view, as_json)
+        request = Request(found.environment, Kind.RESTORE, version=version, reason=why)
+        submit(app, printer, request, as_json=as_json)
 
 
 def _value(color: Any) -> str | None:

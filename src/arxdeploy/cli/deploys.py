@@ -1,13 +1,28 @@
-"""Commands that change what runs: deploy, resume, rollback, stop. Each is a recorded deployment."""
+"""Commands that change what runs: deploy, resume, rollback, reconcile, stop.
+
+Each is one ``Request`` to the engine and becomes a recorded deployment (or says why there was
+nothing to do, and records nothing).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from arxdeploy.cli.options import Options, app_for, env_option, json_option, pass_options
-from arxdeploy.cli.views import finish
+from arxdeploy.cli.views import finish, report
+
+if TYPE_CHECKING:
+    from arxdeploy.bootstrap import App
+    from arxdeploy.cli.render import Printer
+    from arxdeploy.domain.request import Request
+
+
+def submit(app: App, printer: Printer, request: Request, *, as_json: bool, wait: bool = True) -> None:
+    """Send ``request`` to the engine, say how it ended, exit with its code."""
+    report(app, printer, app.engine.submit(plan=app.plan(request.environment), request=request, wait=wait), as_json)
 
 
 @click.command()
@@ -39,28 +54,24 @@ def deploy(
     back (the service stays on a healthy version), 2 bad usage or config, 3 approval
     rejected or expired, 4 locked, 5 internal.
     """
+    from arxdeploy.cli import github
     from arxdeploy.cli.render import Printer
+    from arxdeploy.domain.request import Request
 
     printer = Printer(quiet=as_json)
+    ci = os.environ if github.in_actions(os.environ) else {}
+    request = Request(
+        environment,
+        version=version,
+        reason=reason,
+        critical=critical,
+        git_ref=git_ref or ci.get("GITHUB_REF"),
+        git_sha=git_sha or ci.get("GITHUB_SHA"),
+        actor=ci.get("GITHUB_ACTOR"),
+        run_url=github.run_url(ci),
+    )
     with app_for(options, as_json=as_json, printer=printer) as app:
-        plan = app.plan(environment)
-        for note in app.prepare(environment, strict=True):
-            printer.note(note)
-        from arxdeploy.cli import github
-
-        ci = os.environ if github.in_actions(os.environ) else {}
-        d, view = app.engine.deploy(
-            plan=plan,
-            version=version,
-            reason=reason,
-            critical=critical,
-            git_ref=git_ref or ci.get("GITHUB_REF"),
-            git_sha=git_sha or ci.get("GITHUB_SHA"),
-            actor=ci.get("GITHUB_ACTOR"),
-            run_url=github.run_url(ci),
-            wait=not no_wait,
-        )
-        finish(app, printer, d, view, as_json)
+        submit(app, printer, request, as_json=as_json, wait=not no_wait)
 
 
 @click.command()
@@ -96,12 +107,34 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
     from arxdeploy.cli.render import Printer
 
     printer = Printer(quiet=as_json)
+    from arxdeploy.domain.request import Request
+    from arxdeploy.domain.states import Kind
+
+    request = Request(environment, Kind.ROLLBACK, version=to_version, reason=reason)
     with app_for(options, as_json=as_json, printer=printer) as app:
-        plan = app.plan(environment)
-        for note in app.prepare(environment, strict=True):
-            printer.note(note)
-        d, view = app.engine.rollback(plan=plan, to_version=to_version, reason=reason)
-        finish(app, printer, d, view, as_json)
+        submit(app, printer, request, as_json=as_json)
+
+
+@click.command()
+@env_option()
+@click.option("--reason", default="", help="Why: recorded with the reconcile.")
+@json_option
+@pass_options
+def reconcile(options: Options, environment: str, reason: str, as_json: bool) -> None:
+    """Bring an environment back to the version the record says is live.
+
+    For when the target drifted from the record (`status` says so): the local runtime died,
+    a namespace was emptied, or someone changed the cluster by hand. A recorded deployment
+    with the same checks and the same atomic switch as any other. Exit codes as for deploy;
+    0 with nothing done when the target already runs what the record says.
+    """
+    from arxdeploy.cli.render import Printer
+    from arxdeploy.domain.request import Request
+    from arxdeploy.domain.states import Kind
+
+    printer = Printer(quiet=as_json)
+    with app_for(options, as_json=as_json, printer=printer) as app:
+        submit(app, printer, Request(environment, Kind.RECONCILE, reason=reason), as_json=as_json)
 
 
 @click.command()
@@ -110,13 +143,18 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
 @json_option
 @pass_options
 def stop(options: Options, environment: str, reason: str, as_json: bool) -> None:
-    """Stop an environment: its router and every replica. Recorded in the history."""
+    """Stop an environment: traffic off, every replica stopped. Recorded in the history.
+
+    Nothing runs: nothing is started, nothing recorded, exit 0.
+    """
     from arxdeploy.cli.render import Printer
+    from arxdeploy.domain.request import Request
+    from arxdeploy.domain.states import Kind, State
 
     printer = Printer(quiet=as_json)
     with app_for(options, as_json=as_json, printer=printer) as app:
-        plan = app.plan(environment)
-        d, view = app.engine.stop(plan=plan, reason=reason)
-        if app.local:
-            app.local.stop_environment(environment=environment)  # also closes its router
-        finish(app, printer, d, view, as_json)
+        done = app.engine.submit(plan=app.plan(environment), request=Request(environment, Kind.STOP, reason=reason))
+        stopped = done.view is None or done.view.state is State.SUCCEEDED
+        if app.local and stopped:
+            app.local.stop_environment(environment=environment)  # its router too; starts nothing
+        report(app, printer, done, as_json)

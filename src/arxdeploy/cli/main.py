@@ -39,6 +39,7 @@ for command in (
     deploys.deploy,
     deploys.resume,
     deploys.rollback,
+    deploys.reconcile,
     deploys.stop,
     reads.status,
     reads.history,

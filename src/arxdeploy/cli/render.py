@@ -149,7 +149,7 @@ def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redacto
         last = row.get("last_deployment")
         last_text = f"{last['id']} {last['version'] or last['kind']} {last['state']}" if last else "-"
         health = row["health"]
-        style = {"healthy": "green", "unhealthy": "red"}.get(health["status"], "")
+        style = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(health["status"], "")
         table.add_row(
             row["environment"],
             row["live_version"] or "-",
@@ -158,7 +158,15 @@ def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redacto
             row.get("url") or "-",
             last_text,
         )
-    console(redactor).print(table)
+    out = console(redactor)
+    out.print(table)
+    for row in rows:
+        name = row["environment"]
+        if row.get("drift"):
+            out.print(Text(f"{name}: drift: {row['drift']['message']}", style="yellow"))
+            out.print(f"  fix: {row['drift']['fix']}")
+        for note in row.get("notes") or ():
+            out.print(f"{name}: {note}")
 
 
 def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:

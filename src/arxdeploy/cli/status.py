@@ -11,11 +11,15 @@ if TYPE_CHECKING:
 
 
 def environment_status(app: App, environment: str) -> dict[str, Any]:
+    """Reads only: the record, what the target runs, one round of checks. Changes nothing.
+
+    Where the two disagree it reports the drift and the command that fixes it; an abandoned
+    deployment is named with how it will be finished, never finished here.
+    """
+    from arxdeploy.engine.drift import drift
     from arxdeploy.engine.watch import probes_for
     from arxdeploy.errors import StepFailed
 
-    # Recovery may end the last deployment, so it runs before the last deployment is read.
-    notes = app.prepare(environment, strict=False) if _was_deployed(app, environment) else []
     row: dict[str, Any] = {"environment": environment, "live_version": None, "live_color": None, "url": None}
     history = app.store.history(service=app.service, environment=environment, limit=1)
     last = history[0] if history else None
@@ -30,15 +34,25 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
         if last
         else None
     )
-    row["notes"] = notes
+    row["notes"] = _unfinished(app, environment)
+    row["drift"] = None
     if last is None:
         row["health"] = {"status": "not deployed"}
         return row
+    recorded = app.store.live(service=app.service, environment=environment)
+    row["recorded"] = (
+        {"version": recorded.version, "color": recorded.color.value if recorded.color else None}
+        if recorded and recorded.version
+        else None
+    )
     state = app.target.inspect(environment=environment)
     row.update(live_version=state.live_version, url=state.live_url)
     row["live_color"] = state.live_color.value if state.live_color else None
+    found = drift(recorded, state)
+    if found is not None:
+        row["drift"] = found.to_json()
     if state.live_color is None:
-        row["health"] = {"status": "stopped"}
+        row["health"] = {"status": "stopped" if found is None else "down"}
         return row
     plan = app.plan(environment)
     try:
@@ -56,8 +70,27 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
     return row
 
 
+def _unfinished(app: App, environment: str) -> list[str]:
+    """Deployments not ended: running, waiting for people, or abandoned by a process that died."""
+    from arxdeploy.domain.states import State
+
+    notes = []
+    holder = app.store.lock_holder(service=app.service, environment=environment)
+    for summary in app.store.unfinished(service=app.service, environment=environment):
+        d = summary.deployment
+        if summary.state is State.AWAITING_APPROVAL:
+            notes.append(f"deployment {d.id} ({d.version}) waits for approval")
+        elif holder is not None and holder.deployment_id == d.id and not app.engine.leases.abandoned(holder):
+            notes.append(f"deployment {d.id} ({d.kind.value} {d.version}) is {summary.state.value} (pid {holder.pid})")
+        else:
+            notes.append(
+                f"deployment {d.id} ({d.kind.value} {d.version}) was interrupted in {summary.state.value}: "
+                f"the next deploy, rollback or `arxdeploy reconcile --env {environment}` finishes it"
+            )
+    return notes
+
+
 def _was_deployed(app: App, environment: str) -> bool:
-    # Avoid starting the local runtime just to say that nothing was ever deployed.
     return bool(app.store.history(service=app.service, environment=environment, limit=1))
 
 

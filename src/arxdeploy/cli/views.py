@@ -12,6 +12,7 @@ from arxdeploy.domain.states import State
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
     from arxdeploy.cli.render import Printer
+    from arxdeploy.engine.run import Submitted
 
 EXIT_BY_STATE = {
     State.SUCCEEDED: 0,
@@ -45,6 +46,24 @@ def outcome_line(d: Deployment, view: View) -> str:
         live = f"{d.old_color.value} ({d.previous_version}) still takes traffic" if d.old_color else "nothing was live"
         return f"failed after {seconds:.1f}s: {why}; {live}"
     return f"{view.state.value}: {why}" if why else view.state.value
+
+
+def report(app: App, printer: Printer, done: Submitted, as_json: bool) -> NoReturn:
+    """Say what came of a request (its notes, then how its deployment ended) and exit."""
+    if done.deployment is None or done.view is None:
+        # Nothing to act on: nothing was started or recorded.
+        if as_json:
+            from arxdeploy.cli.options import emit_json
+
+            emit_json(app, {"deployment": None, "notes": list(done.notes)})
+        else:
+            for note in done.notes:
+                printer.note(note)
+        sys.exit(0)
+    if not as_json:
+        for note in done.notes:
+            printer.note(note)
+    finish(app, printer, done.deployment, done.view, as_json)
 
 
 def finish(app: App, printer: Printer, d: Deployment, view: View, as_json: bool) -> NoReturn:

@@ -1,65 +1,93 @@
 """The decision core: given the state and what just happened, the next state.
 
 Pure and total: every (state, outcome) pair has an answer, so a random sequence of
-failures always reaches a terminal state.
+failures always reaches a terminal state. Each kind of deployment has its route:
+
+    deploy     validating → [reconciling] → [awaiting_approval] → backing_up → deploying
+               → verifying → switching → monitoring → finalizing → succeeded
+    rollback,  validating → backing_up → deploying → verifying → switching → finalizing
+    restore,     → succeeded            (back to a version that ran before: no gate, no window)
+    reconcile
+    stop       validating → backing_up → stopping → succeeded
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arxdeploy.domain.states import Outcome, State
+from arxdeploy.domain.states import Kind, Outcome, State
 
 # Before traffic moves nothing live has changed: failures clean up the new color.
-_PRE_SWITCH_CHANGING = frozenset({State.BACKING_UP, State.DEPLOYING, State.VERIFYING})
+_PRE_SWITCH_CHANGING = frozenset({State.RECONCILING, State.BACKING_UP, State.DEPLOYING, State.VERIFYING})
 # From the switch on, traffic may be on the new color: failures send it back.
 _POST_SWITCH = frozenset({State.SWITCHING, State.MONITORING, State.FINALIZING})
+# Undo steps and the stop: idempotent, so an interrupted one runs again.
+_RERUN_WHEN_INTERRUPTED = frozenset({State.CLEANING_UP, State.ROLLING_BACK, State.STOPPING})
 
 
 @dataclass(frozen=True)
 class Route:
-    """The shape of one deployment's path, fixed when it is requested."""
+    """The shape of one deployment's path, fixed when it is requested (``route_for``)."""
 
     needs_approval: bool = False
-    monitor: bool = True  # manual rollbacks skip the monitoring window
+    monitor: bool = True  # rollbacks, restores and reconciles skip the monitoring window
+    reconcile_first: bool = False  # nothing was live although the record says so: bring it back first
+    stop: bool = False  # take the environment off the air instead of starting a version
 
 
-_HAPPY: dict[State, State] = {
-    State.VALIDATING: State.BACKING_UP,
-    State.BACKING_UP: State.DEPLOYING,
-    State.DEPLOYING: State.VERIFYING,
-    State.VERIFYING: State.SWITCHING,
-    State.MONITORING: State.FINALIZING,
-    State.FINALIZING: State.SUCCEEDED,
-    State.CLEANING_UP: State.FAILED,
-    State.ROLLING_BACK: State.ROLLED_BACK,
-}
+def route_for(kind: Kind, *, needs_approval: bool = False, reconcile_first: bool = False) -> Route:
+    if kind is Kind.STOP:
+        return Route(monitor=False, stop=True)
+    if kind is Kind.DEPLOY:
+        return Route(needs_approval=needs_approval, reconcile_first=reconcile_first)
+    # Back to a version that already ran and passed: it never waits for people.
+    return Route(monitor=False)
 
 
 def next_state(state: State, outcome: Outcome, route: Route) -> State:
     """The state a deployment enters after ``outcome`` in ``state``."""
     if state.terminal:
         return state
-    if state is State.REQUESTED:
-        return State.VALIDATING
     if outcome is Outcome.OK:
-        if state is State.VALIDATING and route.needs_approval:
-            return State.AWAITING_APPROVAL
-        if state is State.AWAITING_APPROVAL:
-            return State.BACKING_UP
-        if state is State.SWITCHING:
-            return State.MONITORING if route.monitor else State.FINALIZING
-        return _HAPPY[state]
+        return _after_success(state, route)
     if state is State.AWAITING_APPROVAL and outcome in (Outcome.REJECTED, Outcome.EXPIRED):
         return State.REJECTED if outcome is Outcome.REJECTED else State.EXPIRED
     # A failure, an interruption, or an answer that makes no sense in this state.
-    if state in (State.VALIDATING, State.AWAITING_APPROVAL):
+    if state in (State.REQUESTED, State.VALIDATING, State.AWAITING_APPROVAL):
         return State.FAILED
+    if route.stop and state is State.BACKING_UP:
+        return State.FAILED  # a stop changed nothing before it stops
     if state in _PRE_SWITCH_CHANGING:
         return State.CLEANING_UP
     if state in _POST_SWITCH:
         return State.ROLLING_BACK
-    if state in (State.CLEANING_UP, State.ROLLING_BACK):
-        # An interrupted undo is run again (it is idempotent); a failed one ends the deployment.
+    if state in _RERUN_WHEN_INTERRUPTED:
+        # An interrupted undo (or stop) is run again; a failed one ends the deployment.
         return state if outcome is Outcome.INTERRUPTED else State.FAILED
     raise AssertionError(f"unhandled state {state}")  # pragma: no cover
+
+
+def _after_success(state: State, route: Route) -> State:
+    if state is State.REQUESTED:
+        return State.VALIDATING
+    if state is State.VALIDATING and route.reconcile_first:
+        return State.RECONCILING
+    if state in (State.VALIDATING, State.RECONCILING):
+        return State.AWAITING_APPROVAL if route.needs_approval else State.BACKING_UP
+    if state is State.BACKING_UP:
+        return State.STOPPING if route.stop else State.DEPLOYING
+    if state is State.SWITCHING:
+        return State.MONITORING if route.monitor else State.FINALIZING
+    return _HAPPY[state]
+
+
+_HAPPY: dict[State, State] = {
+    State.AWAITING_APPROVAL: State.BACKING_UP,
+    State.DEPLOYING: State.VERIFYING,
+    State.VERIFYING: State.SWITCHING,
+    State.MONITORING: State.FINALIZING,
+    State.FINALIZING: State.SUCCEEDED,
+    State.STOPPING: State.SUCCEEDED,
+    State.CLEANING_UP: State.FAILED,
+    State.ROLLING_BACK: State.ROLLED_BACK,
+}

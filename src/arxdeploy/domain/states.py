@@ -8,6 +8,7 @@ from enum import StrEnum
 class State(StrEnum):
     REQUESTED = "requested"
     VALIDATING = "validating"
+    RECONCILING = "reconciling"  # a deploy found nothing live: the recorded version comes back first
     AWAITING_APPROVAL = "awaiting_approval"
     BACKING_UP = "backing_up"
     DEPLOYING = "deploying"
@@ -15,6 +16,7 @@ class State(StrEnum):
     SWITCHING = "switching"
     MONITORING = "monitoring"
     FINALIZING = "finalizing"
+    STOPPING = "stopping"
     CLEANING_UP = "cleaning_up"
     ROLLING_BACK = "rolling_back"
     SUCCEEDED = "succeeded"
@@ -33,6 +35,7 @@ TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.RE
 
 class Step(StrEnum):
     VALIDATE = "validate"
+    RECONCILE = "reconcile"
     GATE = "gate"
     BACKUP = "backup"
     DEPLOY = "deploy"
@@ -40,12 +43,14 @@ class Step(StrEnum):
     SWITCH = "switch"
     MONITOR = "monitor"
     FINALIZE = "finalize"
+    STOP = "stop"
     CLEANUP = "cleanup"
     ROLLBACK = "rollback"
 
 
 STEP_OF: dict[State, Step] = {
     State.VALIDATING: Step.VALIDATE,
+    State.RECONCILING: Step.RECONCILE,
     State.AWAITING_APPROVAL: Step.GATE,
     State.BACKING_UP: Step.BACKUP,
     State.DEPLOYING: Step.DEPLOY,
@@ -53,6 +58,7 @@ STEP_OF: dict[State, Step] = {
     State.SWITCHING: Step.SWITCH,
     State.MONITORING: Step.MONITOR,
     State.FINALIZING: Step.FINALIZE,
+    State.STOPPING: Step.STOP,
     State.CLEANING_UP: Step.CLEANUP,
     State.ROLLING_BACK: Step.ROLLBACK,
 }
@@ -69,11 +75,13 @@ class Outcome(StrEnum):
 
 
 class Kind(StrEnum):
-    """Why the deployment exists: a new version, a manual return to an earlier one, a stop."""
+    """Why the deployment exists. Every change to what runs is one of these, recorded."""
 
-    DEPLOY = "deploy"
-    ROLLBACK = "rollback"
-    STOP = "stop"  # take the environment off the air: recorded so nothing restores it
+    DEPLOY = "deploy"  # a new version
+    ROLLBACK = "rollback"  # back to an earlier version, by hand
+    RESTORE = "restore"  # back to what was live when a backup was taken
+    RECONCILE = "reconcile"  # the target back to the version the record says is live
+    STOP = "stop"  # take the environment off the air: recorded so nothing brings it back
 
 
 class Color(StrEnum):

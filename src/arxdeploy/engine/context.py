@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.engine.locks import Lease
 from arxdeploy.engine.watch import Watcher
 from arxdeploy.ports import Clock, HealthProbe, Target
 
@@ -15,12 +16,25 @@ from arxdeploy.ports import Clock, HealthProbe, Target
 class StepContext:
     deployment: Deployment
     plan: EnvironmentPlan
-    target: Target
+    target: Target  # the seam: retries transient errors, confirms the lease before changes
     health: HealthProbe
     clock: Clock
     record: Callable[[Event], None]  # appended to the deployment's log
     progress: Callable[[str], None]  # shown to people, not stored
+    lease: Lease | None = None
+    undoing: bool = False
 
     @property
     def watcher(self) -> Watcher:
-        return Watcher(self.target, self.health, self.clock, self.plan.checks, self.deployment.environment)
+        return Watcher(
+            self.target,
+            self.health,
+            self.clock,
+            self.plan.checks,
+            self.deployment.environment,
+            checkpoint=self._checkpoint,
+        )
+
+    def _checkpoint(self) -> None:
+        if self.lease is not None:
+            self.lease.check(undoing=self.undoing)

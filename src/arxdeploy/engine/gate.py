@@ -39,9 +39,19 @@ def changes(d: Deployment, plan: EnvironmentPlan) -> tuple[str, ...]:
 
 
 def run_gate(
-    d: Deployment, plan: EnvironmentPlan, events: list[Event], now: datetime, append: Callable[[list[Event]], None]
+    d: Deployment,
+    plan: EnvironmentPlan,
+    events: list[Event],
+    now: datetime,
+    append: Callable[[list[Event]], None],
+    content_now: Callable[[], str] | None = None,
 ) -> tuple[Outcome, dict[str, object]] | None:
-    """One pass of the gate step: the outcome, or None while people have not decided."""
+    """One pass of the gate step: the outcome, or None while people have not decided.
+
+    ``content_now`` reads the config and the files it names again, as they are now: approvals
+    bind to the content when they were asked for, so content changed while people decided
+    voids them, for the process that waited as for one that resumes later.
+    """
     gate = approvals.tally(events, now)
     if gate.request is None:
         policy = plan.approval
@@ -75,6 +85,14 @@ def run_gate(
         )
         return Outcome.REJECTED, {"reason": reason}
     if gate.status is GateStatus.APPROVED:
+        current = content_now() if content_now is not None else plan.config_digest
+        if current != gate.request.config_digest:
+            reason = (
+                "the config or a file it names (check script, manifest template) changed while this "
+                f"deployment waited for approval ({gate.request.config_digest[:12]} -> {current[:12]}): "
+                "its approvals are void; request the deployment again"
+            )
+            return Outcome.REJECTED, {"reason": reason}
         who = ", ".join(gate.approved_by)
         return Outcome.OK, {"detail": f"approved by {who}"}
     if gate.status is GateStatus.REJECTED:

@@ -17,11 +17,37 @@ from arxdeploy.errors import StepFailed
 def validate(ctx: StepContext) -> str:
     d = ctx.deployment
     state = ctx.target.inspect(environment=d.environment)
-    if state.live_color is not None and state.live_color is not d.old_color:
-        raise StepFailed(
-            f"traffic moved to {state.live_color.value} since this deployment was requested; request it again"
-        )
+    # A deploy that reconciles first found nothing live; everything else saw the old color live.
+    expected = None if d.route.reconcile_first else d.old_color
+    if state.live_color is not expected:
+        moved = state.live_color.value if state.live_color else "nothing"
+        raise StepFailed(f"traffic moved to {moved} since this deployment was requested; request it again")
+    if d.kind is Kind.STOP:
+        return f"{d.service}/{d.environment}: stopping {d.previous_version or 'what runs'}"
     return f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
+
+
+def reconcile(ctx: StepContext) -> str:
+    """A deploy found nothing live although the record says a version is: bring that back
+    first (from the backup that ran it), so the new version has a warm one to return to."""
+    d = ctx.deployment
+    assert d.old_color is not None and d.previous_version is not None  # route_for guarantees it
+    ctx.progress(f"nothing is live in {d.environment}; bringing back {d.previous_version} as the record says")
+    ctx.target.start_color(
+        environment=d.environment,
+        color=d.old_color,
+        version=d.previous_version,
+        replicas=ctx.plan.replicas,
+        from_backup=True,
+    )
+    try:
+        _ready(ctx, d.old_color, "reconcile")
+    except StepFailed:
+        ctx.target.stop_color(environment=d.environment, color=d.old_color, drain_timeout=ctx.plan.drain_timeout)
+        raise
+    ctx.target.switch(environment=d.environment, color=d.old_color)
+    ctx.record(events.switched(d.old_color, d.previous_version, ctx.clock.now()))
+    return f"nothing was live; {d.previous_version} is back on {d.old_color.value}, as recorded"
 
 
 def backup(ctx: StepContext) -> str:
@@ -38,7 +64,8 @@ def deploy(ctx: StepContext) -> str:
         color=d.new_color,
         version=d.version,
         replicas=ctx.plan.replicas,
-        from_backup=d.kind is Kind.ROLLBACK,
+        # Back to a version that ran before: as the newest backup that ran it saved it.
+        from_backup=d.kind is not Kind.DEPLOY,
     )
     return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
 
@@ -77,6 +104,19 @@ def finalize(ctx: StepContext) -> str:
     ctx.progress(f"retiring {d.old_color.value}")
     ctx.target.stop_color(environment=d.environment, color=d.old_color, drain_timeout=ctx.plan.drain_timeout)
     return f"{d.old_color.value} ({d.previous_version}) retired"
+
+
+def stop(ctx: StepContext) -> str:
+    d = ctx.deployment
+    env = d.environment
+    ctx.target.switch(environment=env, color=None)
+    ctx.record(events.switched(None, None, ctx.clock.now()))
+    running = ctx.target.inspect(environment=env).colors
+    for color in running:
+        ctx.progress(f"stopping {color.value}")
+        ctx.target.stop_color(environment=env, color=color, drain_timeout=ctx.plan.drain_timeout)
+    stopped = ", ".join(f"{c.value} ({s.version})" for c, s in running.items())
+    return f"traffic off; stopped {stopped}" if stopped else "traffic off; nothing else ran"
 
 
 def cleanup(ctx: StepContext) -> str:
@@ -127,12 +167,14 @@ def _watch_live(ctx: StepContext, duration: timedelta, what: str) -> int:
 
 STEPS: dict[Step, Callable[[StepContext], str]] = {
     Step.VALIDATE: validate,
+    Step.RECONCILE: reconcile,
     Step.BACKUP: backup,
     Step.DEPLOY: deploy,
     Step.VERIFY: verify,
     Step.SWITCH: switch,
     Step.MONITOR: monitor,
     Step.FINALIZE: finalize,
+    Step.STOP: stop,
     Step.CLEANUP: cleanup,
     Step.ROLLBACK: rollback,
 }

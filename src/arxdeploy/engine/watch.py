@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from arxdeploy.domain.plan import CheckPolicy
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import StepFailed
+from arxdeploy.errors import StepFailed, TransientTargetError
 from arxdeploy.ports import CheckResult, Clock, HealthProbe, Probe, Round, Target
 
 
@@ -42,6 +42,7 @@ class Watcher:
     clock: Clock
     policy: CheckPolicy
     environment: str
+    checkpoint: Callable[[], None] = field(default=lambda: None)  # raises to stop (a lost lease)
 
     def ready(self, color: Color, *, deadline: timedelta, progress: Callable[[str], None]) -> int:
         """Block until ``color`` passes every check ``success_threshold`` rounds in a row.
@@ -54,9 +55,8 @@ class Watcher:
         tick = self.clock.now()
         while True:
             rounds += 1
-            result = self.health.round(
-                probes=probes_for(self.target, self.environment, color), timeout=self.policy.timeout
-            )
+            self.checkpoint()
+            result = self._round(color, live_path=False)
             good = good + 1 if result.ok else 0
             last = result.first_failure or last
             if good >= self.policy.success_threshold:
@@ -83,7 +83,8 @@ class Watcher:
         tick = self.clock.now()
         while self.clock.now() < end:
             rounds += 1
-            failure = self._live_round(color).first_failure
+            self.checkpoint()
+            failure = self._round(color, live_path=True).first_failure
             bad = bad + 1 if failure else 0
             if failure and bad >= self.policy.failure_threshold:
                 raise StepFailed(
@@ -107,10 +108,16 @@ class Watcher:
         self.clock.sleep(max(0.0, (wake - now).total_seconds()))
         return tick
 
-    def _live_round(self, color: Color) -> Round:
+    def _round(self, color: Color, *, live_path: bool) -> Round:
+        """One round of checks. A target that stays unreachable (its retries spent) is a failed
+        round, not a failed step: ``failure_threshold`` and the deadline decide."""
         try:
-            probes = probes_for(self.target, self.environment, color, live_path=True)
+            probes = probes_for(self.target, self.environment, color, live_path=live_path)
+        except TransientTargetError as exc:
+            return Round(results=(CheckResult(f"reading {self.environment} from the target", False, exc.message),))
         except StepFailed as exc:
+            if not live_path:
+                raise  # a candidate in a crash loop fails fast
             # A crash loop of the live color is a failed round like any other.
             return Round(results=(CheckResult(exc.check or "processes", False, exc.answer or exc.message),))
         return self.health.round(probes=probes, timeout=self.policy.timeout)

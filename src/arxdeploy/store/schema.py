@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -78,6 +79,7 @@ deployments = Table(
     Column("critical", Boolean, nullable=False),
     Column("needs_approval", Boolean, nullable=False),
     Column("monitor", Boolean, nullable=False),
+    Column("reconcile_first", Boolean, nullable=False, server_default=false()),
     Column("created_at", UtcDateTime, nullable=False),
     # A cache of fold(events).state for listing; the event log stays the truth.
     Column("state", String(32), nullable=False),

@@ -213,32 +213,28 @@ class SqlStore:
                     return _holder(row)
         raise StoreError(f"could not take or read the lock on {service}/{environment}: it kept changing; retry")
 
-    def renew_lock(self, *, service: str, environment: str, deployment_id: str, expires_at: datetime) -> bool:
+    def renew_lock(self, *, service: str, environment: str, holder: LockHolder, expires_at: datetime) -> bool:
         require_aware(expires_at, "expires_at")
         with self._write(f"renew the lock on {service}/{environment}") as conn:
             result = conn.execute(
-                update(locks)
-                .where(_lock_key(service, environment), locks.c.deployment_id == deployment_id)
-                .values(expires_at=expires_at)
+                update(locks).where(*_exactly(service, environment, holder)).values(expires_at=expires_at)
             )
             return result.rowcount == 1
 
-    def release_lock(self, *, service: str, environment: str, deployment_id: str) -> None:
+    def release_lock(self, *, service: str, environment: str, holder: LockHolder) -> None:
         with self._write(f"release the lock on {service}/{environment}") as conn:
-            conn.execute(delete(locks).where(_lock_key(service, environment), locks.c.deployment_id == deployment_id))
+            conn.execute(delete(locks).where(*_exactly(service, environment, holder)))
 
     def break_lock(self, *, service: str, environment: str, holder: LockHolder) -> bool:
         require_aware(holder.acquired_at, "acquired_at")
         with self._write(f"break the lock on {service}/{environment}") as conn:
-            result = conn.execute(
-                delete(locks).where(
-                    _lock_key(service, environment),
-                    locks.c.deployment_id == holder.deployment_id,
-                    locks.c.pid == holder.pid,
-                    locks.c.acquired_at == holder.acquired_at,
-                )
-            )
+            result = conn.execute(delete(locks).where(*_exactly(service, environment, holder)))
             return result.rowcount == 1
+
+    def lock_holder(self, *, service: str, environment: str) -> LockHolder | None:
+        with self._read(f"read the lock on {service}/{environment}") as conn:
+            row = conn.execute(select(locks).where(_lock_key(service, environment))).first()
+            return _holder(row) if row is not None else None
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -370,6 +366,7 @@ def _deployment_row(d: Deployment) -> dict[str, Any]:
         "critical": d.critical,
         "needs_approval": d.route.needs_approval,
         "monitor": d.route.monitor,
+        "reconcile_first": d.route.reconcile_first,
         "created_at": d.created_at,
     }
 
@@ -392,13 +389,29 @@ def _summary(row: Row[Any]) -> Summary:
         actor=row.actor,
         run_url=row.run_url,
         critical=bool(row.critical),
-        route=Route(needs_approval=bool(row.needs_approval), monitor=bool(row.monitor)),
+        route=Route(
+            needs_approval=bool(row.needs_approval),
+            monitor=bool(row.monitor),
+            reconcile_first=bool(row.reconcile_first),
+            stop=row.kind == Kind.STOP,  # the kind says it: no column of its own
+        ),
     )
     return Summary(deployment=deployment, state=State(row.state), updated_at=row.updated_at)
 
 
 def _lock_key(service: str, environment: str) -> ColumnElement[bool]:
     return (locks.c.service == service) & (locks.c.environment == environment)
+
+
+def _exactly(service: str, environment: str, h: LockHolder) -> list[ColumnElement[bool]]:
+    """This very holder: a recovery holds the same deployment id as the process it replaced."""
+    return [
+        _lock_key(service, environment),
+        locks.c.deployment_id == h.deployment_id,
+        locks.c.host == h.host,
+        locks.c.pid == h.pid,
+        locks.c.acquired_at == require_aware(h.acquired_at, "acquired_at"),
+    ]
 
 
 def _holder_row(h: LockHolder) -> dict[str, Any]:

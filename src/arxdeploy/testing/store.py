@@ -133,30 +133,30 @@ class MemoryStore:
             self._locks[(service, environment)] = ours
             return ours
 
-    def renew_lock(self, *, service: str, environment: str, deployment_id: str, expires_at: datetime) -> bool:
+    def renew_lock(self, *, service: str, environment: str, holder: LockHolder, expires_at: datetime) -> bool:
         expires = _utc(require_aware(expires_at, "expires_at"))
         with self._mutex:
             current = self._locks.get((service, environment))
-            if current is None or current.deployment_id != deployment_id:
+            if current is None or not _same(current, holder):
                 return False
             self._locks[(service, environment)] = replace(current, expires_at=expires)
             return True
 
-    def release_lock(self, *, service: str, environment: str, deployment_id: str) -> None:
+    def release_lock(self, *, service: str, environment: str, holder: LockHolder) -> None:
         with self._mutex:
             current = self._locks.get((service, environment))
-            if current is not None and current.deployment_id == deployment_id:
+            if current is not None and _same(current, holder):
                 del self._locks[(service, environment)]
+
+    def lock_holder(self, *, service: str, environment: str) -> LockHolder | None:
+        with self._mutex:
+            return self._locks.get((service, environment))
 
     def break_lock(self, *, service: str, environment: str, holder: LockHolder) -> bool:
         require_aware(holder.acquired_at, "acquired_at")
         with self._mutex:
             current = self._locks.get((service, environment))
-            same = current is not None and (current.deployment_id, current.pid, current.acquired_at) == (
-                holder.deployment_id,
-                holder.pid,
-                holder.acquired_at,
-            )
+            same = current is not None and _same(current, holder)
             if same:
                 del self._locks[(service, environment)]
             return same
@@ -192,6 +192,10 @@ class MemoryStore:
             for r in self._records.values()
             if r.deployment.service == service and r.deployment.environment == environment
         ]
+
+
+def _same(a: LockHolder, b: LockHolder) -> bool:
+    return (a.deployment_id, a.host, a.pid, a.acquired_at) == (b.deployment_id, b.host, b.pid, b.acquired_at)
 
 
 def _utc(value: datetime) -> datetime:

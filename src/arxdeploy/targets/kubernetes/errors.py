@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import httpx2
 from lightkube import ApiError, ConfigError
 
-from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.errors import TargetError, ThrottledError, TransientTargetError
 
 CONFLICT = 409
 NOT_FOUND = 404
@@ -38,6 +38,16 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a Retry-After header (the API server sends it with 429 and some 5xx)."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from an API server; the backoff applies
+
+
 def translate(exc: BaseException, *, verb: str, what: str) -> TargetError:
     """Our error for a failed ``verb`` on ``what`` (e.g. "patch", "service arxos in arxos-staging")."""
     code = status_code(exc)
@@ -49,8 +59,10 @@ def translate(exc: BaseException, *, verb: str, what: str) -> TargetError:
         )
     if code == UNAUTHORIZED:
         return TargetError(f"Kubernetes did not accept our credentials to {verb} {what}", hint="check the kubeconfig")
-    if code is not None and (code >= 500 or code in (CONFLICT, TOO_MANY_REQUESTS)):
-        return TransientTargetError(f"could not {verb} {what}: {code} {message}")
+    if code == TOO_MANY_REQUESTS:
+        return ThrottledError(f"could not {verb} {what}: {code} {message}", retry_after=_retry_after(exc))
+    if code is not None and (code >= 500 or code == CONFLICT):
+        return TransientTargetError(f"could not {verb} {what}: {code} {message}", retry_after=_retry_after(exc))
     if code is not None:
         return TargetError(f"could not {verb} {what}: {code} {message}")
     if isinstance(exc, httpx2.TransportError):  # connection refused, timeouts, TLS resets

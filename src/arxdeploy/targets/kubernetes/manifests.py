@@ -207,8 +207,10 @@ def _templates(spec: KubeSpec, environment: str, color: Color, version: str) -> 
         "replicas": str(spec.env(environment).replicas),
     }
     out: list[Manifest] = []
-    for path in sorted(where.glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
+    for name, template in sorted(spec.templates.get(environment, {}).items()):
+        if not name.endswith(".yaml"):
+            continue
+        text = template
         # Plain replacement, not str.format: YAML flow style uses braces of its own.
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)

@@ -6,7 +6,8 @@ Targets may not import ``arxdeploy.config`` (layers contract), so ``spec_from_co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ class KubeSpec:
     image: str | None = None  # "{version}" filled in; defaults to "<service>:<version>"
     container_port: int = 8080
     manifests: Path | None = None  # absolute, or relative to the working folder
+    # environment -> {file name: text} of <manifests>/<environment>/*.yaml, read once (the
+    # content approvals bind to): rendering never reads the folder again.
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     kubeconfig: Path | None = None
     context: str | None = None
     health_endpoints: tuple[str, ...] = ("/health",)
@@ -55,8 +59,14 @@ def _amounts(amounts: Any) -> dict[str, str]:
     return {k: str(v) for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v is not None}
 
 
-def spec_from_config(config: Any, *, base_dir: Path | None = None) -> KubeSpec:
-    """Build the spec from an ``arxdeploy.config.Config`` whose target is kubernetes."""
+def spec_from_config(
+    config: Any, *, base_dir: Path | None = None, read_folder: Callable[[Path], Mapping[str, str]] | None = None
+) -> KubeSpec:
+    """Build the spec from an ``arxdeploy.config.Config`` whose target is kubernetes.
+
+    ``read_folder`` gives a folder's ``*.yaml`` files as text (the wiring passes the
+    snapshot's); by default they are read from disk, now, once.
+    """
     k8s = config.target.kubernetes
     if k8s is None:
         raise UsageError("the config has no target.kubernetes section", hint="add target.kubernetes")
@@ -70,13 +80,16 @@ def spec_from_config(config: Any, *, base_dir: Path | None = None) -> KubeSpec:
         )
         for name, env in config.environments.items()
     }
+    manifests = base / k8s.manifests if k8s.manifests else None
+    read = read_folder or _read_folder
     return KubeSpec(
         service=config.service,
         environments=environments,
         namespace=k8s.namespace,
         image=k8s.image,
         container_port=k8s.container_port,
-        manifests=base / k8s.manifests if k8s.manifests else None,
+        manifests=manifests,
+        templates={name: read(manifests / name) for name in environments} if manifests else {},
         kubeconfig=base / k8s.kubeconfig if k8s.kubeconfig else None,
         context=k8s.context,
         health_endpoints=tuple(checks.endpoints),
@@ -86,3 +99,14 @@ def spec_from_config(config: Any, *, base_dir: Path | None = None) -> KubeSpec:
         failure_threshold=checks.failure_threshold,
         progress_deadline=checks.progress_deadline,
     )
+
+
+def with_templates(spec: KubeSpec, manifests: Path) -> KubeSpec:
+    """``spec`` rendering from the template folder ``manifests``, read now (tests, tools)."""
+    return replace(
+        spec, manifests=manifests, templates={name: _read_folder(manifests / name) for name in spec.environments}
+    )
+
+
+def _read_folder(folder: Path) -> dict[str, str]:
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.yaml"))}
