@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Crash trial: kill `arxdeploy deploy` with SIGKILL at random moments and check recovery.
 
-Each trial starts a deployment, kills it after a random delay, runs `arxdeploy status`
-(which recovers what the killed process left) and checks that:
+Each trial starts a deployment, kills it after a random delay, runs `arxdeploy reconcile`
+(which recovers what the killed process left, then puts back what the record says is live)
+and checks that:
   - every deployment has ended (no state is left in progress);
   - the router serves the recorded live version and its health endpoint answers 200;
   - only the live color's replicas are running.
@@ -102,10 +103,11 @@ class Trial:
 
 
 def check_recovered(trial: Trial, killed_version: str) -> str:
-    status = trial.run("status", "--env", "staging", "--json")
-    if status.returncode != 0:
-        raise AssertionError(f"status after the kill exited {status.returncode}: {status.stderr}")
-    row = json.loads(status.stdout)["environments"][0]
+    # The next change recovers what the kill left, then puts back what the record says is live.
+    reconciled = trial.run("reconcile", "--env", "staging")
+    if reconciled.returncode != 0:
+        raise AssertionError(f"reconcile after the kill exited {reconciled.returncode}: {reconciled.stderr}")
+    row = trial.json("status", "--env", "staging")["environments"][0]  # type: ignore[index]
     history = trial.json("history", "--env", "staging", "--limit", "50")
     assert isinstance(history, list)
     unfinished = [h for h in history if h["state"] not in TERMINAL]

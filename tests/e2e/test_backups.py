@@ -28,7 +28,7 @@ def test_backups_are_listed_checked_restored_and_pruned(service: Service) -> Non
     done = service.run("backup", "restore", second, "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     restored = json.loads(done.stdout)
-    assert (restored["kind"], restored["version"], restored["state"]) == ("rollback", "v1", "succeeded")
+    assert (restored["kind"], restored["version"], restored["state"]) == ("restore", "v1", "succeeded")
     assert restored["reason"] == f"restore of backup {second}"
     assert service.served_version() == "v1"
     # The restore took a backup of its own; with keep: 2 the oldest went.

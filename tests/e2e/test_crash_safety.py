@@ -1,4 +1,4 @@
-"""kill -9 of `arxdeploy deploy` and of the runtime: the next command recovers."""
+"""kill -9 of `arxdeploy deploy` and of the runtime: `status` reports it, the next change recovers."""
 
 from __future__ import annotations
 
@@ -33,20 +33,28 @@ def test_kill_9_of_deploy_is_recovered_by_the_next_command(service: Service, sta
     proc.wait(timeout=10)
     assert service.served_version() == ("v2" if state in ("monitoring", "finalizing") else "v1")
 
-    status = service.run("status", "--env", "staging")
-    assert status.returncode == 0, status.stderr
+    # `status` reads only: it names the abandoned deployment and leaves it to the next command.
+    status = service.json("status", "--env", "staging")["environments"][0]
+    killed = service.newest()
+    assert killed is not None and killed["state"] == state
+    assert any(f"was interrupted in {state}" in note for note in status["notes"]), status["notes"]
+    assert service.served_version() == ("v2" if state in ("monitoring", "finalizing") else "v1")
+
+    reconciled = service.run("reconcile", "--env", "staging")
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert f"recovered interrupted deployment {killed['id']}" in reconciled.stdout + reconciled.stderr
     newest = service.newest()
-    assert newest is not None and newest["version"] == version and newest["state"] == ends
+    assert newest is not None and newest["id"] == killed["id"] and newest["state"] == ends
     shown = service.json("show", newest["id"])
     assert "interrupted" in shown["failure"]["reason"]
     assert service.served_version() == "v1"
     # Only the live color's replicas are left.
     state_now = service.json("status")["environments"][0]
-    assert (state_now["live_version"], state_now["health"]["status"]) == ("v1", "healthy")
+    assert (state_now["live_version"], state_now["health"]["status"], state_now["drift"]) == ("v1", "healthy", None)
     assert len(service.replica_pids()) == 2
 
 
-def test_killed_runtime_is_restored_by_the_next_command(service: Service) -> None:
+def test_a_killed_runtime_is_reported_by_status_and_brought_back_by_reconcile(service: Service) -> None:
     assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
     assert service.run("deploy", "--env", "staging", "--version", "v2").returncode == 0
     runtime = service.runtime_pid()
@@ -56,8 +64,18 @@ def test_killed_runtime_is_restored_by_the_next_command(service: Service) -> Non
     wait_until(lambda: not any(psutil.pid_exists(p) for p in replicas), 10, what="replicas to die with the runtime")
     assert service.served_version() is None
 
-    status = service.json("status", "--env", "staging")
-    row = status["environments"][0]
-    assert (row["live_version"], row["live_color"], row["health"]["status"]) == ("v2", "green", "healthy")
+    # `status` reads only: it reports the drift and the fix, and starts nothing.
+    row = service.json("status", "--env", "staging")["environments"][0]
+    assert (row["live_version"], row["live_color"], row["health"]["status"]) == (None, None, "down")
+    assert row["drift"]["message"] == "the record says v2 on green is live in staging, but nothing takes traffic there"
+    assert row["drift"]["fix"] == "arxdeploy reconcile --env staging"
+    assert service.runtime_pid() == runtime and not psutil.pid_exists(runtime)  # no new runtime
+    assert service.served_version() is None
+
+    reconciled = service.json("reconcile", "--env", "staging")
+    assert (reconciled["kind"], reconciled["version"], reconciled["state"]) == ("reconcile", "v2", "succeeded")
     assert service.served_version() == "v2"
-    assert service.runtime_pid() != runtime
+    assert service.runtime_pid() not in (None, runtime)
+    row = service.json("status", "--env", "staging")["environments"][0]
+    assert (row["live_version"], row["health"]["status"], row["drift"]) == ("v2", "healthy", None)
+    assert [h["kind"] for h in service.json("history")][:3] == ["reconcile", "deploy", "deploy"]
