@@ -110,3 +110,52 @@ def test_k8s_diff_on_a_local_target_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1"])
     assert result.exit_code == 2
     assert "compares with a cluster" in result.stderr and "target.type: kubernetes" in result.stderr
+
+
+WRITTEN = ("namespaces", "deployments", "services", "configmaps", "horizontalpodautoscalers", "networkpolicies")
+
+
+def test_status_of_a_runner_with_a_stale_record_changes_nothing_in_the_cluster(tmp_path: Path, app_url: str) -> None:
+    """Runner A deployed 1.0; runner B, with its own record, deployed 1.1 since. A's `status`
+    reports the drift and must not put 1.0 back (it once did)."""
+    with KubeEmulator(ready_delay=0.1) as kube:
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        configs = []
+        for runner in ("a", "b"):
+            (tmp_path / runner).mkdir()
+            config = write(tmp_path / runner, kube.kubeconfig)
+            text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+            config.write_text(text.split("health_checks:")[0] + FAST)
+            configs.append(config)
+        a, b = configs
+
+        def run(config: Path, *args: str) -> dict:
+            result = CliRunner().invoke(cli, ["-c", str(config), *args, "--json"])
+            assert result.stdout, result.output
+            return json.loads(result.stdout)
+
+        assert run(a, "deploy", "--env", "staging", "--version", "1.0")["state"] == "succeeded"
+        assert run(b, "deploy", "--env", "staging", "--version", "1.1")["state"] == "succeeded"
+
+        def versions() -> dict[tuple[str, str, str], str]:
+            return {
+                (kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+                for kind in WRITTEN
+                for o in kube.objects(kind)
+            }
+
+        before = versions()
+        kube.reset_calls()
+        row = next(r for r in run(a, "status")["environments"] if r["environment"] == "staging")
+
+        assert versions() == before
+        writes = [call for call in kube.calls if not call.startswith("GET ")]
+        assert writes == []
+        assert (row["live_version"], row["live_color"]) == ("1.1", "green")
+        assert row["recorded"] == {"version": "1.0", "color": "blue"}
+        assert (
+            row["drift"]["message"]
+            == "the record says 1.0 on blue is live in staging, but the target runs 1.1 on green"
+        )
+        assert row["drift"]["fix"] == "arxdeploy reconcile --env staging"

@@ -17,10 +17,12 @@ import pytest
 from lightkube.resources.apps_v1 import Deployment
 
 from arxdeploy.clock import SystemClock
+from arxdeploy.domain.events import Event
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
+from arxdeploy.errors import TransientTargetError
 from arxdeploy.health import HttpHealthProbe
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
@@ -123,3 +125,31 @@ def test_rollback_without_a_warm_color_restores_what_ran_from_the_backup(
     assert blue.spec.template.spec.containers[0].image == BAD_IMAGE.format("1.0")  # the backup's, not "moved"
     state = target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
+
+
+def test_api_503s_during_monitoring_are_retried_and_a_failed_round_is_not_a_rollback(
+    engine: Engine, cluster: Cluster
+) -> None:
+    kube = cluster.need_emulator()
+    deploy(engine, plan=PLAN, version="1.0")
+    pods = f"/api/v1/namespaces/{engine.target.spec.namespace_for(ENV)}/pods"  # type: ignore[attr-defined]
+
+    said: list[str] = []
+
+    def outage(d: object, event: Event) -> None:
+        if event.type == "progress":
+            said.append(str(event.data["message"]))
+        if event.type == "state" and event.data["state"] == "monitoring":
+            # Each round lists the pods; the first round gets every attempt refused (a failed
+            # round, 1 of 3), the next one a single 503 that its retry gets past.
+            kube.inject_fault(503, times=TransientTargetError.retry_attempts + 1, method="GET", path=pods)
+
+    plan = replace(PLAN, monitoring_duration=timedelta(seconds=6))
+    _, view = deploy(replace(engine, hooks=[outage]), plan=plan, version="1.1")
+
+    assert view.state is State.SUCCEEDED, view.failure
+    assert kube.pending_faults() == 0
+    assert any(m.startswith("monitoring: 1/3 failed rounds") for m in said), said
+    assert sum("503" in m and "trying again" in m for m in said) == TransientTargetError.retry_attempts
+    state = engine.target.inspect(environment=ENV)
+    assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")

@@ -63,6 +63,39 @@ class Context:
     calls_lock: threading.Lock = field(default_factory=threading.Lock)
     session: ClientSession | None = None
     transports: weakref.WeakSet[asyncio.BaseTransport] = field(default_factory=weakref.WeakSet)
+    faults: list[Fault] = field(default_factory=list)  # guarded by calls_lock
+
+
+@dataclass
+class Fault:
+    """The next ``times`` requests matching ``method`` and ``path`` (a substring) fail with
+    ``status``, as a real API server's do when etcd is slow (503, 504) or when API Priority and
+    Fairness sheds load (429 with ``Retry-After``)."""
+
+    status: int
+    times: int
+    method: str | None = None
+    path: str | None = None
+    retry_after: int | None = None
+
+    def matches(self, request: web.Request) -> bool:
+        return (self.method in (None, request.method)) and (self.path is None or self.path in request.path)
+
+
+_FAULT_REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+def _injected(ctx: Context, request: web.Request) -> web.Response | None:
+    with ctx.calls_lock:
+        fault = next((f for f in ctx.faults if f.times > 0 and f.matches(request)), None)
+        if fault is None:
+            return None
+        fault.times -= 1
+    reason = _FAULT_REASONS.get(fault.status, "InternalError")
+    response = _json(ApiError(fault.status, reason, f"injected: {reason}").status(), fault.status)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = str(fault.retry_after)
+    return response
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -78,6 +111,9 @@ def build_app(ctx: Context) -> web.Application:
             ctx.transports.add(request.transport)
         if request.path not in _PUBLIC and request.headers.get("Authorization") != f"Bearer {ctx.token}":
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+        injected = _injected(ctx, request)
+        if injected is not None:
+            return injected
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as error:

@@ -23,7 +23,7 @@ from arxdeploy.testing.kube import tls
 from arxdeploy.testing.kube.behaviours import Behaviours, check
 from arxdeploy.testing.kube.controller import Controller
 from arxdeploy.testing.kube.resources import by_name
-from arxdeploy.testing.kube.routes import Context, build_app, close, drop_connections
+from arxdeploy.testing.kube.routes import Context, Fault, build_app, close, drop_connections
 from arxdeploy.testing.kube.selectors import parse_label_selector
 from arxdeploy.testing.kube.store import Store
 
@@ -168,6 +168,25 @@ class KubeEmulator:
             self.rules.default = behaviour
         else:
             self.rules.by_image[image] = behaviour
+
+    def inject_fault(
+        self,
+        status: int = 503,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Fail the next ``times`` API requests matching ``method`` and ``path`` (a substring of
+        the URL path) with ``status``, with a ``Retry-After`` header if given."""
+        with self._context.calls_lock:
+            self._context.faults.append(Fault(status, times, method, path, retry_after))
+
+    def pending_faults(self) -> int:
+        """Injected failures not served yet."""
+        with self._context.calls_lock:
+            return sum(f.times for f in self._context.faults)
 
     def register_service_backend(self, namespace: str, name: str, url: str) -> None:
         """Send the API server's service proxy for ``namespace/name`` to a real local ``url``."""
