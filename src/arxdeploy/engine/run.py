@@ -270,6 +270,8 @@ class Engine:
                 outcome, data = self._run_step(d, plan, view.state, lease)
                 self._conclude(d, view, outcome, data)
             view = fold(self.store.events(deployment_id=d.id))
+        # Ended by another process that took the lease over: it is not this process's outcome.
+        lease.check(undoing=True)
         return view
 
     def _run_step(
