@@ -9,7 +9,6 @@ through ``Approvals``; it never calls the target.
 # runtime, and the dependency aliases (``Caller``) are local to ``build_api``.
 
 import logging
-import re
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query
@@ -23,6 +22,7 @@ from arxdeploy.api import errors, models, page
 from arxdeploy.api.metrics import Metrics
 from arxdeploy.domain.approvals import Verdict
 from arxdeploy.domain.events import fold
+from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
 from arxdeploy.ports import Summary, TokenRecord
 from arxdeploy.redact import Redactor
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIA = "server"
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _AUTH = errors.responses(401, 500)
 _ONE = errors.responses(400, 401, 404, 422, 500)
 _DECIDE = errors.responses(400, 401, 403, 404, 409, 422, 500)
@@ -78,7 +77,7 @@ def build_api(app: "App") -> FastAPI:
         return environment
 
     def summary_of(deployment_id: str) -> Summary:
-        if not _ID.fullmatch(deployment_id):
+        if not is_deployment_id(deployment_id):
             raise NotFoundError(f"no deployment with id {deployment_id!r}")
         return app.store.get(deployment_id=deployment_id)
 

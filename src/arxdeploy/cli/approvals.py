@@ -45,6 +45,7 @@ def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, ser
     from arxdeploy.views import gate_out
 
     with app_for(options, as_json=as_json) as app:
+        _check_id(deployment_id)  # before anything uses it, a request above all
         url = server or app.loaded.config.server.url
         if url:
             gate = views.decide_remotely(url, deployment_id, verdict, reason, os.environ)
@@ -63,6 +64,18 @@ def _decide(options: Options, deployment_id: str, verdict: Any, reason: str, ser
             emit_json(app, gate)
         else:
             click.echo(app.redactor(views.gate_line(gate)))
+
+
+def _check_id(deployment_id: str) -> None:
+    from arxdeploy.domain.ids import is_deployment_id
+    from arxdeploy.errors import UsageError
+
+    if not is_deployment_id(deployment_id):
+        raise UsageError(
+            f"{deployment_id!r} is not a deployment id",
+            hint="ids look like 20261127-101500-ab12 (or a unique prefix of 6 or more characters); "
+            "`arxdeploy approvals` lists the deployments that wait",
+        )
 
 
 @click.command("approvals")
