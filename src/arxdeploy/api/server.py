@@ -282,5 +282,5 @@ class Boundary:
             response: JSONResponse = errors.json_error(self._redactor, 500, "internal", errors.GENERIC)
             await response(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self._metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
+            route = getattr(scope.get("route"), "path", None)  # the matched route's template
+            self._metrics.count_request(method=scope.get("method", ""), route=route, status=status)
