@@ -7,7 +7,6 @@ from typing import Any
 
 from arxdeploy.cli import remote
 from arxdeploy.domain.approvals import Verdict
-from arxdeploy.ports import TokenRecord
 from arxdeploy.redact import Redactor
 
 
@@ -45,30 +44,27 @@ def pending_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
     out.print(table if rows else "nothing waits for approval")
 
 
-def token_json(token: TokenRecord) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "email": token.email,
-        "created_at": token.created_at.isoformat(),
-        "created_by": token.created_by,
-        "github": token.github,
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
-
-
 def tokens_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
+    """Tokens as ``views.token_out`` shapes them (and the server returns them)."""
     from rich.table import Table
 
     from arxdeploy.cli.render import console
 
     table = Table(box=None, header_style="bold")
-    for column in ("id", "person", "created", "by", "revoked"):
+    for column in ("id", "person", "role", "created", "by", "expires", "state"):
         table.add_column(column)
     for row in rows:
+        state = "revoked" if row["revoked_at"] else "active" if row["active"] else "expired"
         table.add_row(
-            row["id"], row["email"], row["created_at"][:19], row["created_by"], (row["revoked_at"] or "")[:19]
+            row["id"],
+            row["email"],
+            row["role"],
+            row["created_at"][:19],
+            row["created_by"],
+            (row["expires_at"] or "never")[:19],
+            state,
         )
-    console(redactor).print(table if rows else "no tokens yet: `arxdeploy token create --for EMAIL`")
+    console(redactor).print(table if rows else "no tokens yet: `arxdeploy token bootstrap --for EMAIL` makes the first")
 
 
 def decide_remotely(

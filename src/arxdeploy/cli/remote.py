@@ -36,12 +36,13 @@ def call(
     *,
     doing: str,
     body: Mapping[str, Any] | None = None,
+    hint: str | None = None,
 ) -> Any:
     """``method`` on ``<url>/api/v1/<path...>`` with the token in ARXDEPLOY_TOKEN; the JSON answer.
 
     Each segment of ``path`` is quoted whole (``safe=""``): a ``/``, ``?`` or ``#`` in an id stays
     inside its segment and cannot reach another endpoint. ``doing`` names the action in the
-    error when there is no token, e.g. "approving".
+    error when there is no token, e.g. "approving"; ``hint`` says where to get one.
     """
     import httpx
 
@@ -49,7 +50,7 @@ def call(
     if not token:
         raise UsageError(
             f"{doing} through a server needs your token",
-            hint=f"export {TOKEN_VARIABLE}=arx_... (an admin makes one: `arxdeploy token create --for YOU`)",
+            hint=hint or f"export {TOKEN_VARIABLE}=arx_... (an admin makes one: `arxdeploy token create --for YOU`)",
         )
     endpoint = "/".join([url.rstrip("/"), "api", "v1", *(quote(part, safe="") for part in path)])
     try:

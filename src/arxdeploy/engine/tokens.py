@@ -60,7 +60,8 @@ class Tokens:
             raise ConflictError(
                 "an admin token exists already: bootstrap makes only the first one",
                 hint="an admin makes more through the server: `arxdeploy token create --for EMAIL --role admin` "
-                "with server.url set (or --server URL) and their token in ARXDEPLOY_TOKEN",
+                "with server.url set (or --server URL) and their token in ARXDEPLOY_TOKEN "
+                "(every admin token lost? see docs/operations.md, rotating tokens)",
             )
         return record, text
 
