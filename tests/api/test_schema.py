@@ -49,7 +49,7 @@ def test_the_description_declares_errors_and_security(world: World) -> None:
     assert described["components"]["securitySchemes"]["HTTPBearer"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "An arxdeploy API token: `arxdeploy token create --for EMAIL` prints one.",
+        "description": "An arxdeploy API token, made by an admin: `arxdeploy token create --for EMAIL` prints one.",
     }
     error_ref = "#/components/schemas/ErrorBody"
     for path, operations in described["paths"].items():

@@ -110,6 +110,7 @@ def test_bootstrap_makes_the_first_admin_token_only() -> None:
     tokens.create(email="bo@example.com", created_by="ops")  # approvers do not count
     record, token = tokens.bootstrap(email="Root@Example.com", created_by="ops@host", expires_in=timedelta(days=1))
     assert record.role is Role.ADMIN and record.email == "root@example.com"
+    assert record.created_by == "ops@host (bootstrap)"
     assert tokens.identify(token, needs=Role.ADMIN) == record
 
     with pytest.raises(ConflictError, match="an admin token exists already") as caught:

@@ -52,7 +52,8 @@ def build_api(app: "App") -> FastAPI:
     errors.install(api, app.redactor)
     api.add_middleware(Boundary, metrics=metrics, redactor=app.redactor)
     bearer = HTTPBearer(
-        auto_error=False, description="An arxdeploy API token: `arxdeploy token create --for EMAIL` prints one."
+        auto_error=False,
+        description="An arxdeploy API token, made by an admin: `arxdeploy token create --for EMAIL` prints one.",
     )
 
     Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

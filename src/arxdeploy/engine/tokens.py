@@ -55,7 +55,7 @@ class Tokens:
         self, *, email: str, created_by: str, github: str | None = None, expires_in: timedelta | None = None
     ) -> tuple[TokenRecord, str]:
         """The first admin token; ConflictError while an admin token is active (then admins make tokens)."""
-        record, text = self._new(email, created_by, Role.ADMIN, github, expires_in)
+        record, text = self._new(email, f"{created_by} (bootstrap)", Role.ADMIN, github, expires_in)
         if not self.store.add_first_admin(token=record):
             raise ConflictError(
                 "an admin token exists already: bootstrap makes only the first one",
