@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, State
 
 # --- target -------------------------------------------------------------------------------
@@ -162,6 +163,12 @@ class TokenRecord:
     created_by: str
     revoked_at: datetime | None = None
     github: str | None = None  # the person's GitHub login, to know their CI runs as theirs
+    role: Role = Role.APPROVER  # what it lets its owner do through the server
+    expires_at: datetime | None = None  # refused from then on, like a revoked one; None: never
+
+    def active(self, at: datetime) -> bool:
+        """Neither revoked nor expired at ``at``."""
+        return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)
 
 
 class Store(Protocol):
@@ -224,6 +231,11 @@ class Store(Protocol):
 
     def revoke_token(self, *, token_id: str, at: datetime) -> bool:
         """Mark a token revoked; False if it is unknown or was already revoked."""
+        ...
+
+    def add_first_admin(self, *, token: TokenRecord) -> bool:
+        """Record ``token`` only while no admin token is active at its ``created_at``; False (and
+        nothing recorded) if one is. Atomic: of several at once, at most one is recorded."""
         ...
 
 

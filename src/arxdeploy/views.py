@@ -1,4 +1,4 @@
-"""Deployments as plain JSON-ready data: what `--json` prints and the HTTP API returns."""
+"""Deployments, gates and tokens as plain JSON-ready data: what `--json` prints and the HTTP API returns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import Decision, Gate, GateStatus
 from arxdeploy.domain.events import Deployment, Event, View
-from arxdeploy.ports import Summary
+from arxdeploy.ports import Summary, TokenRecord
 
 
 def deployment_json(d: Deployment, view: View, events: list[Event] | None = None) -> dict[str, Any]:
@@ -106,4 +106,19 @@ def decision_out(decision: Decision) -> dict[str, Any]:
         "at": decision.at.isoformat(),
         "via": decision.via,
         "reason": decision.reason,
+    }
+
+
+def token_out(token: TokenRecord, now: datetime) -> dict[str, Any]:
+    """A token as listed: who, what it may do, until when; never its secret nor its digest."""
+    return {
+        "id": token.id,
+        "email": token.email,
+        "role": token.role.value,
+        "github": token.github,
+        "created_at": token.created_at.isoformat(),
+        "created_by": token.created_by,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+        "active": token.active(now),
     }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import random
+import string
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arxdeploy.api import create_app
+from arxdeploy.api.metrics import METHODS, Metrics
 from tests.api.conftest import SECRET, LiveServer, World
 from tests.api.test_approvals import assert_error
 
@@ -129,6 +132,59 @@ def test_metrics_parse_and_have_the_families(world: World) -> None:
     requests = samples("arxdeploy_http_requests", "_total")
     assert requests[(("method", "GET"), ("route", "/api/v1/status"), ("status", "200"))] == 1
     assert requests[(("method", "GET"), ("route", "/api/v1/status"), ("status", "401"))] == 1
+
+
+def test_strangers_cannot_add_series_to_the_metrics(world: World) -> None:
+    def series() -> dict[tuple[str, str, str], float]:
+        text = world.client.get("/metrics").text
+        (family,) = [f for f in text_string_to_metric_families(text) if f.name == "arxdeploy_http_requests"]
+        return {
+            (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+            for s in family.samples
+            if s.name.endswith("_total")
+        }
+
+    # One request of each kind first: every series the strangers' requests can fall into exists.
+    world.client.request("BREW", "/nothing-here")
+    world.client.request("BREW", "/api/v1/status")
+    series()
+    before = series()  # the scrape itself is counted too
+    rng = random.Random()
+    strangers = 150
+    for _ in range(strangers):
+        method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
+        if method in METHODS:
+            method += "X"
+        junk = "".join(rng.choices(string.ascii_letters + string.digits + "-_~%", k=rng.randint(1, 40)))
+        path = rng.choice([f"/x-{junk}", f"/api/v1/x-{junk}", f"/x-{junk}/{junk}", "/api/v1/status"])
+        answer = world.client.request(method, path, headers={"Authorization": f"Bearer {junk}"})
+        assert answer.status_code in (404, 405)
+    after = series()
+
+    assert after.keys() == before.keys()
+    assert {method for method, _, _ in after} <= METHODS | {"other"}
+    grew = sum(after[k] - before[k] for k in after if k[0] == "other")
+    assert grew == strangers
+    assert after[("GET", "/metrics", "200")] == before[("GET", "/metrics", "200")] + 1
+
+
+def test_every_request_label_has_a_bounded_set_of_values(world: World) -> None:
+    metrics = Metrics(world.app)
+    for method, status in [("get", 418), ("BREW", 599), ("GET", 404), ("POST", 201), ("PATCH", 302)]:
+        metrics.count_request(method=method, route=None, status=status)
+    counted = {
+        (s.labels["method"], s.labels["route"], s.labels["status"])
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "arxdeploy_http_requests_total"
+    }
+    assert counted == {
+        ("other", "unmatched", "4xx"),
+        ("other", "unmatched", "5xx"),
+        ("GET", "unmatched", "404"),
+        ("POST", "unmatched", "201"),
+        ("PATCH", "unmatched", "3xx"),
+    }
 
 
 def test_each_server_has_its_own_registry(world: World) -> None:

@@ -108,25 +108,37 @@ def test_malformed_configs_exit_2_naming_file_and_line(
     assert str(config) in err
 
 
-def test_tokens_are_shown_once_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
+def test_the_first_admin_token_is_shown_once_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
     config = tmp_path / "deployment_config.yaml"
     config.write_text(SEED.read_text())
-    code, out, _ = run("-c", str(config), "token", "create", "--for", "Admin@arxos.com", "--json")
-    assert code == 0
-    created = json.loads(out)
-    assert created["email"] == "admin@arxos.com" and created["token"].startswith(f"arx_{created['id']}_")
+    code, out, err = run("-c", str(config), "token", "bootstrap", "--for", "Admin@arxos.com")
+    assert code == 0, err
+    assert "created the first admin token" in out and "later tokens go through the server" in err
+    token = out.splitlines()[1]
+    token_id = out.split("token, ")[1].split(" ")[0]
+    assert token.startswith(f"arx_{token_id}_")
+    secret = token.removeprefix(f"arx_{token_id}_")  # it may contain "_" itself
 
     code, out, _ = run("-c", str(config), "token", "list", "--json")
     listed = json.loads(out)
-    assert [t["id"] for t in listed] == [created["id"]] and listed[0]["revoked_at"] is None
-    assert created["token"] not in out
-    assert created["token"].rsplit("_", 1)[1] not in (tmp_path / ".arxdeploy" / "state.db").read_bytes().decode(
-        "latin-1"
-    )
+    assert [(t["id"], t["email"], t["role"], t["active"]) for t in listed] == [
+        (token_id, "admin@arxos.com", "admin", True)
+    ]
+    assert listed[0]["revoked_at"] is None and listed[0]["expires_at"] is None
+    assert secret not in out
+    assert secret not in (tmp_path / ".arxdeploy" / "state.db").read_bytes().decode("latin-1")
 
-    code, out, _ = run("-c", str(config), "token", "revoke", created["id"])
+    code, _, err = run("-c", str(config), "token", "bootstrap", "--for", "eve@arxos.com")
+    assert code == 2 and "an admin token exists already" in err and "arxdeploy token create" in err
+    code, _, err = run("-c", str(config), "token", "create", "--for", "eve@arxos.com", "--role", "admin")
+    assert code == 2 and "created through the arxdeploy server" in err and "server.url" in err
+    assert len(json.loads(run("-c", str(config), "token", "list", "--json")[1])) == 1
+
+    code, out, _ = run("-c", str(config), "token", "revoke", token_id)
     assert code == 0 and "revoked" in out
     code, out, _ = run("-c", str(config), "token", "list", "--json")
-    assert json.loads(out)[0]["revoked_at"] is not None
-    code, _, err = run("-c", str(config), "token", "create", "--for", "ci-bot")
+    assert json.loads(out)[0]["revoked_at"] is not None and json.loads(out)[0]["active"] is False
+    code, _, err = run("-c", str(config), "token", "bootstrap", "--for", "ci-bot")
     assert code == 2 and "not an email" in err
+    code, _, err = run("-c", str(config), "token", "bootstrap", "--for", "a@arxos.com", "--expires-in", "soon")
+    assert code == 2 and '"soon" is not a duration' in err

@@ -30,6 +30,10 @@ ADAPTER: TypeAdapter[timedelta] = TypeAdapter(Duration)
         ("1h0m5s250ms", timedelta(hours=1, seconds=5, milliseconds=250)),
         ("1.5h", timedelta(minutes=90)),
         ("0s", timedelta(0)),
+        ("1d", timedelta(days=1)),
+        ("90d", timedelta(days=90)),
+        ("1d12h", timedelta(hours=36)),
+        ("0.5d", timedelta(hours=12)),
     ],
 )
 def test_valid(given: object, expected: timedelta) -> None:
@@ -38,13 +42,33 @@ def test_valid(given: object, expected: timedelta) -> None:
 
 @pytest.mark.parametrize(
     "given",
-    ["10x", "-5", "-5s", "", " ", "5 m", "m", "1m1h", "5S", "1d", "ms", "1.s", ".5s", "5m5m", "inf", "nan", "1e3"],
+    [
+        "10x",
+        "-5",
+        "-5s",
+        "",
+        " ",
+        "5 m",
+        "m",
+        "1m1h",
+        "5S",
+        "1h1d",
+        "d",
+        "5D",
+        "ms",
+        "1.s",
+        ".5s",
+        "5m5m",
+        "inf",
+        "nan",
+        "1e3",
+    ],
 )
 def test_invalid_text(given: str) -> None:
     with pytest.raises(ValidationError) as caught:
         ADAPTER.validate_python(given)
     message = caught.value.errors()[0]["msg"]
-    assert message == f'"{given}" is not a duration; use a number of seconds or 500ms, 30s, 5m, 1h'
+    assert message == f'"{given}" is not a duration; use a number of seconds or 500ms, 30s, 5m, 1h, 90d'
 
 
 @pytest.mark.parametrize("given", [-1, -0.5, float("inf"), float("nan"), 2**100, True, False, None, [], {}])
@@ -53,11 +77,11 @@ def test_invalid_values(given: object) -> None:
         ADAPTER.validate_python(given)
 
 
-@pytest.mark.parametrize("given", [1e300, "8784h1s", 10**9, "9" * 20])
+@pytest.mark.parametrize("given", [1e300, "8784h1s", "367d", 10**9, "9" * 20])
 def test_too_long(given: object) -> None:
     with pytest.raises(ValidationError, match="is too long; the most is 366 days"):
         ADAPTER.validate_python(given)
-    assert ADAPTER.validate_python("8784h") == timedelta(days=366)
+    assert ADAPTER.validate_python("8784h") == timedelta(days=366) == ADAPTER.validate_python("366d")
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ CASES: dict[str, tuple[str, list[Expect]]] = {
             Expect(
                 INTERVAL,
                 "health_checks.interval",
-                '"10x" is not a duration; use a number of seconds or 500ms, 30s, 5m, 1h',
+                '"10x" is not a duration; use a number of seconds or 500ms, 30s, 5m, 1h, 90d',
             )
         ],
     ),

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from arxdeploy.domain.approvals import AUTO_APPROVER, ApprovalPolicy, GateStatus, Verdict
+from arxdeploy.domain.approvals import AUTO_APPROVER, DECLARED_IN_CI, ApprovalPolicy, GateStatus, Verdict
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Kind, State
 from arxdeploy.engine.gate import Approvals
 from arxdeploy.errors import ConflictError, RefusedError
@@ -84,6 +85,33 @@ def test_self_approval_and_strangers_are_refused_and_recorded(world: World) -> N
     # The requester may still withdraw it.
     gate = approvals(world).decide(deployment_id=d.id, who=ANA, verdict=Verdict.REJECT, via="cli", reason="oops")
     assert gate.status is GateStatus.REJECTED
+
+
+def test_a_viewer_token_may_not_decide_and_its_attempt_is_recorded(world: World) -> None:
+    _, d, _ = asked(world)
+    for verdict in Verdict:
+        with pytest.raises(RefusedError, match="viewer token: it may read deployments, not decide"):
+            approvals(world).decide(deployment_id=d.id, who=BO, verdict=verdict, via="server", role=Role.VIEWER)
+    refused = [e.data["who"] for e in world.store.events(deployment_id=d.id) if e.type == "approval_refused"]
+    assert refused == [BO, BO]
+    # Approver and admin tokens decide, on the gates whose approvers list names their owner.
+    with pytest.raises(RefusedError, match="not an approver"):
+        approvals(world).decide(
+            deployment_id=d.id, who="root@example.com", verdict=Verdict.REJECT, via="server", role=Role.ADMIN
+        )
+    approvals(world).decide(deployment_id=d.id, who=BO, verdict=Verdict.APPROVE, via="server", role=Role.APPROVER)
+    gate = approvals(world).decide(deployment_id=d.id, who=CY, verdict=Verdict.APPROVE, via="server", role=Role.ADMIN)
+    assert gate.status is GateStatus.APPROVED
+
+
+def test_an_identity_declared_in_ci_is_refused_and_recorded(world: World) -> None:
+    _, d, _ = asked(world)
+    for verdict in Verdict:
+        with pytest.raises(RefusedError, match=r"only declared .* in a CI job"):
+            approvals(world).decide(deployment_id=d.id, who=BO, verdict=verdict, via=DECLARED_IN_CI, reason="r")
+    gate = approvals(world).gate(deployment_id=d.id)[1]
+    assert gate.approvals == () and gate.rejection is None
+    assert [r.who for r in gate.refusals] == [BO, BO]
 
 
 def test_self_approval_when_allowed(world: World) -> None:

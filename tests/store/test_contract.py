@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -9,9 +10,10 @@ import pytest
 
 from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Event, entered, fold, note, step_ended, switched
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import NotFoundError, StoreError
-from arxdeploy.ports import LiveRelease, Store
+from arxdeploy.ports import LiveRelease, Store, TokenRecord
 from tests.store.helpers import at, deployment, holder
 
 # --- create / get --------------------------------------------------------------------------
@@ -390,8 +392,6 @@ def test_lock_times_in_other_offsets_compare_as_instants(store: Store) -> None:
 
 
 def test_tokens_are_kept_listed_and_revoked_once(store: Store) -> None:
-    from arxdeploy.ports import TokenRecord
-
     first = TokenRecord("a1b2c3", "ana@example.com", "0" * 64, at(1), "ops@ci-1")
     second = TokenRecord("d4e5f6", "bo@example.com", "1" * 64, at(2), "ops@ci-1", github="bo-gh")
     store.add_token(token=second)
@@ -404,3 +404,60 @@ def test_tokens_are_kept_listed_and_revoked_once(store: Store) -> None:
     assert store.revoke_token(token_id="a1b2c3", at=at(4)) is False  # already revoked
     assert store.revoke_token(token_id="nope", at=at(4)) is False
     assert store.tokens() == [replace(first, revoked_at=at(3)), second]
+
+
+def test_a_tokens_role_and_expiry_are_kept(store: Store) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    admin = TokenRecord("a1b2c3", "ana@example.com", "0" * 64, at(1), "ops", role=Role.ADMIN)
+    viewer = TokenRecord(
+        "d4e5f6", "bo@example.com", "1" * 64, at(2), "ana@example.com", role=Role.VIEWER, expires_at=at(90)
+    )
+    local = replace(viewer, id="a7b8c9", created_at=at(3), expires_at=at(90).astimezone(plus_two))
+    for token in (admin, viewer, local):
+        store.add_token(token=token)
+
+    kept = store.tokens()
+
+    assert kept == [admin, viewer, replace(local, expires_at=at(90))]
+    assert [t.role for t in kept] == [Role.ADMIN, Role.VIEWER, Role.VIEWER]
+    assert all(type(t.role) is Role for t in kept)
+    assert [t.expires_at.utcoffset() if t.expires_at else None for t in kept] == [None, timedelta(0), timedelta(0)]
+    assert TokenRecord("x", "cy@example.com", "2" * 64, at(3), "ops").role is Role.APPROVER  # the default
+
+
+def admin_token(token_id: str, created: float, **fields: object) -> TokenRecord:
+    return replace(TokenRecord(token_id, "ana@example.com", "0" * 64, at(created), "ops", role=Role.ADMIN), **fields)
+
+
+def test_the_first_admin_is_recorded_only_while_no_admin_token_is_active(store: Store) -> None:
+    approver = replace(admin_token("a00000000001", 1), role=Role.APPROVER)
+    store.add_token(token=approver)
+    first = admin_token("a00000000002", 2, expires_at=at(100))
+    assert store.add_first_admin(token=first) is True  # approvers do not count
+
+    assert store.add_first_admin(token=admin_token("a00000000003", 3)) is False
+    assert store.add_first_admin(token=admin_token("a00000000004", 100)) is True  # the first one expired at 100
+    store.revoke_token(token_id="a00000000004", at=at(101))
+    assert store.add_first_admin(token=admin_token("a00000000005", 102)) is True  # the second one was revoked
+
+    assert [t.id for t in store.tokens()] == ["a00000000001", "a00000000002", "a00000000004", "a00000000005"]
+
+
+def test_of_first_admins_at_the_same_moment_one_is_recorded(store: Store) -> None:
+    contenders = 6
+    barrier = threading.Barrier(contenders)
+    won: list[bool] = []
+
+    def bootstrap(n: int) -> None:
+        store.tokens()  # a connection of its own, opened before the race
+        barrier.wait(timeout=10)
+        won.append(store.add_first_admin(token=admin_token(f"b{n:011d}", 1)))
+
+    threads = [threading.Thread(target=bootstrap, args=(n,)) for n in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(won) == [False] * (contenders - 1) + [True]
+    assert len(store.tokens()) == 1

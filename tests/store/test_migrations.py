@@ -91,6 +91,46 @@ def test_database_at_0001_opens_and_is_usable(tmp_path: Path) -> None:
         assert [s.state for s in store.history(service="shop")] == [State.FAILED]
 
 
+def test_tokens_from_before_roles_become_approvers_that_never_expire(sql_url: str) -> None:
+    from arxdeploy.domain.roles import Role
+    from arxdeploy.ports import TokenRecord
+
+    SqlStore(sql_url).close()
+    engine = create_engine(sql_url)
+    try:
+        with engine.begin() as conn:  # back to 0005 (the downgrade works too), then a token as it was written
+            config = _alembic("sqlite://")  # the connection is what counts
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+            assert {c["name"] for c in inspect(conn).get_columns("tokens")} == {
+                "id",
+                "email",
+                "secret_sha256",
+                "created_at",
+                "created_by",
+                "revoked_at",
+                "github",
+            }
+            conn.execute(
+                text(
+                    "INSERT INTO tokens (id, email, secret_sha256, created_at, created_by, github)"
+                    " VALUES ('3f9a2c1b7e04', 'bo@example.com', :digest, :at, 'ops', 'bo-gh')"
+                ),
+                {
+                    "digest": "0" * 64,
+                    "at": at(1) if conn.dialect.name == "postgresql" else at(1).isoformat(timespec="microseconds"),
+                },
+            )
+    finally:
+        engine.dispose()
+
+    with SqlStore(sql_url) as store:
+        assert store.tokens() == [
+            TokenRecord("3f9a2c1b7e04", "bo@example.com", "0" * 64, at(1), "ops", github="bo-gh", role=Role.APPROVER)
+        ]
+        assert store.tokens()[0].expires_at is None
+
+
 def test_database_from_a_newer_arxdeploy_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     SqlStore(url).close()

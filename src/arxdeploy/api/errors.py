@@ -4,7 +4,7 @@
 
 NotFoundError          404 not_found
 UnauthenticatedError   401 unauthenticated   (+ WWW-Authenticate: Bearer)
-RefusedError           403 forbidden         (Approvals.decide recorded the refusal)
+RefusedError           403 forbidden         (a refused decision is recorded; or the token's role is too low)
 ConflictError          409 conflict
 UsageError             400 bad_request
 request validation     422 invalid_request
@@ -52,9 +52,9 @@ _BY_STATUS = {
 # For ``responses=`` on routes: every error an operation may answer, declared in OpenAPI.
 ERROR_DESCRIPTIONS = {
     400: "Bad request: the request cannot be carried out as asked.",
-    401: "Missing, invalid or revoked token.",
-    403: "This person may not make this decision (recorded).",
-    404: "No such deployment or environment (or an id prefix that matches several).",
+    401: "Missing, invalid, revoked or expired token.",
+    403: "This person may not make this decision (recorded), or their token's role does not allow the call.",
+    404: "No such deployment, environment or token (or an id prefix that matches several).",
     409: "The deployment is not waiting for this decision.",
     422: "The request does not match the schema.",
     500: "Internal error.",

@@ -1,7 +1,8 @@
 """Prometheus metrics in a registry of the server's own (never the process-global one).
 
 Gauges are read from the store at scrape time, so they say what the record says now; the
-request counter is fed by the server's middleware.
+request counter is fed by the server's middleware. Every label takes its values from a fixed
+set, whatever a client sends: a stranger cannot add series to /metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
 
 RECENT = 500  # deployments per environment counted by arxdeploy_deployments
+
+# Request labels: a method outside these is "other"; a path no route matched is "unmatched";
+# a status this server does not answer with is counted by its class ("4xx").
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+STATUSES = frozenset({200, 201, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500})
 
 
 class RecordCollector:
@@ -68,3 +74,11 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(RecordCollector(app))
+
+    def count_request(self, *, method: str, route: str | None, status: int) -> None:
+        """One answered request. ``route``: the template of the route that matched, if one did."""
+        self.requests.labels(
+            method if method in METHODS else "other",
+            route or "unmatched",
+            str(status) if status in STATUSES else f"{status // 100}xx",
+        ).inc()

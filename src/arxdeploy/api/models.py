@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from arxdeploy.config.durations import Duration
+from arxdeploy.domain.roles import Role
+
 MAX_REASON = 2000
 
 
@@ -195,4 +198,42 @@ class RejectBody(BaseModel):
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)] = Field(
         description="Why not: required, shown to the person who asked."
+    )
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+_ROLE = "viewer: reads the API; approver: and decides on the gates that list them; admin: and manages tokens."
+
+
+class TokenOut(_Out):
+    """A person's API token as listed: never its secret."""
+
+    id: str
+    email: str
+    role: Role = Field(description=_ROLE)
+    github: str | None = Field(description="Their GitHub login: CI runs it starts are theirs too.")
+    created_at: str
+    created_by: str = Field(description="Who created it: the admin, or who ran `arxdeploy token bootstrap`.")
+    expires_at: str | None = Field(description="Refused from then on; null: until revoked.")
+    revoked_at: str | None
+    active: bool = Field(description="Neither revoked nor expired now.")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token, arx_<id>_<secret>: in this answer only, never stored or shown again.")
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)] = Field(
+        description="The person's email, as approval_gates.approvers lists it."
+    )
+    role: Role = Field(default=Role.APPROVER, description=_ROLE)
+    github: Annotated[str, StringConstraints(max_length=39)] | None = Field(
+        default=None, description="Their GitHub login, e.g. ana-dev: CI runs it starts are theirs too."
+    )
+    expires_in: Duration | None = Field(
+        default=None, description="How long it is valid, e.g. 90d (at most 366d); null: until revoked."
     )

@@ -58,7 +58,8 @@ HTML = f"""<!doctype html>
 <h1>Deployment approval</h1>
 <p id="message" role="status" aria-live="polite"></p>
 <section id="signin" hidden>
-  <p>Sign in with your arxdeploy API token (<code>arxdeploy token create --for you@example.com</code>).
+  <p>Sign in with your arxdeploy API token
+  (an admin makes one: <code>arxdeploy token create --for you@example.com</code>).
   It is kept in this browser tab only and forgotten when the tab closes.</p>
   <form id="signin-form" autocomplete="off">
     <label for="token">API token</label>

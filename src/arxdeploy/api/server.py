@@ -1,15 +1,14 @@
 """The FastAPI application: routes over ``App``'s store, approvals and tokens.
 
 Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so the synchronous
-store never blocks the event loop. The server only reads the record and records decisions
-through ``Approvals``; it never calls the target.
+store never blocks the event loop. The server only reads the record, records decisions
+through ``Approvals`` and manages tokens for admins; it never calls the target.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 # runtime, and the dependency aliases (``Caller``) are local to ``build_api``.
 
 import logging
-import re
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Path, Query
@@ -23,10 +22,12 @@ from arxdeploy.api import errors, models, page
 from arxdeploy.api.metrics import Metrics
 from arxdeploy.domain.approvals import Verdict
 from arxdeploy.domain.events import fold
+from arxdeploy.domain.ids import is_deployment_id
+from arxdeploy.domain.roles import Role
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
 from arxdeploy.ports import Summary, TokenRecord
 from arxdeploy.redact import Redactor
-from arxdeploy.views import deployment_json, gate_out, pending_out
+from arxdeploy.views import deployment_json, gate_out, pending_out, token_out
 
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIA = "server"
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _AUTH = errors.responses(401, 500)
 _ONE = errors.responses(400, 401, 404, 422, 500)
 _DECIDE = errors.responses(400, 401, 403, 404, 409, 422, 500)
@@ -52,18 +52,29 @@ def build_api(app: "App") -> FastAPI:
     errors.install(api, app.redactor)
     api.add_middleware(Boundary, metrics=metrics, redactor=app.redactor)
     bearer = HTTPBearer(
-        auto_error=False, description="An arxdeploy API token: `arxdeploy token create --for EMAIL` prints one."
+        auto_error=False,
+        description="An arxdeploy API token, made by an admin: `arxdeploy token create --for EMAIL` prints one.",
     )
 
-    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> TokenRecord:
-        """The token's owner (email, GitHub login): every /api/v1 request needs one."""
+    Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+    def token_in(credentials: HTTPAuthorizationCredentials | None) -> str:
         if credentials is None:
             raise UnauthenticatedError(
                 "a bearer token is required", hint="send `Authorization: Bearer <token>`; get one from an admin"
             )
-        return app.tokens.identify(credentials.credentials)
+        return credentials.credentials
+
+    def caller(credentials: Credentials) -> TokenRecord:
+        """The token's owner (email, GitHub login, role): every /api/v1 request needs one."""
+        return app.tokens.identify(token_in(credentials))
+
+    def admin(credentials: Credentials) -> TokenRecord:
+        """As ``caller``, and the token must be an admin's (403 otherwise)."""
+        return app.tokens.identify(token_in(credentials), needs=Role.ADMIN)
 
     Caller = Annotated[TokenRecord, Depends(caller)]
+    Admin = Annotated[TokenRecord, Depends(admin)]
     DeploymentId = Annotated[str, Path(description="A deployment id, or a unique prefix of at least 6 characters.")]
 
     def redacted(data: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +89,7 @@ def build_api(app: "App") -> FastAPI:
         return environment
 
     def summary_of(deployment_id: str) -> Summary:
-        if not _ID.fullmatch(deployment_id):
+        if not is_deployment_id(deployment_id):
             raise NotFoundError(f"no deployment with id {deployment_id!r}")
         return app.store.get(deployment_id=deployment_id)
 
@@ -232,10 +243,54 @@ def build_api(app: "App") -> FastAPI:
         d = summary.deployment
         logins = (who.github,) if who.github else ()
         decided = app.approvals.decide(
-            deployment_id=d.id, who=who.email, verdict=verdict, via=VIA, reason=reason, logins=logins
+            deployment_id=d.id, who=who.email, verdict=verdict, via=VIA, reason=reason, logins=logins, role=who.role
         )
         log.info("%s by %s via the server", verdict.value, who.email, extra={"deployment": d.id})
         return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.engine.clock.now()))
+
+    # --- /api/v1/tokens: admins only -------------------------------------------------------
+
+    def token_view(record: TokenRecord) -> dict[str, Any]:
+        return redacted(token_out(record, app.engine.clock.now()))
+
+    @api.post(
+        "/api/v1/tokens",
+        status_code=201,
+        response_model=models.TokenCreated,
+        responses=errors.responses(400, 401, 403, 422, 500),
+        tags=["tokens"],
+    )
+    def create_token(who: Admin, body: models.TokenBody) -> dict[str, Any]:
+        """Create a token for a person. The token is in this answer only: only its sha256 is stored."""
+        record, text = app.tokens.create(
+            email=body.email, created_by=who.email, role=body.role, github=body.github, expires_in=body.expires_in
+        )
+        log.info("%s token %s created for %s by %s", record.role, record.id, record.email, who.email)
+        return {**token_view(record), "token": text}
+
+    @api.get(
+        "/api/v1/tokens",
+        response_model=list[models.TokenOut],
+        responses=errors.responses(401, 403, 500),
+        tags=["tokens"],
+    )
+    def tokens(who: Admin) -> list[dict[str, Any]]:
+        """Every token, revoked and expired ones included, oldest first; never a secret."""
+        return [token_view(t) for t in app.tokens.list()]
+
+    @api.post(
+        "/api/v1/tokens/{token_id}/revoke",
+        response_model=models.TokenOut,
+        responses=errors.responses(401, 403, 404, 422, 500),
+        tags=["tokens"],
+    )
+    def revoke_token(
+        who: Admin, token_id: Annotated[str, Path(description="The token's id, as the list shows it.")]
+    ) -> dict[str, Any]:
+        """Revoke a token: the next request that uses it is refused. Revoking it again changes nothing."""
+        record = app.tokens.revoke(token_id=token_id)
+        log.info("token %s of %s revoked by %s", record.id, record.email, who.email)
+        return token_view(record)
 
     return api
 
@@ -283,5 +338,5 @@ class Boundary:
             response: JSONResponse = errors.json_error(self._redactor, 500, "internal", errors.GENERIC)
             await response(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self._metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
+            route = getattr(scope.get("route"), "path", None)  # the matched route's template
+            self._metrics.count_request(method=scope.get("method", ""), route=route, status=status)

@@ -5,26 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from arxdeploy.cli import remote
 from arxdeploy.domain.approvals import Verdict
-from arxdeploy.errors import (
-    ArxdeployError,
-    ConflictError,
-    NotFoundError,
-    RefusedError,
-    UnauthenticatedError,
-    UsageError,
-)
-from arxdeploy.ports import TokenRecord
 from arxdeploy.redact import Redactor
-
-# The server's error codes, back into the errors (and exit codes) the CLI shows.
-ERRORS: dict[str, type[ArxdeployError]] = {
-    "unauthenticated": UnauthenticatedError,
-    "forbidden": RefusedError,
-    "not_found": NotFoundError,
-    "conflict": ConflictError,
-    "invalid_request": UsageError,
-}
 
 
 def gate_line(gate: Mapping[str, Any]) -> str:
@@ -61,59 +44,35 @@ def pending_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
     out.print(table if rows else "nothing waits for approval")
 
 
-def token_json(token: TokenRecord) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "email": token.email,
-        "created_at": token.created_at.isoformat(),
-        "created_by": token.created_by,
-        "github": token.github,
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
-
-
 def tokens_table(rows: list[dict[str, Any]], redactor: Redactor) -> None:
+    """Tokens as ``views.token_out`` shapes them (and the server returns them)."""
     from rich.table import Table
 
     from arxdeploy.cli.render import console
 
     table = Table(box=None, header_style="bold")
-    for column in ("id", "person", "created", "by", "revoked"):
+    for column in ("id", "person", "role", "created", "by", "expires", "state"):
         table.add_column(column)
     for row in rows:
+        state = "revoked" if row["revoked_at"] else "active" if row["active"] else "expired"
         table.add_row(
-            row["id"], row["email"], row["created_at"][:19], row["created_by"], (row["revoked_at"] or "")[:19]
+            row["id"],
+            row["email"],
+            row["role"],
+            row["created_at"][:19],
+            row["created_by"],
+            (row["expires_at"] or "never")[:19],
+            state,
         )
-    console(redactor).print(table if rows else "no tokens yet: `arxdeploy token create --for EMAIL`")
+    console(redactor).print(table if rows else "no tokens yet: `arxdeploy token bootstrap --for EMAIL` makes the first")
 
 
 def decide_remotely(
     url: str, deployment_id: str, verdict: Verdict, reason: str, environ: Mapping[str, str]
 ) -> dict[str, Any]:
     """POST the verdict to the server with the person's token; its errors become ours."""
-    import httpx
-
-    token = environ.get("ARXDEPLOY_TOKEN")
-    if not token:
-        raise UsageError(
-            "approving through a server needs your token",
-            hint="export ARXDEPLOY_TOKEN=arx_... (from `arxdeploy token create --for YOU`)",
-        )
-    endpoint = f"{url.rstrip('/')}/api/v1/approvals/{deployment_id}/{verdict.value}"
     body = {"reason": reason} if reason else {}
-    try:
-        response = httpx.post(endpoint, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    except httpx.HTTPError as exc:
-        raise ArxdeployError(
-            f"could not reach the arxdeploy server at {url}: {type(exc).__name__}",
-            hint="check server.url and that `arxdeploy server` runs",
-        ) from exc
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
-    if response.is_success and isinstance(data, dict):
-        return data
-    error = data.get("error", {}) if isinstance(data, dict) else {}
-    kind = ERRORS.get(str(error.get("code")), ArxdeployError)
-    raise kind(str(error.get("message") or f"the server answered HTTP {response.status_code}"), hint=error.get("hint"))
+    path = ("approvals", deployment_id, verdict.value)
+    doing = "approving" if verdict is Verdict.APPROVE else "rejecting"
+    gate: dict[str, Any] = remote.call(url, "POST", path, environ, doing=doing, body=body)
+    return gate

@@ -27,6 +27,13 @@ def in_actions(environ: Mapping[str, str]) -> bool:
     return environ.get("GITHUB_ACTIONS") == "true"
 
 
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs in a CI job: ``CI`` is set (GitHub Actions, GitLab CI, CircleCI,
+    Buildkite, ... set it) or ``GITHUB_ACTIONS`` is. There, any earlier step can set variables
+    such as ``ARXDEPLOY_EMAIL`` for the steps after it."""
+    return bool(environ.get("CI")) or bool(environ.get("GITHUB_ACTIONS"))
+
+
 def read_event(environ: Mapping[str, str]) -> dict[str, Any]:
     """The webhook payload at ``$GITHUB_EVENT_PATH``; ``{}`` when there is none or it is unreadable."""
     path = environ.get("GITHUB_EVENT_PATH")

@@ -1,6 +1,6 @@
-"""``Duration``: a timedelta written as ``30``, ``"30s"``, ``"500ms"``, ``"5m"``, ``"1h30m"``.
+"""``Duration``: a timedelta written as ``30``, ``"30s"``, ``"500ms"``, ``"5m"``, ``"1h30m"``, ``"90d"``.
 
-Plain numbers are seconds. Units may be combined largest first (``1h30m``, ``2m30s``).
+Plain numbers are seconds. Units may be combined largest first (``1d12h``, ``1h30m``, ``2m30s``).
 Negative, non-finite, unparseable and absurdly long (over 366 days) values are rejected. In JSON the value is written
 back in the same short form (``90`` seconds -> ``"1m30s"``) so a dumped config loads again.
 """
@@ -18,12 +18,14 @@ from pydantic_core import PydanticCustomError
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 # One source for both the parser and the JSON Schema, so editors and arxdeploy agree.
 # The lookahead demands at least one digit, so the all-optional unit groups cannot match "".
-PATTERN = rf"^(?:{_NUMBER}|(?=[0-9])(?:({_NUMBER})h)?(?:({_NUMBER})m)?(?:({_NUMBER})s)?(?:({_NUMBER})ms)?)$"
+PATTERN = (
+    rf"^(?:{_NUMBER}|(?=[0-9])(?:({_NUMBER})d)?(?:({_NUMBER})h)?(?:({_NUMBER})m)?(?:({_NUMBER})s)?(?:({_NUMBER})ms)?)$"
+)
 _RE = re.compile(PATTERN)
-_UNIT_SECONDS = (3600.0, 60.0, 1.0, 0.001)
+_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0, 0.001)
 
-HELP = "use a number of seconds or 500ms, 30s, 5m, 1h"
-DESCRIPTION = "A duration: a number of seconds, or a string like 500ms, 30s, 5m, 1h, 1h30m."
+HELP = "use a number of seconds or 500ms, 30s, 5m, 1h, 90d"
+DESCRIPTION = "A duration: a number of seconds, or a string like 500ms, 30s, 5m, 1h, 1h30m, 90d."
 
 
 MAX = timedelta(days=366)  # longer makes no sense here, and keeps "now + duration" from overflowing

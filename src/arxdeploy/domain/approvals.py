@@ -16,12 +16,16 @@ from enum import StrEnum
 from typing import Any
 
 from arxdeploy.domain.events import Event
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import State
 
 # Recorded as the approver when auto_approve_staging approves a deployment.
 AUTO_APPROVER = "auto_approve_staging"
 # How a decision may arrive where the server decides: a token checked by it, or the policy itself.
 TRUSTED_VIA = frozenset({"server", "auto"})
+# An email only declared (ARXDEPLOY_EMAIL, git's user.email) in a CI job, where any step can set
+# it: it proves nothing, so a decision that comes this way is refused.
+DECLARED_IN_CI = "ci"
 
 
 class Verdict(StrEnum):
@@ -79,7 +83,7 @@ class Decision:
     who: str
     verdict: Verdict
     at: datetime
-    via: str  # "server" (a token), "cli" (the local user, trusted), "auto"
+    via: str  # "server" (a token), "cli" (the local user, trusted), "auto"; "ci" is always refused
     reason: str = ""
 
 
@@ -203,11 +207,20 @@ def _status(
     return GateStatus.PENDING
 
 
-def judge(gate: Gate, *, who: str, verdict: Verdict, via: str, logins: tuple[str, ...] = ()) -> str | None:
+def judge(
+    gate: Gate,
+    *,
+    who: str,
+    verdict: Verdict,
+    via: str,
+    logins: tuple[str, ...] = (),
+    role: Role | None = None,
+) -> str | None:
     """Why ``who`` may not give ``verdict`` on this gate now (a refusal to record), or None.
 
     ``logins``: the decider's other names (their GitHub login, from their token): a CI run they
-    started is theirs too.
+    started is theirs too. ``role``: what their token lets them do, when a token names them; a
+    token must be an approver's (or an admin's), and the request's approvers list must name them.
 
     State problems (not asked, already decided, expired) are the caller's ``ConflictError``;
     this answers only "may this person decide".
@@ -221,6 +234,13 @@ def judge(gate: Gate, *, who: str, verdict: Verdict, via: str, logins: tuple[str
             f"deployment approvals go through the arxdeploy server (server.url is set); {who} was not "
             "identified by a token"
         )
+    if via == DECLARED_IN_CI:
+        return (
+            f"{who} is only declared (ARXDEPLOY_EMAIL or git's user.email) in a CI job, where any step can "
+            "declare anyone; approvals from CI go through the arxdeploy server with a token"
+        )
+    if role is not None and not role.allows(Role.APPROVER):
+        return f"{who}'s token is a {role} token: it may read deployments, not decide on them"
     if person not in request.approvers:
         return f"{who} is not an approver of this deployment (approvers: {', '.join(request.approvers) or 'none'})"
     # Who asked, as the request recorded it: what the approvers were shown.

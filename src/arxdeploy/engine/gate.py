@@ -17,6 +17,7 @@ from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import AUTO_APPROVER, Decision, Gate, GateStatus, Refusal, Request, Verdict
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Outcome, State
 from arxdeploy.engine.hooks import emit
 from arxdeploy.errors import ConflictError, RefusedError
@@ -153,8 +154,12 @@ class Approvals:
         via: str,
         reason: str = "",
         logins: tuple[str, ...] = (),
+        role: Role | None = None,
     ) -> Gate:
-        """Record ``who``'s verdict. Raises RefusedError (recorded) or ConflictError (not recorded)."""
+        """Record ``who``'s verdict. Raises RefusedError (recorded) or ConflictError (not recorded).
+
+        ``logins`` and ``role`` come from the decider's token, when one names them.
+        """
         summary, gate = self.gate(deployment_id=deployment_id)
         d = summary.deployment
         if summary.state is not State.AWAITING_APPROVAL or gate.status is not GateStatus.PENDING:
@@ -165,7 +170,7 @@ class Approvals:
             )
         assert gate.request is not None
         now = self.clock.now()
-        why = approvals.judge(gate, who=who, verdict=verdict, via=via, logins=logins)
+        why = approvals.judge(gate, who=who, verdict=verdict, via=via, logins=logins, role=role)
         if why is not None:
             self._append(d, [approvals.refused(Refusal(who, why, now))])
             raise RefusedError(why)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from arxdeploy.errors import StoreError
 
 # The newest revision in migrations/versions; a test checks they agree.
-HEAD = "0005"
+HEAD = "0006"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Serializes concurrent first opens of a PostgreSQL database (any constant works).
 _PG_MIGRATION_LOCK = 0x61727864

@@ -123,4 +123,6 @@ tokens = Table(
     Column("created_by", Text, nullable=False),
     Column("revoked_at", UtcDateTime),
     Column("github", String(100)),
+    Column("role", String(16), nullable=False, server_default="approver"),
+    Column("expires_at", UtcDateTime),
 )

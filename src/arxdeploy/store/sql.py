@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
@@ -53,6 +54,8 @@ from arxdeploy.store.schema import events as event_log
 from arxdeploy.store.schema import tokens as tokens_table
 
 BUSY_TIMEOUT_MS = 5000
+# Serializes first-admin bootstraps on PostgreSQL (any constant, distinct from the migrations').
+_PG_FIRST_ADMIN_LOCK = 0x61727874
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
 
 
@@ -239,17 +242,31 @@ class SqlStore:
     # --- tokens ----------------------------------------------------------------------------
 
     def add_token(self, *, token: TokenRecord) -> None:
-        require_aware(token.created_at, "created_at")
         with self._write(f"add token {token.id}") as conn:
-            try:
-                conn.execute(insert(tokens_table).values(**dataclasses.asdict(token)))
-            except IntegrityError as exc:
-                raise StoreError(f"token {token.id} already exists") from exc
+            _insert_token(conn, token)
+
+    def add_first_admin(self, *, token: TokenRecord) -> bool:
+        at = require_aware(token.created_at, "created_at")
+        t = tokens_table
+        with self._write(f"add token {token.id}") as conn:
+            if conn.dialect.name == "postgresql":
+                # SQLite's BEGIN IMMEDIATE already serializes writers; here, two first admins at once
+                # would both find none without this lock (held until the transaction ends).
+                conn.execute(select(func.pg_advisory_xact_lock(_PG_FIRST_ADMIN_LOCK)))
+            active = select(t.c.id).where(
+                t.c.role == Role.ADMIN.value,
+                t.c.revoked_at.is_(None),
+                t.c.expires_at.is_(None) | (t.c.expires_at > at),
+            )
+            if conn.execute(active.limit(1)).first() is not None:
+                return False
+            _insert_token(conn, token)
+            return True
 
     def tokens(self) -> list[TokenRecord]:
         with self._read("list tokens") as conn:
             rows = conn.execute(select(tokens_table).order_by(tokens_table.c.created_at, tokens_table.c.id))
-            return [TokenRecord(**row._asdict()) for row in rows]
+            return [TokenRecord(**{**row._asdict(), "role": Role(row.role)}) for row in rows]
 
     def revoke_token(self, *, token_id: str, at: datetime) -> bool:
         with self._write(f"revoke token {token_id}") as conn:
@@ -328,6 +345,14 @@ def _sqlite_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get("arxdeploy_begin", "DEFERRED")
     assert mode in _BEGIN_MODES
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _insert_token(conn: Connection, token: TokenRecord) -> None:
+    require_aware(token.created_at, "created_at")
+    try:
+        conn.execute(insert(tokens_table).values(**{**dataclasses.asdict(token), "role": token.role.value}))
+    except IntegrityError as exc:
+        raise StoreError(f"token {token.id} already exists") from exc
 
 
 def _exists(conn: Connection, deployment_id: str) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, State
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
@@ -162,11 +163,25 @@ class MemoryStore:
             return same
 
     def add_token(self, *, token: TokenRecord) -> None:
-        require_aware(token.created_at, "created_at")
         with self._mutex:
-            if token.id in self._tokens:
-                raise StoreError(f"token {token.id} already exists")
-            self._tokens[token.id] = replace(token, created_at=_utc(token.created_at))
+            self._add_token(token)
+
+    def add_first_admin(self, *, token: TokenRecord) -> bool:
+        with self._mutex:
+            at = require_aware(token.created_at, "created_at")
+            if any(t.role is Role.ADMIN and t.active(at) for t in self._tokens.values()):
+                return False
+            self._add_token(token)
+            return True
+
+    def _add_token(self, token: TokenRecord) -> None:
+        require_aware(token.created_at, "created_at")
+        if token.expires_at is not None:
+            require_aware(token.expires_at, "expires_at")
+        if token.id in self._tokens:
+            raise StoreError(f"token {token.id} already exists")
+        expires = _utc(token.expires_at) if token.expires_at else None
+        self._tokens[token.id] = replace(token, created_at=_utc(token.created_at), expires_at=expires)
 
     def tokens(self) -> list[TokenRecord]:
         with self._mutex:
