@@ -147,7 +147,7 @@ def test_approvals_are_void_when_the_config_changed(world: World) -> None:
     changed = dataclasses.replace(GATED, config_digest="beef" * 16)
     view = engine.resume(plan=changed, deployment_id=d.id)
     assert view.state is State.REJECTED
-    assert view.failure is not None and "config changed since approval was asked" in view.failure.reason
+    assert view.failure is not None and "changed since approval was asked" in view.failure.reason
     assert [c for c in world.target.calls if not c.startswith("inspect")] == []
 
 

@@ -79,21 +79,11 @@ def run_gate(
         gate = approvals.tally([*events, *batch], now)
     assert gate.request is not None
     if gate.request.config_digest != plan.config_digest:
-        reason = (
-            "the config changed since approval was asked "
-            f"({gate.request.config_digest[:12]} -> {plan.config_digest[:12]}): its approvals are void; "
-            "request the deployment again"
-        )
-        return Outcome.REJECTED, {"reason": reason}
+        return Outcome.REJECTED, {"reason": _content_changed(gate.request.config_digest, plan.config_digest)}
     if gate.status is GateStatus.APPROVED:
         current = content_now() if content_now is not None else plan.config_digest
         if current != gate.request.config_digest:
-            reason = (
-                "the config or a file it names (check script, manifest template) changed while this "
-                f"deployment waited for approval ({gate.request.config_digest[:12]} -> {current[:12]}): "
-                "its approvals are void; request the deployment again"
-            )
-            return Outcome.REJECTED, {"reason": reason}
+            return Outcome.REJECTED, {"reason": _content_changed(gate.request.config_digest, current)}
         who = ", ".join(gate.approved_by)
         return Outcome.OK, {"detail": f"approved by {who}"}
     if gate.status is GateStatus.REJECTED:
@@ -105,6 +95,13 @@ def run_gate(
         got = f"{len(gate.approvals)} of {gate.request.min_approvals}"
         return Outcome.EXPIRED, {"reason": f"no decision within {minutes:g} minutes ({got} approvals)"}
     return None
+
+
+def _content_changed(asked: str, now: str) -> str:
+    return (
+        "the config or a file it names (check script, manifest template) changed since approval was asked "
+        f"({asked[:12]} -> {now[:12]}): its approvals are void; request the deployment again"
+    )
 
 
 def waiting_line(gate: Gate, now: datetime) -> str:
