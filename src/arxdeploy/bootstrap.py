@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arxdeploy import backups
-from arxdeploy.announce import build_notifier
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.config.snapshot import Snapshot, take
@@ -29,10 +29,12 @@ from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
 from arxdeploy.errors import ConfigError
 from arxdeploy.health import HttpHealthProbe, ScriptCheck
-from arxdeploy.notify import Notifier
 from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
+
+if TYPE_CHECKING:
+    from arxdeploy.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ class App:
     engine: Engine
     redactor: Redactor
     health: HttpHealthProbe
-    notifier: Notifier
+    notifier: Notifier | None  # None: no channel is configured
 
     @property
     def service(self) -> str:
@@ -122,7 +124,8 @@ class App:
 
     def close(self) -> None:
         # Notices still in flight get a few seconds; a channel that is down does not hold the exit.
-        self.notifier.close(timeout=NOTIFY_GRACE_SECONDS)
+        if self.notifier is not None:
+            self.notifier.close(timeout=NOTIFY_GRACE_SECONDS)
         self.health.close()
         close_target = getattr(self.target, "close", None)
         if close_target:
@@ -171,7 +174,12 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
     clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
-    notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
+    notifier: Notifier | None = None
+    announcers: Sequence[Hook] = ()
+    if config.notifications.has_channels:
+        from arxdeploy.announce import build_notifier  # imports the notify package: only when needed
+
+        notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
     engine = Engine(
         store=store,
         target=target,
@@ -228,35 +236,53 @@ def _local_target(loaded: LoadedConfig) -> LocalTarget:
 
 
 def _log_to_file(state_dir: Path, redactor: Redactor) -> None:
-    """JSON lines in ``.arxdeploy/arxdeploy.log``; structlog renders the records, secrets masked last."""
-    import structlog
+    """JSON lines in ``.arxdeploy/arxdeploy.log``; structlog renders the records, secrets masked last.
 
+    The file is opened, and structlog imported, on the first record: commands that log nothing
+    (most reads) pay for neither.
+    """
     root = logging.getLogger("arxdeploy")
     if any(getattr(h, "arxdeploy_file", False) for h in root.handlers):
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(state_dir / "arxdeploy.log", encoding="utf-8")
+    handler = logging.FileHandler(state_dir / "arxdeploy.log", encoding="utf-8", delay=True)
     handler.arxdeploy_file = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(),
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.format_exc_info,
-                # Masked before JSON encoding, which would escape quotes or non-ASCII in a secret.
-                lambda _logger, _name, event_dict: redactor.data(event_dict),
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(default=str),
-                lambda _logger, _name, line: redactor(str(line)),
-            ],
-        )
-    )
+    handler.setFormatter(_JsonLines(redactor))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+class _JsonLines(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+        self._inner: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._inner is None:
+            self._inner = _structlog_formatter(self._redactor)
+        return self._inner.format(record)
+
+
+def _structlog_formatter(redactor: Redactor) -> logging.Formatter:
+    import structlog
+
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            # Masked before JSON encoding, which would escape quotes or non-ASCII in a secret.
+            lambda _logger, _name, event_dict: redactor.data(event_dict),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(default=str),
+            lambda _logger, _name, line: redactor(str(line)),
+        ],
+    )
 
 
 def log_events(deployment: Deployment, event: Event) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 from arxdeploy.cli.options import Options, app_for, env_option, json_option, pass_options
-from arxdeploy.cli.views import finish, report
 
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
 
 def submit(app: App, printer: Printer, request: Request, *, as_json: bool, wait: bool = True) -> None:
     """Send ``request`` to the engine, say how it ended, exit with its code."""
+    from arxdeploy.cli.views import report
+
     report(app, printer, app.engine.submit(plan=app.plan(request.environment), request=request, wait=wait), as_json)
 
 
@@ -84,6 +85,7 @@ def resume(options: Options, deployment_id: str, as_json: bool) -> None:
     Exit codes as for deploy.
     """
     from arxdeploy.cli.render import Printer
+    from arxdeploy.cli.views import finish
 
     printer = Printer(quiet=as_json)
     with app_for(options, as_json=as_json, printer=printer) as app:
@@ -148,6 +150,7 @@ def stop(options: Options, environment: str, reason: str, as_json: bool) -> None
     Nothing runs: nothing is started, nothing recorded, exit 0.
     """
     from arxdeploy.cli.render import Printer
+    from arxdeploy.cli.views import report
     from arxdeploy.domain.request import Request
     from arxdeploy.domain.states import Kind, State
 

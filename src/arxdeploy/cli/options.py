@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -47,6 +46,8 @@ def fail(error: BaseException, *, verbose: bool, as_json: bool = False, redact: 
         traceback.print_exception(error, file=sys.stderr)
     message, hint = redact(message), redact(hint) if hint else hint
     if as_json:
+        import json
+
         click.echo(json.dumps({"error": message, "hint": hint, "exit_code": code}))
     else:
         click.echo(f"error: {message}", err=True)
@@ -88,6 +89,8 @@ def app_for(options: Options, *, as_json: bool = False, printer: Printer | None 
 
 
 def emit_json(app: App, data: Any) -> None:
+    import json
+
     # Masked before encoding: JSON escapes quotes, backslashes and non-ASCII inside a secret.
     click.echo(app.redactor(json.dumps(app.redactor.data(data), indent=2, default=str)))
 

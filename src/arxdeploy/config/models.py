@@ -338,6 +338,10 @@ class Notifications(_Model):
         default_factory=lambda: list(notices.KINDS), description="Which events are sent (default: all of them)."
     )
 
+    @property
+    def has_channels(self) -> bool:
+        return self.slack is not None or self.email is not None or bool(self.webhooks)
+
 
 class Backup(_Model):
     keep: int = Field(
