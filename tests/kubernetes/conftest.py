@@ -1,13 +1,13 @@
-"""A Kubernetes version of the seed config: service arxos, staging 2 / production 3 replicas."""
+"""Fixtures for the Kubernetes target: the seed's config as a ``KubeSpec``, a target in its own namespace.
+
+The cluster (the emulator, once per session, or a real one) is ``tests/conftest.py``'s ``cluster``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,43 +15,10 @@ from typing import Any
 import pytest
 from lightkube.resources.core_v1 import Namespace
 
-from arxdeploy.config import LoadedConfig, load
+from arxdeploy.config import LoadedConfig
 from arxdeploy.targets.kubernetes.spec import KubeSpec, spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
-from arxdeploy.testing.kube import KubeEmulator
-
-SEED_K8S = """\
-service: arxos
-target:
-  type: kubernetes
-  kubernetes:
-    image: ghcr.io/arxos/arxos-backend:{version}
-    container_port: 8080
-environments:
-  staging:
-    branches: [develop]
-    replicas: 2
-    monitoring_duration: 5m
-    resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 200m, memory: 256Mi}}
-  production:
-    branches: [main]
-    replicas: 3
-    monitoring_duration: 10m
-    resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 512Mi}}
-health_checks:
-  endpoints: [/health, /api/health, /api/version, /api/metrics]
-  interval: 2s
-  timeout: 2s
-  success_threshold: 2
-  failure_threshold: 3
-  progress_deadline: 5m
-"""
-
-
-def load_seed(tmp_path: Path, text: str = SEED_K8S) -> LoadedConfig:
-    path = tmp_path / "deployment_config.yaml"
-    path.write_text(text)
-    return load(path, {})
+from tests.fixtures.kube import Cluster, load_seed, own_namespace
 
 
 @pytest.fixture
@@ -64,42 +31,10 @@ def spec(seed: LoadedConfig) -> KubeSpec:
     return spec_from_config(seed.config, base_dir=seed.base_dir)
 
 
-# --- a cluster: the emulator, or a real one through ARXDEPLOY_TEST_KUBECONFIG ----------------
-
-
-@dataclass
-class Cluster:
-    kubeconfig: Path
-    kube: KubeEmulator | None  # None on a real cluster: emulator-only assertions are skipped
-
-    def need_emulator(self) -> KubeEmulator:
-        if self.kube is None:
-            pytest.skip("needs the emulator (pod behaviours, call counts)")
-        return self.kube
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    real = os.environ.get("ARXDEPLOY_TEST_KUBECONFIG")
-    if real:
-        yield Cluster(kubeconfig=Path(real), kube=None)
-        return
-    with KubeEmulator(ready_delay=0.1, crash_period=0.2) as kube:
-        yield Cluster(kubeconfig=kube.kubeconfig, kube=kube)
-
-
 @pytest.fixture
 def k8s_spec(spec: KubeSpec, cluster: Cluster, request: pytest.FixtureRequest) -> KubeSpec:
     """The seed's spec in a namespace of this test's own, so tests never see each other."""
-    test_id = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
-    spec = replace(spec, namespace=f"{{service}}-{{environment}}-{test_id}", kubeconfig=cluster.kubeconfig)
-    if cluster.kube is None:
-        # A real cluster pulls real images: one that answers 200 on /health at this port.
-        image = os.environ.get("ARXDEPLOY_TEST_IMAGE")
-        if not image:
-            pytest.skip("set ARXDEPLOY_TEST_IMAGE (and ARXDEPLOY_TEST_PORT) to run against a real cluster")
-        spec = replace(spec, image=image, container_port=int(os.environ.get("ARXDEPLOY_TEST_PORT", "8080")))
-    return spec
+    return own_namespace(spec, cluster, request.node.nodeid)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from arxdeploy.cli.main import cli
 from arxdeploy.testing.kube import KubeEmulator
-
-from .conftest import SEED_K8S
+from tests.fixtures.kube import SEED_K8S
 
 
 def write(tmp_path: Path, kubeconfig: Path | None = None) -> Path:

@@ -20,8 +20,8 @@ from arxdeploy.targets.kubernetes.diff import diff, next_color
 from arxdeploy.targets.kubernetes.manifests import image_for
 from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from tests.fixtures.kube import Cluster
 
-from .conftest import Cluster
 from .test_manifests import TEMPLATE
 from .test_target import selector
 

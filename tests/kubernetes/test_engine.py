@@ -27,8 +27,7 @@ from arxdeploy.health import HttpHealthProbe
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
-
-from .conftest import Cluster
+from tests.fixtures.kube import Cluster
 
 ENV = "staging"
 BAD_IMAGE = "ghcr.io/arxos/arxos-backend:{}"

@@ -14,8 +14,7 @@ from arxdeploy.domain.states import Color
 from arxdeploy.errors import NotFoundError, UsageError
 from arxdeploy.targets.kubernetes import manifests
 from arxdeploy.targets.kubernetes.spec import KubeSpec, spec_from_config
-
-from .conftest import SEED_K8S, load_seed
+from tests.fixtures.kube import SEED_K8S, load_seed
 
 KUBE_VERSION = "1.37.0"
 

@@ -30,9 +30,9 @@ from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.client import Connection, connect
 from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from tests.fixtures.kube import Cluster
 from tests.support import wait_until
 
-from .conftest import Cluster
 from .test_manifests import TEMPLATE
 
 ENV = "staging"

@@ -1,4 +1,4 @@
-"""The kind workflow (.github/workflows/kubernetes.yml) and its test image agree with conftest.py."""
+"""The kind workflow (.github/workflows/kubernetes.yml) and its test image agree with the test fixtures."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_the_workflow_runs_the_suite_on_kind_the_way_conftest_expects() -> None:
     assert image == "arxdeploy-test-app:ci" and "{version}" not in image
     assert 'docker build -f tests/kubernetes/image/Dockerfile -t "$IMAGE" .' in script
     assert 'kind load docker-image "$IMAGE" --name "$CLUSTER"' in script
-    # the variables tests/kubernetes/conftest.py reads for its real-cluster mode
+    # the variables tests/fixtures/kube.py reads for its real-cluster mode
     pytest_line = script[script.index("ARXDEPLOY_TEST_KUBECONFIG=") :]
     assert 'ARXDEPLOY_TEST_KUBECONFIG="$HOME/.kube/config"' in pytest_line
     assert 'ARXDEPLOY_TEST_IMAGE="$IMAGE"' in pytest_line

@@ -19,9 +19,8 @@ import pytest
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
 from arxdeploy.ports import ColorState, Replica
+from tests.fixtures.local import ENV, Local, alive, answers
 from tests.support import wait_until
-
-from .conftest import ENV, Local, alive, answers
 
 
 def test_replicas_answer_directly_with_their_identity_and_environment(local: Local) -> None:

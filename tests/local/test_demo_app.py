@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.local import DEMO_APP, answers
 from tests.support import free_port, wait_until
-
-from .conftest import DEMO_APP, answers
 
 
 class App:

@@ -17,9 +17,8 @@ import httpx
 import pytest
 
 from arxdeploy.domain.states import Color
+from tests.fixtures.local import ECHO_APP, ENV, Local
 from tests.support import wait_until
-
-from .conftest import ECHO_APP, ENV, Local
 
 
 def version_of(response: httpx.Response) -> str:

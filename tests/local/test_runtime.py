@@ -15,9 +15,8 @@ import pytest
 
 from arxdeploy.domain.states import Color
 from arxdeploy.targets.local.client import ensure_runtime, read_runtime
+from tests.fixtures.local import ENV, Local, alive
 from tests.support import wait_until
-
-from .conftest import ENV, Local, alive
 
 
 def test_constructing_a_target_starts_nothing_and_teardown_needs_no_runtime(local: Local) -> None:
