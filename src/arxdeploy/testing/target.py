@@ -26,6 +26,11 @@ class _Running:
     replicas: int
     started: datetime
 
+    @property
+    def running(self) -> bool:
+        """Whether its replicas run: a ``crash`` version never stays up."""
+        return "crash" not in self.version
+
 
 @dataclass
 class FakeTarget:
@@ -49,11 +54,11 @@ class FakeTarget:
                 color=color,
                 version=run.version,
                 replicas=tuple(
-                    Replica(index=i, url=f"fake://{environment}/{color.value}/{i}", running="crash" not in run.version)
+                    Replica(index=i, url=f"fake://{environment}/{color.value}/{i}", running=run.running)
                     for i in range(1, run.replicas + 1)
                 ),
-                crash_looping="crash" in run.version,
-                detail="exited with status 1" if "crash" in run.version else "",
+                crash_looping=not run.running,
+                detail="" if run.running else "exited with status 1",
             )
             for color, run in self.colors.get(environment, {}).items()
         }
@@ -66,7 +71,12 @@ class FakeTarget:
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
         self._call("backup", environment)
-        manifest = {"deployment_id": deployment_id, "files": {"environment.json": "0" * 64}}
+        manifest = {
+            "deployment_id": deployment_id,
+            "environment": environment,
+            "created_at": self.clock.now().isoformat(timespec="seconds"),
+            "files": {"environment.json": "0" * 64},
+        }
         self.backups[deployment_id] = manifest
         return manifest
 
@@ -78,14 +88,21 @@ class FakeTarget:
         current = running.get(color)
         if current and current.version == version and current.replicas == replicas:
             return
-        if self.live.get(environment) is color:
-            raise TargetError(f"{color.value} is live in {environment}")
+        if current and self.live.get(environment) is color:
+            raise TargetError(
+                f"{color.value} is live in {environment} and runs {current.version}; "
+                f"it cannot be replaced by {version} while it takes traffic"
+            )
         running[color] = _Running(version, replicas, self.clock.now())
 
     def switch(self, *, environment: str, color: Color | None) -> None:
         self._call("switch", f"{environment} {color.value if color else None}")
-        if color is not None and color not in self.colors.get(environment, {}):
-            raise TargetError(f"{color.value} is not running in {environment}")
+        if color is not None:
+            run = self.colors.get(environment, {}).get(color)
+            if run is None or not run.running:
+                raise TargetError(
+                    f"{environment}/{color.value} has no running replica: switching to it would drop every request"
+                )
         self.live[environment] = color
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
