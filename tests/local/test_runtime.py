@@ -28,15 +28,17 @@ def test_constructing_a_target_starts_nothing_and_teardown_needs_no_runtime(loca
     assert not target.runtime_started
 
 
-def test_first_call_starts_the_runtime_then_reuses_it(local: Local) -> None:
+def test_reads_start_no_runtime_the_first_start_does_and_later_ones_reuse_it(local: Local) -> None:
     first = local.target()
     assert first.inspect(environment=ENV).colors == {}
+    assert not first.runtime_started and read_runtime(local.state_dir) is None
+    first.start_color(environment=ENV, color=Color.BLUE, version="v1", replicas=1)
     assert first.runtime_started
     info = read_runtime(local.state_dir)
     assert info is not None
     assert oct((local.state_dir / "runtime.json").stat().st_mode & 0o777) == "0o600"
     second = local.target()
-    second.inspect(environment=ENV)
+    second.start_color(environment=ENV, color=Color.BLUE, version="v1", replicas=1)
     assert not second.runtime_started
     assert read_runtime(local.state_dir) == info
     # The daemon is nobody's child here: killing the CLI cannot take it down with it.
@@ -44,7 +46,7 @@ def test_first_call_starts_the_runtime_then_reuses_it(local: Local) -> None:
 
 
 def test_control_api_requires_the_token(local: Local) -> None:
-    local.target().inspect(environment=ENV)
+    ensure_runtime(local.state_dir)
     for token in ("", "wrong"):
         response = local.control("GET", "/v1/healthz", token=token)
         assert response.status_code == 401
@@ -89,8 +91,10 @@ def test_replicas_die_with_a_killed_runtime_and_a_fresh_one_starts(local: Local)
     assert read_runtime(local.state_dir) is None
     fresh = local.target()
     state = fresh.inspect(environment=ENV)
-    assert fresh.runtime_started
     assert (state.live_color, state.colors) == (None, {})
+    assert not fresh.runtime_started  # a read starts nothing
+    local.start(fresh, "blue", "v1")
+    assert fresh.runtime_started
 
 
 def test_a_new_runtime_kills_what_a_killed_one_left_behind(local: Local) -> None:
@@ -104,7 +108,7 @@ def test_a_new_runtime_kills_what_a_killed_one_left_behind(local: Local) -> None
     os.kill(local.runtime_pid(), signal.SIGKILL)
     wait_until(lambda: not alive(leader), what="sh to die with the runtime")
     assert alive(app.pid), "the orphan should survive until a new runtime cleans up"
-    local.target().inspect(environment=ENV)  # starts a fresh runtime
+    ensure_runtime(local.state_dir)  # a fresh runtime
     wait_until(lambda: not alive(app.pid), what="the orphan to be killed")
 
 

@@ -1,7 +1,9 @@
 """The CLI side of the local target: ``LocalTarget`` drives the runtime over its control API.
 
-The runtime is reached lazily, on the first call that needs it, and started if it is not
-running (``ensure_runtime``). It is spawned detached, so killing the CLI leaves it serving.
+The runtime is reached lazily, on the first call that needs it. Only ``start_color`` starts one
+when none runs (``ensure_runtime``); without a runtime nothing runs, so ``inspect``, ``backup``,
+``switch`` and ``stop_color`` report or refuse that without starting one. It is spawned detached,
+so killing the CLI leaves it serving.
 """
 
 from __future__ import annotations
@@ -131,12 +133,12 @@ class LocalTarget:
     # --- Target ---------------------------------------------------------------------------
 
     def inspect(self, *, environment: str) -> EnvironmentState:
-        return _environment_state(self._call("GET", _env_path(environment)))
+        return _environment_state(self._read(environment))
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
         if not DEPLOYMENT_ID.match(deployment_id):
             raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
-        state = self._call("GET", _env_path(environment))
+        state = self._read(environment)
         folder = self._files.backups / deployment_id
         raw = json.dumps({"service": self.service, **state}, indent=2, sort_keys=True).encode() + b"\n"
         folder.mkdir(parents=True, exist_ok=True)
@@ -173,11 +175,15 @@ class LocalTarget:
 
     def switch(self, *, environment: str, color: Color | None) -> None:
         body = {"color": Color(color).value if color is not None else None}
-        self._call("POST", f"{_env_path(environment)}/switch", body=body)
+        switched = self._call_if_running("POST", f"{_env_path(environment)}/switch", body=body)
+        if switched is None and color is not None:  # no runtime: nothing runs, so nothing to switch to
+            raise TargetError(
+                f"{environment}/{Color(color).value} is not running: nothing to switch to", hint="start it first"
+            )
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
         drain = drain_timeout.total_seconds()
-        self._call(
+        self._call_if_running(
             "DELETE",
             f"{_env_path(environment)}/colors/{Color(color).value}",
             params={"drain_timeout": str(drain)},
@@ -243,6 +249,10 @@ class LocalTarget:
             self._info, started = ensure_runtime(self.state_dir, python=self.python)
             self.runtime_started = self.runtime_started or started
         return self._info
+
+    def _read(self, environment: str) -> dict[str, Any]:
+        """The runtime's view of ``environment``; without a runtime, an empty one (none is started)."""
+        return self._call_if_running("GET", _env_path(environment)) or _nothing_runs(environment)
 
     def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         """Call the runtime, starting it if needed."""
@@ -338,6 +348,18 @@ def _decode(response: httpx.Response, what: str) -> dict[str, Any]:
     if response.status_code in (502, 503, 504):
         raise TransientTargetError(message, hint=hint)
     raise TargetError(message, hint=hint)
+
+
+def _nothing_runs(environment: str) -> dict[str, Any]:
+    """What the runtime answers for an environment it does not know."""
+    return {
+        "environment": environment,
+        "live_color": None,
+        "listen": None,
+        "live_url": None,
+        "preview_url": None,
+        "colors": {},
+    }
 
 
 def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
