@@ -23,7 +23,7 @@ from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from tests.fixtures.kube import Cluster
 
 from .test_manifests import TEMPLATE
-from .test_target import selector
+from .test_target import ready, selector
 
 ENV = "staging"
 MARKERS = ("+ new object: ", "~ changed: ", "= unchanged: ")
@@ -103,6 +103,7 @@ def test_nothing_to_change_is_an_empty_string_and_replicas_show(target: Kubernet
 def test_after_a_deploy_the_next_color_is_new_and_the_preview_moves(target: KubernetesTarget) -> None:
     ns = target.spec.namespace_for(ENV)
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
 
     text = diff(target, environment=ENV, version="1.1", replicas=2)
@@ -131,8 +132,10 @@ def test_after_a_switch_the_diff_targets_the_old_color_and_shows_its_changes(
     target: KubernetesTarget, cluster: Cluster
 ) -> None:
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
+    ready(target, Color.GREEN, "1.1")
     target.switch(environment=ENV, color=Color.GREEN)
 
     text = diff(target, environment=ENV, version="1.1", replicas=2)

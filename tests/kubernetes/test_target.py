@@ -151,8 +151,10 @@ def test_blue_green_second_deploy_switches_with_one_selector_patch(target: Kuber
 
 def test_rollback_is_the_selector_back_and_none_means_no_endpoints(target: KubernetesTarget) -> None:
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
+    ready(target, Color.GREEN, "1.1")
     target.switch(environment=ENV, color=Color.GREEN)
 
     target.switch(environment=ENV, color=Color.BLUE)
@@ -165,6 +167,20 @@ def test_rollback_is_the_selector_back_and_none_means_no_endpoints(target: Kuber
     state = target.inspect(environment=ENV)
     assert state.live_color is None and state.live_url is None
     assert set(state.colors) == {Color.BLUE, Color.GREEN}  # nothing stopped, only traffic
+
+
+def test_a_live_color_whose_deployment_was_deleted_is_started_again(target: KubernetesTarget) -> None:
+    # What the engine's restore does when the target lost the live version: the Service still
+    # selects blue, but nothing runs there to protect.
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
+    target.switch(environment=ENV, color=Color.BLUE)
+    target.connection.client.delete(Deployment, "arxos-blue", namespace=target.spec.namespace_for(ENV))
+    assert target.inspect(environment=ENV).colors == {}
+
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    state = ready(target, Color.BLUE, "1.0")
+    assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
 
 
 @pytest.mark.parametrize(
@@ -201,6 +217,7 @@ def test_fail_fast_pod_states_are_reported_as_crash_looping(
 def test_backup_exports_objects_without_server_fields_and_secret_names_only(target: KubernetesTarget) -> None:
     ns = target.spec.namespace_for(ENV)
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     client = target.connection.client
     client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
@@ -244,6 +261,7 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     ns = target.spec.namespace_for(ENV)
     client = target.connection.client
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
     uses_secret = {
@@ -308,6 +326,7 @@ def test_a_stale_switch_gets_409_and_is_retried_after_reading_again(
     with KubernetesTarget(spec=k8s_spec, state_dir=tmp_path, connection=connection) as target:
         ns = k8s_spec.namespace_for(ENV)
         target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+        ready(target, Color.BLUE, "1.0")
         if cluster.kube is not None:
             cluster.kube.reset_calls()
         interfering.armed = True
@@ -379,8 +398,9 @@ def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_pat
     spec = with_templates(k8s_spec, tmp_path / "k8s")
     with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
         target.start_color(environment=ENV, color=Color.GREEN, version="3.1", replicas=2)
+        ready(target, Color.GREEN, "3.1")
         target.switch(environment=ENV, color=Color.GREEN)
-        state = ready(target, Color.GREEN, "3.1")
+        state = target.inspect(environment=ENV)
         assert (state.live_color, state.live_version) == (Color.GREEN, "3.1")
         settings = target.connection.client.get(ConfigMap, "arxos-settings", namespace=spec.namespace_for(ENV))
         assert settings.data == {"LOG_LEVEL": "info"}

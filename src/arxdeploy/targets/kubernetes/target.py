@@ -186,7 +186,18 @@ class KubernetesTarget:
     def start_color(
         self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
     ) -> None:
+        """Apply the color's Deployment and HPA and the shared objects; point the preview Service at it.
+
+        Nothing is ever applied over the live color: a no-op when its Deployment already runs
+        ``version`` with ``replicas``, refused when it runs anything else (applying would roll
+        the pods that take traffic in place). A live color whose Deployment is gone (deleted
+        behind our back) is started again, as a restore needs.
+        """
         ns = self.spec.namespace_for(environment)
+        live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
+        live_service = self._get(Service, live_name, ns)
+        if _selected_color(live_service) is color and self._live_runs(environment, color, version, replicas):
+            return
         self._ensure_namespace(environment, ns)
         restored = self._restore_objects(environment, color, version) if from_backup else None
         if restored is not None:
@@ -195,8 +206,6 @@ class KubernetesTarget:
         else:
             for obj in manifests.color_objects(self.spec, environment, color, version):
                 self._apply(_with_replicas(obj, replicas))
-        live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
-        live_service = self._get(Service, live_name, ns)
         shared = manifests.shared_objects(
             self.spec, environment, live=_selected_color(live_service), candidate=color, version=version
         )
@@ -208,6 +217,26 @@ class KubernetesTarget:
         if live_service is None:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
+
+    def _live_runs(self, environment: str, color: Color, version: str, replicas: int) -> bool:
+        """Whether the live ``color`` already runs ``version`` with ``replicas``; False if it runs nothing.
+
+        Raises ``TargetError`` when it runs anything else.
+        """
+        name = manifests.deployment_name(self.spec.service, color)
+        running = self._get(Deployment, name, self.spec.namespace_for(environment))
+        if running is None:
+            return False
+        labels = (running.metadata.labels if running.metadata else None) or {}
+        current = labels.get(manifests.VERSION_LABEL, "unknown")
+        count = running.spec.replicas if running.spec else None
+        if (current, count) == (version, replicas):
+            return True
+        raise TargetError(
+            f"{color.value} is live in {environment} and runs {current} ({count} replicas); "
+            f"it cannot be replaced by {version} ({replicas} replicas) while it takes traffic",
+            hint=f"start {version} on the other color, or switch away from {color.value} first",
+        )
 
     def _restore_objects(self, environment: str, color: Color, version: str) -> list[dict[str, Any]] | None:
         """The objects that ran ``version`` in the newest backup, re-coloured as ``color``.
@@ -235,17 +264,26 @@ class KubernetesTarget:
     def switch(self, *, environment: str, color: Color | None) -> None:
         """One merge patch of the live Service's selector, guarded by its resourceVersion.
 
+        Refused when ``color`` has no ready pod, as the Service would then have no endpoints.
         ``None`` selects ``color: none``, which no Deployment carries: the Service keeps
         existing (and its clients keep resolving it) but has no endpoints.
         """
         ns = self.spec.namespace_for(environment)
         name = self.spec.service
+        if color is not None:
+            own = self.inspect(environment=environment).colors.get(color)
+            if own is None or not any(replica.running for replica in own.replicas):
+                raise TargetError(
+                    f"{environment}/{color.value} has no running replica: switching to it would drop every request",
+                    hint="start the color (and check its health) before switching to it",
+                )
         wanted = {"app": name, "color": color.value if color else manifests.NO_COLOR}
         what = f"service {name} in namespace {ns}"
         for _ in range(SWITCH_ATTEMPTS):
             current = self._get(Service, name, ns)
-            if current is None:
-                self._apply(manifests.service(self.spec, environment, name=name, color=color))
+            if current is None:  # deleted by hand (start_color creates it); without it nothing is live
+                if color is not None:
+                    self._apply(manifests.service(self.spec, environment, name=name, color=color))
                 return
             if current.spec is not None and current.spec.selector == wanted:
                 return  # already there: idempotent, and no write
