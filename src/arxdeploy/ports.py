@@ -50,34 +50,63 @@ class EnvironmentState:
 
 
 class Target(Protocol):
-    """Where colors run. All methods are idempotent; failures raise ``TargetError``."""
+    """Where colors run. Every method is idempotent; a refusal or a failure raises ``TargetError``.
+
+    The rules every implementation keeps (``tests/contract`` runs the same tests against each):
+
+    - A color *runs* when ``inspect`` lists it; the *live* color is the one new requests go to.
+    - ``inspect`` and ``backup`` change nothing where colors run: they start, stop and rewrite
+      nothing, and where nothing ever ran they find an empty environment rather than set one up.
+    - What takes traffic is never replaced or stopped: ``start_color`` and ``stop_color`` refuse
+      the live color, and ``switch`` refuses a color with no running replica.
+    - A refusal's message names the color and the environment, and changes nothing.
+    """
 
     def inspect(self, *, environment: str) -> EnvironmentState:
-        """What runs now: colors, versions, replicas, which color is live."""
+        """What runs now: colors, versions, replicas, which color is live.
+
+        Where nothing ever ran: no live color and no colors. Changes nothing.
+        """
         ...
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        """Save what runs now so it can be restored; returns a manifest (what, where, digests)."""
+        """Save what runs now so it can be restored; changes nothing where colors run.
+
+        Returns the manifest: ``deployment_id``, ``environment``, ``created_at`` (ISO 8601) and
+        ``files``, each saved file's name mapped to the sha256 (hex) of its content.
+        """
         ...
 
     def start_color(
         self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
     ) -> None:
-        """Start ``replicas`` of ``version`` as ``color`` beside the live one.
+        """Start ``replicas`` of ``version`` as ``color`` beside the live one; does not switch.
 
-        A no-op when that color already runs that version with that many replicas (a warm
-        color is reused). Returns once started; readiness is the health checks' business.
+        A no-op when that color already runs that version with that many replicas (a warm color
+        is reused), live or not. Otherwise what the color ran is replaced, unless the color is
+        live: then ``TargetError``, and it keeps running as it was. A live color that runs
+        nothing (the target lost it) is started again: that is how a lost live version is
+        restored. Returns once started; readiness is the health checks' business.
         ``from_backup``: a rollback; start what ran ``version`` as the newest backup saved it,
         where the target keeps such backups, rather than what the config says now.
         """
         ...
 
     def switch(self, *, environment: str, color: Color | None) -> None:
-        """Send all new requests to ``color`` (None: to nothing) in one atomic change."""
+        """Send all new requests to ``color`` in one atomic change.
+
+        ``TargetError`` when ``color`` has no running replica (it would drop every request).
+        Switching to the live color again is a no-op. ``None``: nothing is live afterwards,
+        and every color keeps running.
+        """
         ...
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
-        """Let requests in flight on ``color`` finish (up to ``drain_timeout``), then stop it."""
+        """Let requests in flight on ``color`` finish (up to ``drain_timeout``), then stop it.
+
+        ``inspect`` no longer lists it afterwards. ``TargetError`` for the live color; a color
+        that does not run is a no-op.
+        """
         ...
 
 
