@@ -1,0 +1,163 @@
+"""The implementations of ``Target`` under contract, each with a way to watch it from outside.
+
+``subject`` runs every test of this folder three times: against the fake, the local target (a
+real runtime, real processes: the echo app) and the Kubernetes target (on the session's API
+emulator). A subject's ``footprint()`` is what the environment is, read without going through
+the target; tests compare it around the calls that must change nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from lightkube import ApiError
+from lightkube.resources.core_v1 import Namespace
+
+from arxdeploy.ports import Target
+from arxdeploy.targets.kubernetes.spec import spec_from_config
+from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from arxdeploy.targets.local.client import LocalTarget, read_runtime
+from arxdeploy.testing.clock import ManualClock
+from arxdeploy.testing.kube import KubeEmulator
+from arxdeploy.testing.kube.resources import RESOURCES
+from arxdeploy.testing.target import FakeTarget
+from tests.fixtures.kube import Cluster, load_seed, own_namespace
+from tests.fixtures.local import ECHO_APP, ENV, Local, answers, local_setup
+from tests.support import wait_until
+
+__all__ = ["ENV", "Subject"]
+
+
+class Subject(Protocol):
+    @property
+    def target(self) -> Target: ...
+
+    def footprint(self) -> object:
+        """The environment as seen from outside the target; equal before and after a read."""
+        ...
+
+    def settle(self) -> None:
+        """Wait until what was started stops changing on its own (replicas coming up, rollouts)."""
+        ...
+
+    def backup_folder(self, deployment_id: str) -> Path | None:
+        """Where that backup's files are, if the target writes files (the fake keeps none)."""
+        ...
+
+
+@dataclass
+class FakeSubject:
+    target: FakeTarget
+
+    def footprint(self) -> object:
+        return copy.deepcopy(self.target.colors.get(ENV, {})), self.target.live.get(ENV)
+
+    def settle(self) -> None:
+        pass  # nothing moves on its own in the fake
+
+    def backup_folder(self, deployment_id: str) -> Path | None:
+        return None
+
+
+@dataclass
+class LocalSubject:
+    local: Local
+    target: LocalTarget
+
+    def footprint(self) -> object:
+        """The processes this test started (runtime, replicas) and the runtime's own account, if one runs."""
+        pids = sorted(process.pid for process in self.local.processes())
+        if read_runtime(self.local.state_dir) is None:
+            return pids, None
+        return pids, self.local.control("GET", f"/v1/environments/{ENV}").json()
+
+    def settle(self) -> None:
+        for color in self.target.inspect(environment=ENV).colors.values():
+            for replica in color.replicas:
+                wait_until(lambda: answers(replica.url), what=f"{replica.url} to answer")  # noqa: B023 (called at once)
+
+    def backup_folder(self, deployment_id: str) -> Path | None:
+        return self.local.state_dir / "backups" / deployment_id
+
+
+@dataclass
+class KubeSubject:
+    kube: KubeEmulator
+    target: KubernetesTarget
+
+    @property
+    def namespace(self) -> str:
+        return self.target.spec.namespace_for(ENV)
+
+    def footprint(self) -> object:
+        """The resourceVersion of the namespace and of every object in it: any write changes one."""
+        namespace = self.kube.get("namespaces", None, self.namespace)
+        found: dict[tuple[str, str], Any] = {("namespaces", self.namespace): namespace and _version(namespace)}
+        for resource in RESOURCES:
+            if resource.namespaced:
+                for obj in self.kube.objects(resource.plural, self.namespace):
+                    found[resource.plural, obj["metadata"]["name"]] = _version(obj)
+        return found
+
+    def settle(self) -> None:
+        """Every rollout complete: the emulator's controller then writes nothing more."""
+
+        def done() -> bool:
+            return all(_rolled_out(d) for d in self.kube.objects("deployments", self.namespace))
+
+        wait_until(done, what=f"the rollouts in {self.namespace}")
+
+    def backup_folder(self, deployment_id: str) -> Path | None:
+        return self.target.backups_dir / deployment_id
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["resourceVersion"])
+
+
+def _rolled_out(deployment: dict[str, Any]) -> bool:
+    status, wanted = deployment.get("status") or {}, deployment["spec"]["replicas"]
+    observed = status.get("observedGeneration") == deployment["metadata"]["generation"]
+    counts = {status.get(key, 0) for key in ("replicas", "updatedReplicas", "availableReplicas")}
+    return observed and counts == {wanted}
+
+
+@contextlib.contextmanager
+def _fake() -> Iterator[Subject]:
+    yield FakeSubject(FakeTarget(clock=ManualClock()))
+
+
+@contextlib.contextmanager
+def _local(tmp_path: Path) -> Iterator[Subject]:
+    with local_setup(tmp_path, command=(sys.executable, str(ECHO_APP), "--port", "{port}")) as local:
+        yield LocalSubject(local, local.target())
+
+
+@contextlib.contextmanager
+def _kubernetes(tmp_path: Path, cluster: Cluster, test_id: str) -> Iterator[Subject]:
+    kube = cluster.need_emulator()  # the footprint reads resourceVersions from the emulator's store
+    seed = load_seed(tmp_path)
+    spec = own_namespace(spec_from_config(seed.config, base_dir=seed.base_dir), cluster, test_id)
+    with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
+        yield KubeSubject(kube, target)
+        with contextlib.suppress(ApiError):  # none if nothing was started: lighter for the session's emulator
+            target.connection.client.delete(Namespace, spec.namespace_for(ENV))
+
+
+@pytest.fixture(params=["fake", "local", "kubernetes"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    if request.param == "fake":
+        made = _fake()
+    elif request.param == "local":
+        made = _local(tmp_path)
+    else:  # the emulator is started once per session, and only when a test needs it
+        made = _kubernetes(tmp_path, request.getfixturevalue("cluster"), request.node.nodeid)
+    with made as subject:
+        yield subject
