@@ -55,9 +55,9 @@ class HttpHealthProbe:
         self._environ = dict(environ)
         # Checks must see each replica as a new client would: no pooled connections.
         # headers and verify: a cluster's checks go through its API server's proxy with a token.
-        self._client = httpx.Client(
-            limits=httpx.Limits(max_keepalive_connections=0), trust_env=False, headers=headers, verify=verify
-        )
+        self._headers = headers
+        self._verify = verify
+        self._client: httpx.Client | None = None  # made by the first round: reads never pay for it
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arxdeploy-check")
         self._copies: dict[str, Path] = {}  # script name -> its private copy, made on first use
         self._folder: Path | None = None
@@ -66,13 +66,21 @@ class HttpHealthProbe:
         # Copies are written before any check starts: a file still open for writing in one
         # thread while another forks could not be executed (ETXTBSY).
         copies = {s.name: self._copy_of(s) for s in self._scripts} if probes else {}
+        if self._client is None:
+            self._client = httpx.Client(
+                limits=httpx.Limits(max_keepalive_connections=0),
+                trust_env=False,
+                headers=self._headers,
+                verify=self._verify,
+            )
         jobs = [self._pool.submit(self._get, p, e, timeout) for p in probes for e in self._endpoints]
         jobs += [self._pool.submit(self._script, p, s, copies[s.name], timeout) for p in probes for s in self._scripts]
         return Round(results=tuple(job.result() for job in jobs))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -94,6 +102,7 @@ class HttpHealthProbe:
 
     def _get(self, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
         name = f"GET {endpoint} on {probe.label}"
+        assert self._client is not None  # made by round()
         try:
             response = self._client.get(probe.url.rstrip("/") + endpoint, timeout=timeout.total_seconds())
         except httpx.TimeoutException:

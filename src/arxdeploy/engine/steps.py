@@ -140,9 +140,14 @@ def rollback(ctx: StepContext) -> str:
         return "nothing was live before; traffic stopped and the new color removed"
     state = ctx.target.inspect(environment=env)
     old = state.colors.get(d.old_color)
-    warm = old is not None and old.version == d.previous_version and not old.crash_looping
+    warm = (
+        old is not None
+        and old.version == d.previous_version
+        and not old.crash_looping
+        and any(r.running for r in old.replicas)
+    )
     if not warm:
-        ctx.progress(f"{d.old_color.value} is gone; starting {d.previous_version} again from the last backup")
+        ctx.progress(f"{d.old_color.value} is not running {d.previous_version}; starting it again from the last backup")
         ctx.target.start_color(
             environment=env, color=d.old_color, version=d.previous_version, replicas=ctx.plan.replicas, from_backup=True
         )
