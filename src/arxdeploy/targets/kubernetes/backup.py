@@ -5,18 +5,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import NotFoundError, TargetError
 from arxdeploy.targets.kubernetes.manifests import VERSION_LABEL, deployment_name
 
-DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Set by the server; re-applying them would fail (resourceVersion) or lie (status).
 SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink")
 SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
@@ -53,7 +52,7 @@ def write(
     secret_names: list[str],
 ) -> dict[str, Any]:
     """Write one YAML file per object, the Secret names, and ``manifest.json``; return the manifest."""
-    if not DEPLOYMENT_ID.match(deployment_id):
+    if not is_deployment_id(deployment_id):
         raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 import ssl
 import subprocess
@@ -25,15 +24,14 @@ from urllib.parse import quote
 
 import httpx
 
+from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState, Replica
 from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
 from arxdeploy.targets.local.processes import pid_alive
 
-ATTEMPTS = 3  # transient failures: tried this many times, 0.1 s then 0.3 s apart
 POLL = 0.02
-DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ class LocalTarget:
         return _environment_state(self._read(environment))
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        if not DEPLOYMENT_ID.match(deployment_id):
+        if not is_deployment_id(deployment_id):
             raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
         state = self._read(environment)
         folder = self._files.backups / deployment_id
@@ -275,35 +273,28 @@ class LocalTarget:
         params: Mapping[str, str] | None = None,
         timeout: float = 30.0,
     ) -> dict[str, Any] | None:
-        failure: httpx.TransportError | None = None
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                time.sleep(0.1 * 3 ** (attempt - 1))
-            info = self._runtime() if start else self._running_runtime()
-            if info is None:
-                return None
-            try:
-                response = self._client().request(
-                    method,
-                    info.url + path,
-                    json=body,
-                    params=params,
-                    headers={"Authorization": f"Bearer {info.token}"},
-                    timeout=httpx.Timeout(timeout, connect=2.0),
-                )
-            except httpx.ReadTimeout as exc:
-                raise TransientTargetError(
-                    f"the local runtime took over {timeout:.0f}s to answer {method} {path}",
-                    hint=f"see {self._files.log}",
-                ) from exc
-            except httpx.TransportError as exc:
-                failure = exc
-                self._info = None  # it may have died: find (or start) it again
-                continue
-            return _decode(response, f"{method} {path}")
-        raise TransientTargetError(
-            f"cannot reach the local runtime: {failure}", hint=f"see {self._files.log}"
-        ) from failure
+        # One attempt: retries are the engine's (its target seam), one policy for every target.
+        info = self._runtime() if start else self._running_runtime()
+        if info is None:
+            return None
+        try:
+            response = self._client().request(
+                method,
+                info.url + path,
+                json=body,
+                params=params,
+                headers={"Authorization": f"Bearer {info.token}"},
+                timeout=httpx.Timeout(timeout, connect=2.0),
+            )
+        except httpx.ReadTimeout as exc:
+            raise TransientTargetError(
+                f"the local runtime took over {timeout:.0f}s to answer {method} {path}",
+                hint=f"see {self._files.log}",
+            ) from exc
+        except httpx.TransportError as exc:
+            self._info = None  # it may have died or ended itself: find (or start) it on the next call
+            raise TransientTargetError(f"cannot reach the local runtime: {exc}", hint=f"see {self._files.log}") from exc
+        return _decode(response, f"{method} {path}")
 
 
 def _http_client() -> httpx.Client:
