@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from arxdeploy.domain.events import Event
-from arxdeploy.domain.states import State
+from arxdeploy.domain.decide import Route
+from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.roles import Role
+from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import NotFoundError, StoreError
+from arxdeploy.ports import LockHolder, Summary, TokenRecord
 
 MIN_PREFIX = 6  # shorter prefixes collide too often to be worth guessing at
 _SHOWN_CANDIDATES = 10
@@ -69,3 +73,68 @@ def ambiguous_prefix(prefix: str, candidates: Sequence[str]) -> NotFoundError:
 
 def already_exists(deployment_id: str) -> StoreError:
     return StoreError(f"deployment {deployment_id!r} already exists")
+
+
+# --- rows, as every SQL driver returns them (column name -> value) ---------------------------
+
+
+def utc(value: Any) -> Any:
+    """An aware UTC datetime from a stored time: a datetime (PostgreSQL) or ISO text (SQLite)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.astimezone(UTC)
+
+
+def summary_of(row: Mapping[str, Any]) -> Summary:
+    kind = Kind(row["kind"])
+    deployment = Deployment(
+        id=row["id"],
+        service=row["service"],
+        environment=row["environment"],
+        version=row["version"],
+        previous_version=row["previous_version"],
+        new_color=Color(row["new_color"]),
+        old_color=Color(row["old_color"]) if row["old_color"] else None,
+        created_at=utc(row["created_at"]),
+        kind=kind,
+        requested_by=row["requested_by"],
+        reason=row["reason"],
+        git_ref=row["git_ref"],
+        git_sha=row["git_sha"],
+        actor=row["actor"],
+        run_url=row["run_url"],
+        critical=bool(row["critical"]),
+        route=Route(
+            needs_approval=bool(row["needs_approval"]),
+            monitor=bool(row["monitor"]),
+            reconcile_first=bool(row["reconcile_first"]),
+            stop=kind is Kind.STOP,  # the kind says it: no column of its own
+        ),
+    )
+    return Summary(deployment=deployment, state=State(row["state"]), updated_at=utc(row["updated_at"]))
+
+
+def holder_of(row: Mapping[str, Any]) -> LockHolder:
+    return LockHolder(
+        deployment_id=row["deployment_id"],
+        owner=row["owner"],
+        host=row["host"],
+        pid=row["pid"],
+        acquired_at=utc(row["acquired_at"]),
+        expires_at=utc(row["expires_at"]),
+    )
+
+
+def token_of(row: Mapping[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        id=row["id"],
+        email=row["email"],
+        secret_sha256=row["secret_sha256"],
+        created_at=utc(row["created_at"]),
+        created_by=row["created_by"],
+        revoked_at=utc(row["revoked_at"]),
+        github=row["github"],
+        role=Role(row["role"]),
+        expires_at=utc(row["expires_at"]),
+    )

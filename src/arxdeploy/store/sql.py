@@ -8,6 +8,7 @@ need upgrading; on PostgreSQL, row locks and unique keys do the same job.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,7 +19,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    Row,
     create_engine,
     delete,
     event,
@@ -30,10 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
-from arxdeploy.domain.states import Color, Kind, State
+from arxdeploy.domain.states import Color, State
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 from arxdeploy.store import migrate
@@ -42,9 +41,12 @@ from arxdeploy.store.common import (
     already_exists,
     decode_event,
     encode_event,
+    holder_of,
     last_state,
     pick,
     require_aware,
+    summary_of,
+    token_of,
     unknown_id,
 )
 from arxdeploy.store.schema import deployments, locks
@@ -135,7 +137,7 @@ class SqlStore:
             rows = conn.execute(select(d).where(match)).all()
         # LIKE ignores case on SQLite: keep only exact prefix matches, as elsewhere.
         by_id = {row.id: row for row in rows if row.id.startswith(deployment_id)}
-        return _summary(by_id[pick(deployment_id, list(by_id))])
+        return summary_of(by_id[pick(deployment_id, list(by_id))]._asdict())
 
     def events(self, *, deployment_id: str) -> list[Event]:
         with self._read(f"read the events of deployment {deployment_id}") as conn:
@@ -159,7 +161,7 @@ class SqlStore:
             query = query.where(d.c.environment == environment)
         query = query.order_by(d.c.created_at.desc(), d.c.id.desc()).limit(max(limit, 0))
         with self._read(f"list deployments of {service}") as conn:
-            return [_summary(row) for row in conn.execute(query)]
+            return [summary_of(row._asdict()) for row in conn.execute(query)]
 
     def unfinished(self, *, service: str, environment: str) -> list[Summary]:
         d = deployments
@@ -170,7 +172,7 @@ class SqlStore:
             .order_by(d.c.created_at, d.c.id)
         )
         with self._read(f"list unfinished deployments of {service}/{environment}") as conn:
-            return [_summary(row) for row in conn.execute(query)]
+            return [summary_of(row._asdict()) for row in conn.execute(query)]
 
     def live(self, *, service: str, environment: str) -> LiveRelease | None:
         d, e = deployments, event_log
@@ -213,7 +215,7 @@ class SqlStore:
                     pass  # someone else holds a live lease: report them
                 row = conn.execute(select(locks).where(key)).first()
                 if row is not None:
-                    return _holder(row)
+                    return holder_of(row._asdict())
         raise StoreError(f"could not take or read the lock on {service}/{environment}: it kept changing; retry")
 
     def renew_lock(self, *, service: str, environment: str, holder: LockHolder, expires_at: datetime) -> bool:
@@ -237,7 +239,7 @@ class SqlStore:
     def lock_holder(self, *, service: str, environment: str) -> LockHolder | None:
         with self._read(f"read the lock on {service}/{environment}") as conn:
             row = conn.execute(select(locks).where(_lock_key(service, environment))).first()
-            return _holder(row) if row is not None else None
+            return holder_of(row._asdict()) if row is not None else None
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -266,7 +268,7 @@ class SqlStore:
     def tokens(self) -> list[TokenRecord]:
         with self._read("list tokens") as conn:
             rows = conn.execute(select(tokens_table).order_by(tokens_table.c.created_at, tokens_table.c.id))
-            return [TokenRecord(**{**row._asdict(), "role": Role(row.role)}) for row in rows]
+            return [token_of(row._asdict()) for row in rows]
 
     def revoke_token(self, *, token_id: str, at: datetime) -> bool:
         with self._write(f"revoke token {token_id}") as conn:
@@ -336,9 +338,25 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+    _use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL, so readers never block the writer. The mode belongs to the file: it is set once, by
+    whichever process opens a fresh file first. That change takes a lock that the busy handler
+    does not wait for, so two processes opening a fresh file at once retry until one has made it."""
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -396,34 +414,6 @@ def _deployment_row(d: Deployment) -> dict[str, Any]:
     }
 
 
-def _summary(row: Row[Any]) -> Summary:
-    deployment = Deployment(
-        id=row.id,
-        service=row.service,
-        environment=row.environment,
-        version=row.version,
-        previous_version=row.previous_version,
-        new_color=Color(row.new_color),
-        old_color=Color(row.old_color) if row.old_color else None,
-        created_at=row.created_at,
-        kind=Kind(row.kind),
-        requested_by=row.requested_by,
-        reason=row.reason,
-        git_ref=row.git_ref,
-        git_sha=row.git_sha,
-        actor=row.actor,
-        run_url=row.run_url,
-        critical=bool(row.critical),
-        route=Route(
-            needs_approval=bool(row.needs_approval),
-            monitor=bool(row.monitor),
-            reconcile_first=bool(row.reconcile_first),
-            stop=row.kind == Kind.STOP,  # the kind says it: no column of its own
-        ),
-    )
-    return Summary(deployment=deployment, state=State(row.state), updated_at=row.updated_at)
-
-
 def _lock_key(service: str, environment: str) -> ColumnElement[bool]:
     return (locks.c.service == service) & (locks.c.environment == environment)
 
@@ -448,17 +438,6 @@ def _holder_row(h: LockHolder) -> dict[str, Any]:
         "acquired_at": h.acquired_at,
         "expires_at": h.expires_at,
     }
-
-
-def _holder(row: Row[Any]) -> LockHolder:
-    return LockHolder(
-        deployment_id=row.deployment_id,
-        owner=row.owner,
-        host=row.host,
-        pid=row.pid,
-        acquired_at=row.acquired_at,
-        expires_at=row.expires_at,
-    )
 
 
 __all__ = ["SqlStore"]
