@@ -136,16 +136,17 @@ class App:
             close()
 
 
-def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook] = ()) -> App:
+def build(
+    config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook] = (), reads_only: bool = False
+) -> App:
+    """The app for one command. ``reads_only``: the command never writes the record (status,
+    history, show, ...): a current SQLite record is then read without SQLAlchemy, read-only."""
     loaded = load(config_path, environ)
     config = loaded.config
     redactor = Redactor(loaded.secrets)
     _log_to_file(loaded.state_dir, redactor)
 
-    from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
-
-    url = config.store_url or f"sqlite:///{loaded.state_dir / 'state.db'}"
-    store: Store = RedactingStore(SqlStore(url), redactor)
+    store: Store = RedactingStore(_open_store(config.store_url, loaded.state_dir, reads_only=reads_only), redactor)
     checks = config.health_checks
     snapshot = take(loaded)
     scripts = [
@@ -209,6 +210,19 @@ def build(config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook
         health=health,
         notifier=notifier,
     )
+
+
+def _open_store(store_url: str | None, state_dir: Path, *, reads_only: bool) -> Store:
+    if reads_only and store_url is None:
+        from arxdeploy.store import migrate
+        from arxdeploy.store.reader import SqliteReader
+
+        reader = SqliteReader.open(state_dir / "state.db", migrate.HEAD)
+        if reader is not None:
+            return reader
+    from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
+
+    return SqlStore(store_url or f"sqlite:///{state_dir / 'state.db'}")
 
 
 def _content_now(config_path: Path, environ: Mapping[str, str]) -> str:

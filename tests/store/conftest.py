@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -175,7 +176,7 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "sqlite-reader"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
@@ -188,6 +189,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path / 'state' / 'state.db'}"
     sql = SqlStore(url)
     try:
-        yield sql
+        if request.param == "sqlite-reader":
+            with ReadThrough(sql, tmp_path / "state" / "state.db") as store:
+                yield store
+        else:
+            yield sql
     finally:
         sql.close()
+
+
+class ReadThrough:
+    """Writes through the SqlStore, reads through the SqliteReader of the same file: the
+    contract holds for what read-only commands see."""
+
+    def __init__(self, writer: Store, path: Path) -> None:
+        from arxdeploy.store import migrate
+        from arxdeploy.store.reader import SqliteReader
+
+        reader = SqliteReader.open(path, migrate.HEAD)
+        assert reader is not None, "the schema is current: the reader must open it"
+        self._reader = reader
+        self._writer = writer
+
+    def __enter__(self) -> Store:
+        return cast(Store, self)
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.close()
+
+    def __getattr__(self, name: str) -> Any:
+        reads = {"get", "events", "history", "unfinished", "live", "lock_holder", "tokens"}
+        return getattr(self._reader if name in reads else self._writer, name)

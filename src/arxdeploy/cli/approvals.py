@@ -113,7 +113,7 @@ def approvals_list(options: Options, environment: str | None, as_json: bool) -> 
     from arxdeploy.domain.events import fold
     from arxdeploy.views import deployment_json, pending_out
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
         now = app.engine.clock.now()

@@ -23,7 +23,7 @@ def backup_list(options: Options, environment: str | None, as_json: bool) -> Non
     from arxdeploy.backups import list_backups
     from arxdeploy.cli import render
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
         found = list_backups(app.loaded.state_dir, environment=environment)
@@ -41,7 +41,7 @@ def backup_show(options: Options, deployment_id: str, as_json: bool) -> None:
     """One backup: its files, their digests, whether they are intact, what was live."""
     from arxdeploy.backups import get_backup
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         found = get_backup(app.loaded.state_dir, deployment_id)
         taken_by = app.store.get(deployment_id=found.deployment_id).deployment
         data = {**found.to_json(), "live_version": taken_by.previous_version, "live_color": _value(taken_by.old_color)}

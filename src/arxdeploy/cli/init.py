@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 NEXT_STEPS = {
@@ -39,25 +37,27 @@ NEXT_STEPS = {
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path(),
+    type=click.Path(file_okay=False),
+    default=".",
     show_default=True,
     help="The repository to write into.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that exist already.")
 @click.pass_context
-def init(ctx: click.Context, target: str, service: str, image: str | None, directory: Path, force: bool) -> None:
+def init(ctx: click.Context, target: str, service: str, image: str | None, directory: str, force: bool) -> None:
     """Write deployment_config.yaml, the GitHub Actions workflow and (kubernetes) the manifests.
 
     Refuses to overwrite an existing file unless --force; prints every file it wrote.
     """
     # Imported here: the command must stay cheap to register.
+    from pathlib import Path
+
     from arxdeploy.cli.options import Options, errors_handled
     from arxdeploy.scaffold import scaffold
 
-    options = ctx.find_object(Options) or Options(Path(), verbose=False)
+    options = ctx.find_object(Options) or Options(".", verbose=False)
     with errors_handled(options):
-        written = scaffold(directory=directory, target=target, service=service, image=image, force=force)
+        written = scaffold(directory=Path(directory), target=target, service=service, image=image, force=force)
         for path in written:
             click.echo(f"wrote {path}")
         click.echo("next:")

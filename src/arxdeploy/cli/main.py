@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from arxdeploy.cli import approvals, backups, deploys, k8s, project, reads, tokens
@@ -16,7 +14,7 @@ from arxdeploy.cli.route import route
 @click.option(
     "-c",
     "--config",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),  # a str: pathlib costs --help 7 ms; Options makes the Path
     default=DEFAULT_CONFIG,
     show_default=True,
     envvar="ARXDEPLOY_CONFIG",
@@ -25,7 +23,7 @@ from arxdeploy.cli.route import route
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(package_name="arxdeploy")
 @click.pass_context
-def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
+def cli(ctx: click.Context, config: str, verbose: bool) -> None:
     """Safe, reversible blue-green deployments.
 
     A new version starts beside the live one, is health-checked before it gets a request,

@@ -6,7 +6,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -19,8 +18,10 @@ DEFAULT_CONFIG = "deployment_config.yaml"
 
 
 class Options:
-    def __init__(self, config: Path, verbose: bool) -> None:
-        self.config = config
+    def __init__(self, config: str | os.PathLike[str], verbose: bool) -> None:
+        from pathlib import Path
+
+        self.config = Path(config)
         self.verbose = verbose
         self.redact: Callable[[str], str] = str  # the config's secrets, once it is loaded
 
@@ -74,11 +75,14 @@ def errors_handled(options: Options, as_json: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def app_for(options: Options, *, as_json: bool = False, printer: Printer | None = None) -> Iterator[App]:
+def app_for(
+    options: Options, *, as_json: bool = False, printer: Printer | None = None, reads_only: bool = False
+) -> Iterator[App]:
+    """The app for a command; ``reads_only`` for commands that never change the record or the target."""
     from arxdeploy.bootstrap import build
 
     with errors_handled(options, as_json):
-        app = build(options.config, os.environ, hooks=[printer] if printer else [])
+        app = build(options.config, os.environ, hooks=[printer] if printer else [], reads_only=reads_only)
         options.redact = app.redactor
         try:
             if printer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -16,6 +15,8 @@ from arxdeploy.cli.options import Options, errors_handled, json_option, pass_opt
 @pass_options
 def validate(options: Options, as_json: bool) -> None:
     """Check the config file (and that check scripts exist and are executable). Exit 2 on problems."""
+    import json
+
     from arxdeploy.config import check_files, load
     from arxdeploy.errors import ConfigError
 
@@ -42,6 +43,8 @@ def schema(markdown: bool) -> None:
 
         click.echo(reference(), nl=False)
         return
+    import json
+
     from arxdeploy.config import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))

@@ -14,11 +14,14 @@ from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_
 @json_option
 @pass_options
 def status(options: Options, environment: str | None, as_json: bool) -> None:
-    """Per environment: the live version and color, its health now, the last deployment."""
-    from arxdeploy.cli import render
+    """Per environment: the live version and color, its health now, the last deployment.
+
+    Reads only: where the target and the record disagree it says so, and which command fixes
+    it; it never starts, stops or switches anything.
+    """
     from arxdeploy.cli.status import environment_status
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         names = [environment] if environment else app.environments()
         if environment:
             app.plan(environment)  # unknown names fail here, with the known ones listed
@@ -26,6 +29,8 @@ def status(options: Options, environment: str | None, as_json: bool) -> None:
         if as_json:
             emit_json(app, {"service": app.service, "environments": rows})
         else:
+            from arxdeploy.cli import render  # Rich: only for people
+
             render.status_table(app.service, rows, app.redactor)
 
 
@@ -38,7 +43,7 @@ def history(options: Options, environment: str | None, limit: int, as_json: bool
     """Past deployments, newest first."""
     from arxdeploy.cli import render
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
         rows = app.store.history(service=app.service, environment=environment, limit=limit)
@@ -74,7 +79,7 @@ def show(options: Options, deployment_id: str, as_json: bool) -> None:
     from arxdeploy.domain.events import fold
     from arxdeploy.views import deployment_json
 
-    with app_for(options, as_json=as_json) as app:
+    with app_for(options, as_json=as_json, reads_only=True) as app:
         summary = app.store.get(deployment_id=deployment_id)
         events = app.store.events(deployment_id=summary.deployment.id)
         view = fold(events)
@@ -95,7 +100,7 @@ def logs(options: Options, environment: str, lines: int, all_colors: bool) -> No
     """The last lines each replica of an environment wrote."""
     from arxdeploy.cli.status import log_tails
 
-    with app_for(options) as app:
+    with app_for(options, reads_only=True) as app:
         app.plan(environment)
         for path, tail in log_tails(app, environment, lines=lines, all_colors=all_colors):
             click.echo(f"==> {path} <==")

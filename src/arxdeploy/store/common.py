@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import NotFoundError, StoreError
-from arxdeploy.ports import LockHolder, Summary, TokenRecord
+from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 
 MIN_PREFIX = 6  # shorter prefixes collide too often to be worth guessing at
 _SHOWN_CANDIDATES = 10
@@ -78,6 +78,12 @@ def already_exists(deployment_id: str) -> StoreError:
 # --- rows, as every SQL driver returns them (column name -> value) ---------------------------
 
 
+class Row(Protocol):
+    """A row by column name: a dict from SQLAlchemy, a ``sqlite3.Row``."""
+
+    def __getitem__(self, column: str) -> Any: ...
+
+
 def utc(value: Any) -> Any:
     """An aware UTC datetime from a stored time: a datetime (PostgreSQL) or ISO text (SQLite)."""
     if value is None:
@@ -86,7 +92,7 @@ def utc(value: Any) -> Any:
     return parsed.astimezone(UTC)
 
 
-def summary_of(row: Mapping[str, Any]) -> Summary:
+def summary_of(row: Row) -> Summary:
     kind = Kind(row["kind"])
     deployment = Deployment(
         id=row["id"],
@@ -115,7 +121,7 @@ def summary_of(row: Mapping[str, Any]) -> Summary:
     return Summary(deployment=deployment, state=State(row["state"]), updated_at=utc(row["updated_at"]))
 
 
-def holder_of(row: Mapping[str, Any]) -> LockHolder:
+def holder_of(row: Row) -> LockHolder:
     return LockHolder(
         deployment_id=row["deployment_id"],
         owner=row["owner"],
@@ -126,7 +132,7 @@ def holder_of(row: Mapping[str, Any]) -> LockHolder:
     )
 
 
-def token_of(row: Mapping[str, Any]) -> TokenRecord:
+def token_of(row: Row) -> TokenRecord:
     return TokenRecord(
         id=row["id"],
         email=row["email"],
@@ -137,4 +143,15 @@ def token_of(row: Mapping[str, Any]) -> TokenRecord:
         github=row["github"],
         role=Role(row["role"]),
         expires_at=utc(row["expires_at"]),
+    )
+
+
+def live_of(deployment_id: str, switched: Event) -> LiveRelease:
+    """The live release a ``switched`` event of ``deployment_id`` says."""
+    color, version = switched.data.get("color"), switched.data.get("version")
+    return LiveRelease(
+        color=Color(color) if color else None,
+        version=None if version is None else str(version),
+        deployment_id=deployment_id,
+        at=switched.at,
     )

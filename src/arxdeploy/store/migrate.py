@@ -7,11 +7,12 @@ Alembic is imported and run only when the database is behind.
 from __future__ import annotations
 
 from pathlib import Path
-
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from typing import TYPE_CHECKING
 
 from arxdeploy.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # The newest revision in migrations/versions; a test checks they agree.
 HEAD = "0006"
@@ -22,6 +23,9 @@ _PG_MIGRATION_LOCK = 0x61727864
 
 def current_revision(engine: Engine) -> str | None:
     """The revision stamped in the database, or None for a fresh one."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     with engine.connect() as conn:
         try:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -39,6 +43,7 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
+    from sqlalchemy import text
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
-from arxdeploy.domain.states import Color, State
+from arxdeploy.domain.states import State
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 from arxdeploy.store import migrate
@@ -43,6 +43,7 @@ from arxdeploy.store.common import (
     encode_event,
     holder_of,
     last_state,
+    live_of,
     pick,
     require_aware,
     summary_of,
@@ -187,14 +188,7 @@ class SqlStore:
             row = conn.execute(query).first()
         if row is None:
             return None
-        switched = decode_event(row.payload)
-        color, version = switched.data.get("color"), switched.data.get("version")
-        return LiveRelease(
-            color=Color(color) if color else None,
-            version=None if version is None else str(version),
-            deployment_id=row.deployment_id,
-            at=switched.at,
-        )
+        return live_of(row.deployment_id, decode_event(row.payload))
 
     # --- locks ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
-from arxdeploy.domain.states import Color, State
+from arxdeploy.domain.states import State
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import LiveRelease, LockHolder, Summary, TokenRecord
 from arxdeploy.store.common import (
@@ -21,6 +21,7 @@ from arxdeploy.store.common import (
     decode_event,
     encode_event,
     last_state,
+    live_of,
     pick,
     require_aware,
     unknown_id,
@@ -113,13 +114,7 @@ class MemoryStore:
         if newest is None:
             return None
         _, deployment_id, switched = newest
-        color, version = switched.data.get("color"), switched.data.get("version")
-        return LiveRelease(
-            color=Color(color) if color else None,
-            version=None if version is None else str(version),
-            deployment_id=deployment_id,
-            at=switched.at,
-        )
+        return live_of(deployment_id, switched)
 
     def acquire_lock(self, *, service: str, environment: str, holder: LockHolder) -> LockHolder:
         ours = replace(
