@@ -12,10 +12,9 @@ import json
 import subprocess
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.support import free_port, wait_until
+from tests.support import answers, free_port, wait_until
 
 from .conftest import Service
 
@@ -53,7 +52,7 @@ def served(service: Service) -> Iterator[tuple[Service, dict[str, str]]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="the server")
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="the server")
         root = json.loads(service.run("token", "bootstrap", "--for", "root@example.com", "--json").stdout)["token"]
         admin = Service(service.folder, service.port, {**service.env, "ARXDEPLOY_TOKEN": root})
         tokens = {
@@ -132,10 +131,3 @@ def test_content_left_as_approved_runs(served: tuple[Service, dict[str, str]]) -
     resumed = service.run("resume", asked["id"], "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert service.served_version() == "v1"
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
