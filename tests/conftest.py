@@ -1,14 +1,48 @@
-"""Fixtures more than one suite uses. Heavy imports wait inside them: most suites need none."""
+"""Fixtures more than one suite uses, and session-wide guards. Heavy imports wait inside fixtures.
+
+No process the tests started may outlive the run. At the start of the session a unique marker
+goes into this process's environment; every process the tests start inherits it (detached
+daemons and their replicas included; tests that pass ``env=`` keep it with
+``tests.support.marked``). At the end, the processes carrying it get a few seconds to exit; those
+still there are listed with their command lines, killed, and the run fails.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
+
+from tests.support import SESSION_MARKER, Children
 
 if TYPE_CHECKING:
     from tests.fixtures.kube import Cluster
+
+GRACE = 10.0  # seconds for processes on their way out (a runtime draining, replicas after SIGTERM)
+_SURVIVORS = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[SESSION_MARKER] = f"{os.getpid()}-{secrets.token_hex(8)}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    survivors = _stop_survivors(os.environ.get(SESSION_MARKER, ""))
+    session.config.stash[_SURVIVORS] = survivors
+    if survivors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    survivors = config.stash.get(_SURVIVORS, [])
+    if survivors:
+        terminalreporter.section("processes the tests left running (killed now; the run fails)", red=True, bold=True)
+        for line in survivors:
+            terminalreporter.line(line)
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +52,48 @@ def cluster() -> Iterator[Cluster]:
 
     with open_cluster() as made:
         yield made
+
+
+@pytest.fixture
+def children() -> Iterator[Children]:
+    """Start subprocesses through this: each one is stopped and reaped after the test, pass or fail."""
+    started = Children()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _stop_survivors(marker: str) -> list[str]:
+    """Describe, then kill, the processes carrying ``marker`` still alive after GRACE seconds."""
+    if not marker:
+        return []
+    psutil.wait_procs(_marked(marker), timeout=GRACE)
+    described = []
+    for proc in _marked(marker):  # scanned again: a supervisor may have started new ones meanwhile
+        try:
+            described.append(f"pid {proc.pid} (parent {proc.ppid()}, cwd {proc.cwd()}): {' '.join(proc.cmdline())}")
+            proc.kill()
+        except psutil.Error:
+            continue
+    return described
+
+
+def _marked(marker: str) -> list[psutil.Process]:
+    mine = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["status", "ppid", "cmdline"]):
+        if proc.pid == mine or proc.info["status"] == psutil.STATUS_ZOMBIE or _helper_of_this_process(proc):
+            continue
+        try:
+            if proc.environ().get(SESSION_MARKER) == marker:
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _helper_of_this_process(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker (spawn context): this process's child, it ends with it."""
+    cmdline = " ".join(proc.info["cmdline"] or ())
+    return proc.info["ppid"] == os.getpid() and "from multiprocessing.resource_tracker import main" in cmdline

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Set by tests/conftest.py for the session; every process that inherits it is checked at the end.
+SESSION_MARKER = "PYTEST_ARXDEPLOY_SESSION"
 
 
 def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
@@ -36,3 +43,37 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def marked(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a subprocess, with the session's marker so the end-of-run check can find it."""
+    marker = os.environ.get(SESSION_MARKER)
+    return {**env, SESSION_MARKER: marker} if marker else dict(env)
+
+
+class Children:
+    """Subprocesses one test started: SIGTERM, then SIGKILL after a grace, and always reaped."""
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[Any]] = []
+
+    def popen(self, args: Sequence[str | Path], **options: Any) -> subprocess.Popen[Any]:
+        process: subprocess.Popen[Any] = subprocess.Popen(args, **options)
+        self._started.append(process)
+        return process
+
+    def stop(self, grace: float = 10.0) -> None:
+        for process in self._started:
+            if process.poll() is None:
+                process.terminate()
+        for process in self._started:
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        self._started.clear()

@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import free_port
+from tests.support import Children, free_port
 
 CONFIG = """\
 service: e2e-api
@@ -52,10 +52,35 @@ health_checks:
 
 
 @dataclass
+class Background:
+    """A command run by ``Service.start``; its output is kept in files to show when a test fails."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def describe(self) -> str:
+        status = self.process.poll()
+        state = "still running" if status is None else f"exit status {status}"
+        return "\n".join(
+            [f"$ arxdeploy {' '.join(self.args)}  [pid {self.process.pid}, {state}]"]
+            + [f"--- {path.name}\n{_tail(path)}" for path in (self.stdout, self.stderr)]
+        )
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return text[-size:] or "(nothing)"
+
+
+@dataclass
 class Service:
     folder: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    background: list[Background] = field(default_factory=list)
+    children: Children = field(default_factory=Children)
 
     @property
     def config(self) -> Path:
@@ -100,8 +125,16 @@ class Service:
         )
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        """Run a command in the background (its output is not kept: it may be killed)."""
-        return subprocess.Popen(self.command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env)
+        """Run a command in the background; stopped and reaped after the test whatever happens.
+
+        What it prints goes to files beside the config: a failing test's report shows them.
+        """
+        name = f"background-{len(self.background) + 1}-{args[0]}"
+        stdout, stderr = self.folder / f"{name}.stdout", self.folder / f"{name}.stderr"
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            process = self.children.popen(self.command(*args), stdout=out, stderr=err, env=self.env)
+        self.background.append(Background(args, process, stdout, stderr))
+        return process
 
     def json(self, *args: str) -> Any:
         done = self.run(*args, "--json")
@@ -138,7 +171,26 @@ def service(tmp_path: Path) -> Iterator[Service]:
     svc = Service(folder=tmp_path, port=free_port(), env=env)
     svc.write()
     yield svc
-    _shutdown(svc)
+    try:
+        svc.children.stop()  # first: a command still running could start a new runtime
+    finally:
+        _shutdown(svc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test shows how far each of its background commands got, and the runtime's log."""
+    report = yield
+    svc = getattr(item, "funcargs", {}).get("service")
+    if report.failed and isinstance(svc, Service):
+        for command in svc.background:
+            report.sections.append((f"background command {command.stdout.stem}", command.describe()))
+        for log in ("arxdeploy.log", "runtime.log"):
+            if (svc.state_dir / log).exists():
+                report.sections.append((log, _tail(svc.state_dir / log)))
+    return report
 
 
 def _shutdown(svc: Service) -> None:

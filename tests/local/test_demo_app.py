@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fixtures.local import DEMO_APP, answers
-from tests.support import free_port, wait_until
+from tests.support import free_port, marked, wait_until
 
 
 class App:
@@ -27,7 +27,7 @@ class App:
                 [sys.executable, str(DEMO_APP), "--port", str(self.port), "--version", version],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={"ARXDEPLOY_COLOR": "green", "ARXDEPLOY_REPLICA": "2", "PATH": "/usr/bin:/bin"},
+                env=marked({"ARXDEPLOY_COLOR": "green", "ARXDEPLOY_REPLICA": "2", "PATH": "/usr/bin:/bin"}),
             )
 
     def stop(self) -> None:
