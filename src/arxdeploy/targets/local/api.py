@@ -5,6 +5,7 @@ Errors are ``{"error": ..., "hint": ...}`` with a status code, never a traceback
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from arxdeploy.targets.local.environments import COLORS, Environments, Problem
 from arxdeploy.targets.local.files import ENVIRONMENT_NAME
+from arxdeploy.targets.local.idle import Idleness
 from arxdeploy.targets.local.supervisor import ColorSpec, SpecError
 
 log = logging.getLogger("arxdeploy.runtime")
@@ -24,9 +26,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def control_app(
-    *, token: str, environments: Environments, shutdown: Callable[[float], Awaitable[None]]
+    *, token: str, environments: Environments, idleness: Idleness, shutdown: Callable[[float], Awaitable[None]]
 ) -> web.Application:
     expected = f"Bearer {token}".encode()
+    loop = asyncio.get_running_loop()
+
+    @web.middleware
+    async def activity(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if idleness.closing:
+            # Idle and on its way out: drop the connection unanswered. The client sees the runtime
+            # gone and starts a new one; nothing of this request was done, so sending it again is safe.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never sent: the connection is closed
+        idleness.request_started()
+        try:
+            return await handler(request)
+        finally:
+            idleness.request_ended(loop.time())
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -106,7 +123,7 @@ def control_app(
         await shutdown(_drain_timeout(request, default=5.0))
         return web.json_response({"stopped": True})
 
-    app = web.Application(middlewares=[errors, auth], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[activity, errors, auth], client_max_size=1024 * 1024)
     app.router.add_get("/v1/healthz", healthz)
     app.router.add_get("/v1/environments/{env}", get_environment)
     app.router.add_put("/v1/environments/{env}/colors/{color}", put_color)

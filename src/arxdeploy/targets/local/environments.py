@@ -62,6 +62,10 @@ class Environments:
         self._on_change = on_change
         self._envs: dict[str, Environment] = {}
 
+    def serving(self) -> bool:
+        """True while any environment exists: a router or a replica, or one being started or stopped."""
+        return bool(self._envs)
+
     def groups(self) -> list[ColorGroup]:
         return [c.group for env in self._envs.values() for c in env.colors.values()]
 

@@ -1,9 +1,15 @@
 """The local target's daemon: ``python -m arxdeploy.targets.local.runtime --state-dir DIR``.
 
-One per state directory (an flock on ``runtime.lock``; a second one exits 0 at once). It serves
-the control API on an ephemeral loopback port and says how to reach it in ``runtime.json``
-(mode 0600: the token in it is the only credential). Replica process groups are listed in
-``replicas.json`` so the next runtime can kill what a killed one left behind.
+One per state directory (an flock on ``runtime.lock``; a second one exits 0 once it sees the
+holder's ``runtime.json``). It serves the control API on an ephemeral loopback port and says how
+to reach it in ``runtime.json`` (mode 0600: the token in it is the only credential). Replica
+process groups are listed in ``replicas.json`` so the next runtime can kill what a killed one
+left behind.
+
+It ends itself once it has served no environment and answered no request for ``--idle-exit``
+seconds (``ARXDEPLOY_RUNTIME_IDLE_EXIT``, default 60; 0: never). Leaving, it first withdraws:
+``runtime.json`` removed, the control port closed, the lock released, so that a client that
+finds it gone can start the next runtime at once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,15 +32,56 @@ from aiohttp import web
 from arxdeploy.targets.local.api import control_app
 from arxdeploy.targets.local.environments import Environments
 from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
+from arxdeploy.targets.local.idle import Idleness
 from arxdeploy.targets.local.processes import kill_group, start_ticks
 from arxdeploy.targets.local.supervisor import group_record
 
 log = logging.getLogger("arxdeploy.runtime")
 
+IDLE_EXIT_ENV = "ARXDEPLOY_RUNTIME_IDLE_EXIT"
+IDLE_EXIT_DEFAULT = 60.0
+LOCK_WAIT = 10.0  # how long a new runtime waits for one on its way out (as long as a client waits)
+
+
+class Lock:
+    """The flock that makes a runtime the only one of its state directory."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, files: RuntimeFiles, *, wait: float = LOCK_WAIT) -> Lock | None:
+        """The lock, or None if another runtime serves the directory.
+
+        A holder without ``runtime.json`` is starting (it writes one soon: then this one leaves)
+        or idle and on its way out (it releases the lock soon: then this one serves).
+        """
+        fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if files.info.exists() or time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.05)
+            else:
+                return cls(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
 
 class Runtime:
-    def __init__(self, files: RuntimeFiles, *, launch_id: str | None = None) -> None:
+    def __init__(
+        self, files: RuntimeFiles, lock: Lock, *, idle_exit: float = IDLE_EXIT_DEFAULT, launch_id: str | None = None
+    ) -> None:
         self.files = files
+        self.lock = lock
+        self.idle_exit = idle_exit
         self.launch_id = launch_id
         self.token = secrets.token_urlsafe(32)
         self.environments = Environments(files, on_change=self._record_replicas)
@@ -41,12 +89,13 @@ class Runtime:
 
     async def serve(self) -> None:
         kill_leftovers(self.files)
-        app = control_app(token=self.token, environments=self.environments, shutdown=self.shutdown)
+        loop = asyncio.get_running_loop()
+        idleness = Idleness(after=self.idle_exit, now=loop.time())
+        app = control_app(token=self.token, environments=self.environments, idleness=idleness, shutdown=self.shutdown)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._exit.set)
         write_json_atomic(
@@ -61,15 +110,15 @@ class Runtime:
         )
         log.info("runtime %d serving on 127.0.0.1:%d", os.getpid(), site.port)
         watchdog = asyncio.create_task(self._watch_owners(), name="owner watchdog")
+        idle = asyncio.create_task(self._exit_when_idle(idleness, site), name="idle exit")
         try:
             await self._exit.wait()
         finally:
             watchdog.cancel()
+            idle.cancel()
             await self.environments.stop_all(drain_timeout=5.0)
             await runner.cleanup()
-            info = read_json(self.files.info)
-            if isinstance(info, dict) and info.get("pid") == os.getpid():
-                self.files.info.unlink(missing_ok=True)
+            self._forget_info()
             log.info("runtime %d stopped", os.getpid())
 
     async def shutdown(self, drain_timeout: float) -> None:
@@ -77,6 +126,26 @@ class Runtime:
         log.info("shutdown requested")
         await self.environments.stop_all(drain_timeout=drain_timeout)
         self._exit.set()
+
+    async def _exit_when_idle(self, idleness: Idleness, site: web.TCPSite) -> None:
+        if idleness.after <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        every = min(1.0, idleness.after / 4)
+        while not idleness.due(now=loop.time(), serving=self.environments.serving()):
+            await asyncio.sleep(every)
+        # From here every control request is dropped unanswered. Withdraw in this order: a client
+        # refused a connection finds no runtime.json, and the runtime it starts gets the lock.
+        log.info("runtime %d: no environment and no request for %gs: exiting", os.getpid(), idleness.after)
+        self._forget_info()
+        await site.stop()
+        self.lock.release()
+        self._exit.set()
+
+    def _forget_info(self) -> None:
+        info = read_json(self.files.info)
+        if isinstance(info, dict) and info.get("pid") == os.getpid():
+            self.files.info.unlink(missing_ok=True)
 
     async def _watch_owners(self) -> None:
         while True:
@@ -108,17 +177,6 @@ def kill_leftovers(files: RuntimeFiles) -> None:
     files.replicas.unlink(missing_ok=True)
 
 
-def _take_lock(path: Path) -> int | None:
-    """The lock file's descriptor, held for the life of the process; None if another runtime has it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _detach() -> None:
     """Fork; the parent exits so the daemon is nobody's child (no zombie, no reaping needed)."""
     if os.fork() > 0:
@@ -132,13 +190,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--detach", action="store_true", help="fork into the background first")
     parser.add_argument("--launch-id", help="echoed in runtime.json so the starter knows it won")
+    parser.add_argument(
+        "--idle-exit",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"exit after this long with no environment and no request (default: ${IDLE_EXIT_ENV}, "
+        f"else {IDLE_EXIT_DEFAULT:g}; 0: never)",
+    )
     args = parser.parse_args(argv)
+    idle_exit = args.idle_exit
+    if idle_exit is None:
+        try:
+            idle_exit = _seconds(os.environ.get(IDLE_EXIT_ENV) or str(IDLE_EXIT_DEFAULT))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{IDLE_EXIT_ENV}: {exc}")
     files = RuntimeFiles(args.state_dir.resolve())
     files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.detach:
         _detach()
     os.chdir(files.root)  # hold no other directory open; replicas get their own cwd
-    lock = _take_lock(files.lock)
+    lock = Lock.take(files)
     if lock is None:
         return 0  # another runtime serves this state directory
     logging.basicConfig(
@@ -147,13 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s runtime[{os.getpid()}] %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(Runtime(files, launch_id=args.launch_id).serve())
+        asyncio.run(Runtime(files, lock, idle_exit=idle_exit, launch_id=args.launch_id).serve())
     except Exception:  # say why in the log the user is pointed to
         log.exception("runtime failed")
         return 1
     finally:
-        os.close(lock)
+        lock.release()
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more; 0: never)")
+    return value
 
 
 if __name__ == "__main__":
