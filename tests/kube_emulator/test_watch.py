@@ -49,7 +49,9 @@ def test_watch_replays_changes_after_the_given_resource_version(api: httpx.Clien
     assert events[1]["object"]["data"] == {"x": "1"}
     versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert versions == sorted(versions)
-    assert 0.9 <= elapsed < 5  # the server ended the stream after timeoutSeconds
+    # watch() returned without `until`: the server ended the stream, and not before timeoutSeconds
+    # (a lower bound the server's own wait guarantees; a slow machine only makes it longer).
+    assert elapsed >= 0.9
 
 
 def test_watch_without_a_resource_version_starts_with_the_current_state(api: httpx.Client) -> None:
