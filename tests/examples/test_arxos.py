@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from arxdeploy.targets.local.client import LocalTarget
 from tests.support import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arxos"
@@ -174,8 +175,16 @@ class Repo:
         return version
 
     def stop(self) -> None:
-        for environment in self.ports:
-            self.cli("stop", "--env", environment)
+        """Stop both environments, then the runtime (idle, it would only leave a minute later)."""
+        try:
+            for environment in self.ports:
+                self.cli("stop", "--env", environment)
+        finally:
+            runtime = LocalTarget(state_dir=self.config.parent / ".arxdeploy", service="arxos", environments={})
+            try:
+                runtime.shutdown_runtime()
+            finally:
+                runtime.close()
 
 
 @pytest.fixture

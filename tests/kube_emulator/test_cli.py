@@ -12,11 +12,12 @@ import httpx
 import yaml
 
 from arxdeploy.testing.kube.tls import Certificates
+from tests.support import Children
 
 
-def test_the_cli_serves_through_the_kubeconfig_it_writes(tmp_path: Path) -> None:
+def test_the_cli_serves_through_the_kubeconfig_it_writes(tmp_path: Path, children: Children) -> None:
     kubeconfig = tmp_path / "kube" / "config"
-    process = subprocess.Popen(
+    process = children.popen(
         [
             sys.executable,
             "-m",
@@ -31,20 +32,16 @@ def test_the_cli_serves_through_the_kubeconfig_it_writes(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()  # printed once the server is ready
-        assert url.startswith("https://127.0.0.1:")
-        config = yaml.safe_load(kubeconfig.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        assert cluster["server"] == url
-        assert config["users"][0]["user"]["token"] == "t0k"
-        ca = Certificates(base64.b64decode(cluster["certificate-authority-data"]), b"", b"").client_context()
-        with httpx.Client(base_url=url, verify=ca, headers={"Authorization": "Bearer t0k"}) as api:
-            assert api.get("/api/v1/namespaces/default").json()["metadata"]["name"] == "default"
-            assert api.get("/api/v1/namespaces/default", headers={"Authorization": "Bearer x"}).status_code == 401
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-        if process.stdout is not None:
-            process.stdout.close()
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()  # printed once the server is ready
+    assert url.startswith("https://127.0.0.1:")
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"] == url
+    assert config["users"][0]["user"]["token"] == "t0k"
+    ca = Certificates(base64.b64decode(cluster["certificate-authority-data"]), b"", b"").client_context()
+    with httpx.Client(base_url=url, verify=ca, headers={"Authorization": "Bearer t0k"}) as api:
+        assert api.get("/api/v1/namespaces/default").json()["metadata"]["name"] == "default"
+        assert api.get("/api/v1/namespaces/default", headers={"Authorization": "Bearer x"}).status_code == 401
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -20,7 +19,7 @@ from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
 from arxdeploy.ports import ColorState, Replica
 from tests.fixtures.local import ENV, Local, alive, answers
-from tests.support import wait_until
+from tests.support import Children, wait_until
 
 
 def test_replicas_answer_directly_with_their_identity_and_environment(local: Local) -> None:
@@ -176,17 +175,15 @@ def test_backup_saves_the_environment_with_a_manifest(local: Local) -> None:
 
 
 @pytest.mark.slow
-def test_an_abandoned_candidate_is_stopped_but_the_live_color_is_not(local: Local) -> None:
-    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        target = local.target(owner_pid=owner.pid, abandon_after=timedelta(seconds=1))
-        local.start(target, "blue", "v1")
-        target.switch(environment=ENV, color=Color.BLUE)  # live: no longer a candidate
-        local.start(target, "green", "v2")
-        green_pids = [r.pid for r in target.inspect(environment=ENV).colors[Color.GREEN].replicas]
-    finally:
-        owner.kill()
-        owner.wait()
+def test_an_abandoned_candidate_is_stopped_but_the_live_color_is_not(local: Local, children: Children) -> None:
+    owner = children.popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    target = local.target(owner_pid=owner.pid, abandon_after=timedelta(seconds=1))
+    local.start(target, "blue", "v1")
+    target.switch(environment=ENV, color=Color.BLUE)  # live: no longer a candidate
+    local.start(target, "green", "v2")
+    green_pids = [r.pid for r in target.inspect(environment=ENV).colors[Color.GREEN].replicas]
+    owner.kill()
+    owner.wait()
     wait_until(lambda: Color.GREEN not in target.inspect(environment=ENV).colors, what="green to be stopped")
     assert not any(alive(pid) for pid in green_pids if pid is not None)
     state = target.inspect(environment=ENV)

@@ -16,7 +16,7 @@ import pytest
 from arxdeploy.domain.states import Color
 from arxdeploy.targets.local.client import ensure_runtime, read_runtime
 from tests.fixtures.local import ENV, Local, alive
-from tests.support import wait_until
+from tests.support import Children, wait_until
 
 
 def test_constructing_a_target_starts_nothing_and_teardown_needs_no_runtime(local: Local) -> None:
@@ -59,7 +59,7 @@ def test_control_api_requires_the_token(local: Local) -> None:
     assert local.control("GET", "/v1/environments/..").status_code in (400, 404)
 
 
-def test_two_processes_racing_to_start_the_runtime_get_the_same_one(local: Local) -> None:
+def test_two_processes_racing_to_start_the_runtime_get_the_same_one(local: Local, children: Children) -> None:
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -69,7 +69,7 @@ def test_two_processes_racing_to_start_the_runtime_get_the_same_one(local: Local
         print(json.dumps({{"pid": info.pid, "started": started}}))
         """
     )
-    racers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE) for _ in range(2)]
+    racers = [children.popen([sys.executable, "-c", script], stdout=subprocess.PIPE) for _ in range(2)]
     results = [json.loads(racer.communicate(timeout=30)[0]) for racer in racers]
     assert results[0]["pid"] == results[1]["pid"]
     assert sorted(r["started"] for r in results) == [False, True]
