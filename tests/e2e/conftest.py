@@ -18,7 +18,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import Children, free_port
+from arxdeploy.ports import Summary
+from arxdeploy.store.sql import SqlStore
+from tests.support import Children, free_port, wait_until
 
 CONFIG = """\
 service: e2e-api
@@ -144,6 +146,31 @@ class Service:
     def newest(self) -> dict[str, Any] | None:
         rows = self.json("history", "--limit", "1")
         return rows[0] if rows else None
+
+    def recorded(self) -> Summary | None:
+        """The newest deployment as recorded, read in this process: cheap enough to poll.
+
+        (A command per poll costs a second of CPU, seconds on a busy machine, and slows down
+        the very process the test waits for.)
+        """
+        db = self.state_dir / "state.db"
+        if not db.exists():
+            return None
+        with SqlStore(f"sqlite:///{db}") as store:
+            rows = store.history(service="e2e-api", limit=1)
+        return rows[0] if rows else None
+
+    def wait_for(self, process: subprocess.Popen[bytes], version: str, state: str) -> Summary:
+        """Wait until ``process`` recorded ``version`` in ``state``; fail at once if it exits first."""
+
+        def reached() -> Summary | None:
+            assert process.poll() is None, f"the command exited with {process.returncode} before {version} {state}"
+            newest = self.recorded()
+            match = newest is not None and newest.deployment.version == version and newest.state.value == state
+            return newest if match else None
+
+        # Generous: the condition is normally met within seconds; a busy machine only slows it down.
+        return wait_until(reached, timeout=120, interval=0.2, what=f"{version} to be {state}")
 
     def served_version(self) -> str | None:
         try:

@@ -45,7 +45,9 @@ def pending(service: Service) -> list[dict[str, object]]:
 
 def test_a_waiting_deploy_moves_on_once_approved(gated: Service) -> None:
     deploy = gated.start("deploy", "--env", "staging", "--version", "v1")
-    row = wait_until(lambda: (pending(gated) or [None])[0], timeout=30, what="the approval request")
+    asked = gated.wait_for(deploy, "v1", "awaiting_approval")
+    (row,) = pending(gated)
+    assert row["id"] == asked.deployment.id
     assert row["requested_by"] == "ana@example.com" and row["approvers"] == ["ana@example.com", "bo@example.com"]
 
     refused = as_person(gated, "ana@example.com").run("approve", str(row["id"]))
@@ -75,7 +77,9 @@ def test_a_waiting_deploy_moves_on_once_approved(gated: Service) -> None:
 
 def test_a_deploy_killed_while_waiting_is_resumed_after_the_approval(gated: Service) -> None:
     deploy = gated.start("deploy", "--env", "staging", "--version", "v1")
-    row = wait_until(lambda: (pending(gated) or [None])[0], timeout=30, what="the approval request")
+    asked = gated.wait_for(deploy, "v1", "awaiting_approval")
+    (row,) = pending(gated)
+    assert row["id"] == asked.deployment.id
     os.kill(deploy.pid, signal.SIGKILL)
     deploy.wait()
 
@@ -105,7 +109,7 @@ def test_approvals_through_the_server_are_made_as_the_token_owner(gated: Service
     port = free_port()
     server = gated.start("server", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: answers(f"{url}/healthz"), timeout=30, what="the server")
+    wait_until(lambda: answers(f"{url}/healthz"), timeout=120, interval=0.2, what="the server")
     metrics = httpx.get(f"{url}/metrics", timeout=5).text
     assert "arxdeploy_pending_approvals" in metrics and "_created" not in metrics
     root = json.loads(gated.run("token", "bootstrap", "--for", "root@example.com", "--json").stdout)["token"]

@@ -8,8 +8,6 @@ import threading
 import httpx
 import pytest
 
-from tests.support import wait_until
-
 from .conftest import Service
 
 pytestmark = pytest.mark.slow
@@ -99,10 +97,10 @@ def test_second_deploy_while_one_runs_exits_4_naming_the_holder(service: Service
     assert deploy(service, "v1")[0] == 0
     first = service.start("deploy", "--env", "staging", "--version", "v2")
     try:
-        running = wait_until(lambda: (n := service.newest()) and n["version"] == "v2" and n, 20, what="v2 to start")
+        running = service.wait_for(first, "v2", "monitoring")
         done = service.run("deploy", "--env", "staging", "--version", "v3")
         assert done.returncode == 4, done.stderr
-        assert running["id"] in done.stderr
+        assert running.deployment.id in done.stderr
         assert "hint:" in done.stderr
     finally:
         first.terminate()
