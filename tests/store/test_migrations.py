@@ -7,7 +7,9 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from alembic import command
@@ -20,7 +22,7 @@ from sqlalchemy import create_engine, inspect, text
 from arxdeploy.domain.events import entered, note
 from arxdeploy.domain.states import State
 from arxdeploy.errors import StoreError
-from arxdeploy.store import migrate
+from arxdeploy.store import migrate, sql
 from arxdeploy.store.schema import metadata
 from arxdeploy.store.sql import SqlStore
 from tests.store.helpers import at, deployment
@@ -35,6 +37,31 @@ def _alembic(url: str) -> Config:
 
 def test_head_constant_matches_the_migration_scripts() -> None:
     assert ScriptDirectory.from_config(_alembic("sqlite://")).get_current_head() == migrate.HEAD
+
+
+def test_a_fresh_file_another_opener_holds_is_waited_for_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process opening the same fresh file holds its lock: SQLite refuses the switch to
+    # WAL at once ("database is locked") instead of waiting busy_timeout. The open retries.
+    path = tmp_path / "state.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE first_opener (x)")
+    refused: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the retry's pause: the other opener finishes meanwhile
+        refused.append(seconds)
+        if other.in_transaction:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(sql, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    with SqlStore(f"sqlite:///{path}") as store:
+        assert store.history(service="shop") == []
+    other.close()
+    assert refused, "the switch to WAL was never refused: this test no longer covers the retry"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_fresh_file_gets_the_schema_in_wal_mode(tmp_path: Path) -> None:
