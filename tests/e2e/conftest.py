@@ -138,6 +138,11 @@ class Service:
         self.background.append(Background(args, process, stdout, stderr))
         return process
 
+    def output(self, process: subprocess.Popen[bytes]) -> str:
+        """What a command started by ``start`` printed on its stdout so far."""
+        (command,) = (b for b in self.background if b.process is process)
+        return command.stdout.read_text(encoding="utf-8")
+
     def json(self, *args: str) -> Any:
         done = self.run(*args, "--json")
         assert done.stdout, done.stderr

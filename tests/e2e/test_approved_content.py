@@ -9,8 +9,6 @@ ends `rejected`, and so does a `resume` of another request in the same situation
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,7 +33,7 @@ EDITED = "#!/bin/sh\necho edited >> {marker}\nexit 0\n"
 
 
 @pytest.fixture
-def served(service: Service) -> Iterator[tuple[Service, dict[str, str]]]:
+def served(service: Service) -> tuple[Service, dict[str, str]]:
     port = free_port()
     service.write(checks_extra="  custom_checks:\n    - name: smoke\n      script: check.sh")
     with service.config.open("a", encoding="utf-8") as config:
@@ -45,24 +43,15 @@ def served(service: Service) -> Iterator[tuple[Service, dict[str, str]]]:
     service.env["ARXDEPLOY_EMAIL"] = "dee@example.com"  # the requester, not an approver
     service.env.pop("CI", None)
     service.env.pop("GITHUB_ACTIONS", None)
-    server = subprocess.Popen(
-        service.command("server", "--port", str(port)),
-        env=service.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="the server")
-        root = json.loads(service.run("token", "bootstrap", "--for", "root@example.com", "--json").stdout)["token"]
-        admin = Service(service.folder, service.port, {**service.env, "ARXDEPLOY_TOKEN": root})
-        tokens = {
-            who: json.loads(admin.run("token", "create", "--for", who, "--json").stdout)["token"]
-            for who in ("ana@example.com", "bo@example.com")
-        }
-        yield service, tokens
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    service.start("server", "--port", str(port))  # stopped by the service fixture
+    wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=120, interval=0.2, what="the server")
+    root = json.loads(service.run("token", "bootstrap", "--for", "root@example.com", "--json").stdout)["token"]
+    admin = Service(service.folder, service.port, {**service.env, "ARXDEPLOY_TOKEN": root})
+    tokens = {
+        who: json.loads(admin.run("token", "create", "--for", who, "--json").stdout)["token"]
+        for who in ("ana@example.com", "bo@example.com")
+    }
+    return service, tokens
 
 
 def approve_over_http(service: Service, token: str, deployment_id: str) -> None:
@@ -71,35 +60,18 @@ def approve_over_http(service: Service, token: str, deployment_id: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def pending(service: Service) -> dict[str, object] | None:
-    rows = service.json("approvals")
-    return rows[0] if rows else None
-
-
 def test_a_script_edited_while_deploy_waits_voids_the_approvals_and_never_runs(
     served: tuple[Service, dict[str, str]],
 ) -> None:
     service, tokens = served
     marker = service.folder / "edited-script-ran"
-    deploy = subprocess.Popen(
-        service.command("deploy", "--env", "staging", "--version", "v1", "--json"),
-        env=service.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        row = wait_until(lambda: pending(service), timeout=60, what="the approval request")
-        (service.folder / "check.sh").write_text(EDITED.format(marker=marker))
-        for person in ("ana@example.com", "bo@example.com"):
-            approve_over_http(service, tokens[person], str(row["id"]))
-        out, err = deploy.communicate(timeout=60)
-    finally:
-        if deploy.poll() is None:
-            deploy.kill()
-            deploy.communicate()
-    assert deploy.returncode == 3, err
-    ended = json.loads(out)
+    deploy = service.start("deploy", "--env", "staging", "--version", "v1", "--json")
+    asked = service.wait_for(deploy, "v1", "awaiting_approval")
+    (service.folder / "check.sh").write_text(EDITED.format(marker=marker))
+    for person in ("ana@example.com", "bo@example.com"):
+        approve_over_http(service, tokens[person], asked.deployment.id)
+    assert deploy.wait(timeout=60) == 3, service.output(deploy)
+    ended = json.loads(service.output(deploy))
     assert ended["state"] == "rejected"
     assert "changed since approval was asked" in ended["failure"]["reason"]
     assert not marker.exists()  # the edited script never ran

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 )
 def test_kill_9_of_deploy_is_recovered_by_the_next_command(service: Service, state: str, ends: str) -> None:
     assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
-    # Long waits in the step to kill, so that the kill lands inside it.
-    # Each state lasts minutes (the kill ends it), so that a busy machine cannot make the test miss it.
+    # Long waits in the step to kill, so that the kill lands inside it: minutes (the kill ends
+    # them), so that a busy machine cannot make the test miss the state.
     if state == "finalizing":
         service.write(monitoring="1s", scale_down="300s")
     else:
