@@ -18,9 +18,8 @@ from arxdeploy.targets.local.client import read_runtime
 from arxdeploy.targets.local.environments import Environments
 from arxdeploy.targets.local.files import RuntimeFiles
 from arxdeploy.targets.local.idle import Idleness
+from tests.fixtures.local import ENV, Local, alive, answers
 from tests.support import Children, wait_until
-
-from .conftest import ENV, Local, alive, answers
 
 IDLE = "0.5"  # seconds: what these tests give ARXDEPLOY_RUNTIME_IDLE_EXIT
 RUNTIME = [sys.executable, "-m", "arxdeploy.targets.local.runtime"]
