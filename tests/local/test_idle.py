@@ -11,10 +11,13 @@ import httpx
 import pytest
 from aiohttp import web
 
+from arxdeploy.clock import SystemClock
 from arxdeploy.domain.states import Color
+from arxdeploy.engine.seam import TargetSeam
+from arxdeploy.errors import TransientTargetError
 from arxdeploy.targets.local import runtime
 from arxdeploy.targets.local.api import control_app
-from arxdeploy.targets.local.client import read_runtime
+from arxdeploy.targets.local.client import ensure_runtime, read_runtime
 from arxdeploy.targets.local.environments import Environments
 from arxdeploy.targets.local.files import RuntimeFiles
 from arxdeploy.targets.local.idle import Idleness
@@ -55,16 +58,24 @@ def test_the_runtime_exits_once_its_last_environment_is_stopped(local: Local) ->
 
 
 @pytest.mark.usefixtures("short_idle")
-def test_a_target_whose_runtime_left_starts_a_new_one_on_its_next_call(local: Local) -> None:
+def test_a_deployment_whose_runtime_left_meanwhile_starts_a_new_one(local: Local) -> None:
     target = local.target()
-    assert target.inspect(environment=ENV).colors == {}  # starts the runtime, which then has nothing to do
+    local.start(target, "blue", "v1")
     first = local.runtime_pid()
+    target.stop_environment(environment=ENV)
     wait_until(lambda: not alive(first), what="the idle runtime to exit")
 
-    local.start(target, "blue", "v1")  # the same target: it still knows the old runtime's address
-    target.switch(environment=ENV, color=Color.BLUE)
-    assert local.runtime_pid() != first
-    assert httpx.get(local.url + "/api/version").json()["version"] == "v1"
+    # The target still knows the gone runtime's address, like a deploy between two calls: its
+    # next call fails as transient, and the engine's seam calls again, which starts a new runtime.
+    with pytest.raises(TransientTargetError, match="cannot reach the local runtime"):
+        target.start_color(environment=ENV, color=Color.BLUE, version="v1", replicas=1)
+    seam = TargetSeam(target=target, clock=SystemClock())
+    seam.start_color(environment=ENV, color=Color.GREEN, version="v2", replicas=1)
+    assert target.runtime_started and local.runtime_pid() != first
+    green = seam.inspect(environment=ENV).colors[Color.GREEN].replicas[0]
+    wait_until(lambda: answers(green.url + "/health"), what="v2 to answer")
+    seam.switch(environment=ENV, color=Color.GREEN)
+    assert httpx.get(local.url + "/api/version").json()["version"] == "v2"
 
 
 def test_the_idle_exit_flag_ends_a_runtime_that_never_served(local: Local, children: Children) -> None:
@@ -91,7 +102,7 @@ def test_a_runtime_started_while_the_last_one_leaves_serves_after_it(local: Loca
 
 
 def test_a_runtime_that_serves_makes_a_second_one_leave_at_once(local: Local, children: Children) -> None:
-    local.target().inspect(environment=ENV)  # a runtime serves: lock held, runtime.json written
+    ensure_runtime(local.state_dir)  # a runtime serves: lock held, runtime.json written
     second = children.popen([*RUNTIME, "--state-dir", str(local.state_dir)])
     assert second.wait(timeout=30) == 0
     assert read_runtime(local.state_dir) is not None
