@@ -6,7 +6,10 @@ import json
 import threading
 
 import httpx
+import psutil
 import pytest
+
+from tests.support import wait_until
 
 from .conftest import Service
 
@@ -169,3 +172,23 @@ def test_stop_takes_the_environment_off_the_air_and_is_not_restored(service: Ser
     assert status["environments"][0]["live_version"] is None
     assert service.served_version() is None
     assert service.newest()["kind"] == "stop"
+
+
+def test_a_stopped_service_leaves_no_runtime_behind(service: Service) -> None:
+    service.env["ARXDEPLOY_RUNTIME_IDLE_EXIT"] = "1"  # seconds; the runtime inherits it from the command
+    assert deploy(service, "v1")[0] == 0
+    runtime, replicas = service.runtime_pid(), service.replica_pids()
+    assert runtime is not None and len(replicas) == 2
+    assert service.run("stop", "--env", "staging").returncode == 0
+    wait_until(lambda: not alive(runtime), timeout=60, interval=0.2, what="the idle runtime to exit")
+    assert service.runtime_pid() is None  # runtime.json went with it
+    assert not any(alive(pid) for pid in replicas)
+    assert deploy(service, "v2")[0] == 0  # the next deploy starts a runtime again
+    assert service.served_version() == "v2"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
