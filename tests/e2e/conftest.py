@@ -18,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from arxdeploy.errors import StoreError
 from arxdeploy.ports import Summary
 from arxdeploy.store.sql import SqlStore
 from tests.support import Children, free_port, wait_until
@@ -161,18 +162,23 @@ class Service:
         db = self.state_dir / "state.db"
         if not db.exists():
             return None
-        with SqlStore(f"sqlite:///{db}") as store:
-            rows = store.history(service="e2e-api", limit=1)
+        try:
+            with SqlStore(f"sqlite:///{db}") as store:
+                rows = store.history(service="e2e-api", limit=1)
+        except StoreError:  # the command holds the new file while it creates the schema: look again
+            return None
         return rows[0] if rows else None
 
     def wait_for(self, process: subprocess.Popen[bytes], version: str, state: str) -> Summary:
         """Wait until ``process`` recorded ``version`` in ``state``; fail at once if it exits first."""
 
         def reached() -> Summary | None:
-            assert process.poll() is None, f"the command exited with {process.returncode} before {version} {state}"
+            exited = process.poll()
             newest = self.recorded()
-            match = newest is not None and newest.deployment.version == version and newest.state.value == state
-            return newest if match else None
+            if newest is not None and newest.deployment.version == version and newest.state.value == state:
+                return newest
+            assert exited is None, f"the command exited with {exited} before {version} was {state}"
+            return None
 
         # Generous: the condition is normally met within seconds; a busy machine only slows it down.
         return wait_until(reached, timeout=120, interval=0.2, what=f"{version} to be {state}")
