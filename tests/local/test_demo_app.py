@@ -86,7 +86,7 @@ def test_crash_version_exits_with_status_1(start_app: Callable[..., App]) -> Non
 def test_slow_start_opens_its_port_late(start_app: Callable[..., App]) -> None:
     started = time.monotonic()
     start_app("v5-slow-start-1s")
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 1.0  # a lower bound the app's own wait guarantees
 
 
 def test_sigterm_lets_requests_in_flight_finish(start_app: Callable[..., App]) -> None:
