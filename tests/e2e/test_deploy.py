@@ -96,8 +96,8 @@ def test_failure_after_the_switch_is_rolled_back_during_monitoring(service: Serv
 
 
 def test_second_deploy_while_one_runs_exits_4_naming_the_holder(service: Service) -> None:
-    service.write(monitoring="30s")
     assert deploy(service, "v1")[0] == 0
+    service.write(monitoring="300s")  # v2 holds the environment until the test ends it
     first = service.start("deploy", "--env", "staging", "--version", "v2")
     try:
         running = service.wait_for(first, "v2", "monitoring")
