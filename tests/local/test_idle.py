@@ -189,3 +189,22 @@ def _open_files(pid: int) -> list[Path]:
         return [Path(f.path) for f in psutil.Process(pid).open_files()]
     except psutil.Error:
         return []
+
+
+def test_an_address_taken_over_by_another_runtime_is_looked_up_again(local: Local, tmp_path: Path) -> None:
+    """After an idle exit the port may be reused by another state folder's runtime: its answer
+    (401 to our token) must not fail the deployment but make the client look again."""
+    import dataclasses
+
+    target = local.target()
+    local.start(target, "blue", "v1")
+    other, _ = ensure_runtime(tmp_path / "other-state")
+    try:
+        assert target._info is not None
+        target._info = dataclasses.replace(target._info, url=other.url)  # where ours used to listen
+        with pytest.raises(TransientTargetError, match="no longer this state folder's runtime"):
+            target.inspect(environment=ENV)
+        assert target.inspect(environment=ENV).colors[Color.BLUE].version == "v1"  # found again
+    finally:
+        httpx.post(other.url + "/v1/shutdown", headers={"Authorization": f"Bearer {other.token}"}, timeout=30)
+        wait_until(lambda: not alive(other.pid), what="the other runtime to exit")

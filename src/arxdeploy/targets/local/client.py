@@ -32,6 +32,7 @@ from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_at
 from arxdeploy.targets.local.processes import pid_alive
 
 POLL = 0.02
+UNAUTHORIZED = 401
 
 
 @dataclass(frozen=True)
@@ -81,15 +82,21 @@ def ensure_runtime(state_dir: Path, *, python: str = sys.executable, timeout: fl
         with files.log.open("ab") as log:
             # --detach: the daemon forks away from this short-lived launcher, so it is nobody's
             # child here and a kill -9 of this process does not reach it.
-            launcher = subprocess.run(
-                [*argv, "--detach", "--launch-id", launch_id],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                timeout=timeout,
-                check=False,
-            )
+            try:
+                launcher = subprocess.run(
+                    [*argv, "--detach", "--launch-id", launch_id],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:  # a slow machine: worth another try
+                raise TransientTargetError(
+                    f"starting the local runtime took over {timeout:.0f}s: {_tail(files.log)}",
+                    hint=f"see {files.log}",
+                ) from exc
         if launcher.returncode != 0:
             raise TargetError(
                 f"could not start the local runtime (exit status {launcher.returncode}): {_tail(files.log)}",
@@ -294,6 +301,13 @@ class LocalTarget:
         except httpx.TransportError as exc:
             self._info = None  # it may have died or ended itself: find (or start) it on the next call
             raise TransientTargetError(f"cannot reach the local runtime: {exc}", hint=f"see {self._files.log}") from exc
+        if response.status_code == UNAUTHORIZED:
+            # Our token was refused: that port now belongs to another runtime (ours ended itself
+            # when idle and the port was reused). Look for the runtime again on the next call.
+            self._info = None
+            raise TransientTargetError(
+                f"the process at {info.url} is no longer this state folder's runtime", hint=f"see {self._files.log}"
+            )
         return _decode(response, f"{method} {path}")
 
 
