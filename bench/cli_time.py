@@ -19,7 +19,9 @@ from common import ARXDEPLOY, Settings, log, run_alone, service, summary
 
 NAME = "cli_time"
 WARMUP = 2
-COMMANDS = ("python -c pass", "arxdeploy --help", "arxdeploy status")
+COMMANDS = ("python -c pass", "arxdeploy --help", "arxdeploy status", "arxdeploy status --json", "arxdeploy history")
+# The bounds set for read-only commands, as multiples of the interpreter's own start-up.
+BOUNDS = {"arxdeploy --help": 5, "arxdeploy status": 20}
 
 
 def hyperfine(commands: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
@@ -50,23 +52,38 @@ def measure(quick: bool) -> dict[str, Any]:
     runs = 5 if quick else 20
     tool = "hyperfine" if shutil.which("hyperfine") else "perf_counter"
     with service(Settings(replicas=2)) as svc:
-        argv = ([sys.executable, "-c", "pass"], [ARXDEPLOY, "--help"], [ARXDEPLOY, "-c", str(svc.config), "status"])
+        config = str(svc.config)
+        argv = (
+            [sys.executable, "-c", "pass"],
+            [ARXDEPLOY, "--help"],
+            [ARXDEPLOY, "-c", config, "status"],
+            [ARXDEPLOY, "-c", config, "status", "--json"],
+            [ARXDEPLOY, "-c", config, "history"],
+        )
         commands = dict(zip(COMMANDS, argv, strict=True))
         if any(" " in arg for command in commands.values() for arg in command):
             tool = "perf_counter"  # hyperfine --shell=none would split the path
         log(f"cli_time: {runs} runs of each command with {tool}")
         times = (hyperfine if tool == "hyperfine" else perf_counter)(commands, runs)
-    return {
+    figures: dict[str, Any] = {
         "tool": tool,
         "runs": runs,
         "warmup_runs": WARMUP,
         "status_checks": "status runs one health round: /health on 2 replicas and on the live path",
         **{name: summary([t * 1000 for t in values], digits=1) | {"unit": "ms"} for name, values in times.items()},
     }
+    floor = figures["python -c pass"]["median"]
+    figures["times_python"] = {name: round(figures[name]["median"] / floor, 1) for name in COMMANDS[1:]}
+    figures["bounds_times_python"] = BOUNDS
+    return figures
 
 
 def headline(figures: dict[str, Any]) -> str:
-    return ", ".join(f"{name}: median {figures[name]['median']} ms" for name in COMMANDS)
+    ratios = figures["times_python"]
+    return ", ".join(
+        f"{name}: median {figures[name]['median']} ms" + (f" ({ratios[name]}x python)" if name in ratios else "")
+        for name in COMMANDS
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from arxdeploy.domain.request import Request
+from arxdeploy.domain.states import Kind
 from common import ENVIRONMENT, SERVICE, Settings, flow_config, log, run_alone, summary
 from contention import MARK
 
@@ -100,15 +102,16 @@ class Cluster:
 
     def deploy(self, version: str) -> Any:
         """What ``arxdeploy deploy`` runs; returns the final view."""
-        self.app.prepare(ENVIRONMENT, strict=True)
-        _, view = deploy(self.app.engine, plan=self.app.plan(ENVIRONMENT), version=version)
-        return view
+        return self._submit(Request(ENVIRONMENT, Kind.DEPLOY, version=version))
 
     def rollback(self) -> Any:
         """What ``arxdeploy rollback`` runs (to the previous good version)."""
-        self.app.prepare(ENVIRONMENT, strict=True)
-        _, view = rollback(self.app.engine, plan=self.app.plan(ENVIRONMENT), to_version=None)
-        return view
+        return self._submit(Request(ENVIRONMENT, Kind.ROLLBACK))
+
+    def _submit(self, request: Request) -> Any:
+        done = self.app.engine.submit(plan=self.app.plan(ENVIRONMENT), request=request)
+        assert done.view is not None, done.notes
+        return done.view
 
     def selector_color(self) -> str | None:
         service = self.kube.get("services", self.namespace, SERVICE)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and benchmarks need: the package with its test extras, and, when
-# running as root, the Debian packages the benchmarks compare against (nginx, wrk) and the
+# running as root, the Debian packages the benchmarks compare against and time with (nginx, wrk,
+# hyperfine) and the
 # PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py), and
 # Debian's chromium, which the approval page's browser test drives through Playwright (no
 # browser is ever downloaded), and shellcheck for the example's deploy_script.sh.
@@ -9,7 +10,7 @@ python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for tool in nginx wrk chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in nginx wrk hyperfine chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     # Installing postgresql would start the Debian "main" cluster, which the tests do not use:
