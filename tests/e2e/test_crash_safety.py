@@ -80,3 +80,32 @@ def test_a_killed_runtime_is_reported_by_status_and_brought_back_by_reconcile(se
     row = service.json("status", "--env", "staging")["environments"][0]
     assert (row["live_version"], row["health"]["status"], row["drift"]) == ("v2", "healthy", None)
     assert [h["kind"] for h in service.json("history")][:3] == ["reconcile", "deploy", "deploy"]
+
+
+def test_no_reading_command_starts_or_changes_anything_after_the_runtime_died(service: Service) -> None:
+    assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
+    deployment_id = service.json("history", "--limit", "1")[0]["id"]
+    runtime = service.runtime_pid()
+    assert runtime is not None
+    os.kill(runtime, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(runtime), 10, what="the runtime to die")
+    record = (service.state_dir / "state.db").read_bytes()
+
+    for command in (
+        ["status"],
+        ["status", "--json"],
+        ["history"],
+        ["show", deployment_id],
+        ["logs", "--env", "staging"],
+        ["approvals"],
+        ["backup", "list"],
+        ["backup", "show", deployment_id],
+        ["validate"],
+        ["route", "--event", "push", "--ref", "refs/heads/develop", "--sha", "abc1234"],
+        ["schema"],
+    ):
+        done = service.run(*command)
+        assert done.returncode == 0, (command, done.stderr)
+        assert service.runtime_pid() == runtime and not psutil.pid_exists(runtime), command  # none started
+        assert service.served_version() is None, command
+    assert (service.state_dir / "state.db").read_bytes() == record  # the record is untouched too
