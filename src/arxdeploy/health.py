@@ -111,7 +111,7 @@ class HttpHealthProbe:
             return CheckResult(name, False, _describe_http_error(exc))
         answer = f"HTTP {response.status_code}"
         if not response.is_success:
-            body = response.text.strip()[:_ANSWER_CHARS]
+            body = _brief(_status_message(response) or response.text)
             answer = f"{answer}: {body}" if body else answer
         return CheckResult(name, response.is_success, answer)
 
@@ -143,6 +143,28 @@ class HttpHealthProbe:
         output = (done.stdout + done.stderr).strip()[-_ANSWER_CHARS:]
         answer = f"exit {done.returncode}" + (f": {output}" if output else "")
         return CheckResult(name, done.returncode == 0, answer)
+
+
+def _status_message(response: httpx.Response) -> str | None:
+    """The message of a Kubernetes Status answer (the API server's proxy saying why), if it is one."""
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("kind") == "Status" and data.get("message"):
+        return str(data["message"])
+    return None
+
+
+def _brief(text: str) -> str:
+    """At most ``_ANSWER_CHARS`` of an answer, cut between words and marked, never mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= _ANSWER_CHARS:
+        return text
+    cut = text[:_ANSWER_CHARS].rsplit(" ", 1)[0]
+    return f"{cut} … ({len(text)} characters)"
 
 
 def _describe_http_error(exc: httpx.HTTPError) -> str:

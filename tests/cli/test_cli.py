@@ -142,3 +142,31 @@ def test_the_first_admin_token_is_shown_once_listed_without_secrets_and_revoked(
     assert code == 2 and "not an email" in err
     code, _, err = run("-c", str(config), "token", "bootstrap", "--for", "a@arxos.com", "--expires-in", "soon")
     assert code == 2 and '"soon" is not a duration' in err
+
+
+def test_status_prints_yaml_and_json_alike(tmp_path: Path) -> None:
+    import yaml
+
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text(SEED.read_text())
+    code, as_yaml, err = run("-c", str(config), "status", "-o", "yaml")
+    assert code == 0, err
+    code, as_json, err = run("-c", str(config), "status", "-o", "json")
+    assert code == 0, err
+    assert yaml.safe_load(as_yaml) == json.loads(as_json) == json.loads(run("-c", str(config), "status", "--json")[1])
+    assert [row["health"]["status"] for row in json.loads(as_json)["environments"]] == ["not deployed"] * 2
+
+
+def test_reading_commands_import_neither_sqlalchemy_nor_alembic(tmp_path: Path) -> None:
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text(SEED.read_text())
+    run("-c", str(config), "history")  # makes a current record (the first open migrates)
+    code = (
+        "import sys\n"
+        "from arxdeploy.cli.main import cli\n"
+        f"try:\n    cli(['-c', {str(config)!r}, 'history', '--json'], prog_name='arxdeploy')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({'sqlalchemy', 'alembic', 'structlog'} & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

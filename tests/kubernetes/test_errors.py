@@ -6,7 +6,7 @@ import httpx2
 import pytest
 from lightkube import ApiError
 
-from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.errors import TargetError, ThrottledError, TransientTargetError
 from arxdeploy.targets.kubernetes.errors import calling, translate
 
 REQUEST = httpx2.Request("PATCH", "https://cluster.example/api/v1/namespaces/arxos-staging/services/arxos")
@@ -49,3 +49,17 @@ def test_timeouts_are_transient_and_keep_their_cause() -> None:
     with pytest.raises(TransientTargetError, match="cannot reach the API server") as caught, calling("list", "pods"):
         raise httpx2.ReadTimeout("timed out", request=REQUEST)
     assert isinstance(caught.value.__cause__, httpx2.ReadTimeout)
+
+
+def test_a_long_error_page_is_not_pasted_into_the_message_cut_in_the_middle() -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head>\n<body>" + "x" * 500 + "</body></html>"
+    response = httpx2.Response(502, text=page, request=REQUEST)
+    error = translate(httpx2.HTTPStatusError("502", request=REQUEST, response=response), verb="get", what="pods")
+    assert error.message == "could not get pods: 502 Bad Gateway"
+
+
+def test_a_throttled_answer_carries_the_wait_the_server_asked_for() -> None:
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 429, "message": "too many requests"}
+    response = httpx2.Response(429, json=body, headers={"Retry-After": "3"}, request=REQUEST)
+    error = translate(ApiError(request=REQUEST, response=response), verb="list", what="pods")
+    assert isinstance(error, ThrottledError) and error.retry_after == 3.0

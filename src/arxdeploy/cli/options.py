@@ -99,6 +99,21 @@ def emit_json(app: App, data: Any) -> None:
     click.echo(app.redactor(json.dumps(app.redactor.data(data), indent=2, default=str)))
 
 
+def emit_yaml(app: App, data: Any) -> None:
+    import yaml
+
+    # Masked before and after encoding, as JSON: YAML may quote or fold a secret.
+    text = yaml.safe_dump(app.redactor.data(json_ready(data)), sort_keys=False, allow_unicode=True)
+    click.echo(app.redactor(text), nl=False)
+
+
+def json_ready(data: Any) -> Any:
+    """Plain data as JSON has it (times and enums as text), for encoders that know fewer types."""
+    import json
+
+    return json.loads(json.dumps(data, default=str))
+
+
 def env_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("-e", "--env", "environment", required=required, help="Environment name, e.g. staging.")
 

@@ -6,14 +6,21 @@ from typing import Any
 
 import click
 
-from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_option, pass_options
+from arxdeploy.cli.options import Options, app_for, emit_json, emit_yaml, env_option, json_option, pass_options
 
 
 @click.command()
 @env_option(required=False)
 @json_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default=None,
+    help="table (default), json (as --json) or yaml.",
+)
 @pass_options
-def status(options: Options, environment: str | None, as_json: bool) -> None:
+def status(options: Options, environment: str | None, as_json: bool, output: str | None) -> None:
     """Per environment: the live version and color, its health now, the last deployment.
 
     Reads only: where the target and the record disagree it says so, and which command fixes
@@ -21,13 +28,17 @@ def status(options: Options, environment: str | None, as_json: bool) -> None:
     """
     from arxdeploy.cli.status import environment_status
 
-    with app_for(options, as_json=as_json, reads_only=True) as app:
+    output = output or ("json" if as_json else "table")
+    with app_for(options, as_json=output != "table", reads_only=True) as app:
         names = [environment] if environment else app.environments()
         if environment:
             app.plan(environment)  # unknown names fail here, with the known ones listed
         rows = [environment_status(app, name) for name in names]
-        if as_json:
-            emit_json(app, {"service": app.service, "environments": rows})
+        data = {"service": app.service, "environments": rows}
+        if output == "json":
+            emit_json(app, data)
+        elif output == "yaml":
+            emit_yaml(app, data)
         else:
             from arxdeploy.cli import render  # Rich: only for people
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -24,7 +25,15 @@ _STYLE = {
     State.REJECTED: "bold red",
     State.EXPIRED: "bold red",
 }
-_NON_TTY_EVERY = 5.0  # seconds between repeated progress lines in CI logs
+# What only counts down ("283s left", "41m05s left"): not news in a CI log.
+_COUNTDOWN = re.compile(r"\b\d+(?:m\d{2})?s left\b")
+_VERBS = {
+    "deploy": "Deploying",
+    "rollback": "Rolling back to",
+    "restore": "Restoring",
+    "reconcile": "Reconciling to",
+    "stop": "Stopping",
+}
 
 
 def console(redactor: Redactor) -> Console:
@@ -43,8 +52,7 @@ class Printer:
         self._status: Status | None = None
         self._state_since = time.monotonic()
         self._state = State.REQUESTED
-        self._last_plain = 0.0
-        self._printed_in_state = False
+        self._last_plain: str | None = None  # outside a terminal: the last progress printed, sans countdown
 
     @property
     def out(self) -> Console:
@@ -84,7 +92,7 @@ class Printer:
     def _on_state(self, d: Deployment, state: State) -> None:
         self._state, self._state_since = state, time.monotonic()
         if state is State.REQUESTED:
-            verb = {"deploy": "Deploying", "rollback": "Rolling back to", "stop": "Stopping"}[d.kind.value]
+            verb = _VERBS.get(d.kind.value, d.kind.value.capitalize())
             was = f"{d.previous_version} on {d.old_color.value}" if d.old_color else "nothing live"
             what = (
                 f"{d.service}/{d.environment}"
@@ -95,7 +103,7 @@ class Printer:
         elif state.terminal:
             self._stop_status()
         else:
-            self._printed_in_state = False
+            self._last_plain = None
             if self.out.is_terminal:
                 self._progress("")
 
@@ -117,10 +125,11 @@ class Printer:
             else:
                 self._status.update(text)
             return
-        # In CI logs: the first progress line of each step, then one every few seconds.
-        if not self._printed_in_state or time.monotonic() - self._last_plain > _NON_TTY_EVERY:
+        # In CI logs: a line when there is news, never the same line again (a countdown is no news).
+        news = _COUNTDOWN.sub("", message)
+        if news != self._last_plain:
             self.out.print(f"  … {text}")
-            self._printed_in_state, self._last_plain = True, time.monotonic()
+            self._last_plain = news
 
     def _line(self, markup: str) -> None:
         self.out.print(markup)

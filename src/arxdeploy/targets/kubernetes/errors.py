@@ -15,6 +15,7 @@ NOT_FOUND = 404
 FORBIDDEN = 403
 UNAUTHORIZED = 401
 TOO_MANY_REQUESTS = 429
+MAX_BODY = 200  # characters of a non-Status error body shown whole, or not at all
 
 
 def status_code(exc: BaseException) -> int | None:
@@ -34,7 +35,11 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
         return exc.status.message or exc.status.reason or str(exc)
     if isinstance(exc, httpx2.HTTPStatusError):
-        return exc.response.text[:200] or exc.response.reason_phrase
+        # Not a Status object (a proxy or load balancer answered): its reason, and its body only
+        # when it is one short line; never a body cut off in the middle.
+        body = exc.response.text.strip()
+        short = body if len(body) <= MAX_BODY and "\n" not in body else ""
+        return short or exc.response.reason_phrase or f"HTTP {exc.response.status_code}"
     return str(exc) or type(exc).__name__
 
 
