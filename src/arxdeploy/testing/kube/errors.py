@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from arxdeploy.testing.kube.resources import Resource
@@ -53,13 +55,73 @@ def conflict(resource: Resource, name: str) -> ApiError:
     return ApiError(409, "Conflict", message, _details(resource, name))
 
 
-def invalid(resource: Resource, name: str, field: str, problem: str) -> ApiError:
-    details = {
-        **_details(resource, name),
-        "causes": [{"reason": "FieldValueInvalid", "message": problem, "field": field}],
-    }
-    message = f'{resource.kind} "{name}" is invalid: {field}: {problem}'
-    return ApiError(422, "Invalid", message, details)
+@dataclass(frozen=True)
+class FieldError:
+    """One ``field.Error`` of k8s.io/apimachinery/pkg/util/validation/field: its type (the cause's
+    ``reason``), the field path, the bad value (not shown for Required, Forbidden, TooLong) and a detail."""
+
+    type: str  # FieldValueInvalid, FieldValueRequired, FieldValueForbidden, FieldValueTooLong, ...
+    field: str
+    value: Any = None
+    detail: str = ""
+
+    def body(self) -> str:
+        """``ErrorBody()``: ``Invalid value: "Web": a lowercase RFC 1123 ...``."""
+        text = _FIELD_TYPES[self.type]
+        if self.type not in _VALUE_HIDDEN:
+            text += f": {_go_value(self.value)}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.body()}"
+
+
+_FIELD_TYPES = {
+    "FieldValueNotFound": "Not found",
+    "FieldValueRequired": "Required value",
+    "FieldValueDuplicate": "Duplicate value",
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueNotSupported": "Unsupported value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
+}
+_VALUE_HIDDEN = {"FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong"}
+
+
+class GoLiteral(str):
+    """A bad value already printed the way Go prints it (a map, a struct): shown as is, not quoted."""
+
+
+def _go_value(value: Any) -> str:
+    """How ``ErrorBody`` prints a bad value: strings quoted (``%q``), numbers and booleans plain."""
+    if isinstance(value, GoLiteral):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def invalid(resource: Resource, name: str, errors: list[FieldError] | FieldError) -> ApiError:
+    """422 ``Invalid`` as ``apierrors.NewInvalid`` builds it: one cause per field error, the message
+    ``Kind.group "name" is invalid: <the errors>`` (several in ``[a, b]``, duplicates once)."""
+    errors = [errors] if isinstance(errors, FieldError) else errors
+    causes = [{"reason": e.type, "message": e.body(), "field": e.field} for e in errors]
+    details: dict[str, Any] = {"name": name, "kind": resource.kind, "causes": causes}
+    if resource.group:
+        details["group"] = resource.group
+    texts = list(dict.fromkeys(str(e) for e in errors))
+    aggregate = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {aggregate}', details)
+
+
+def invalid_value(resource: Resource, name: str, field: str, value: Any, detail: str) -> ApiError:
+    return invalid(resource, name, FieldError("FieldValueInvalid", field, value, detail))
 
 
 def bad_request(message: str) -> ApiError:

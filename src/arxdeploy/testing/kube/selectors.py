@@ -107,14 +107,22 @@ class FieldSelector:
         return all((_field(obj, path) == value) == equal for path, equal, value in self.terms)
 
 
+# field labels that are not a path in the object (an Event's ``source`` is its source's component)
+_FIELD_PATHS = {"source": "source.component"}
+
+
 def _field(obj: Mapping[str, Any], path: str) -> str:
     current: Any = obj
-    for part in path.split("."):
+    for part in _FIELD_PATHS.get(path, path).split("."):
         current = current.get(part) if isinstance(current, Mapping) else None
+    if isinstance(current, bool):
+        return "true" if current else "false"
     return "" if current is None else str(current)
 
 
-def parse_field_selector(text: str | None) -> FieldSelector:
+def parse_field_selector(text: str | None, allowed: frozenset[str] | None = None) -> FieldSelector:
+    """``allowed``: the field labels the kind supports; another is a 400, as the API server's
+    field label conversion answers (``field label not supported: <label>``)."""
     if not text:
         return FieldSelector()
     terms: list[tuple[str, bool, str]] = []
@@ -122,5 +130,7 @@ def parse_field_selector(text: str | None) -> FieldSelector:
         match = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
         if not match:
             raise bad_request(f"invalid field selector: {text!r}")
+        if allowed is not None and match.group(1) not in allowed:
+            raise bad_request(f"field label not supported: {match.group(1)}")
         terms.append((match.group(1), match.group(2) != "!=", match.group(3)))
     return FieldSelector(tuple(terms))

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from arxdeploy.testing.kube.errors import bad_request, invalid
+from arxdeploy.testing.kube import quantity, validation
+from arxdeploy.testing.kube.errors import bad_request
 from arxdeploy.testing.kube.resources import Resource
-from arxdeploy.testing.kube.selectors import from_label_selector_object
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
+_MAX_GENERATED_BASE = 63 - 5
 _INITIAL_STATUS: dict[str, dict[str, Any]] = {
     "pods": {"phase": "Pending"},
     "namespaces": {"phase": "Active"},
@@ -41,8 +40,27 @@ def check_type(resource: Resource, obj: Any) -> dict[str, Any]:
             f"({resource.api_version}) or the kind ({kind}) is not {resource.kind}"
         )
     obj["kind"], obj["apiVersion"] = resource.kind, resource.api_version
-    if not isinstance(obj.setdefault("metadata", {}), dict):
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
         raise bad_request("metadata must be an object")
+    for part in ("labels", "annotations"):
+        values = meta.get(part)
+        if values is not None and (
+            not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values())
+        ):
+            raise bad_request(
+                f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
+                f"json: cannot unmarshal into Go struct field ObjectMeta.metadata.{part} of type string"
+            )
+    for spec in quantity.pod_specs(obj):
+        for group in ("containers", "initContainers"):
+            listed = spec.get(group)
+            if listed is not None and (not isinstance(listed, list) or not all(isinstance(c, dict) for c in listed)):
+                raise bad_request(
+                    f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
+                    f"json: cannot unmarshal into Go struct field PodSpec.spec.{group} of type []v1.Container"
+                )
+    quantity.check_decodable(obj)
     return obj
 
 
@@ -55,7 +73,8 @@ def prepare_create(resource: Resource, obj: dict[str, Any], namespace: str | Non
     else:
         meta.pop("namespace", None)
     if not meta.get("name") and meta.get("generateName"):
-        meta["name"] = f"{meta['generateName']}{random_suffix()}"
+        # SimpleNameGenerator: the base is cut so that base + 5 random characters fit in 63
+        meta["name"] = f"{meta['generateName'][:_MAX_GENERATED_BASE]}{random_suffix()}"
     for server_set in ("resourceVersion", "deletionTimestamp", "managedFields"):
         meta.pop(server_set, None)
     meta["uid"] = str(uuid.uuid4())
@@ -65,7 +84,9 @@ def prepare_create(resource: Resource, obj: dict[str, Any], namespace: str | Non
     if resource.status:
         obj["status"] = copy.deepcopy(_INITIAL_STATUS.get(resource.plural, {}))
     _defaults(resource, obj)
-    validate(resource, obj)
+    validation.validate(resource, obj)
+    if resource.plural == "pods":
+        obj["status"]["qosClass"] = qos_class(obj)  # set once, on create (the pod strategy's PrepareForCreate)
     return obj
 
 
@@ -97,8 +118,8 @@ def prepare_update(resource: Resource, old: dict[str, Any], new: dict[str, Any],
             if allocated in (old.get("spec") or {}):
                 new["spec"].setdefault(allocated, old["spec"][allocated])
     _defaults(resource, new)
-    validate(resource, new)
-    _check_immutable(resource, old, new)
+    validation.validate(resource, new)
+    validation.validate_update(resource, old, new)
     if resource.generation and new.get("spec") != old.get("spec"):
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
     return new
@@ -127,54 +148,52 @@ def _defaults(resource: Resource, obj: dict[str, Any]) -> None:
                 port.setdefault("targetPort", port.get("port"))
     if resource.plural == "namespaces":
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+    if resource.plural == "pods" and isinstance(spec, dict):
+        # SetDefaults_Pod (pods only, not templates): a limit without a request is also the request
+        for container in spec.get("containers") or []:
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if isinstance(resources, dict) and resources.get("limits"):
+                requests = resources.setdefault("requests", {})
+                for name, value in resources["limits"].items():
+                    requests.setdefault(name, value)
+    if resource.plural == "horizontalpodautoscalers" and isinstance(spec, dict):
+        _hpa_defaults(spec)
 
 
-def validate(resource: Resource, obj: dict[str, Any]) -> None:
-    meta = obj["metadata"]
-    name = meta.get("name") or ""
-    if not name:
-        raise invalid(resource, name, "metadata.name", "Required value: name or generateName is required")
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        raise invalid(resource, name, "metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain')
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise invalid(resource, name, "metadata.labels", "Invalid value: label values must be strings")
-    if resource.plural in {"deployments", "replicasets"}:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict) or not spec.get("selector"):
-            raise invalid(resource, name, "spec.selector", "Required value")
-        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        if not from_label_selector_object(spec["selector"]).matches(template_labels):
-            problem = "Invalid value: `selector` does not match template `labels`"
-            raise invalid(resource, name, "spec.template.metadata.labels", problem)
-        if not isinstance(spec.get("replicas"), int) or spec["replicas"] < 0:
-            raise invalid(resource, name, "spec.replicas", "Invalid value: must be greater than or equal to 0")
-    if resource.plural == "pods":
-        containers = (obj.get("spec") or {}).get("containers")
-        if not containers:
-            raise invalid(resource, name, "spec.containers", "Required value")
+def _hpa_defaults(spec: dict[str, Any]) -> None:
+    """pkg/apis/autoscaling/v2/defaults.go: minReplicas 1, CPU at 80 % when no metric is named, and
+    a ``behavior`` that is given filled in (a missing one stays missing: the controller then uses
+    its own rules)."""
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        target = {"type": "Utilization", "averageUtilization": 80}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        up = behavior.get("scaleUp") or {}
+        up.setdefault("stabilizationWindowSeconds", 0)
+        up.setdefault("selectPolicy", "Max")
+        up.setdefault(
+            "policies",
+            [{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}],
+        )
+        down = behavior.get("scaleDown") or {}
+        down.setdefault("selectPolicy", "Max")
+        down.setdefault("policies", [{"type": "Percent", "value": 100, "periodSeconds": 15}])
+        behavior["scaleUp"], behavior["scaleDown"] = up, down
 
 
-def _check_immutable(resource: Resource, old: dict[str, Any], new: dict[str, Any]) -> None:
-    name = new["metadata"]["name"]
-    selector_changed = (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector")
-    if resource.plural in {"deployments", "replicasets"} and selector_changed:
-        raise invalid(resource, name, "spec.selector", "Invalid value: field is immutable")
-    if resource.plural == "services":
-        old_ip, new_ip = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
-        if new_ip != old_ip:
-            raise invalid(resource, name, "spec.clusterIP", "Invalid value: field is immutable")
-    if resource.plural == "pods":
-        old_spec, new_spec = _without_images(old.get("spec")), _without_images(new.get("spec"))
-        if old_spec != new_spec:
-            problem = "Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
-            raise invalid(resource, name, "spec", problem)
-
-
-def _without_images(spec: Any) -> Any:
-    spec = copy.deepcopy(spec) or {}
-    for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
-        container.pop("image", None)
-    for loose in ("activeDeadlineSeconds", "tolerations", "nodeName"):
-        spec.pop(loose, None)
-    return spec
+def qos_class(pod: dict[str, Any]) -> str:
+    """Guaranteed (every container's requests equal its limits, for CPU and memory), BestEffort
+    (no requests or limits at all), else Burstable (pkg/apis/core/helper/qos)."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    resources = [c.get("resources") or {} for c in containers if isinstance(c, dict)]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        (r.get("limits") or {}).get(name) is not None
+        and (r.get("requests") or {}).get(name, (r.get("limits") or {}).get(name)) == (r.get("limits") or {}).get(name)
+        for r in resources
+        for name in ("cpu", "memory")
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
