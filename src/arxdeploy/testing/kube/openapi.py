@@ -43,7 +43,11 @@ def document(group: str, version: str) -> dict[str, Any] | None:
             "x-kubernetes-action": "patch",
             "x-kubernetes-group-version-kind": gvk,
         }
-        paths[f"/{_prefix(group, version)}/{scope}{resource.plural}/{{name}}"] = {"patch": operation}
+        if resource.stored:
+            paths[f"/{_prefix(group, version)}/{scope}{resource.plural}/{{name}}"] = {"patch": operation}
+        else:  # create only (selfsubjectreviews)
+            create = dict(operation, operationId=f"create{resource.kind}", **{"x-kubernetes-action": "post"})
+            paths[f"/{_prefix(group, version)}/{scope}{resource.plural}"] = {"post": create}
     if not paths:
         return None
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths}

@@ -20,6 +20,15 @@ class Resource:
     verbs: tuple[str, ...] = ALL_VERBS
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # field selector labels beyond metadata.name (and metadata.namespace)
+    view_of: str = ""  # stored as another resource (plural) and converted on the way (events.k8s.io)
+    stored: bool = True  # False: answered on the fly, never kept (selfsubjectreviews)
+
+    @property
+    def field_labels(self) -> frozenset[str]:
+        """What a field selector may name, as the kind's field label conversion allows."""
+        own = {"metadata.name", "metadata.namespace"} if self.namespaced else {"metadata.name"}
+        return frozenset(own | set(self.fields))
 
     @property
     def api_version(self) -> str:
@@ -48,8 +57,11 @@ class Resource:
         if self.scale:
             scale = self._sub("scale", "Scale", ["get", "patch", "update"])
             entries.append({**scale, "group": "autoscaling", "version": "v1"})
+        proxy_verbs = ["create", "delete", "get", "patch", "update"]
         if self.plural == "services":
-            entries.append(self._sub("proxy", "ServiceProxyOptions", ["create", "delete", "get", "patch", "update"]))
+            entries.append(self._sub("proxy", "ServiceProxyOptions", proxy_verbs))
+        if self.plural == "pods":
+            entries.append(self._sub("proxy", "PodProxyOptions", proxy_verbs))
         return entries
 
     def _sub(self, name: str, kind: str, verbs: list[str]) -> dict[str, object]:
@@ -64,6 +76,23 @@ class Resource:
 
 _NO_COLLECTION_DELETE = ("create", "delete", "get", "list", "patch", "update", "watch")
 
+_EVENT_FIELDS = tuple(
+    [f"involvedObject.{f}" for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")]
+    + ["reason", "reportingComponent", "source", "type"]
+)
+_POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+
+# field labels per kind: pkg/apis/core/v1/conversion.go (AddFieldLabelConversionsFor*) and
+# pkg/apis/apps/v1/conversion.go; every other kind knows metadata.name and metadata.namespace only
 RESOURCES: tuple[Resource, ...] = (
     Resource(
         "",
@@ -74,8 +103,12 @@ RESOURCES: tuple[Resource, ...] = (
         status=True,
         verbs=_NO_COLLECTION_DELETE,
         short_names=("ns",),
+        fields=("status.phase",),
     ),
-    Resource("", "v1", "pods", "Pod", status=True, short_names=("po",), categories=("all",)),
+    Resource(
+        "", "v1", "nodes", "Node", namespaced=False, status=True, short_names=("no",), fields=("spec.unschedulable",)
+    ),
+    Resource("", "v1", "pods", "Pod", status=True, short_names=("po",), categories=("all",), fields=_POD_FIELDS),
     Resource(
         "",
         "v1",
@@ -85,10 +118,11 @@ RESOURCES: tuple[Resource, ...] = (
         verbs=_NO_COLLECTION_DELETE,
         short_names=("svc",),
         categories=("all",),
+        fields=("spec.clusterIP", "spec.type"),
     ),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
-    Resource("", "v1", "secrets", "Secret"),
-    Resource("", "v1", "events", "Event", short_names=("ev",)),
+    Resource("", "v1", "secrets", "Secret", fields=("type",)),
+    Resource("", "v1", "events", "Event", short_names=("ev",), fields=_EVENT_FIELDS),
     # computed on read from Services and Pods (see endpoints.py), hence read-only
     Resource("", "v1", "endpoints", "Endpoints", verbs=("get", "list"), short_names=("ep",)),
     Resource(
@@ -112,6 +146,7 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
         short_names=("rs",),
         categories=("all",),
+        fields=("status.replicas",),
     ),
     Resource(
         "autoscaling",
@@ -124,6 +159,19 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("all",),
     ),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", generation=True, short_names=("netpol",)),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease"),
+    # the same objects as v1 events, converted (events.py)
+    Resource("events.k8s.io", "v1", "events", "Event", short_names=("ev",), view_of="events", fields=_EVENT_FIELDS),
+    # kubectl auth whoami: answered with the caller's user, never stored
+    Resource(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        namespaced=False,
+        verbs=("create",),
+        stored=False,
+    ),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
@@ -134,8 +182,13 @@ def lookup(group: str, version: str, plural: str) -> Resource | None:
 
 
 def by_name(name: str) -> Resource:
-    """Find a resource by ``plural``, ``plural.group``, kind or short name (for the Python API)."""
+    """Find a resource by ``plural``, ``plural.group``, kind or short name (for the Python API).
+
+    Resources served as views of others (``events.events.k8s.io``) answer to their qualified name only.
+    """
     for resource in RESOURCES:
+        if resource.view_of and name != resource.qualified:
+            continue
         if name in {resource.plural, resource.qualified, resource.kind, *resource.short_names}:
             return resource
     raise KeyError(f"the emulator does not serve {name!r}")
