@@ -1,26 +1,17 @@
-"""A Kubernetes API server emulator for tests: real HTTP on 127.0.0.1, reached through a kubeconfig.
+"""A Kubernetes API server emulator for tests: real HTTPS on 127.0.0.1, reached through a kubeconfig.
 
-Serves ``v1`` namespaces, pods, services, configmaps, secrets, events (and read-only endpoints
-computed from Services and Pods); ``apps/v1`` deployments and
-replicasets; ``autoscaling/v2`` horizontalpodautoscalers; ``networking.k8s.io/v1`` networkpolicies
-with the semantics clients rely on: discovery, resourceVersion conflicts, label and field
-selectors, the four PATCH types, status and scale subresources, watch with history replay, and a
-simulated controller that turns Deployments into ReplicaSets and Pods whose behaviour each test
-chooses (see :mod:`arxdeploy.testing.kube.behaviours`).
-
-Simplifications, on purpose:
-
-- server-side apply (``application/apply-patch+yaml``) is a strategic merge of the applied object
-  over the live one: ``fieldManager`` is required but field ownership is not tracked;
-- deletion is immediate (no graceful termination, no finalizers) and cascades along
-  ``ownerReferences`` at once, unless ``propagationPolicy`` is ``Orphan``;
-- rollouts replace old pods once the new ReplicaSet is fully available, not step by step;
-- the service proxy (``/api/v1/namespaces/{ns}/services/{name}[:port]/proxy/{path}``) forwards
-  to a URL registered with :meth:`KubeEmulator.register_service_backend`, and answers 503 while the
-  Service selects no ready pod.
+As strict as a real cluster where deployments meet it: authentication by static token, client
+certificate or exec credential plugin (auth.py, credential.py); validation answered as 422 with
+causes (validation.py); discovery, resourceVersion conflicts, label and field selectors, the four
+PATCH types, status and scale subresources, watch with history replay; the service and pod proxies
+(proxy.py); and a simulated control plane (controller.py): Deployments and ReplicaSets, a scheduler
+over nodes with capacity and an optional cluster autoscaler (nodes.py), kubelets whose pods behave
+as each test chooses (behaviours.py, kubelet.py), an HPA controller (hpa.py), and the Events all of
+them write (events.py).
 
 It serves HTTPS with a throwaway CA written into the kubeconfig, because kubectl never sends a
-bearer token over plain HTTP. See README.md next to this file for the behaviours and options.
+bearer token over plain HTTP. See README.md next to this file for the options, what clients do, and
+the simplifications.
 
 Usage::
 
@@ -30,7 +21,26 @@ Usage::
 
 from __future__ import annotations
 
-from arxdeploy.testing.kube.behaviours import ANNOTATION as BEHAVIOUR_ANNOTATION
-from arxdeploy.testing.kube.server import KubeEmulator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BEHAVIOUR_ANNOTATION", "KubeEmulator"]
+from arxdeploy.testing.kube.behaviours import ANNOTATION as BEHAVIOUR_ANNOTATION
+
+if TYPE_CHECKING:
+    from arxdeploy.testing.kube.nodes import Autoscaler, NodeSpec
+    from arxdeploy.testing.kube.server import KubeEmulator
+
+__all__ = ["BEHAVIOUR_ANNOTATION", "Autoscaler", "KubeEmulator", "NodeSpec"]
+
+
+def __getattr__(name: str) -> Any:
+    """Imported on first use: the credential plugin (``python -m arxdeploy.testing.kube.credential``)
+    runs inside this package and must not pay for the server, aiohttp and cryptography."""
+    if name == "KubeEmulator":
+        from arxdeploy.testing.kube.server import KubeEmulator
+
+        return KubeEmulator
+    if name in {"Autoscaler", "NodeSpec"}:
+        from arxdeploy.testing.kube import nodes
+
+        return getattr(nodes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
