@@ -2,8 +2,11 @@
 
 Behaviours: ``ready``, ``ready-after-<N>s``, ``never-ready`` (running, readiness failing),
 ``crashloop``, ``crashloop-after-<N>s`` (ready for N seconds, then crash-looping),
-``image-pull-error`` and ``unschedulable``. Every pod first spends ``ready_delay`` seconds
-creating its containers, as a real one pulls and starts.
+``image-pull-error`` (the pull keeps failing: ``ErrImagePull``, then ``ImagePullBackOff``),
+``image-pull-error-once`` (the first pull fails, the one after the back-off succeeds) and
+``unschedulable`` (fits no node). Every pod first spends ``ready_delay`` seconds, counted from when
+it is bound to a node, creating its containers, as a real one pulls and starts. Whatever the
+behaviour, a container whose image reference does not parse waits in ``InvalidImageName`` (images.py).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from arxdeploy.testing.kube import images
+from arxdeploy.testing.kube.semantics import qos_class
+
 ANNOTATION = "arxdeploy.test/behaviour"
 _TIMED = re.compile(r"^(ready|crashloop)-after-(\d+(?:\.\d+)?)s$")
-_FIXED = {"ready", "never-ready", "crashloop", "image-pull-error", "unschedulable"}
+_FIXED = {"ready", "never-ready", "crashloop", "image-pull-error", "image-pull-error-once", "unschedulable"}
 
 
 def check(behaviour: str) -> str:
@@ -57,45 +63,41 @@ def _condition(kind: str, ok: bool, at: str, reason: str | None = None, message:
 
 
 def pod_status(
-    pod: dict[str, Any], behaviour: str, elapsed: float, started: datetime, rules: Behaviours
+    pod: dict[str, Any], behaviour: str, elapsed: float, started: datetime, rules: Behaviours, host_ip: str
 ) -> dict[str, Any]:
-    """The status a kubelet would report ``elapsed`` seconds after the pod was first seen.
+    """The status a kubelet would report ``elapsed`` seconds after the pod was bound to its node.
 
     Timestamps derive from ``started`` so the same moment always gives the same status, and the
     controller writes only when something really changed.
     """
     containers = (pod.get("spec") or {}).get("containers") or []
     created = _time(started, 0)
-    if behaviour == "unschedulable":
-        message = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available."
-        return {
-            "phase": "Pending",
-            "qosClass": "BestEffort",
-            "conditions": [_condition("PodScheduled", False, created, "Unschedulable", message)],
-        }
     digest = hashlib.sha256(pod["metadata"]["uid"].encode()).digest()
+    pod_ip = f"10.244.{digest[0]}.{digest[1] or 1}"
     status: dict[str, Any] = {
         "phase": "Pending",
-        "hostIP": "10.0.0.10",
-        "podIP": f"10.244.{digest[0]}.{digest[1] or 1}",
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
         "startTime": created,
-        "qosClass": "BestEffort",
+        "qosClass": qos_class(pod),
     }
     delay = rules.ready_delay
     timed = _TIMED.match(behaviour)
-    ready_at = float(timed.group(2)) if timed and timed.group(1) == "ready" else delay
+    start_at = delay + rules.crash_period if behaviour == "image-pull-error-once" else delay
+    ready_at = float(timed.group(2)) if timed and timed.group(1) == "ready" else start_at
     crash_at = float(timed.group(2)) if timed and timed.group(1) == "crashloop" else None
     if behaviour == "crashloop":
         crash_at = delay
-    states: list[dict[str, Any]] = []
-    for container in containers:
-        states.append(_container(container, behaviour, elapsed, started, rules, ready_at, crash_at, digest.hex()))
+    timeline = _Timeline(behaviour, elapsed, started, rules, start_at, ready_at, crash_at, digest.hex())
+    states = [timeline.container(container) for container in containers]
     status["containerStatuses"] = states
     all_ready = bool(states) and all(s["ready"] for s in states)
-    running = elapsed >= delay and behaviour != "image-pull-error"
+    running = bool(states) and all(s["started"] or "running" in s["state"] or s.get("restartCount") for s in states)
     if running:
         status["phase"] = "Running"
-    ready_changed = _time(started, ready_at if all_ready else delay)
+    ready_changed = _time(started, ready_at if all_ready else start_at)
     if crash_at is not None and elapsed >= crash_at:
         ready_changed = _time(started, crash_at)
     reason = None if all_ready else "ContainersNotReady"
@@ -105,7 +107,7 @@ def pod_status(
         else f"containers with unready status: [{' '.join(c['name'] for c in states if not c['ready'])}]"
     )
     status["conditions"] = [
-        _condition("PodReadyToStartContainers", running, _time(started, delay)),
+        _condition("PodReadyToStartContainers", elapsed >= delay, _time(started, delay)),
         _condition("Initialized", True, created),
         _condition("Ready", all_ready, ready_changed, reason, unready),
         _condition("ContainersReady", all_ready, ready_changed, reason, unready),
@@ -114,53 +116,79 @@ def pod_status(
     return status
 
 
-def _container(
-    container: dict[str, Any],
-    behaviour: str,
-    elapsed: float,
-    started: datetime,
-    rules: Behaviours,
-    ready_at: float,
-    crash_at: float | None,
-    digest: str,
-) -> dict[str, Any]:
-    image = container.get("image", "")
-    state: dict[str, Any] = {
-        "name": container.get("name", ""),
-        "image": image,
-        "imageID": "",
-        "ready": False,
-        "started": False,
-        "restartCount": 0,
-    }
-    delay = rules.ready_delay
-    if elapsed < delay:
-        state["state"] = {"waiting": {"reason": "ContainerCreating"}}
-        return state
-    if behaviour == "image-pull-error":
-        reason = "ErrImagePull" if elapsed < delay + rules.crash_period else "ImagePullBackOff"
-        message = (
-            f'Back-off pulling image "{image}"' if reason == "ImagePullBackOff" else f"failed to pull image {image!r}"
+@dataclass
+class _Timeline:
+    behaviour: str
+    elapsed: float
+    started: datetime
+    rules: Behaviours
+    start_at: float  # when the containers start (after the pull)
+    ready_at: float
+    crash_at: float | None
+    digest: str
+
+    def container(self, container: dict[str, Any]) -> dict[str, Any]:
+        image = container.get("image", "")
+        state: dict[str, Any] = {
+            "name": container.get("name", ""),
+            "image": image,
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": 0,
+        }
+        delay, period, elapsed = self.rules.ready_delay, self.rules.crash_period, self.elapsed
+        invalid = images.invalid_name_message(image)
+        if invalid is not None:
+            state["state"] = {"waiting": {"reason": "InvalidImageName", "message": invalid}}
+            return state
+        if elapsed < delay:
+            state["state"] = {"waiting": {"reason": "ContainerCreating"}}
+            return state
+        failing = self.behaviour == "image-pull-error" or (
+            self.behaviour == "image-pull-error-once" and elapsed < self.start_at
         )
-        state["state"] = {"waiting": {"reason": reason, "message": message}}
-        return state
-    state["imageID"] = f"{image}@sha256:{digest[:64]}"
-    state["containerID"] = f"containerd://{digest[:64]}"
-    if crash_at is not None and elapsed >= crash_at:
-        restarts = 1 + int((elapsed - crash_at) / rules.crash_period)
-        finished = _time(started, crash_at + (restarts - 1) * rules.crash_period)
-        state["restartCount"] = restarts
-        state["state"] = {
-            "waiting": {
-                "reason": "CrashLoopBackOff",
-                "message": f"back-off 10s restarting failed container={state['name']}",
+        if failing:
+            backing_off = (
+                elapsed >= delay + period / 2
+                if self.behaviour == "image-pull-error-once"
+                else elapsed >= delay + period
+            )
+            if backing_off:
+                state["state"] = {
+                    "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+                }
+            else:
+                state["state"] = {"waiting": {"reason": "ErrImagePull", "message": pull_error(image)}}
+            return state
+        state["imageID"] = f"{image}@sha256:{self.digest[:64]}"
+        state["containerID"] = f"containerd://{self.digest[:64]}"
+        crash_at = self.crash_at
+        if crash_at is not None and elapsed >= crash_at:
+            restarts = 1 + int((elapsed - crash_at) / period)
+            finished = _time(self.started, crash_at + (restarts - 1) * period)
+            state["restartCount"] = restarts
+            state["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off 10s restarting failed container={state['name']}",
+                }
             }
-        }
-        state["lastState"] = {
-            "terminated": {"exitCode": 1, "reason": "Error", "startedAt": _time(started, delay), "finishedAt": finished}
-        }
+            state["lastState"] = {
+                "terminated": {
+                    "exitCode": 1,
+                    "reason": "Error",
+                    "startedAt": _time(self.started, self.start_at),
+                    "finishedAt": finished,
+                }
+            }
+            return state
+        state["started"] = True
+        state["state"] = {"running": {"startedAt": _time(self.started, self.start_at)}}
+        state["ready"] = self.behaviour != "never-ready" and elapsed >= self.ready_at
         return state
-    state["started"] = True
-    state["state"] = {"running": {"startedAt": _time(started, delay)}}
-    state["ready"] = behaviour != "never-ready" and elapsed >= ready_at
-    return state
+
+
+def pull_error(image: str) -> str:
+    """What containerd answers when a registry has no such image, as the kubelet passes it on."""
+    return f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": {image}: not found'

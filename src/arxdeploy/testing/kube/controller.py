@@ -1,9 +1,12 @@
-"""A small stand-in for the deployment, replicaset and kubelet controllers.
+"""A small stand-in for the control plane: deployment and replicaset controllers, scheduler,
+cluster autoscaler, kubelets and the HPA controller.
 
 It runs in the emulator's event loop, wakes on every change (and on a short tick, for behaviours
-that move with time) and converges: Deployment -> ReplicaSet per pod template -> Pods -> status.
-Rollouts are simplified: old ReplicaSets are scaled to zero once the new one is fully available
-(``Recreate``: before the new one starts), rather than step by step within maxSurge/maxUnavailable.
+that move with time) and converges, in one pass under the store's lock: Deployment -> ReplicaSet
+per pod template -> Pods -> bound to a node (nodes.py) -> status (kubelet.py) -> ReplicaSet and
+Deployment status -> HPAs (hpa.py). Rollouts are simplified: old ReplicaSets are scaled to zero
+once the new one is fully available (``Recreate``: before the new one starts), rather than step by
+step within maxSurge/maxUnavailable.
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ import json
 import logging
 import math
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from arxdeploy.testing.kube import behaviours as pod_behaviours
+from arxdeploy.testing.kube import nodes
 from arxdeploy.testing.kube.errors import ApiError
+from arxdeploy.testing.kube.events import Recorder
+from arxdeploy.testing.kube.hpa import HpaController
+from arxdeploy.testing.kube.kubelet import Kubelets
 from arxdeploy.testing.kube.resources import by_name
-from arxdeploy.testing.kube.semantics import now
+from arxdeploy.testing.kube.semantics import now, qos_class
 from arxdeploy.testing.kube.store import Obj, Store
 from arxdeploy.testing.kube.watch import Change
 
 DEPLOYMENTS, REPLICASETS, PODS = by_name("deployments"), by_name("replicasets"), by_name("pods")
-EVENTS = by_name("events")
+NODES = by_name("nodes")
+_REPORTED = (PODS, DEPLOYMENTS, REPLICASETS, by_name("horizontalpodautoscalers"), NODES)  # what events are about
 HASH_LABEL = "pod-template-hash"
 _log = logging.getLogger(__name__)
 REVISION = "deployment.kubernetes.io/revision"
@@ -69,14 +75,29 @@ def pod_ready(pod: Obj) -> bool:
 
 
 class Controller:
-    def __init__(self, store: Store, rules: pod_behaviours.Behaviours, tick: float = 0.05) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: pod_behaviours.Behaviours,
+        tick: float = 0.05,
+        *,
+        autoscaler: nodes.Autoscaler | None = None,
+        hpa_sync_period: float | None = 15.0,
+        hpa_downscale_window: float = 300.0,
+    ) -> None:
         self.store = store
         self.rules = rules
         self.tick = tick
+        self.recorder = Recorder(store)
+        self.kubelets = Kubelets(store, rules, self.recorder)
+        self.autoscaler = nodes.ClusterAutoscaler(autoscaler)
+        self.hpas = HpaController(
+            store, self.recorder, sync_period=hpa_sync_period, downscale_window=hpa_downscale_window
+        )
         self._wake = asyncio.Event()
         self._stopped = False
-        self._first_seen: dict[str, tuple[float, datetime]] = {}  # pod uid -> (monotonic, wall clock)
         self._progress: dict[str, _Progress] = {}
+        self._unschedulable: dict[str, str] = {}  # pod uid -> the scheduler's last message
         store.listeners.append(self._changed)
 
     def _changed(self, change: Change) -> None:
@@ -98,25 +119,108 @@ class Controller:
         self._stopped = True
         self._wake.set()
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def reconcile(self) -> None:
         """One pass over everything; each write is skipped when nothing would change."""
         for deployment in self.store.iter_objects(DEPLOYMENTS):
             self._guard(self._deployment_replicasets, deployment)
         for replicaset in self.store.iter_objects(REPLICASETS):
             self._guard(self._replicaset_pods, replicaset)
+        for spec, group in self.autoscaler.due():
+            with contextlib.suppress(ApiError):  # a node of that name was made by hand meanwhile
+                nodes.add_node(self.store, spec, group)
+        self._schedule()
+        addresses = {n["metadata"]["name"]: nodes.node_address(n) for n in self.store.iter_objects(NODES)}
         for pod in self.store.iter_objects(PODS):
-            self._guard(self._pod_status, pod)
+            self._guard(self._kubelet, pod, addresses)
         for replicaset in self.store.iter_objects(REPLICASETS):
             self._guard(self._replicaset_status, replicaset)
         for deployment in self.store.iter_objects(DEPLOYMENTS):
             self._guard(self._deployment_status, deployment)
-        seen = {p["metadata"]["uid"] for p in self.store.iter_objects(PODS)}
-        for uid in set(self._first_seen) - seen:
-            del self._first_seen[uid]
-
-    def _guard(self, step: Any, obj: Obj) -> None:
         try:
-            step(obj)
+            self.hpas.step()
+        except Exception:  # noqa: BLE001 - the HPA controller must not stop the others
+            _log.exception("the simulated HPA controller failed")
+        uids = {p["metadata"]["uid"] for p in self.store.iter_objects(PODS)}
+        self.kubelets.forget(uids)
+        self.autoscaler.forget(uids)
+        self._unschedulable = {k: v for k, v in self._unschedulable.items() if k in uids}
+        self.recorder.forget({o["metadata"]["uid"] for r in _REPORTED for o in self.store.iter_objects(r)})
+
+    def _kubelet(self, pod: Obj, addresses: dict[str, str]) -> None:
+        """The kubelet of the pod's node, if the pod is bound to a node that exists."""
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in addresses:
+            self.kubelets.sync(pod, node, addresses[node])
+
+    def _schedule(self) -> None:
+        """The scheduler: bind each pending pod to a node, or say why none fits; then the autoscaler."""
+        candidates = list(self.store.iter_objects(NODES))
+        bound = nodes.bound_pods(self.store)
+        pending: list[Obj] = []
+        never_fits: set[str] = set()
+        for pod in self.store.iter_objects(PODS):
+            spec, status = pod.get("spec") or {}, pod.get("status") or {}
+            if not spec.get("nodeName") and status.get("phase") not in {"Succeeded", "Failed"}:
+                self._guard(self._place, pod, candidates, bound, pending, never_fits)
+        for pod, reason, message in self.autoscaler.consider(pending, never_fits):
+            self.recorder.record(pod, "Normal", reason, message, component="cluster-autoscaler")
+
+    def _place(
+        self, pod: Obj, candidates: list[Obj], bound: dict[str, list[Obj]], pending: list[Obj], never_fits: set[str]
+    ) -> None:
+        unfit = self.rules.for_pod(pod) == "unschedulable"
+        if unfit:
+            never_fits.add(pod["metadata"]["uid"])
+        node, message = nodes.choose(pod, candidates, bound, never_fits=unfit)
+        if node is None:
+            self._unschedulable_status(pod, message)
+            pending.append(pod)
+        else:
+            self._bind(pod, node)
+            bound.setdefault(node, []).append(pod)
+
+    def _bind(self, pod: Obj, node: str) -> None:
+        meta = pod["metadata"]
+        changed = copy.deepcopy(pod)
+        changed["spec"]["nodeName"] = node
+        bound = self.store.update(PODS, meta["namespace"], meta["name"], changed)
+        self._unschedulable.pop(meta["uid"], None)
+        message = f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}"
+        self.recorder.record(bound, "Normal", "Scheduled", message, component="default-scheduler", action="Binding")
+
+    def _unschedulable_status(self, pod: Obj, message: str) -> None:
+        meta = pod["metadata"]
+        status = copy.deepcopy(pod.get("status") or {})
+        status["phase"] = "Pending"
+        status.setdefault("qosClass", qos_class(pod))
+        previous: dict[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+        )
+        stamp = previous.get("lastTransitionTime") if previous.get("status") == "False" else now()
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": stamp,
+            "reason": "Unschedulable",
+            "message": message,
+        }
+        others = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        status["conditions"] = [*others, condition]
+        if status != pod.get("status"):
+            self.store.update(PODS, meta["namespace"], meta["name"], nodes.with_status(pod, status), "status")
+        if self._unschedulable.get(meta["uid"]) != message:
+            self._unschedulable[meta["uid"]] = message
+            self.recorder.record(
+                pod, "Warning", "FailedScheduling", message, component="default-scheduler", action="Scheduling"
+            )
+
+    def _guard(self, step: Any, obj: Obj, *args: Any) -> None:
+        try:
+            step(obj, *args)
         except ApiError:
             pass  # deleted or changed by a client since this pass began: handled on the next one
         except Exception:  # noqa: BLE001 - one odd object must not stop the controller for all others
@@ -144,13 +248,13 @@ class Controller:
                 REPLICASETS, namespace, self._new_replicaset(deployment, pod_hash, new_replicas, revision)
             )
             message = f"Scaled up replica set {new['metadata']['name']} from 0 to {new_replicas}"
-            self._event(deployment, "Normal", "ScalingReplicaSet", message, "deployment-controller")
+            self.recorder.record(deployment, "Normal", "ScalingReplicaSet", message, component="deployment-controller")
         elif new["spec"].get("replicas") != new_replicas:
-            self._set_replicas(new, new_replicas)
+            self._set_replicas(deployment, new, new_replicas)
         done = (new.get("status") or {}).get("availableReplicas", 0) >= desired
         for replicaset in old:
             if (recreate or done) and replicaset["spec"].get("replicas") != 0:
-                self._set_replicas(replicaset, 0)
+                self._set_replicas(deployment, replicaset, 0)
 
     def _new_replicaset(self, deployment: Obj, pod_hash: str, replicas: int, revision: int) -> Obj:
         spec = deployment["spec"]
@@ -170,11 +274,15 @@ class Controller:
             "spec": {"replicas": replicas, "selector": selector, "template": template},
         }
 
-    def _set_replicas(self, obj: Obj, replicas: int) -> None:
+    def _set_replicas(self, deployment: Obj, obj: Obj, replicas: int) -> None:
         changed = copy.deepcopy(obj)
+        before = int(obj["spec"].get("replicas", 1))
         changed["spec"]["replicas"] = replicas
         meta = obj["metadata"]
         self.store.update(REPLICASETS, meta["namespace"], meta["name"], changed)
+        direction = "up" if replicas > before else "down"
+        message = f"Scaled {direction} replica set {meta['name']} from {before} to {replicas}"
+        self.recorder.record(deployment, "Normal", "ScalingReplicaSet", message, component="deployment-controller")
 
     def _replicaset_pods(self, replicaset: Obj) -> None:
         meta = replicaset["metadata"]
@@ -200,63 +308,6 @@ class Controller:
         ]
         for pod in extra:
             self.store.delete(PODS, meta["namespace"], pod["metadata"]["name"])
-
-    def _pod_status(self, pod: Obj) -> None:
-        uid = pod["metadata"]["uid"]
-        first = self._first_seen.setdefault(uid, (time.monotonic(), datetime.now(UTC)))
-        behaviour = self.rules.for_pod(pod)
-        try:
-            pod_behaviours.check(behaviour)
-        except ValueError:
-            behaviour = "never-ready"
-        status = pod_behaviours.pod_status(pod, behaviour, time.monotonic() - first[0], first[1], self.rules)
-        if status != pod.get("status"):
-            self._pod_events(pod, pod.get("status") or {}, status)
-            changed = copy.deepcopy(pod)
-            changed["status"] = status
-            self.store.update(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], changed, "status")
-
-    def _pod_events(self, pod: Obj, old: dict[str, Any], new: dict[str, Any]) -> None:
-        """Warnings as the kubelet and scheduler record them, once per change of reason."""
-        scheduled = {c.get("type"): c.get("reason") for c in new.get("conditions") or []}.get("PodScheduled")
-        was = {c.get("type"): c.get("reason") for c in old.get("conditions") or []}.get("PodScheduled")
-        if scheduled == "Unschedulable" and was != "Unschedulable":
-            message = next(c.get("message", "") for c in new["conditions"] if c.get("type") == "PodScheduled")
-            self._event(pod, "Warning", "FailedScheduling", message, "default-scheduler")
-        before = {s["name"]: _waiting(s) for s in old.get("containerStatuses") or []}
-        for state in new.get("containerStatuses") or []:
-            reason = _waiting(state)
-            if reason in _WARNINGS and (reason != before.get(state["name"]) or reason == "CrashLoopBackOff"):
-                if reason == "CrashLoopBackOff" and state.get("restartCount") == _restarts(old, state["name"]):
-                    continue
-                event_reason, template = _WARNINGS[reason]
-                message = template.format(container=state["name"], pod=pod["metadata"]["name"], image=state["image"])
-                self._event(pod, "Warning", event_reason, message, "kubelet")
-
-    def _event(self, obj: Obj, kind: str, reason: str, message: str, component: str) -> None:
-        meta = obj["metadata"]
-        stamp = now()
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}"},
-            "involvedObject": {
-                "apiVersion": obj["apiVersion"],
-                "kind": obj["kind"],
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "type": kind,
-            "reason": reason,
-            "message": message,
-            "source": {"component": component},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
-        self.store.create(EVENTS, meta["namespace"], event)
 
     def _replicaset_status(self, replicaset: Obj) -> None:
         pods = self._owned(PODS, replicaset)
@@ -326,25 +377,6 @@ class Controller:
         }
         status = {k: v for k, v in status.items() if v or k in {"observedGeneration", "replicas", "conditions"}}
         self._write_status(DEPLOYMENTS, deployment, status)
-
-
-_WARNINGS = {
-    "CrashLoopBackOff": ("BackOff", "Back-off restarting failed container {container} in pod {pod}"),
-    "ErrImagePull": ("Failed", 'Failed to pull image "{image}": not found'),
-    "ImagePullBackOff": ("BackOff", 'Back-off pulling image "{image}"'),
-}
-
-
-def _waiting(state: dict[str, Any]) -> str | None:
-    reason = ((state.get("state") or {}).get("waiting") or {}).get("reason")
-    return str(reason) if reason else None
-
-
-def _restarts(status: dict[str, Any], name: str) -> int | None:
-    for state in status.get("containerStatuses") or []:
-        if state.get("name") == name:
-            return int(state.get("restartCount", 0))
-    return None
 
 
 def _max_unavailable(spec: Obj, desired: int) -> int:
