@@ -1,4 +1,5 @@
-"""The HTTP face of the emulator: discovery, CRUD, watch, subresources and the service proxy.
+"""The HTTP face of the emulator: authentication, discovery, CRUD, watch, subresources, the
+proxies (proxy.py) and the exec credential issuer (auth.py).
 
 Paths are parsed by hand rather than with one aiohttp route per resource: the API server's URL
 grammar (optional ``namespaces/{ns}``, optional ``watch/`` prefix, ``name:port`` proxy targets)
@@ -9,31 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import threading
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, web
 
-from arxdeploy.testing.kube import openapi
-from arxdeploy.testing.kube.controller import pod_ready
-from arxdeploy.testing.kube.endpoints import endpoints, selected_pods
+from arxdeploy.testing.kube import events as event_views
+from arxdeploy.testing.kube import openapi, proxy, scale
+from arxdeploy.testing.kube.auth import Authenticator, User
+from arxdeploy.testing.kube.credential import ISSUER_PATH
+from arxdeploy.testing.kube.endpoints import endpoints
 from arxdeploy.testing.kube.errors import ApiError, bad_request, method_not_allowed, not_found
 from arxdeploy.testing.kube.patch import PatchError, json_patch, merge_patch, strategic_merge
 from arxdeploy.testing.kube.resources import RESOURCES, Resource, by_name, groups, lookup
 from arxdeploy.testing.kube.selectors import (
     FieldSelector,
     LabelSelector,
-    from_label_selector_object,
     parse_field_selector,
     parse_label_selector,
-    to_string,
 )
 from arxdeploy.testing.kube.store import PATCH_TYPES, Obj, Store
 
@@ -52,13 +52,16 @@ _PUBLIC = {"/version", "/version/", "/healthz", "/livez", "/readyz"}
 _SERVICES = by_name("services")
 _PODS = by_name("pods")
 _ENDPOINTS = by_name("endpoints")
+_EVENTS = by_name("events")
+USER: web.RequestKey[User | None] = web.RequestKey("user", User)
 
 
 @dataclass
 class Context:
     store: Store
-    token: str
-    backends: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, service) -> URL
+    auth: Authenticator
+    issuer: bool = False  # the exec credential issuer answers (auth mode exec)
+    backends: proxy.Backends = field(default_factory=proxy.Backends)
     calls: Counter[str] = field(default_factory=Counter)
     calls_lock: threading.Lock = field(default_factory=threading.Lock)
     session: ClientSession | None = None
@@ -105,12 +108,16 @@ def _json(body: Any, status: int = 200) -> web.Response:
 def build_app(ctx: Context) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-        with ctx.calls_lock:
-            ctx.calls[f"{request.method} {request.path}"] += 1
         if request.transport is not None:
             ctx.transports.add(request.transport)
-        if request.path not in _PUBLIC and request.headers.get("Authorization") != f"Bearer {ctx.token}":
+        if ctx.issuer and request.path == ISSUER_PATH:
+            return await _issue(ctx, request)  # not an API call: neither counted nor authenticated
+        with ctx.calls_lock:
+            ctx.calls[f"{request.method} {request.path}"] += 1
+        user = ctx.auth.authenticate(request.headers.get("Authorization"), _peer_certificate(request))
+        if user is None and request.path not in _PUBLIC:
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+        request[USER] = user
         injected = _injected(ctx, request)
         if injected is not None:
             return injected
@@ -126,6 +133,32 @@ def build_app(ctx: Context) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
+
+
+def _peer_certificate(request: web.Request) -> bytes | None:
+    """The client certificate the TLS layer verified (DER), if the client sent one."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    certificate: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return certificate
+
+
+async def _issue(ctx: Context, request: web.Request) -> web.Response:
+    """The exec plugin's token issuer: mints a token (the plugin's ``ExecCredential``) for the key holder."""
+    if request.method != "POST":
+        refused = method_not_allowed()
+        return _json(refused.status(), refused.code)
+    if not ctx.auth.issuer_allows(request.headers.get("Authorization")):
+        return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+    try:
+        body = json.loads(await request.read() or b"{}")
+        credential = ctx.auth.mint(str(body.get("apiVersion", "")), body.get("execInfo"))
+    except (ValueError, AttributeError) as error:
+        failure = bad_request(f"cannot issue a token: {error}")
+        return _json(failure.status(), failure.code)
+    return _json(credential)
 
 
 async def _dispatch(ctx: Context, request: web.Request) -> web.StreamResponse:
@@ -225,7 +258,7 @@ def _parse(group: str, version: str, parts: list[str]) -> _Target:
         raise not_found_path("/".join([group, version, *parts]))
     known = {"status"} if resource.status else set()
     known |= {"scale"} if resource.scale else set()
-    known |= {"proxy"} if resource is _SERVICES else set()
+    known |= {"proxy"} if resource in (_SERVICES, _PODS) else set()
     if subresource and subresource not in known:
         raise not_found_path("/".join([group, version, *parts]))
     if len(parts) > 3 and subresource != "proxy":
@@ -266,7 +299,14 @@ async def _resource_request(
 ) -> web.StreamResponse:
     target = _parse(group, version, parts)
     if target.subresource == "proxy":
-        return await _proxy(ctx, request, target)
+        forward = proxy.pod_proxy if target.resource is _PODS else proxy.service_proxy
+        return await forward(
+            request, ctx.store, ctx.backends, ctx.session, target.namespace or "default", target.name or "", target.rest
+        )
+    if not target.resource.stored:
+        return _self_review(request, target)
+    if target.resource.view_of:
+        return await _view_request(ctx, request, target)
     query = request.query
     method = request.method
     store = ctx.store
@@ -275,7 +315,7 @@ async def _resource_request(
         return await _endpoints(ctx, request, target)
     if name is None:
         labels = parse_label_selector(query.get("labelSelector"))
-        fields = parse_field_selector(query.get("fieldSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), resource.field_labels)
         if method == "GET" and (target.legacy_watch or _flag(query.get("watch"))):
             return await _watch(ctx, request, resource, namespace, labels, fields)
         if method == "GET":
@@ -376,6 +416,8 @@ async def _watch(
     namespace: str | None,
     labels: LabelSelector,
     fields: FieldSelector,
+    *,
+    convert: Callable[[Obj], Obj] | None = None,
 ) -> web.StreamResponse:
     timeout_text = request.query.get("timeoutSeconds")
     timeout = float(timeout_text) if timeout_text and timeout_text.isdigit() else 1800.0
@@ -394,6 +436,8 @@ async def _watch(
                 break
             if event is None:
                 break
+            if convert is not None and event["type"] != "ERROR":
+                event = {"type": event["type"], "object": convert(event["object"])}
             await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
@@ -409,77 +453,93 @@ async def _scale(ctx: Context, request: web.Request, target: _Target) -> web.Res
         raise method_not_allowed()
     body = await _body(request) if request.method != "GET" else None
     async with _writing(store, request):
-        current = store.get(resource, namespace, name)
-        scale = _scale_of(current)
+        current = scale.of(store.get(resource, namespace, name))
         if request.method == "GET":
-            return _json(scale)
+            return _json(current)
         if request.method == "PATCH":
             patchers = {
                 "application/json-patch+json": json_patch,
                 "application/strategic-merge-patch+json": strategic_merge,
             }
             try:
-                body = patchers.get(request.content_type, merge_patch)(scale, body)
+                body = patchers.get(request.content_type, merge_patch)(current, body)
             except PatchError as error:
                 raise ApiError(422, "Invalid", str(error)) from error
         if not isinstance(body, dict):
             raise bad_request("the request body must be a Scale object")
         wanted = (body.get("metadata") or {}).get("resourceVersion")
-        changed = copy.deepcopy(current)
-        changed["metadata"]["resourceVersion"] = wanted or current["metadata"]["resourceVersion"]
-        changed["spec"]["replicas"] = (body.get("spec") or {}).get("replicas", 0)
-        return _json(_scale_of(store.update(resource, namespace, name, changed)))
+        replicas = (body.get("spec") or {}).get("replicas", 0)
+        return _json(scale.write(store, resource, namespace, name, replicas, wanted))
 
 
-def _scale_of(obj: Obj) -> dict[str, Any]:
-    meta = obj["metadata"]
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
-        },
-        "spec": {"replicas": obj["spec"].get("replicas", 1)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": to_string(from_label_selector_object(obj["spec"].get("selector"))),
-        },
+def _self_review(request: web.Request, target: _Target) -> web.Response:
+    """``SelfSubjectReview`` (``kubectl auth whoami``): the caller as the authenticators saw it."""
+    if request.method != "POST" or target.name is not None:
+        raise method_not_allowed()
+    user = request.get(USER)
+    info = user.info() if user is not None else {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
+    review = {
+        "kind": "SelfSubjectReview",
+        "apiVersion": target.resource.api_version,
+        "metadata": {"creationTimestamp": None},
+        "status": {"userInfo": info},
     }
+    return _json(review, 201)
 
 
-async def _proxy(ctx: Context, request: web.Request, target: _Target) -> web.StreamResponse:
-    """``services/{name}[:port]/proxy/{path}``: forward to the URL a test registered for the
-    Service, but only while the Service selects at least one ready pod, as the real proxy needs an
-    endpoint to reach."""
-    pieces = (target.name or "").split(":")
-    name = pieces[1] if len(pieces) == 3 else pieces[0]  # forms: name, name:port, scheme:name:port
-    namespace = target.namespace or "default"
-    async with ctx.store.lock:
-        service = ctx.store.get(_SERVICES, namespace, name)
-        ready = [p for p in selected_pods(ctx.store, service) if pod_ready(p)]
-    if not ready or (namespace, name) not in ctx.backends:
-        raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
-    url = ctx.backends[(namespace, name)].rstrip("/") + "/" + target.rest
-    if request.path.endswith("/") and target.rest:
-        url += "/"
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", "authorization", "content-length"}}
-    if ctx.session is None:
-        raise ApiError(503, "ServiceUnavailable", "the emulator is shutting down")
-    try:
-        async with ctx.session.request(
-            request.method,
-            url,
-            params=request.query,
-            headers=headers,
-            data=await request.read(),
-            timeout=ClientTimeout(total=30),
-            allow_redirects=False,
-        ) as upstream:
-            body = await upstream.read()
-            content_type = upstream.headers.get("Content-Type", "application/octet-stream")
-            return web.Response(body=body, status=upstream.status, headers={"Content-Type": content_type})
-    except (ClientError, TimeoutError) as error:
-        raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {error}") from error
+async def _view_request(ctx: Context, request: web.Request, target: _Target) -> web.StreamResponse:
+    """``events.k8s.io/v1``: the stored ``v1`` Events, converted both ways (events.py)."""
+    store, view, namespace, name = ctx.store, target.resource, target.namespace, target.name
+    query, method = request.query, request.method
+    if name is None:
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), view.field_labels)
+        if method == "GET" and (target.legacy_watch or _flag(query.get("watch"))):
+            return await _watch(ctx, request, _EVENTS, namespace, labels, fields, convert=event_views.to_events_v1)
+        if method == "GET":
+            listed = _list(ctx, _EVENTS, namespace, labels, fields, query.get("limit"), query.get("continue"))
+            items = [event_views.to_events_v1(e) for e in listed["items"]]
+            return _json(_list_body(view, items, store.resource_version, listed["metadata"].get("continue", "")))
+        if method == "POST" and namespace is not None:
+            body = event_views.from_events_v1(await _body(request))
+            async with _writing(store, request):
+                return _json(event_views.to_events_v1(store.create(_EVENTS, namespace, body)), 201)
+        if method == "DELETE":
+            async with _writing(store, request):
+                gone = store.delete_collection(_EVENTS, namespace, labels, fields)
+            return _json(_list_body(view, [event_views.to_events_v1(e) for e in gone], store.resource_version))
+        raise method_not_allowed()
+    if target.subresource:
+        raise not_found_path(request.path)
+    if method == "GET":
+        async with store.lock:
+            return _json(event_views.to_events_v1(_found(store, view, namespace, name)))
+    if method in {"PUT", "PATCH"}:
+        body = await _body(request)
+        async with _writing(store, request):
+            current = event_views.to_events_v1(_found(store, view, namespace, name))
+            if method == "PATCH":
+                patchers = {"application/json-patch+json": json_patch, "application/merge-patch+json": merge_patch}
+                try:
+                    body = patchers.get(request.content_type, strategic_merge)(current, body)
+                except PatchError as error:
+                    raise ApiError(422, "Invalid", str(error)) from error
+            updated = store.update(_EVENTS, namespace, name, event_views.from_events_v1(body))
+            return _json(event_views.to_events_v1(updated))
+    if method == "DELETE":
+        async with _writing(store, request):
+            _found(store, view, namespace, name)
+            removed = store.delete(_EVENTS, namespace, name)
+        details = {"name": name, "group": view.group, "kind": view.plural, "uid": removed["metadata"]["uid"]}
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+    raise method_not_allowed()
+
+
+def _found(store: Store, view: Resource, namespace: str | None, name: str) -> Obj:
+    found = store.find(_EVENTS, namespace, name)
+    if found is None:
+        raise not_found(view, name)
+    return found
 
 
 async def close(ctx: Context) -> None:
