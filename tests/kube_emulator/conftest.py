@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +22,9 @@ DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"
 SERVICES = "/api/v1/namespaces/default/services"
+EVENTS = "/api/v1/namespaces/default/events"
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 
 @pytest.fixture
@@ -83,3 +89,25 @@ def rollout_done(obj: dict[str, Any]) -> bool:
         and status.get("availableReplicas", 0) == spec["replicas"]
         and status.get("replicas", 0) == spec["replicas"]
     )
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, ok: bool = True) -> str:
+    """Run the real kubectl against ``kubeconfig``; its stdout, or its stderr when ``ok`` is False."""
+    assert KUBECTL is not None
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+        check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode == 0) is ok, result.stderr
+    return result.stdout if ok else result.stderr
+
+
+def events_about(api: httpx.Client, name: str, namespace: str = "default") -> list[dict[str, Any]]:
+    """The v1 Events whose involvedObject is ``name``, as kubectl describe lists them."""
+    path = f"/api/v1/namespaces/{namespace}/events"
+    items: list[dict[str, Any]] = api.get(path, params={"fieldSelector": f"involvedObject.name={name}"}).json()["items"]
+    return items

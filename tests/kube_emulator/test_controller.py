@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from arxdeploy.testing.kube import BEHAVIOUR_ANNOTATION, KubeEmulator
+from arxdeploy.testing.kube import BEHAVIOUR_ANNOTATION, KubeEmulator, behaviours
 from tests.kube_emulator.conftest import DEPLOYMENTS, MERGE, PODS, STRATEGIC, deployment, rollout_done, wait_for
 from tests.support import wait_until
 
@@ -225,14 +225,28 @@ def test_recreate_replaces_all_pods(kube: KubeEmulator, api: httpx.Client) -> No
     assert {p["metadata"]["annotations"].get("restartedAt") for p in pods} == {"now"}
 
 
-def test_one_malformed_object_does_not_stop_the_controller(
-    kube: KubeEmulator, api: httpx.Client, caplog: pytest.LogCaptureFixture
+def test_one_failing_object_does_not_stop_the_controller(
+    kube: KubeEmulator, api: httpx.Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    odd = {"metadata": {"name": "odd"}, "spec": {"containers": ["not-a-container"]}}
+    real = behaviours.pod_status
+
+    def failing(pod: dict[str, Any], *args: Any) -> dict[str, Any]:
+        if pod["metadata"]["name"] == "odd":
+            raise RuntimeError("a pod the kubelet cannot handle")
+        return real(pod, *args)
+
+    monkeypatch.setattr(behaviours, "pod_status", failing)
+    odd = {"metadata": {"name": "odd"}, "spec": {"containers": [{"name": "a", "image": "registry.example/a:1"}]}}
     assert api.post(PODS, json=odd).status_code == 201
     api.post(DEPLOYMENTS, json=deployment(replicas=1))
     wait_for(api, f"{DEPLOYMENTS}/web", rollout_done)
     assert "the simulated controller failed on Pod odd" in caplog.text
+
+
+def test_a_malformed_pod_is_refused_before_it_is_stored(api: httpx.Client) -> None:
+    odd = {"metadata": {"name": "odd"}, "spec": {"containers": ["not-a-container"]}}
+    assert api.post(PODS, json=odd).status_code == 400
+    assert api.get(f"{PODS}/odd").status_code == 404
 
 
 def test_a_finished_rollout_never_times_out_when_pods_fail_later(kube: KubeEmulator, api: httpx.Client) -> None:

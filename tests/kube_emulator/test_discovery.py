@@ -19,12 +19,21 @@ def test_version_answers_with_and_without_a_trailing_slash(api: httpx.Client) ->
 def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) -> None:
     assert api.get("/api").json()["versions"] == ["v1"]
     groups = {g["name"]: g["preferredVersion"]["groupVersion"] for g in api.get("/apis").json()["groups"]}
-    assert groups == {"apps": "apps/v1", "autoscaling": "autoscaling/v2", "networking.k8s.io": "networking.k8s.io/v1"}
+    assert groups == {
+        "apps": "apps/v1",
+        "autoscaling": "autoscaling/v2",
+        "networking.k8s.io": "networking.k8s.io/v1",
+        "coordination.k8s.io": "coordination.k8s.io/v1",
+        "events.k8s.io": "events.k8s.io/v1",
+        "authentication.k8s.io": "authentication.k8s.io/v1",
+    }
     core = {r["name"]: r for r in api.get("/api/v1").json()["resources"]}
-    assert {"namespaces", "pods", "services", "configmaps", "secrets", "events"} <= set(core)
+    assert {"namespaces", "nodes", "pods", "services", "configmaps", "secrets", "events"} <= set(core)
     assert core["namespaces"]["namespaced"] is False
+    assert core["nodes"]["namespaced"] is False
     assert core["pods"]["kind"] == "Pod"
     assert "pods/status" in core
+    assert core["pods/proxy"]["kind"] == "PodProxyOptions"
     assert "services/proxy" in core
     apps = api.get("/apis/apps/v1").json()
     assert apps["kind"] == "APIResourceList"
@@ -38,6 +47,11 @@ def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) 
     hpa = api.get("/apis/autoscaling/v2").json()["resources"]
     assert hpa[0]["name"] == "horizontalpodautoscalers"
     assert api.get("/apis/networking.k8s.io/v1").json()["resources"][0]["kind"] == "NetworkPolicy"
+    [lease] = api.get("/apis/coordination.k8s.io/v1").json()["resources"]
+    assert (lease["name"], lease["kind"], lease["namespaced"]) == ("leases", "Lease", True)
+    assert "watch" in lease["verbs"]
+    [review] = api.get("/apis/authentication.k8s.io/v1").json()["resources"]
+    assert (review["name"], review["verbs"]) == ("selfsubjectreviews", ["create"])
 
 
 def test_unknown_paths_are_not_found_statuses(api: httpx.Client) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from arxdeploy.testing.kube import KubeEmulator
 from tests.kube_emulator.conftest import DEPLOYMENTS, MERGE, deployment
 
 
@@ -17,8 +18,15 @@ def test_main_resource_writes_ignore_status(api: httpx.Client) -> None:
     assert patched.json()["status"].get("replicas") != 42
 
 
-def test_status_writes_change_only_status(api: httpx.Client) -> None:
-    # an HPA: no simulated controller writes its status, so the test owns it
+def test_status_writes_change_only_status() -> None:
+    with (
+        KubeEmulator(hpa_sync_period=None) as kube,  # no HPA controller: the test owns the status
+        httpx.Client(base_url=kube.url, headers=kube.headers, verify=kube.ssl_context()) as api,
+    ):
+        _status_writes_change_only_status(api)
+
+
+def _status_writes_change_only_status(api: httpx.Client) -> None:
     hpa = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
