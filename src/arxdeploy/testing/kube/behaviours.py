@@ -189,6 +189,23 @@ class _Timeline:
         return state
 
 
+def stages(container: dict[str, Any], behaviour: str, rules: Behaviours) -> list[tuple[float, str]]:
+    """What a kubelet goes through for ``container`` and when (seconds after the pod is bound):
+    ``Pulling``, ``ErrImagePull``, ``ImagePullBackOff``, ``Started``, ``InvalidImageName``. The
+    kubelet records each one's events once, even when no status write fell inside a short one."""
+    if images.invalid_name_message(container.get("image", "")) is not None:
+        return [(0.0, "InvalidImageName")]
+    delay, period = rules.ready_delay, rules.crash_period
+    if behaviour == "image-pull-error":
+        return [(0.0, "Pulling"), (delay, "ErrImagePull"), (delay + period, "ImagePullBackOff")]
+    if behaviour == "image-pull-error-once":
+        failing = [(delay, "ErrImagePull"), (delay + period / 2, "ImagePullBackOff")]
+        return [(0.0, "Pulling"), *failing, (delay + period, "Pulling"), (delay + period, "Started")]
+    if behaviour == "unschedulable":
+        return []
+    return [(0.0, "Pulling"), (delay, "Started")]
+
+
 def pull_error(image: str) -> str:
     """What containerd answers when a registry has no such image, as the kubelet passes it on."""
     return f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": {image}: not found'
