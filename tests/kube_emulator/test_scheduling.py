@@ -119,19 +119,27 @@ def test_the_autoscaler_adds_a_node_after_its_delay(api_of: Any) -> None:
     with KubeEmulator(ready_delay=0.05, nodes=(SMALL,), autoscaler=autoscaler) as kube:
         api = api_of(kube)
         api.post(DEPLOYMENTS, json=sized("600m", replicas=3))
-        waiting = unschedulable(kube, 2)
-        for pod in waiting:
-            triggered = [e for e in events_about(api, pod["metadata"]["name"]) if e["reason"] == "TriggeredScaleUp"]
-            assert [(e["type"], e["message"]) for e in triggered] == [
-                ("Normal", "pod triggered scale-up: [{pool 0->1 (max: 2)}]")  # one node takes both
+
+        def triggered() -> list[dict[str, Any]] | None:
+            found = [
+                e
+                for e in api.get("/api/v1/namespaces/default/events").json()["items"]
+                if e["reason"] == "TriggeredScaleUp"
             ]
-            assert triggered[0]["source"] == {"component": "cluster-autoscaler"}
+            return found if len(found) == 2 else None
+
+        events = wait_until(triggered, what="two pods to trigger a scale-up")
+        # one node takes both waiting pods
+        assert {e["message"] for e in events} == {"pod triggered scale-up: [{pool 0->1 (max: 2)}]"}
+        assert {e["source"]["component"] for e in events} == {"cluster-autoscaler"}
         wait_for(api, f"{DEPLOYMENTS}/web", rollout_done)
         added = kube.get("nodes", None, "pool-1")
         assert added is not None
         assert added["metadata"]["labels"]["arxdeploy.test/node-group"] == "pool"
         assert sorted(p["spec"]["nodeName"] for p in pods(kube)) == ["pool-1", "pool-1", "small"]
-        assert "FailedScheduling" in reasons(api, waiting[0]["metadata"]["name"])
+        for event in events:
+            assert "FailedScheduling" in reasons(api, event["involvedObject"]["name"])
+        assert len(kube.objects("nodes")) == 2
 
 
 def test_no_node_will_come_when_the_group_is_at_its_maximum(api_of: Any) -> None:

@@ -132,11 +132,13 @@ class Authenticator:
     # the exec credential issuer
 
     def mint(self, api_version: str, exec_info: dict[str, Any] | None) -> dict[str, Any]:
-        """An ``ExecCredential`` with a new token that expires after ``token_ttl`` (whole seconds)."""
+        """An ``ExecCredential`` with a new token that expires ``token_ttl`` from now, rounded up to
+        the second (``expirationTimestamp`` has no fractions), so it lives at least ``token_ttl``."""
         if api_version not in EXEC_VERSIONS:
             raise ValueError(f"unknown ExecCredential apiVersion {api_version!r}")
         issued = datetime.now(UTC)
-        expires = (issued + self.token_ttl).replace(microsecond=0)
+        end = issued + self.token_ttl
+        expires = end if end.microsecond == 0 else end.replace(microsecond=0) + timedelta(seconds=1)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         minted = Minted(token, self.user, issued, expires, api_version, exec_info)
         with self._lock:
