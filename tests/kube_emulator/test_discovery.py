@@ -19,7 +19,12 @@ def test_version_answers_with_and_without_a_trailing_slash(api: httpx.Client) ->
 def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) -> None:
     assert api.get("/api").json()["versions"] == ["v1"]
     groups = {g["name"]: g["preferredVersion"]["groupVersion"] for g in api.get("/apis").json()["groups"]}
-    assert groups == {"apps": "apps/v1", "autoscaling": "autoscaling/v2", "networking.k8s.io": "networking.k8s.io/v1"}
+    assert groups == {
+        "apps": "apps/v1",
+        "autoscaling": "autoscaling/v2",
+        "networking.k8s.io": "networking.k8s.io/v1",
+        "policy": "policy/v1",
+    }
     core = {r["name"]: r for r in api.get("/api/v1").json()["resources"]}
     assert {"namespaces", "pods", "services", "configmaps", "secrets", "events"} <= set(core)
     assert core["namespaces"]["namespaced"] is False
@@ -38,6 +43,7 @@ def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) 
     hpa = api.get("/apis/autoscaling/v2").json()["resources"]
     assert hpa[0]["name"] == "horizontalpodautoscalers"
     assert api.get("/apis/networking.k8s.io/v1").json()["resources"][0]["kind"] == "NetworkPolicy"
+    assert api.get("/apis/policy/v1").json()["resources"][0]["kind"] == "PodDisruptionBudget"
 
 
 def test_unknown_paths_are_not_found_statuses(api: httpx.Client) -> None:

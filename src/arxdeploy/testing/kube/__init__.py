@@ -2,7 +2,8 @@
 
 Serves ``v1`` namespaces, pods, services, configmaps, secrets, events (and read-only endpoints
 computed from Services and Pods); ``apps/v1`` deployments and
-replicasets; ``autoscaling/v2`` horizontalpodautoscalers; ``networking.k8s.io/v1`` networkpolicies
+replicasets; ``autoscaling/v2`` horizontalpodautoscalers; ``networking.k8s.io/v1`` networkpolicies;
+``policy/v1`` poddisruptionbudgets
 with the semantics clients rely on: discovery, resourceVersion conflicts, label and field
 selectors, the four PATCH types, status and scale subresources, watch with history replay, and a
 simulated controller that turns Deployments into ReplicaSets and Pods whose behaviour each test

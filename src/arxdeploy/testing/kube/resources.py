@@ -124,6 +124,15 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("all",),
     ),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", generation=True, short_names=("netpol",)),
+    Resource(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        status=True,
+        generation=True,
+        short_names=("pdb",),
+    ),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}

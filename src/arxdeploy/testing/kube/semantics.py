@@ -164,6 +164,11 @@ def _check_immutable(resource: Resource, old: dict[str, Any], new: dict[str, Any
         old_ip, new_ip = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
         if new_ip != old_ip:
             raise invalid(resource, name, "spec.clusterIP", "Invalid value: field is immutable")
+    if resource.plural == "configmaps" and old.get("immutable") is True:
+        # as ValidateConfigMapUpdate: the data stays, and so does the flag itself
+        for field in ("immutable", "data", "binaryData"):
+            if old.get(field) != new.get(field):
+                raise invalid(resource, name, field, "Forbidden: field is immutable when `immutable` is set")
     if resource.plural == "pods":
         old_spec, new_spec = _without_images(old.get("spec")), _without_images(new.get("spec"))
         if old_spec != new_spec:
