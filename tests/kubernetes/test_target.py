@@ -37,6 +37,7 @@ from .test_manifests import TEMPLATE
 
 ENV = "staging"
 HPA = kinds.kind_of("HorizontalPodAutoscaler")
+PDB = kinds.kind_of("PodDisruptionBudget")
 IMAGE = "ghcr.io/arxos/arxos-backend:{}"
 
 
@@ -264,17 +265,16 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
-    uses_secret = {
-        "spec": {
-            "template": {"spec": {"containers": [{"name": "arxos", "envFrom": [{"secretRef": {"name": "arxos-db"}}]}]}}
-        }
-    }
-    client.patch(Deployment, "arxos-blue", uses_secret, namespace=ns, patch_type=PatchType.STRATEGIC)
+    reads = [{"secretRef": {"name": "arxos-db"}}, {"configMapRef": {"name": "arxos-settings"}}]
+    uses = {"spec": {"template": {"spec": {"containers": [{"name": "arxos", "envFrom": reads}]}}}}
+    client.patch(Deployment, "arxos-blue", uses, namespace=ns, patch_type=PatchType.STRATEGIC)
+    # a ConfigMap made by hand, as before arxdeploy named them by content
     client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
     target.backup(environment=ENV, deployment_id="20261127-120000-aaaa")
     client.patch(ConfigMap, "arxos-settings", {"data": {"LOG_LEVEL": "debug"}}, namespace=ns)
 
-    # 1.0 comes back on green, as it was saved: the Secret reference and the settings with it.
+    # 1.0 comes back on green, as it was saved: the Secret reference, and the settings it read
+    # then, as a ConfigMap of its own; the one the live color reads is left as it is.
     target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
     green = client.get(Deployment, "arxos-green", namespace=ns)
     assert green.spec is not None and green.spec.template.metadata is not None
@@ -282,10 +282,20 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     assert green.spec.template.metadata.labels is not None
     assert green.spec.template.metadata.labels["color"] == "green"
     assert green.spec.template.spec is not None
-    env_from = green.spec.template.spec.containers[0].envFrom
-    assert env_from is not None and env_from[0].secretRef is not None and env_from[0].secretRef.name == "arxos-db"
+    secret_ref, config_ref = green.spec.template.spec.containers[0].envFrom or []
+    assert secret_ref.secretRef is not None and secret_ref.secretRef.name == "arxos-db"
+    assert config_ref.configMapRef is not None and config_ref.configMapRef.name is not None
+    assert config_ref.configMapRef.name.startswith("arxos-settings-")
+    own = client.get(ConfigMap, config_ref.configMapRef.name, namespace=ns)
+    assert (own.data, own.immutable) == ({"LOG_LEVEL": "info"}, True)
+    assert client.get(ConfigMap, "arxos-settings", namespace=ns).data == {"LOG_LEVEL": "debug"}
+    spreads = green.spec.template.spec.topologySpreadConstraints or []
+    assert spreads and all(
+        c.labelSelector and c.labelSelector.matchLabels == {"app": "arxos", "color": "green"} for c in spreads
+    )
     assert client.get(HPA, "arxos-green", namespace=ns)["spec"]["scaleTargetRef"]["name"] == "arxos-green"
-    assert client.get(ConfigMap, "arxos-settings", namespace=ns).data == {"LOG_LEVEL": "info"}
+    budget = client.get(PDB, "arxos-green", namespace=ns)
+    assert budget["spec"]["selector"]["matchLabels"] == {"app": "arxos", "color": "green"}
     ready(target, Color.GREEN, "1.0")
 
     # Without its Secret the saved version could never start: refused, naming the Secret.
