@@ -26,6 +26,7 @@ from lightkube.types import PatchType
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState
+from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.client import Connection, connect
 from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
@@ -33,7 +34,7 @@ from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from tests.fixtures.kube import Cluster
 from tests.support import wait_until
 
-from .test_manifests import TEMPLATE
+from .test_manifests import READS_CONFIG, TEMPLATE
 
 ENV = "staging"
 HPA = kinds.kind_of("HorizontalPodAutoscaler")
@@ -426,3 +427,45 @@ def test_inspect_finds_a_live_service_made_before_arxdeploy_managed_it(target: K
     by_hand = ServiceSpec(selector={"app": "arxos", "color": "blue"}, ports=[ServicePort(port=80)])
     client.create(Service(metadata=ObjectMeta(name="arxos", namespace=ns), spec=by_hand))  # no labels
     assert target.inspect(environment=ENV).live_color is Color.BLUE
+
+
+def test_each_pod_is_checked_on_the_port_our_services_target_in_it(
+    k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+) -> None:
+    """A template's port named http (9090 here) is where the checks go, whatever container_port says."""
+    kube = cluster.need_emulator()  # the template's image exists only for the emulator
+    kube.set_behaviour("never-ready", image="registry.example/arxos:9.0-port")  # checked pod by pod
+    folder = tmp_path / "k8s" / ENV
+    folder.mkdir(parents=True)
+    (folder / "app.yaml").write_text(READS_CONFIG)
+    spec = with_templates(replace(k8s_spec, container_port=8080), tmp_path / "k8s")
+    with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
+        target.start_color(environment=ENV, color=Color.BLUE, version="9.0-port", replicas=2)
+
+        def listed() -> ColorState | None:
+            blue = target.inspect(environment=ENV).colors.get(Color.BLUE)
+            return blue if blue is not None and len(blue.replicas) == 2 else None
+
+        blue = wait_until(listed, timeout=20, what="two pods of blue")
+        assert all(r.url.endswith(":9090/proxy") and "/pods/" in r.url for r in blue.replicas), blue.replicas
+
+
+def test_the_secrets_a_saved_color_needs_are_named_wherever_its_pods_read_them() -> None:
+    pod = {
+        "volumes": [
+            {"name": "a", "secret": {"secretName": "tls"}},
+            {"name": "b", "projected": {"sources": [{"secret": {"name": "projected"}}, {"configMap": {"name": "x"}}]}},
+            {"name": "c", "secret": {"secretName": "maybe", "optional": True}},
+        ],
+        "initContainers": [{"name": "init", "envFrom": [{"secretRef": {"name": "init-env"}}]}],
+        "containers": [
+            {
+                "name": "app",
+                "envFrom": [{"secretRef": {"name": "env", "optional": True}}],
+                "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+            }
+        ],
+    }
+    saved = {"kind": "Deployment", "spec": {"template": {"spec": pod}}}
+    # an optional Secret does not keep pods from starting: a restore does not need it
+    assert backups.secret_refs(saved) == {"tls", "projected", "init-env", "db"}
