@@ -114,12 +114,17 @@ class KubernetesTarget(_Model):
         description="Namespace of each environment; may use {service} and {environment}.",
     )
     image: Annotated[str, AfterValidator(fields.template(fields.IMAGE_PLACEHOLDERS))] | None = Field(
-        default=None, description="Container image to deploy; {version} is replaced by the version being deployed."
+        default=None,
+        description="Container image to deploy, {version} replaced by the version (without manifests; "
+        "default <service>:{version}).",
     )
-    container_port: Port = Field(default=8080, description="Port the app listens on inside its container.")
+    container_port: Port = Field(
+        default=8080, description="Port the app listens on inside its container (without manifests)."
+    )
     manifests: PathText | None = Field(
         default=None,
-        description="Folder of extra manifests with one subfolder per environment, relative to the config file.",
+        description="Folder of templates, one subfolder per environment, relative to the config file: "
+        "they are the objects applied, instead of the built-in ones.",
     )
 
 
@@ -231,7 +236,9 @@ class Environment(_Model):
     rollback_timeout: Duration = Field(
         default=timedelta(minutes=5), description="How long a rollback may take before it is reported as stuck."
     )
-    resources: Resources | None = Field(default=None, description="CPU and memory requests and limits per replica.")
+    resources: Resources | None = Field(
+        default=None, description="Kubernetes target without manifests: CPU and memory requests and limits per replica."
+    )
     autoscaling: Autoscaling = Field(
         default_factory=Autoscaling,
         description="Kubernetes target without manifests: the bounds of each color's HorizontalPodAutoscaler.",
