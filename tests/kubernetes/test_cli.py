@@ -260,6 +260,14 @@ def test_validate_warns_about_keys_without_effect_and_exits_0(tmp_path: Path) ->
     ]
     assert all(w["file"] == str(config) and w["hint"] for w in report["warnings"])
 
+    # inside GitHub Actions each is an annotation too; with --json, stdout stays one JSON object
+    actions = {"GITHUB_ACTIONS": "true"}
+    annotated = CliRunner().invoke(cli, ["-c", str(config), "validate"], env=actions)
+    assert annotated.exit_code == 0
+    assert sum(line.startswith("::warning title=arxdeploy::") for line in annotated.stdout.splitlines()) == 4
+    as_json = CliRunner().invoke(cli, ["-c", str(config), "validate", "--json"], env=actions)
+    assert len(json.loads(as_json.stdout)["warnings"]) == 4
+
 
 def test_validate_refuses_templates_that_could_never_deploy(tmp_path: Path) -> None:
     folder = tmp_path / "k8s"

@@ -47,8 +47,7 @@ def validate(options: Options, as_json: bool) -> None:
             click.echo(f"{loaded.path}: valid ({loaded.config.service}; environments: {envs})")
             for warning in warnings:
                 click.echo(f"warning: {warning}", err=True)
-        for warning in warnings:
-            github.annotate_warning(str(warning), environ=os.environ)
+                github.annotate_warning(str(warning), environ=os.environ)  # stdout stays JSON with --json
 
 
 def _template_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
