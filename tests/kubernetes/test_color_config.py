@@ -236,3 +236,19 @@ def test_a_rollback_from_a_backup_brings_back_the_settings_that_version_ran_with
     assert reads(cluster, target, Color.BLUE) == info  # the same name: the same content
     assert hashed(target)[info] == {"LOG_LEVEL": "info"}
     assert all(data != {"LOG_LEVEL": "trace"} for data in hashed(target).values())
+
+
+def test_two_versions_with_the_same_settings_share_one_configmap_and_it_stays_while_one_reads_it(
+    target: KubernetesTarget, cluster: Cluster
+) -> None:
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
+    target.switch(environment=ENV, color=Color.BLUE)
+    info = reads(cluster, target, Color.BLUE)
+    before = kube_get(cluster, target, "configmaps", info)["metadata"]["resourceVersion"]
+
+    target.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)  # applies it again
+    assert reads(cluster, target, Color.GREEN) == info
+    assert kube_get(cluster, target, "configmaps", info)["metadata"]["resourceVersion"] == before  # not written
+    target.stop_color(environment=ENV, color=Color.GREEN, drain_timeout=timedelta(0))
+    assert hashed(target) == {info: {"LOG_LEVEL": "info"}}  # blue still reads it
