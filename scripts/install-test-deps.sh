@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests and benchmarks need: the package with its test extras, and, when
+# Install what the tests and benchmarks need: the package with its test extras, checkov in an
+# environment of its own, and, when
 # running as root, the Debian packages the benchmarks compare against and time with (nginx, wrk,
 # hyperfine) and the
 # PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py), and
@@ -8,6 +9,17 @@
 set -euo pipefail
 python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
+# checkov (the `policy` extra) cannot share that environment (it pins packaging<24, pytest needs
+# >=24): it gets one of its own beside it, and its command is linked next to python, where the
+# tests look for their tools.
+bin=$(cd "$(dirname "$python")" && pwd)
+checkov_env="$bin/../checkov"
+pin=$("$python" -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["policy"])')
+if [ "$("$checkov_env/bin/checkov" --version 2>/dev/null)" != "${pin#checkov==}" ]; then
+  "$python" -m venv "$checkov_env"
+  "$checkov_env/bin/python" -m pip install --quiet "$pin"
+fi
+ln -sf "$checkov_env/bin/checkov" "$bin/checkov"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for tool in nginx wrk hyperfine chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done

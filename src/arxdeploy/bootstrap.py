@@ -33,6 +33,7 @@ from arxdeploy.health import HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
+from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
     from arxdeploy.notify import Notifier
@@ -98,6 +99,7 @@ class App:
     redactor: Redactor
     health: HttpHealthProbe
     notifier: Notifier | None  # None: no channel is configured
+    version_rule: Callable[[str], None]  # the target's: raises UsageError for a version it cannot carry
 
     @property
     def service(self) -> str:
@@ -115,6 +117,10 @@ class App:
     @property
     def me(self) -> Identity:
         return self.engine.leases.me
+
+    def check_version(self, version: str) -> None:
+        """Refuse (``UsageError``, exit 2) a version the target cannot carry, before anything is asked of it."""
+        self.version_rule(version)
 
     def plan(self, environment: str) -> EnvironmentPlan:
         plan = self.loaded.config.plan(environment)
@@ -155,10 +161,13 @@ def build(
         for path in [loaded.base_dir / c.script]
     ]
     local: LocalTarget | None = None
+    version_rule: Callable[[str], None] = check_local_version
     if config.target.type == "kubernetes":
+        from arxdeploy.targets.kubernetes.manifests import check_version
         from arxdeploy.targets.kubernetes.spec import spec_from_config
         from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
+        version_rule = check_version
         spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
         cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir)
         target: Target = cluster
@@ -209,6 +218,7 @@ def build(
         redactor=redactor,
         health=health,
         notifier=notifier,
+        version_rule=version_rule,
     )
 
 

@@ -73,6 +73,7 @@ def test_the_layout_is_the_seeds() -> None:
 def test_the_config_validates_and_keeps_the_seeds_numbers() -> None:
     done = run([*CLI, "-c", str(CONFIG), "validate", "--json"])
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["warnings"] == []  # every key it sets has an effect
     config = yaml.safe_load(CONFIG.read_text())
     staging, production = config["environments"]["staging"], config["environments"]["production"]
     assert (staging["branches"], staging["replicas"]) == (["develop"], 2)
@@ -91,6 +92,29 @@ def test_the_rendered_manifests_pass_the_kubernetes_schemas(environment: str, tm
     (tmp_path / "all.yaml").write_text(rendered.stdout)
     checked = run([tool("kubernetes-validate"), "--strict", "--quiet", str(tmp_path / "all.yaml")])
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    (settings,) = [d for d in documents if d["kind"] == "ConfigMap"]
+    assert settings["immutable"] is True and settings["data"]["ENVIRONMENT"] == environment
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"configMapRef": {"name": settings["metadata"]["name"]}}]
+    assert {d["kind"] for d in documents} >= {"PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"}
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_the_app_may_reach_its_database_past_the_namespaces_dns_only_egress(environment: str) -> None:
+    """The admin's allow-dns-egress.yaml denies every egress but DNS to every pod; the app's own
+    egress policy must open its database, or the app is cut off from it."""
+    admin = yaml.safe_load((INFRA / "k8s" / "network-policies" / "allow-dns-egress.yaml").read_text())
+    assert admin["spec"]["podSelector"] == {} and admin["spec"]["policyTypes"] == ["Egress"]
+    rendered = run([*CLI, "-c", str(CONFIG), "k8s", "render", "--env", environment, "--version", "v1.2.0"])
+    (egress,) = [d for d in yaml.safe_load_all(rendered.stdout) if d["metadata"]["name"] == "arxos-egress"]
+    assert egress["spec"]["podSelector"] == {"matchLabels": {"app": "arxos"}}
+    rules = egress["spec"]["egress"]
+    dns = [r for r in rules if {"protocol": "UDP", "port": 53} in r.get("ports", [])]
+    database = [r for r in rules if {"protocol": "TCP", "port": 5432} in r.get("ports", [])]
+    assert dns and database
+    (peer,) = database[0]["to"]
+    assert "cidr" in peer["ipBlock"]
 
 
 def test_rbac_and_network_policies_pass_the_kubernetes_schemas() -> None:

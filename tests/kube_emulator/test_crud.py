@@ -247,3 +247,29 @@ def test_dry_run_validates_but_keeps_nothing(api: httpx.Client) -> None:
     kept = api.get(f"{CONFIGMAPS}/settings").json()
     assert kept["data"] == {"a": "1"}
     assert int(kept["metadata"]["resourceVersion"]) == int(before) + 1  # only the real create counted
+
+
+def test_an_immutable_configmap_keeps_its_data_and_its_flag_but_not_its_labels(api: httpx.Client) -> None:
+    body = {**configmap("settings-0123456789", LOG_LEVEL="info"), "immutable": True}
+    assert api.post(CONFIGMAPS, json=body).status_code == 201
+    url = f"{CONFIGMAPS}/settings-0123456789"
+    for change in ({"data": {"LOG_LEVEL": "debug"}}, {"binaryData": {"x": "AA=="}}, {"immutable": False}):
+        response = api.patch(url, json=change, headers=MERGE)
+        assert response.status_code == 422, change
+        assert "field is immutable when `immutable` is set" in response.json()["message"]
+    relabelled = api.patch(url, json={"metadata": {"labels": {"team": "payments"}}}, headers=MERGE)
+    assert relabelled.status_code == 200  # only the data is frozen, as on a real API server
+    assert api.get(url).json()["data"] == body["data"]
+
+
+def test_pod_disruption_budgets_are_served(api: httpx.Client) -> None:
+    url = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    }
+    assert api.post(url, json=budget).status_code == 201
+    assert api.get(f"{url}/web").json()["spec"]["maxUnavailable"] == 1
+    assert api.delete(f"{url}/web").status_code == 200

@@ -26,6 +26,7 @@ def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) 
         "coordination.k8s.io": "coordination.k8s.io/v1",
         "events.k8s.io": "events.k8s.io/v1",
         "authentication.k8s.io": "authentication.k8s.io/v1",
+        "policy": "policy/v1",
     }
     core = {r["name"]: r for r in api.get("/api/v1").json()["resources"]}
     assert {"namespaces", "nodes", "pods", "services", "configmaps", "secrets", "events"} <= set(core)
@@ -52,6 +53,7 @@ def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) 
     assert "watch" in lease["verbs"]
     [review] = api.get("/apis/authentication.k8s.io/v1").json()["resources"]
     assert (review["name"], review["verbs"]) == ("selfsubjectreviews", ["create"])
+    assert api.get("/apis/policy/v1").json()["resources"][0]["kind"] == "PodDisruptionBudget"
 
 
 def test_unknown_paths_are_not_found_statuses(api: httpx.Client) -> None:

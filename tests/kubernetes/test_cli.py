@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from arxdeploy.cli.main import cli
+from arxdeploy.config import load
+from arxdeploy.domain.states import Color
+from arxdeploy.targets.kubernetes.spec import spec_from_config
+from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.kube import KubeEmulator
 from tests.fixtures.kube import SEED_K8S
+
+from .test_manifests import READS_CONFIG
 
 
 def write(tmp_path: Path, kubeconfig: Path | None = None) -> Path:
@@ -91,13 +98,38 @@ def test_deploy_and_rollback_through_the_cli(tmp_path: Path, app_url: str) -> No
         assert (row["live_version"], row["health"]["status"]) == ("1.0", "healthy")
 
 
-def test_k8s_diff_on_an_empty_cluster_lists_every_object_as_new(tmp_path: Path) -> None:
-    with KubeEmulator() as kube:
+def test_k8s_diff_exits_1_when_something_would_change_and_0_when_nothing_would(tmp_path: Path, app_url: str) -> None:
+    with KubeEmulator(ready_delay=0.1) as kube:
         config = write(tmp_path, kube.kubeconfig)
-        result = CliRunner().invoke(cli, ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1.0"])
-        assert result.exit_code == 0, result.output
+        diff = ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1.0"]
+        result = CliRunner().invoke(cli, diff)
+        assert result.exit_code == 1, result.output  # as `kubectl diff`: differences found
         assert "+ new object" in result.stdout and "arxos-blue" in result.stdout
         assert kube.objects("deployments", "arxos-staging") == []  # a diff writes nothing
+
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+        config.write_text(text.split("health_checks:")[0] + FAST)
+        deployed = CliRunner().invoke(cli, ["-c", str(config), "deploy", "--env", "staging", "--version", "1.0"])
+        assert deployed.exit_code == 0, deployed.output
+        # 1.0 is live on blue: the next color (green) would be new ...
+        assert CliRunner().invoke(cli, diff).exit_code == 1
+        # ... and usage errors are 2: no version, an unknown environment, one Kubernetes cannot carry
+        for wrong in (diff[:-2], [*diff[:4], "qa", *diff[5:]], [*diff[:-1], "1.0+build5"]):
+            result = CliRunner().invoke(cli, wrong)
+            assert result.exit_code == 2, (wrong, result.output)
+
+
+def test_k8s_diff_exits_0_when_nothing_would_change(tmp_path: Path) -> None:
+    with KubeEmulator() as kube:
+        config = write(tmp_path, kube.kubeconfig)
+        loaded = load(config, {})
+        spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
+        with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:  # blue started, as a deploy would
+            target.start_color(environment="staging", color=Color.BLUE, version="1.0", replicas=2)
+        result = CliRunner().invoke(cli, ["-c", str(config), "k8s", "diff", "--env", "staging", "--version", "1.0"])
+        assert (result.exit_code, result.stdout) == (0, "")
 
 
 def test_k8s_diff_on_a_local_target_says_what_to_do(tmp_path: Path) -> None:
@@ -158,3 +190,96 @@ def test_status_of_a_runner_with_a_stale_record_changes_nothing_in_the_cluster(t
             == "the record says 1.0 on blue is live in staging, but the target runs 1.1 on green"
         )
         assert row["drift"]["fix"] == "arxdeploy reconcile --env staging"
+
+
+GATED = """\
+approval_gates:
+  enabled: true
+  required_for: [staging]
+  approvers: [ops@arxos.com, dev@arxos.com]
+"""
+
+
+@pytest.mark.parametrize("version", ["1.2.0+build5", "release/1.2", "x" * 64])
+def test_a_version_kubernetes_cannot_carry_is_refused_before_anything_happens(tmp_path: Path, version: str) -> None:
+    with KubeEmulator() as kube:
+        config = write(tmp_path, kube.kubeconfig)
+        config.write_text(config.read_text() + GATED)
+        kube.reset_calls()
+        for args in (
+            ["deploy", "--env", "staging", "--version", version, "--no-wait"],
+            ["rollback", "--env", "staging", "--to", version],
+            ["k8s", "render", "--env", "staging", "--version", version],
+            ["k8s", "diff", "--env", "staging", "--version", version],
+        ):
+            result = CliRunner().invoke(cli, ["-c", str(config), *args])
+            assert result.exit_code == 2, (args, result.output)
+            assert f"version {version!r} cannot be deployed to Kubernetes" in result.stderr
+            assert "hint: use letters, digits" in result.stderr
+        assert not kube.calls  # not one request reached the cluster
+        history = CliRunner().invoke(cli, ["-c", str(config), "history", "--json"])
+        assert json.loads(history.stdout) == []  # nothing recorded
+        approvals = CliRunner().invoke(cli, ["-c", str(config), "approvals", "--json"])
+        assert json.loads(approvals.stdout) == []  # nobody was asked
+
+
+def test_validate_warns_about_keys_without_effect_and_exits_0(tmp_path: Path) -> None:
+    folder = tmp_path / "k8s"
+    for environment in ("staging", "production"):
+        (folder / environment).mkdir(parents=True)
+        (folder / environment / "app.yaml").write_text(READS_CONFIG)
+    config = write(tmp_path)
+    config.write_text(
+        config.read_text().replace("    container_port: 8080\n", "    container_port: 8080\n    manifests: k8s\n")
+    )
+
+    result = CliRunner().invoke(cli, ["-c", str(config), "validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{config}: valid (arxos; environments: staging, production)\n"
+    warned = result.stderr.splitlines()
+    assert warned[0] == (
+        f"warning: {config}:5: target.kubernetes.image: has no effect: with target.kubernetes.manifests, "
+        "the templates in k8s/<environment>/ are applied (the image is the one in the Deployment template)"
+    )
+    assert [line.split(": ")[2] for line in warned] == [
+        "target.kubernetes.image",
+        "target.kubernetes.container_port",
+        "environments.staging.resources",
+        "environments.production.resources",
+    ]
+
+    as_json = CliRunner().invoke(cli, ["-c", str(config), "validate", "--json"])
+    assert as_json.exit_code == 0
+    report = json.loads(as_json.stdout)
+    assert report["valid"] is True
+    assert [(w["line"], w["key"]) for w in report["warnings"]] == [
+        (5, "target.kubernetes.image"),
+        (6, "target.kubernetes.container_port"),
+        (13, "environments.staging.resources"),
+        (18, "environments.production.resources"),
+    ]
+    assert all(w["file"] == str(config) and w["hint"] for w in report["warnings"])
+
+    # inside GitHub Actions each is an annotation too; with --json, stdout stays one JSON object
+    actions = {"GITHUB_ACTIONS": "true"}
+    annotated = CliRunner().invoke(cli, ["-c", str(config), "validate"], env=actions)
+    assert annotated.exit_code == 0
+    assert sum(line.startswith("::warning title=arxdeploy::") for line in annotated.stdout.splitlines()) == 4
+    as_json = CliRunner().invoke(cli, ["-c", str(config), "validate", "--json"], env=actions)
+    assert len(json.loads(as_json.stdout)["warnings"]) == 4
+
+
+def test_validate_refuses_templates_that_could_never_deploy(tmp_path: Path) -> None:
+    folder = tmp_path / "k8s"
+    (folder / "staging").mkdir(parents=True)
+    (folder / "production").mkdir(parents=True)
+    (folder / "staging" / "app.yaml").write_text(READS_CONFIG.replace("name: http, ", "name: web, "))
+    config = write(tmp_path)
+    config.write_text(config.read_text().replace("    container_port: 8080\n", "    manifests: k8s\n"))
+    result = CliRunner().invoke(cli, ["-c", str(config), "validate"])
+    assert result.exit_code == 2
+    assert (
+        f"{config}:6: target.kubernetes.manifests: the Deployment in {folder}/staging has no container port named http"
+        in result.stderr
+    )
+    assert f"{config}:6: target.kubernetes.manifests: {folder}/production holds no *.yaml templates" in result.stderr

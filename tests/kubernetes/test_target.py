@@ -26,6 +26,7 @@ from lightkube.types import PatchType
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState
+from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.client import Connection, connect
 from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
@@ -33,10 +34,11 @@ from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from tests.fixtures.kube import Cluster
 from tests.support import wait_until
 
-from .test_manifests import TEMPLATE
+from .test_manifests import READS_CONFIG, TEMPLATE
 
 ENV = "staging"
 HPA = kinds.kind_of("HorizontalPodAutoscaler")
+PDB = kinds.kind_of("PodDisruptionBudget")
 IMAGE = "ghcr.io/arxos/arxos-backend:{}"
 
 
@@ -264,17 +266,16 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
-    uses_secret = {
-        "spec": {
-            "template": {"spec": {"containers": [{"name": "arxos", "envFrom": [{"secretRef": {"name": "arxos-db"}}]}]}}
-        }
-    }
-    client.patch(Deployment, "arxos-blue", uses_secret, namespace=ns, patch_type=PatchType.STRATEGIC)
+    reads = [{"secretRef": {"name": "arxos-db"}}, {"configMapRef": {"name": "arxos-settings"}}]
+    uses = {"spec": {"template": {"spec": {"containers": [{"name": "arxos", "envFrom": reads}]}}}}
+    client.patch(Deployment, "arxos-blue", uses, namespace=ns, patch_type=PatchType.STRATEGIC)
+    # a ConfigMap made by hand, as before arxdeploy named them by content
     client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
     target.backup(environment=ENV, deployment_id="20261127-120000-aaaa")
     client.patch(ConfigMap, "arxos-settings", {"data": {"LOG_LEVEL": "debug"}}, namespace=ns)
 
-    # 1.0 comes back on green, as it was saved: the Secret reference and the settings with it.
+    # 1.0 comes back on green, as it was saved: the Secret reference, and the settings it read
+    # then, as a ConfigMap of its own; the one the live color reads is left as it is.
     target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
     green = client.get(Deployment, "arxos-green", namespace=ns)
     assert green.spec is not None and green.spec.template.metadata is not None
@@ -282,10 +283,20 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     assert green.spec.template.metadata.labels is not None
     assert green.spec.template.metadata.labels["color"] == "green"
     assert green.spec.template.spec is not None
-    env_from = green.spec.template.spec.containers[0].envFrom
-    assert env_from is not None and env_from[0].secretRef is not None and env_from[0].secretRef.name == "arxos-db"
+    secret_ref, config_ref = green.spec.template.spec.containers[0].envFrom or []
+    assert secret_ref.secretRef is not None and secret_ref.secretRef.name == "arxos-db"
+    assert config_ref.configMapRef is not None and config_ref.configMapRef.name is not None
+    assert config_ref.configMapRef.name.startswith("arxos-settings-")
+    own = client.get(ConfigMap, config_ref.configMapRef.name, namespace=ns)
+    assert (own.data, own.immutable) == ({"LOG_LEVEL": "info"}, True)
+    assert client.get(ConfigMap, "arxos-settings", namespace=ns).data == {"LOG_LEVEL": "debug"}
+    spreads = green.spec.template.spec.topologySpreadConstraints or []
+    assert spreads and all(
+        c.labelSelector and c.labelSelector.matchLabels == {"app": "arxos", "color": "green"} for c in spreads
+    )
     assert client.get(HPA, "arxos-green", namespace=ns)["spec"]["scaleTargetRef"]["name"] == "arxos-green"
-    assert client.get(ConfigMap, "arxos-settings", namespace=ns).data == {"LOG_LEVEL": "info"}
+    budget = client.get(PDB, "arxos-green", namespace=ns)
+    assert budget["spec"]["selector"]["matchLabels"] == {"app": "arxos", "color": "green"}
     ready(target, Color.GREEN, "1.0")
 
     # Without its Secret the saved version could never start: refused, naming the Secret.
@@ -416,3 +427,45 @@ def test_inspect_finds_a_live_service_made_before_arxdeploy_managed_it(target: K
     by_hand = ServiceSpec(selector={"app": "arxos", "color": "blue"}, ports=[ServicePort(port=80)])
     client.create(Service(metadata=ObjectMeta(name="arxos", namespace=ns), spec=by_hand))  # no labels
     assert target.inspect(environment=ENV).live_color is Color.BLUE
+
+
+def test_each_pod_is_checked_on_the_port_our_services_target_in_it(
+    k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+) -> None:
+    """A template's port named http (9090 here) is where the checks go, whatever container_port says."""
+    kube = cluster.need_emulator()  # the template's image exists only for the emulator
+    kube.set_behaviour("never-ready", image="registry.example/arxos:9.0-port")  # checked pod by pod
+    folder = tmp_path / "k8s" / ENV
+    folder.mkdir(parents=True)
+    (folder / "app.yaml").write_text(READS_CONFIG)
+    spec = with_templates(replace(k8s_spec, container_port=8080), tmp_path / "k8s")
+    with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
+        target.start_color(environment=ENV, color=Color.BLUE, version="9.0-port", replicas=2)
+
+        def listed() -> ColorState | None:
+            blue = target.inspect(environment=ENV).colors.get(Color.BLUE)
+            return blue if blue is not None and len(blue.replicas) == 2 else None
+
+        blue = wait_until(listed, timeout=20, what="two pods of blue")
+        assert all(r.url.endswith(":9090/proxy") and "/pods/" in r.url for r in blue.replicas), blue.replicas
+
+
+def test_the_secrets_a_saved_color_needs_are_named_wherever_its_pods_read_them() -> None:
+    pod = {
+        "volumes": [
+            {"name": "a", "secret": {"secretName": "tls"}},
+            {"name": "b", "projected": {"sources": [{"secret": {"name": "projected"}}, {"configMap": {"name": "x"}}]}},
+            {"name": "c", "secret": {"secretName": "maybe", "optional": True}},
+        ],
+        "initContainers": [{"name": "init", "envFrom": [{"secretRef": {"name": "init-env"}}]}],
+        "containers": [
+            {
+                "name": "app",
+                "envFrom": [{"secretRef": {"name": "env", "optional": True}}],
+                "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+            }
+        ],
+    }
+    saved = {"kind": "Deployment", "spec": {"template": {"spec": pod}}}
+    # an optional Secret does not keep pods from starting: a restore does not need it
+    assert backups.secret_refs(saved) == {"tls", "projected", "init-env", "db"}

@@ -26,7 +26,7 @@ WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
 KUBE_VERSION = "1.37.0"
 TARGETS = ["local", "kubernetes"]
 SEED_JOBS = {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
-MANIFEST_FILES = {"deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "networkpolicy.yaml"}
+MANIFEST_FILES = {"deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml"}
 SEED_ENVIRONMENTS = {
     "staging": (2, {"cpu": "50m", "memory": "64Mi"}, {"cpu": "200m", "memory": "256Mi"}),
     "production": (3, {"cpu": "100m", "memory": "128Mi"}, {"cpu": "500m", "memory": "512Mi"}),
@@ -85,6 +85,7 @@ def test_arxdeploy_validate_passes_on_the_config_as_written(repo: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid (arxos; environments: staging, production)" in result.stdout
+    assert result.stderr == ""  # not one key that has no effect
 
 
 def test_the_config_carries_the_seeds_names_and_numbers(repo: Path) -> None:
@@ -96,10 +97,11 @@ def test_the_config_carries_the_seeds_names_and_numbers(repo: Path) -> None:
         ["main"],
         ["v*"],
     )
-    for name, (replicas, requests, limits) in SEED_ENVIRONMENTS.items():
+    for name, (replicas, _, _) in SEED_ENVIRONMENTS.items():
         environment = config["environments"][name]
         assert environment["replicas"] == replicas
-        assert environment["resources"] == {"requests": requests, "limits": limits}
+        # requests and limits shape Kubernetes objects: the templates carry them (no effect here)
+        assert "resources" not in environment
     assert (staging["monitoring_duration"], production["monitoring_duration"]) == ("5m", "10m")
     assert production["approval_required"] is True
     assert config["deployment_strategy"] == {
@@ -130,15 +132,9 @@ def test_each_target_gets_its_own_section(repo: Path) -> None:
         assert len(set(listens)) == len(listens) == 2
         assert not (repo / "k8s").exists()
     else:
-        assert target == {
-            "type": "kubernetes",
-            "kubernetes": {
-                "image": "ghcr.io/acme/arxos:{version}",
-                "container_port": 8080,
-                "manifests": "k8s",
-                "namespace": "arxos-{environment}",
-            },
-        }
+        # the templates are what is applied: no image, port or resources here to believe in
+        assert target == {"type": "kubernetes", "kubernetes": {"manifests": "k8s", "namespace": "arxos-{environment}"}}
+        assert "ghcr.io/acme/arxos:{version}" in (repo / "deployment_config.yaml").read_text()  # said, in a comment
         assert all("listen" not in env for env in config["environments"].values())
 
 
@@ -265,6 +261,7 @@ def test_rendered_manifests_pass_strict_schema_validation(kube_repo: Path, envir
         "HorizontalPodAutoscaler",
         "Namespace",
         "NetworkPolicy",
+        "PodDisruptionBudget",
         "Service",
         "Service",
     ]
@@ -278,15 +275,45 @@ def test_rendered_manifests_pass_strict_schema_validation(kube_repo: Path, envir
     assert deployment["spec"]["replicas"] == replicas
     pod = deployment["spec"]["template"]
     assert {"app": "arxos", "color": "blue"}.items() <= pod["metadata"]["labels"].items()
+    assert {
+        "app.kubernetes.io/name": "arxos",
+        "app.kubernetes.io/instance": f"arxos-{environment}",
+        "app.kubernetes.io/version": "1.0.0",
+        "app.kubernetes.io/component": "server",
+        "app.kubernetes.io/part-of": "arxos",
+        "app.kubernetes.io/managed-by": "arxdeploy",
+        "arxdeploy.io/environment": environment,
+    }.items() <= pod["metadata"]["labels"].items()
     (container,) = pod["spec"]["containers"]
     assert container["image"] == "ghcr.io/acme/arxos:1.0.0"
     assert container["resources"] == {"requests": requests, "limits": limits}
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert pod["spec"]["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+    spread = {c["topologyKey"] for c in pod["spec"]["topologySpreadConstraints"]}
+    assert spread == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    # the settings the pods read are this color's own: named by content, immutable
+    (settings,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert settings["immutable"] is True and settings["metadata"]["name"].startswith("arxos-config-")
+    assert container["envFrom"] == [{"configMapRef": {"name": settings["metadata"]["name"]}}]
     (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (replicas, 2 * replicas)
     assert hpa["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"] == "arxos-blue"
+    (budget,) = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == {"matchLabels": {"app": "arxos", "color": "blue"}}
     services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
     assert services == {"arxos", "arxos-preview"}
+    # egress is left open until the database is listed (the policy is there, commented out)
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"] == ["arxos-ingress"]
+    assert "#   name: {service}-egress" in (kube_repo / "k8s" / environment / "networkpolicy.yaml").read_text()
 
 
 def test_the_rbac_folder_passes_kubernetes_validate_strict(kube_repo: Path) -> None:
@@ -309,17 +336,16 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
     role = docs[2]
     grants = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
     writes = {"create", "patch"}
-    for kind in ("deployments", "horizontalpodautoscalers", "services", "configmaps", "networkpolicies"):
+    applied = ("deployments", "horizontalpodautoscalers", "poddisruptionbudgets", "services", "configmaps")
+    for kind in (*applied, "networkpolicies"):
         assert {(kind, v) for v in ("get", "list", *writes)} <= grants
     deletes = {res for res, verb in grants if verb == "delete"}
-    assert deletes == {"deployments", "horizontalpodautoscalers"}  # stopping the old color, nothing else
-    assert {res for res, verb in grants if verb in writes} == {
-        "deployments",
-        "horizontalpodautoscalers",
-        "services",
-        "configmaps",
-        "networkpolicies",
-    }
+    # stopping a color, and then the color ConfigMaps nothing reads any more; nothing else
+    assert deletes == {"deployments", "horizontalpodautoscalers", "poddisruptionbudgets", "configmaps"}
+    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies"}
+    namespace = docs[0]["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"
     assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list")} <= grants
     assert {("services/proxy", "get"), ("pods/proxy", "get"), ("namespaces", "get")} <= grants
     assert not {verb for _, verb in grants} & {"*", "update", "watch", "escalate", "bind", "impersonate"}
@@ -333,12 +359,12 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
 
 def test_init_refuses_to_overwrite_and_lists_what_exists(tmp_path: Path) -> None:
     written = scaffold(directory=tmp_path, target="kubernetes")
-    assert len(written) == 14
+    assert len(written) == 16
     config = tmp_path / "deployment_config.yaml"
     config.write_text("service: mine\n")
     with pytest.raises(UsageError) as caught:
         scaffold(directory=tmp_path, target="kubernetes")
-    assert caught.value.message.startswith("14 files exist already:")
+    assert caught.value.message.startswith("16 files exist already:")
     for path in written:
         assert f"  {path}\n" in caught.value.message + "\n"
     assert "--force" in (caught.value.hint or "")
@@ -378,12 +404,12 @@ def test_the_command_prints_what_it_wrote_and_refuses_a_second_time(tmp_path: Pa
     assert result.exit_code == 0, result.output
     wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines() if line.startswith("wrote ")]
     assert wrote[:2] == [str(tmp_path / "deployment_config.yaml"), str(tmp_path / WORKFLOW)]
-    assert len(wrote) == 14 and all(Path(p).is_file() for p in wrote)
+    assert len(wrote) == 16 and all(Path(p).is_file() for p in wrote)
     assert "ghcr.io/your-org/arxos:{version}" in (tmp_path / "deployment_config.yaml").read_text()
 
     again = runner.invoke(init, arguments)
     assert again.exit_code == 2
-    assert "error: 14 files exist already:" in again.stderr
+    assert "error: 16 files exist already:" in again.stderr
     assert str(tmp_path / "deployment_config.yaml") in again.stderr
     assert "hint: move them away, or run again with --force" in again.stderr
     assert runner.invoke(init, [*arguments, "--force"]).exit_code == 0

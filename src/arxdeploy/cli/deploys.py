@@ -52,8 +52,9 @@ def deploy(
     """Deploy VERSION to an environment, blue-green. Blocks until it ends.
 
     Exit codes: 0 succeeded (or, with --no-wait, waiting for approval), 1 failed or rolled
-    back (the service stays on a healthy version), 2 bad usage or config, 3 approval
-    rejected or expired, 4 locked, 5 internal.
+    back (the service stays on a healthy version), 2 bad usage or config (a version the
+    target cannot carry, like 1.2.0+build5 on Kubernetes, is refused before anything is
+    recorded or asked), 3 approval rejected or expired, 4 locked, 5 internal.
     """
     from arxdeploy.cli import github
     from arxdeploy.cli.render import Printer
@@ -72,6 +73,7 @@ def deploy(
         run_url=github.run_url(ci),
     )
     with app_for(options, as_json=as_json, printer=printer) as app:
+        app.check_version(version)
         submit(app, printer, request, as_json=as_json, wait=not no_wait)
 
 
@@ -114,6 +116,8 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
 
     request = Request(environment, Kind.ROLLBACK, version=to_version, reason=reason)
     with app_for(options, as_json=as_json, printer=printer) as app:
+        if to_version is not None:
+            app.check_version(to_version)
         submit(app, printer, request, as_json=as_json)
 
 

@@ -73,6 +73,12 @@ def annotate_error(message: str, *, environ: Mapping[str, str]) -> None:
         click.echo(command("error", message, title=TITLE))
 
 
+def annotate_warning(message: str, *, environ: Mapping[str, str]) -> None:
+    """Inside GitHub Actions, show ``message`` as a warning annotation on the run."""
+    if in_actions(environ):
+        click.echo(command("warning", message, title=TITLE))
+
+
 def run_url(environ: Mapping[str, str]) -> str | None:
     """The web page of this workflow run, when GitHub's variables say where it is."""
     parts = [environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]

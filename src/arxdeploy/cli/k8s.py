@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -19,7 +20,10 @@ def k8s() -> None:
 @click.option("--version", "version", required=True, help="The version whose objects to render.")
 @pass_options
 def render(options: Options, environment: str, version: str) -> None:
-    """Print the manifests a deployment of VERSION to an environment would apply."""
+    """Print the manifests a deployment of VERSION to an environment would apply.
+
+    Exit codes: 0 printed, 2 bad usage or config (a version Kubernetes cannot carry included).
+    """
     from arxdeploy.config import load
     from arxdeploy.targets.kubernetes.manifests import render as render_manifests
 
@@ -34,7 +38,11 @@ def render(options: Options, environment: str, version: str) -> None:
 @click.option("--version", "version", required=True, help="The version a deployment would apply.")
 @pass_options
 def diff(options: Options, environment: str, version: str) -> None:
-    """Show what deploying VERSION would change in the cluster (nothing printed: no change)."""
+    """Show what deploying VERSION would change in the cluster (nothing printed: no change).
+
+    Exit codes, as `kubectl diff`: 0 nothing would change, 1 something would, 2 bad usage or
+    config (a version Kubernetes cannot carry included), 5 the cluster could not be read.
+    """
     from arxdeploy.errors import UsageError
     from arxdeploy.targets.kubernetes.diff import diff as diff_objects
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
@@ -43,4 +51,6 @@ def diff(options: Options, environment: str, version: str) -> None:
         plan = app.plan(environment)
         if not isinstance(app.target, KubernetesTarget):
             raise UsageError("`arxdeploy k8s diff` compares with a cluster", hint="set target.type: kubernetes")
-        click.echo(diff_objects(app.target, environment=environment, version=version, replicas=plan.replicas), nl=False)
+        text = diff_objects(app.target, environment=environment, version=version, replicas=plan.replicas)
+        click.echo(text, nl=False)
+    sys.exit(1 if text else 0)

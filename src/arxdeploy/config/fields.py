@@ -17,11 +17,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*"
 )
 _DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _CPU = re.compile(r"([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)")
 _MEMORY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e[0-9]{1,2})?")
@@ -41,7 +42,7 @@ def _fail(kind: str, template: str, value: object) -> PydanticCustomError:
 
 def dns_label(max_length: int) -> Callable[[str], str]:
     def check(value: str) -> str:
-        if len(value) > max_length or not _DNS_LABEL.fullmatch(value):
+        if len(value) > max_length or not DNS_LABEL.fullmatch(value):
             raise _fail(
                 "dns_label",
                 f"is not a valid name; use at most {max_length} lowercase letters, digits and '-',"
@@ -54,7 +55,7 @@ def dns_label(max_length: int) -> Callable[[str], str]:
 
 
 def dns_label_schema(max_length: int) -> WithJsonSchema:
-    return WithJsonSchema({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$", "maxLength": max_length})
+    return WithJsonSchema({"type": "string", "pattern": f"^{DNS_LABEL.pattern}$", "maxLength": max_length})
 
 
 def check_listen(value: str) -> str:
@@ -90,6 +91,36 @@ def _valid_host(host: str) -> bool:
             return False
         return True
     return host.isascii() and _HOSTNAME.fullmatch(host) is not None
+
+
+def check_cidr(value: str) -> str:
+    """An IPv4 or IPv6 network like 10.20.0.0/16 (no host bits set), as a NetworkPolicy ipBlock takes it."""
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise _fail("cidr", "is not a network like 10.20.0.0/16 or fd00::/64 (with no host bits set)", value) from None
+    if "/" not in value:
+        raise _fail("cidr", "needs its prefix length, like 10.20.0.5/32 for one address", value)
+    return value
+
+
+def check_label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+        raise _fail(
+            "label_value",
+            "is not a Kubernetes label value; use at most 63 letters, digits, '-', '_' and '.',"
+            " starting and ending with a letter or digit",
+            value,
+        )
+    return value
+
+
+def check_label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    valid_prefix = not prefix or (len(prefix) <= 253 and _HOSTNAME.fullmatch(prefix) is not None and prefix.islower())
+    if not valid_prefix or len(name) > 63 or not _LABEL_VALUE.fullmatch(name):
+        raise _fail("label_key", "is not a Kubernetes label key like app or app.kubernetes.io/name", value)
+    return value
 
 
 def check_email(value: str) -> str:
@@ -196,6 +227,7 @@ def _quantity_schema(pattern: str, description: str) -> WithJsonSchema:
     return WithJsonSchema(
         {
             "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": f"^{pattern}$"}],
+            "format": "quantity",  # an annotation (JSON Schema 2020-12): the reference says "quantity"
             "description": description,
         }
     )

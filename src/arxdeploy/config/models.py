@@ -23,6 +23,7 @@ from arxdeploy.errors import NotFoundError
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
+DEFAULT_CPU_UTILIZATION = 70
 CRITICAL_UPDATES = "critical_updates"
 # Upper bounds keep absurd numbers out of the engine's arithmetic (and its datetimes).
 MAX_COUNT = 1000
@@ -37,6 +38,10 @@ Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type
 Endpoint = Annotated[str, AfterValidator(fields.check_endpoint), WithJsonSchema({"type": "string", "pattern": "^/"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathText = Annotated[str, AfterValidator(fields.check_path)]  # a file or folder, relative to the config file
+Cidr = Annotated[str, AfterValidator(fields.check_cidr)]
+LabelKey = Annotated[str, AfterValidator(fields.check_label_key)]
+LabelValue = Annotated[str, AfterValidator(fields.check_label_value)]
+NamespaceName = Annotated[str, AfterValidator(fields.dns_label(63)), fields.dns_label_schema(63)]
 HttpUrlText = Annotated[
     str, AfterValidator(fields.check_http_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})
 ]
@@ -109,12 +114,17 @@ class KubernetesTarget(_Model):
         description="Namespace of each environment; may use {service} and {environment}.",
     )
     image: Annotated[str, AfterValidator(fields.template(fields.IMAGE_PLACEHOLDERS))] | None = Field(
-        default=None, description="Container image to deploy; {version} is replaced by the version being deployed."
+        default=None,
+        description="Container image to deploy, {version} replaced by the version (without manifests; "
+        "default <service>:{version}).",
     )
-    container_port: Port = Field(default=8080, description="Port the app listens on inside its container.")
+    container_port: Port = Field(
+        default=8080, description="Port the app listens on inside its container (without manifests)."
+    )
     manifests: PathText | None = Field(
         default=None,
-        description="Folder of extra manifests with one subfolder per environment, relative to the config file.",
+        description="Folder of templates, one subfolder per environment, relative to the config file: "
+        "they are the objects applied, instead of the built-in ones.",
     )
 
 
@@ -171,6 +181,45 @@ class Resources(_Model):
         return self
 
 
+class Autoscaling(_Model):
+    max_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="The most replicas the HorizontalPodAutoscaler may give one color; default: twice replicas.",
+    )
+    cpu_utilization: int = Field(
+        default=DEFAULT_CPU_UTILIZATION,
+        ge=1,
+        le=1000,
+        description="Average CPU use, in percent of the CPU request, that the autoscaler keeps each color at.",
+    )
+
+
+class EgressRule(_Model):
+    cidr: Cidr | None = Field(
+        default=None, description="Addresses the app may reach, like 10.20.0.0/16 (a database's subnet)."
+    )
+    namespace: NamespaceName | None = Field(
+        default=None, description="A namespace whose pods the app may reach (all of them, unless pods narrows it)."
+    )
+    pods: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Labels of the pods the app may reach, in namespace (or in its own namespace without one).",
+    )
+    ports: list[Port] = Field(default_factory=list, description="Ports the app may reach there; empty: every port.")
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field(default="TCP", description="Protocol of those ports.")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> EgressRule:
+        by_address, by_pods = self.cidr is not None, self.namespace is not None or bool(self.pods)
+        if by_address == by_pods:
+            message = "names both an address and pods" if by_address else "names no destination"
+            hint = "give either cidr, or namespace and/or pods (one rule each)"
+            _problems("EgressRule", [_problem(("cidr",), "egress_destination", message, None, hint=hint)])
+        return self
+
+
 class Environment(_Model):
     branches: list[str] = Field(default_factory=list, description="Git branches that deploy to this environment.")
     tags: list[str] = Field(
@@ -187,11 +236,41 @@ class Environment(_Model):
     rollback_timeout: Duration = Field(
         default=timedelta(minutes=5), description="How long a rollback may take before it is reported as stuck."
     )
-    resources: Resources | None = Field(default=None, description="CPU and memory requests and limits per replica.")
+    resources: Resources | None = Field(
+        default=None, description="Kubernetes target without manifests: CPU and memory requests and limits per replica."
+    )
+    autoscaling: Autoscaling = Field(
+        default_factory=Autoscaling,
+        description="Kubernetes target without manifests: the bounds of each color's HorizontalPodAutoscaler.",
+    )
+    egress: list[EgressRule] | None = Field(
+        default=None,
+        description="Kubernetes target without manifests: where the app's pods may connect besides DNS; "
+        "unset, arxdeploy does not restrict their egress.",
+    )
     listen: Listen | None = Field(
         default=None,
         description="Local target only: this environment's router address, instead of target.local.listen.",
     )
+
+    @model_validator(mode="after")
+    def _room_to_scale(self) -> Environment:
+        most = self.autoscaling.max_replicas
+        if most is not None and most < self.replicas:
+            message = f"is lower than replicas ({self.replicas})"
+            _problems(
+                "Environment",
+                [
+                    _problem(
+                        ("autoscaling", "max_replicas"), "below_replicas", message, most, hint="raise it, or remove it"
+                    )
+                ],
+            )
+        return self
+
+    def max_replicas(self) -> int:
+        """The autoscaler's upper bound: ``autoscaling.max_replicas``, or twice ``replicas``."""
+        return self.autoscaling.max_replicas or 2 * self.replicas
 
 
 # --- strategy, checks, gates ---------------------------------------------------------------
@@ -431,6 +510,29 @@ class Config(_Model):
             )
             hint = "add approvers or lower min_approvals"
             errors.append(_problem(key, "too_few_approvers", message, policy.min_approvals, hint=hint))
+        _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _one_namespace_each(self) -> Config:
+        kubernetes = self.target.kubernetes
+        if self.target.type != "kubernetes" or kubernetes is None:
+            return self
+        where: tuple[str | int, ...] = ("target", "kubernetes", "namespace")
+        errors = []
+        by_namespace: dict[str, list[str]] = {}
+        for name in self.environments:
+            namespace = kubernetes.namespace.format(service=self.service, environment=name)
+            by_namespace.setdefault(namespace, []).append(name)
+        for namespace, names in by_namespace.items():
+            if len(names) > 1:
+                message = f"puts environments {' and '.join(names)} in one namespace, {namespace}"
+                hint = "each environment needs its own namespace: include {environment}, e.g. {service}-{environment}"
+                errors.append(_problem(where, "shared_namespace", message, kubernetes.namespace, hint=hint))
+            elif len(namespace) > 63 or not fields.DNS_LABEL.fullmatch(namespace):
+                message = f"gives environment {names[0]} the namespace {namespace}, which is not a valid namespace name"
+                hint = "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+                errors.append(_problem(where, "namespace_name", message, kubernetes.namespace, hint=hint))
         _problems("Config", errors)
         return self
 

@@ -56,14 +56,16 @@ def _resolve(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in prop:
         return {**defs[prop["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in prop.items() if k != "$ref"}}
     for option in prop.get("anyOf", []):
-        if "$ref" in option:
-            return _resolve(option, defs)
+        if "$ref" in option or "items" in option:  # a mapping or a list of them, or null
+            return {**prop, **_resolve(option, defs)}
     return prop
 
 
 def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in prop:
         return "mapping"
+    if prop.get("format") == "quantity":
+        return "quantity"
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
     if "const" in prop:

@@ -35,7 +35,7 @@ CONFIG = Path("deployment_config.yaml")
 WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
 MANIFESTS = Path("k8s")
 RBAC = MANIFESTS / "rbac"
-MANIFEST_FILES = ("deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "networkpolicy.yaml")
+MANIFEST_FILES = ("deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml")
 
 _SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _IMAGE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+")

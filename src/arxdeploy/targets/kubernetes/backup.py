@@ -14,7 +14,7 @@ import yaml
 from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import NotFoundError, TargetError
-from arxdeploy.targets.kubernetes.manifests import VERSION_LABEL, deployment_name
+from arxdeploy.targets.kubernetes.manifests import VERSION_LABEL, configmap_refs, deployment_name, pod_spec_of
 
 # Set by the server; re-applying them would fail (resourceVersion) or lie (status).
 SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink")
@@ -84,9 +84,11 @@ def _write(path: Path, data: bytes) -> str:
 def saved_color(backups_dir: Path, *, environment: str, version: str) -> tuple[str, list[dict[str, Any]], list[str]]:
     """What ran ``version`` in the newest intact backup of ``environment`` that has it.
 
-    Returns the backup's deployment id, its objects (the Deployment and HPA that ran the
-    version, plus the ConfigMaps and NetworkPolicies they lived with) and the Secret names it
-    needs. Raises ``NotFoundError`` when no intact backup ran that version.
+    Returns the backup's deployment id, its objects (the ConfigMaps the Deployment that ran the
+    version reads, the NetworkPolicies it lived with, the Deployment, and its HPA and
+    PodDisruptionBudget) and the namespace's Secret names then. Other ConfigMaps are not the
+    color's and are left out: restoring them would change what the live color reads. Raises
+    ``NotFoundError`` when no intact backup ran that version.
     """
     manifests = []
     for path in backups_dir.glob("*/manifest.json"):
@@ -96,7 +98,7 @@ def saved_color(backups_dir: Path, *, environment: str, version: str) -> tuple[s
             continue
         if isinstance(manifest, dict) and manifest.get("environment") == environment:
             manifests.append((str(manifest.get("created_at", "")), path.stat().st_mtime_ns, path, manifest))
-    for *_, path, manifest in sorted(manifests, key=lambda row: row[:2], reverse=True):
+    for *_, path, manifest in sorted(manifests, key=lambda row: row[:2], reverse=True):  # newest first
         found = _objects_if_intact(path.parent, manifest)
         if found is None:
             continue
@@ -105,9 +107,13 @@ def saved_color(backups_dir: Path, *, environment: str, version: str) -> tuple[s
             continue
         name = deployment["metadata"]["name"]
         hpa = [o for o in found if o.get("kind") == "HorizontalPodAutoscaler" and _scales(o) == name]
-        shared = [o for o in found if o.get("kind") in ("ConfigMap", "NetworkPolicy")]
+        budget = [o for o in found if o.get("kind") == "PodDisruptionBudget" and o["metadata"].get("name") == name]
+        reads = configmap_refs(deployment)
+        configmaps = [o for o in found if o.get("kind") == "ConfigMap" and o["metadata"].get("name") in reads]
+        policies = [o for o in found if o.get("kind") == "NetworkPolicy"]
         names = json.loads((path.parent / SECRET_NAMES_FILE).read_text(encoding="utf-8"))
-        return str(manifest["deployment_id"]), [*shared, deployment, *hpa], [str(n) for n in names]
+        saved = [*configmaps, *policies, deployment, *hpa, *budget]
+        return str(manifest["deployment_id"]), saved, [str(n) for n in names]
     raise NotFoundError(f"no intact backup of {environment} ran version {version}")
 
 
@@ -137,16 +143,43 @@ def _scales(hpa: dict[str, Any]) -> str | None:
     return ((hpa.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
 
 
+def configmaps_in_backups(backups_dir: Path, *, environment: str) -> set[str]:
+    """The ConfigMaps that the Deployments saved in ``environment``'s backups read (intact or not)."""
+    names: set[str] = set()
+    for path in backups_dir.glob("*/manifest.json"):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("environment") != environment:
+            continue
+        for saved in path.parent.glob("deployment-*.yaml"):
+            try:
+                obj = yaml.safe_load(saved.read_bytes())
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(obj, dict):
+                names |= configmap_refs(obj)
+    return names
+
+
 def secret_refs(obj: dict[str, Any]) -> set[str]:
-    """The Secrets a saved Deployment's pods read: env, envFrom and volumes."""
-    pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-    names = {(v.get("secret") or {}).get("secretName") for v in pod.get("volumes") or []}
-    for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
-        names |= {(e.get("secretRef") or {}).get("name") for e in container.get("envFrom") or []}
-        names |= {
-            ((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") for e in container.get("env") or []
-        }
-    return {str(n) for n in names if n}
+    """The Secrets a saved Deployment's pods need: env, envFrom, volumes and projected volumes.
+
+    A reference marked ``optional: true`` is left out: its pods start without that Secret.
+    """
+    pod = pod_spec_of(obj)
+    refs: list[tuple[dict[str, Any], str]] = []
+    for volume in pod.get("volumes") or []:
+        refs.append((volume.get("secret") or {}, "secretName"))
+        refs += [
+            (source.get("secret") or {}, "name") for source in (volume.get("projected") or {}).get("sources") or []
+        ]
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in pod.get(key) or []:
+            refs += [(source.get("secretRef") or {}, "name") for source in container.get("envFrom") or []]
+            refs += [((e.get("valueFrom") or {}).get("secretKeyRef") or {}, "name") for e in container.get("env") or []]
+    return {str(ref[key]) for ref, key in refs if ref.get(key) and not ref.get("optional")}
 
 
 def recolored(obj: dict[str, Any], service: str, color: Color, namespace: str) -> dict[str, Any]:
@@ -154,7 +187,7 @@ def recolored(obj: dict[str, Any], service: str, color: Color, namespace: str) -
     out = copy.deepcopy(obj)
     meta = out.setdefault("metadata", {})
     meta["namespace"] = namespace
-    if out.get("kind") not in ("Deployment", "HorizontalPodAutoscaler"):
+    if out.get("kind") not in ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         return out
     name = deployment_name(service, color)
     meta["name"] = name
@@ -163,7 +196,14 @@ def recolored(obj: dict[str, Any], service: str, color: Color, namespace: str) -
     if out["kind"] == "HorizontalPodAutoscaler":
         spec.setdefault("scaleTargetRef", {})["name"] = name
         return out
+    if out["kind"] == "PodDisruptionBudget":
+        spec.setdefault("selector", {}).setdefault("matchLabels", {})["color"] = color.value
+        return out
     spec.setdefault("selector", {}).setdefault("matchLabels", {})["color"] = color.value
     template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
     template_meta.setdefault("labels", {})["color"] = color.value
+    for spread in pod_spec_of(out).get("topologySpreadConstraints") or []:  # spread among its own pods
+        match = (spread.get("labelSelector") or {}).get("matchLabels") or {}
+        if "color" in match:
+            match["color"] = color.value
     return out

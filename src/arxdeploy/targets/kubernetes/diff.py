@@ -9,7 +9,8 @@ object (like ``kubectl diff``), so defaults the server fills in and fields arxde
 sets show up as they would after a real apply. Both sides lose their server-set fields the way a
 backup does (``backup.strip``) and are dumped as YAML with sorted keys.
 
-The dry run needs the same RBAC permission as a deploy (patch); nothing is written.
+The dry run needs the same RBAC permission as a deploy (patch); nothing is written. The color's
+ConfigMaps show under their content-hashed names: a changed setting is a new object, as it will be.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def diff(target: KubernetesTarget, *, environment: str, version: str, replicas: 
     """
     spec = target.spec
     spec.env(environment)  # NotFoundError for an unknown name, before any request
+    manifests.check_version(version)  # UsageError for a version Kubernetes cannot carry, as well
     ns = spec.namespace_for(environment)
     live_name, preview = spec.service, manifests.preview_name(spec.service)
     live_service = _live(target, manifests.service(spec, environment, name=live_name, color=None))

@@ -21,9 +21,10 @@ KINDS: dict[str, Any] = {
         "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"
     ),
     "NetworkPolicy": create_namespaced_resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
+    "PodDisruptionBudget": create_namespaced_resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
 }
 # What a backup exports, in restore order.
-BACKUP = ("ConfigMap", "Service", "NetworkPolicy", "Deployment", "HorizontalPodAutoscaler")
+BACKUP = ("ConfigMap", "Service", "NetworkPolicy", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")
 
 
 def kind_of(name: str) -> Any:

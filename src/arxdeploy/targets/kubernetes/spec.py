@@ -16,10 +16,24 @@ from arxdeploy.errors import NotFoundError, UsageError
 
 
 @dataclass(frozen=True)
+class EgressSpec:
+    """One place a color's pods may connect to: a network, or pods (in a namespace, or their own)."""
+
+    cidr: str | None = None
+    namespace: str | None = None
+    pods: tuple[tuple[str, str], ...] = ()  # label key, value
+    ports: tuple[int, ...] = ()  # empty: every port
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     replicas: int
     requests: dict[str, str] = field(default_factory=dict)  # {"cpu": "50m", "memory": "64Mi"}
     limits: dict[str, str] = field(default_factory=dict)
+    max_replicas: int | None = None  # the autoscaler's bound; None: twice replicas
+    cpu_utilization: int = 70  # percent of the CPU request
+    egress: tuple[EgressSpec, ...] | None = None  # None: egress is not restricted
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,16 @@ def _amounts(amounts: Any) -> dict[str, str]:
     return {k: str(v) for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v is not None}
 
 
+def _egress(rule: Any) -> EgressSpec:
+    return EgressSpec(
+        cidr=rule.cidr,
+        namespace=rule.namespace,
+        pods=tuple(sorted(rule.pods.items())),
+        ports=tuple(rule.ports),
+        protocol=rule.protocol,
+    )
+
+
 def spec_from_config(
     config: Any, *, base_dir: Path | None = None, read_folder: Callable[[Path], Mapping[str, str]] | None = None
 ) -> KubeSpec:
@@ -77,6 +101,9 @@ def spec_from_config(
             replicas=env.replicas,
             requests=_amounts(env.resources.requests if env.resources else None),
             limits=_amounts(env.resources.limits if env.resources else None),
+            max_replicas=env.autoscaling.max_replicas,
+            cpu_utilization=env.autoscaling.cpu_utilization,
+            egress=None if env.egress is None else tuple(_egress(rule) for rule in env.egress),
         )
         for name, env in config.environments.items()
     }

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lightkube import Client
+from lightkube import Client, operators
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, Service
@@ -133,13 +133,14 @@ class KubernetesTarget:
         labels = (deployment.metadata.labels if deployment.metadata else None) or {}
         ns = self.spec.namespace_for(environment)
         replicas = []
-        port = self.spec.container_port
         complete = pods.rollout_complete(deployment)
         for index, pod in enumerate(sorted(own, key=pods.pod_name), start=1):
             ready = pods.is_ready(pod)
             # Once the rollout is complete, a ready pod is checked the way users will reach it:
             # through its Service. Before that (or for a color no Service selects) each pod is
-            # checked through its own pod proxy, which fails until that very pod answers.
+            # checked through its own pod proxy, which fails until that very pod answers, on the
+            # port the Services' targetPort names in that pod.
+            port = _service_port(pod) or self.spec.container_port
             pod_url = f"{self.connection.server}/api/v1/namespaces/{ns}/pods/{pods.pod_name(pod)}:{port}/proxy"
             replicas.append(
                 Replica(
@@ -200,12 +201,10 @@ class KubernetesTarget:
             return
         self._ensure_namespace(environment, ns)
         restored = self._restore_objects(environment, color, version) if from_backup else None
-        if restored is not None:
-            for obj in restored:
-                self._apply(_with_replicas(obj, replicas))
-        else:
-            for obj in manifests.color_objects(self.spec, environment, color, version):
-                self._apply(_with_replicas(obj, replicas))
+        # The color's ConfigMaps come first: its pods must find them when they start.
+        own = restored if restored is not None else manifests.color_objects(self.spec, environment, color, version)
+        for obj in own:
+            self._apply(_with_replicas(obj, replicas))
         shared = manifests.shared_objects(
             self.spec, environment, live=_selected_color(live_service), candidate=color, version=version
         )
@@ -259,7 +258,10 @@ class KubernetesTarget:
                     hint=f"create the Secret again, or deploy {version} from the current config",
                 )
         log.info("restoring %s in %s from backup %s", version, environment, backup_id)
-        return [backups.recolored(obj, self.spec.service, color, ns) for obj in saved]
+        # A backup from before ConfigMaps were named by their content holds the plain ones: they
+        # become the color's here too, so a restore never rewrites what the live color reads.
+        moved = [backups.recolored(obj, self.spec.service, color, ns) for obj in saved]
+        return manifests.own_config(moved, manifests.shared_labels(self.spec, environment))
 
     def switch(self, *, environment: str, color: Color | None) -> None:
         """One merge patch of the live Service's selector, guarded by its resourceVersion.
@@ -301,24 +303,57 @@ class KubernetesTarget:
         raise TransientTargetError(f"{what} kept changing: {SWITCH_ATTEMPTS} switch attempts hit a conflict")
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
-        """Delete the color's Deployment and HPA; refuse when the live Service selects it.
+        """Delete the color's HPA, Deployment and PodDisruptionBudget, then the ConfigMaps nothing reads.
 
-        No traffic reaches a color that is not live, so there is nothing to drain here; pods
-        still get their ``terminationGracePeriodSeconds`` from Kubernetes.
+        Refused when the live Service selects the color. No traffic reaches a color that is not
+        live, so there is nothing to drain here; pods still get their
+        ``terminationGracePeriodSeconds`` from Kubernetes. Then every ConfigMap named by its
+        content (``manifests.own_config``) that no remaining Deployment and no kept backup of
+        the environment reads is deleted: this is the one moment they are collected.
         """
         ns = self.spec.namespace_for(environment)
         live = _selected_color(self._get(Service, self.spec.service, ns))
         if live is color:
             raise TargetError(f"{color.value} takes traffic in {environment}; switch away before stopping it")
         name = manifests.deployment_name(self.spec.service, color)
-        for kind in ("HorizontalPodAutoscaler", "Deployment"):
-            try:
-                self._client.delete(kinds.kind_of(kind), name, namespace=ns)
-            except Exception as exc:
-                if status_code(exc) == NOT_FOUND:
-                    continue
-                with calling("delete", f"{kind} {name} in namespace {ns}"):
-                    raise
+        for kind in ("HorizontalPodAutoscaler", "Deployment", "PodDisruptionBudget"):
+            self._delete(kind, name, ns)
+        self._collect_configmaps(environment, stopped=name)
+
+    def _collect_configmaps(self, environment: str, *, stopped: str) -> None:
+        """Delete the color ConfigMaps that no Deployment (but ``stopped``) and no kept backup reads."""
+        ns = self.spec.namespace_for(environment)
+        ours: dict[str, Any] = {"app": self.spec.service, manifests.CONTENT_HASH_LABEL: operators.exists()}
+        with calling("list", f"ConfigMaps in namespace {ns}"):
+            owned = [
+                str(c["metadata"]["name"])
+                for c in self._client.list(kinds.kind_of("ConfigMap"), namespace=ns, labels=ours)
+            ]
+        if not owned:
+            return
+        with calling("list", f"deployments in namespace {ns}"):
+            running = [
+                d.to_dict()
+                for d in self._client.list(kinds.kind_of("Deployment"), namespace=ns, labels={"app": self.spec.service})
+            ]
+        read = backups.configmaps_in_backups(self.backups_dir, environment=environment)
+        for deployment in running:
+            if deployment["metadata"]["name"] != stopped:  # a real API server may list it a moment longer
+                read |= manifests.configmap_refs(deployment)
+        for name in owned:
+            if name not in read:
+                log.info("deleting ConfigMap %s in %s: no color and no kept backup reads it", name, ns)
+                self._delete("ConfigMap", name, ns)
+
+    def _delete(self, kind: str, name: str, namespace: str) -> None:
+        """Delete one object; already gone is fine."""
+        try:
+            self._client.delete(kinds.kind_of(kind), name, namespace=namespace)
+        except Exception as exc:
+            if status_code(exc) == NOT_FOUND:
+                return
+            with calling("delete", f"{kind} {name} in namespace {namespace}"):
+                raise
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -359,6 +394,15 @@ def _selected_color(service: Service | None) -> Color | None:
     return _color_label(service.spec.selector)
 
 
+def _service_port(pod: Pod) -> int | None:
+    """The number of ``pod``'s container port named as our Services' targetPort (``http``)."""
+    for container in (pod.spec.containers if pod.spec else None) or ():
+        for port in container.ports or ():
+            if port.name == manifests.PORT_NAME:
+                return port.containerPort
+    return None
+
+
 def _with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
     """The engine's replica count wins over the template's (a rollback may start fewer)."""
     spec = dict(obj.get("spec") or {})
@@ -366,5 +410,5 @@ def _with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
         spec["replicas"] = replicas
     elif obj["kind"] == "HorizontalPodAutoscaler":
         spec["minReplicas"] = replicas
-        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), 2 * replicas)
+        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), replicas)  # never below the minimum
     return {**obj, "spec": spec}

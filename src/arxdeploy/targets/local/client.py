@@ -26,13 +26,35 @@ import httpx
 
 from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import TargetError, TransientTargetError
+from arxdeploy.errors import TargetError, TransientTargetError, UsageError
 from arxdeploy.ports import ColorState, EnvironmentState, Replica
 from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
 from arxdeploy.targets.local.processes import pid_alive
 
 POLL = 0.02
 UNAUTHORIZED = 401
+MAX_VERSION = 128
+
+
+def check_version(version: str) -> None:
+    """Refuse a version the local target cannot hand on safely (``UsageError``, exit 2).
+
+    It becomes one argument of the app's command line (``{version}``: no shell), the
+    ``ARXDEPLOY_VERSION`` variable and a line of the replica's log. A leading '-' would read as
+    an option to the app; whitespace and control characters would split or forge log lines.
+    Anything else goes (``1.2.0+build5``, ``release/1.2``).
+    """
+    wrong = (
+        not version
+        or len(version) > MAX_VERSION
+        or version.startswith("-")
+        or any(c.isspace() or not c.isprintable() for c in version)
+    )
+    if wrong:
+        raise UsageError(
+            f"version {version!r} cannot be deployed: the app would get it as an option or split in parts",
+            hint=f"use 1 to {MAX_VERSION} printable characters without spaces, not starting with '-'",
+        )
 
 
 @dataclass(frozen=True)

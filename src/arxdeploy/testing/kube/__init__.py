@@ -2,12 +2,13 @@
 
 As strict as a real cluster where deployments meet it: authentication by static token, client
 certificate or exec credential plugin (auth.py, credential.py); validation answered as 422 with
-causes (validation.py); discovery, resourceVersion conflicts, label and field selectors, the four
-PATCH types, status and scale subresources, watch with history replay; the service and pod proxies
-(proxy.py); and a simulated control plane (controller.py): Deployments and ReplicaSets, a scheduler
-over nodes with capacity and an optional cluster autoscaler (nodes.py), kubelets whose pods behave
-as each test chooses (behaviours.py, kubelet.py), an HPA controller (hpa.py), and the Events all of
-them write (events.py).
+causes (validation.py), immutable ConfigMaps included; discovery, resourceVersion conflicts, label
+and field selectors, the four PATCH types, status and scale subresources, watch with history replay;
+PodDisruptionBudgets (stored, not enforced); the service and pod proxies (proxy.py); and a
+simulated control plane (controller.py): Deployments and ReplicaSets, a scheduler over nodes with
+capacity and an optional cluster autoscaler (nodes.py), kubelets whose pods behave as each test
+chooses (behaviours.py, kubelet.py), an HPA controller (hpa.py), and the Events all of them write
+(events.py).
 
 It serves HTTPS with a throwaway CA written into the kubeconfig, because kubectl never sends a
 bearer token over plain HTTP. See README.md next to this file for the options, what clients do, and

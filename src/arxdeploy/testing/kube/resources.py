@@ -172,6 +172,15 @@ RESOURCES: tuple[Resource, ...] = (
         verbs=("create",),
         stored=False,
     ),
+    Resource(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        status=True,
+        generation=True,
+        short_names=("pdb",),
+    ),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}

@@ -448,6 +448,13 @@ def validate_update(resource: Resource, old: dict[str, Any], new: dict[str, Any]
         errors.invalid("spec.selector", GoLiteral(json.dumps(new_spec.get("selector"))), "field is immutable")
     if resource.plural == "services" and old_spec.get("clusterIP") != new_spec.get("clusterIP"):
         errors.invalid("spec.clusterIP", new_spec.get("clusterIP"), "field is immutable")
+    if resource.plural == "configmaps" and old.get("immutable") is True:
+        # as ValidateConfigMapUpdate: the data stays, and so does the flag itself
+        for field in ("immutable", "data", "binaryData"):
+            if old.get(field) != new.get(field):
+                errors.items.append(
+                    FieldError("FieldValueForbidden", field, None, "field is immutable when `immutable` is set")
+                )
     if resource.plural == "pods" and _without_mutable(old_spec) != _without_mutable(new_spec):
         errors.items.append(
             FieldError(
