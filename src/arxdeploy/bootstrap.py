@@ -28,8 +28,8 @@ from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
-from arxdeploy.errors import ConfigError
-from arxdeploy.health import HttpHealthProbe, ScriptCheck
+from arxdeploy.errors import ConfigError, UsageError
+from arxdeploy.health import Access, HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
@@ -143,10 +143,16 @@ class App:
 
 
 def build(
-    config_path: Path, environ: Mapping[str, str], *, hooks: Sequence[Hook] = (), reads_only: bool = False
+    config_path: Path,
+    environ: Mapping[str, str],
+    *,
+    hooks: Sequence[Hook] = (),
+    reads_only: bool = False,
+    context: str | None = None,
 ) -> App:
     """The app for one command. ``reads_only``: the command never writes the record (status,
-    history, show, ...): a current SQLite record is then read without SQLAlchemy, read-only."""
+    history, show, ...): a current SQLite record is then read without SQLAlchemy, read-only.
+    ``context``: the kubeconfig context to use instead of ``target.kubernetes.context``."""
     loaded = load(config_path, environ)
     config = loaded.config
     redactor = Redactor(loaded.secrets)
@@ -169,17 +175,27 @@ def build(
 
         version_rule = check_version
         spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
-        cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir)
+        if context is not None:
+            spec = dataclasses.replace(spec, context=context)
+        cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir, environ=environ)
         target: Target = cluster
+        # The checks go through the API server's proxies with the API calls' own credentials, TLS
+        # and proxy (read when the first round needs them); scripts get a loopback door to them.
         health = HttpHealthProbe(
             endpoints=checks.endpoints,
             scripts=scripts,
             cwd=loaded.base_dir,
             environ=environ,
-            headers=cluster.probe_headers(),
-            verify=cluster.probe_verify(),
+            access=lambda: Access(
+                verify=cluster.probe_verify(), auth=cluster.probe_auth(), proxy=cluster.probe_proxy(), door=True
+            ),
         )
     else:
+        if context is not None:
+            raise UsageError(
+                f"--context {context} names a kubeconfig context, and this service's target is {config.target.type}",
+                hint="drop --context, or set target.type: kubernetes",
+            )
         target = local = _local_target(loaded)
         # Replicas and routers answer plain HTTP on loopback: no CA bundle to load (~40 ms).
         health = HttpHealthProbe(
@@ -187,7 +203,7 @@ def build(
             scripts=scripts,
             cwd=loaded.base_dir,
             environ=environ,
-            verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+            access=Access(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
         )
     clock = SystemClock()
     me = identity(environ, loaded.base_dir)

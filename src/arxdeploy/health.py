@@ -7,14 +7,17 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
+from arxdeploy.check_proxy import CheckProxy
+from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import CheckResult, Probe, Round
 
 _ANSWER_CHARS = 200
@@ -31,12 +34,29 @@ class ScriptCheck:
     content: bytes | None = None  # None: the file was missing or unreadable
 
 
+@dataclass(frozen=True)
+class Access:
+    """How checks reach the probes' URLs: whom to trust (and the client certificate to present),
+    the credentials to send, the HTTP proxy to go through. ``door``: the URLs need all that (a
+    cluster's API server proxy), so scripts get a loopback door to them instead (``check_proxy``)."""
+
+    verify: ssl.SSLContext | bool = True
+    auth: httpx.Auth | None = None
+    proxy: str | None = None
+    door: bool = False
+
+
 class HttpHealthProbe:
     """Implements ``arxdeploy.ports.HealthProbe`` with httpx and subprocesses.
 
     A check passes on a 2xx answer (HTTP) or exit status 0 (script). Scripts get the probe's
     URL, color and version in ``ARXDEPLOY_CHECK_URL``, ``ARXDEPLOY_COLOR``, ``ARXDEPLOY_VERSION``,
     run in the config's folder, from a private copy of the content read when the command started.
+    With ``Access.door`` the URL is a loopback one, lent for the round, that forwards to the
+    probe's URL with this probe's credentials (``check_proxy.CheckProxy``).
+
+    ``access`` may be a function: it is called once, by the first round (reading commands that
+    never check pay nothing for it, a Kubernetes target's kubeconfig included).
     """
 
     def __init__(
@@ -46,18 +66,15 @@ class HttpHealthProbe:
         scripts: Sequence[ScriptCheck] = (),
         cwd: Path,
         environ: Mapping[str, str],
-        headers: Mapping[str, str] | None = None,
-        verify: ssl.SSLContext | bool = True,
+        access: Access | Callable[[], Access] = Access(),
     ) -> None:
         self._endpoints = list(endpoints)
         self._scripts = list(scripts)
         self._cwd = cwd
         self._environ = dict(environ)
-        # Checks must see each replica as a new client would: no pooled connections.
-        # headers and verify: a cluster's checks go through its API server's proxy with a token.
-        self._headers = headers
-        self._verify = verify
+        self._access = access
         self._client: httpx.Client | None = None  # made by the first round: reads never pay for it
+        self._door: CheckProxy | None = None  # the scripts' loopback door, opened by the first round that needs it
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="arxdeploy-check")
         self._copies: dict[str, Path] = {}  # script name -> its private copy, made on first use
         self._folder: Path | None = None
@@ -66,19 +83,39 @@ class HttpHealthProbe:
         # Copies are written before any check starts: a file still open for writing in one
         # thread while another forks could not be executed (ETXTBSY).
         copies = {s.name: self._copy_of(s) for s in self._scripts} if probes else {}
+        client = self._client_for_checks()
+        door = self._door if self._scripts and probes else None
+        lent: AbstractContextManager[dict[str, str]] = (
+            door.lend([p.url for p in probes], timeout=timeout.total_seconds()) if door else nullcontext({})
+        )
+        with lent as urls:
+            jobs = [self._pool.submit(self._get, client, p, e, timeout) for p in probes for e in self._endpoints]
+            jobs += [
+                self._pool.submit(self._script, p, s, copies[s.name], timeout, urls.get(p.url))
+                for p in probes
+                for s in self._scripts
+            ]
+            return Round(results=tuple(job.result() for job in jobs))
+
+    def _client_for_checks(self) -> httpx.Client:
         if self._client is None:
+            access = self._access() if callable(self._access) else self._access
+            # Checks must see each replica as a new client would: no pooled connections.
             self._client = httpx.Client(
                 limits=httpx.Limits(max_keepalive_connections=0),
                 trust_env=False,
-                headers=self._headers,
-                verify=self._verify,
+                verify=access.verify,
+                auth=access.auth,
+                proxy=access.proxy,
             )
-        jobs = [self._pool.submit(self._get, p, e, timeout) for p in probes for e in self._endpoints]
-        jobs += [self._pool.submit(self._script, p, s, copies[s.name], timeout) for p in probes for s in self._scripts]
-        return Round(results=tuple(job.result() for job in jobs))
+            if access.door:
+                self._door = CheckProxy(self._client)
+        return self._client
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._door is not None:
+            self._door.close()
         if self._client is not None:
             self._client.close()
         if self._folder is not None:
@@ -100,26 +137,29 @@ class HttpHealthProbe:
             self._copies[check.name] = copy
         return self._copies[check.name]
 
-    def _get(self, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
+    def _get(self, client: httpx.Client, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
         name = f"GET {endpoint} on {probe.label}"
-        assert self._client is not None  # made by round()
         try:
-            response = self._client.get(probe.url.rstrip("/") + endpoint, timeout=timeout.total_seconds())
+            response = client.get(probe.url.rstrip("/") + endpoint, timeout=timeout.total_seconds())
         except httpx.TimeoutException:
             return CheckResult(name, False, f"no answer within {timeout.total_seconds():g}s")
         except httpx.HTTPError as exc:
             return CheckResult(name, False, _describe_http_error(exc))
+        except ArxdeployError as exc:  # the target's credentials could not be had (a plugin failed)
+            return CheckResult(name, False, f"no credentials: {exc.message}")
         answer = f"HTTP {response.status_code}"
         if not response.is_success:
             body = _brief(_status_message(response) or response.text)
             answer = f"{answer}: {body}" if body else answer
         return CheckResult(name, response.is_success, answer)
 
-    def _script(self, probe: Probe, check: ScriptCheck, copy: Path | None, timeout: timedelta) -> CheckResult:
+    def _script(
+        self, probe: Probe, check: ScriptCheck, copy: Path | None, timeout: timedelta, door_url: str | None
+    ) -> CheckResult:
         name = f"script {check.name} on {probe.label}"
         env = {
             **self._environ,
-            "ARXDEPLOY_CHECK_URL": probe.url,
+            "ARXDEPLOY_CHECK_URL": door_url or probe.url,
             "ARXDEPLOY_COLOR": probe.color.value,
             "ARXDEPLOY_VERSION": probe.version,
         }
@@ -140,7 +180,10 @@ class HttpHealthProbe:
             return CheckResult(name, False, f"still running after {limit:g}s")
         except OSError as exc:
             return CheckResult(name, False, f"could not run {check.path}: {exc.strerror}")
-        output = (done.stdout + done.stderr).strip()[-_ANSWER_CHARS:]
+        output = done.stdout + done.stderr
+        if door_url:  # the door's key opens nothing after the round, but it is not for the record
+            output = output.replace(door_url, probe.url)
+        output = output.strip()[-_ANSWER_CHARS:]
         answer = f"exit {done.returncode}" + (f": {output}" if output else "")
         return CheckResult(name, done.returncode == 0, answer)
 

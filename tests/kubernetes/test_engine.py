@@ -1,7 +1,7 @@
 """The engine drives ``KubernetesTarget`` through whole deployments on the emulator.
 
 Health checks are the real ``HttpHealthProbe`` carrying what the API server's proxy needs
-(``probe_headers``, ``probe_verify``), as the bootstrap wires it.
+(``probe_auth``, ``probe_verify``), as the bootstrap wires it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import TransientTargetError
-from arxdeploy.health import HttpHealthProbe
+from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
@@ -65,8 +65,7 @@ def engine(target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: P
         endpoints=["/health"],
         cwd=tmp_path,
         environ={},
-        headers=target.probe_headers(),
-        verify=target.probe_verify(),
+        access=Access(verify=target.probe_verify(), auth=target.probe_auth()),
     )
     clock = SystemClock()
     store = MemoryStore()

@@ -108,7 +108,7 @@ def test_first_deploy_into_an_empty_namespace(target: KubernetesTarget, cluster:
     if cluster.kube is not None:  # the health probe's way in: service proxy plus bearer token
         cluster.kube.register_service_backend(ns, "arxos", app_url)
         ca = target.probe_verify()
-        answer = httpx.get(state.live_url + "/health", headers=target.probe_headers(), verify=ca)
+        answer = httpx.get(state.live_url + "/health", auth=target.probe_auth(), verify=ca)
         assert answer.status_code == 200
         assert httpx.get(state.live_url + "/health", verify=ca).status_code == 401  # the token is needed
 
@@ -333,7 +333,7 @@ def test_a_stale_switch_gets_409_and_is_retried_after_reading_again(
     plain = connect(kubeconfig=cluster.kubeconfig, context=None)
     single = KubeConfig.from_file(cluster.kubeconfig).get()
     interfering = _Interfering(config=single, field_manager="arxdeploy", other=plain.client)
-    connection = Connection(client=interfering, server=plain.server, token=plain.token)
+    connection = Connection(client=interfering, server=plain.server, access=plain.access)
     with KubernetesTarget(spec=k8s_spec, state_dir=tmp_path, connection=connection) as target:
         ns = k8s_spec.namespace_for(ENV)
         target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
@@ -378,7 +378,7 @@ def test_client_errors_become_target_errors(k8s_spec: KubeSpec, tmp_path: Path, 
     ):
         target.inspect(environment=ENV)
 
-    with pytest.raises(TargetError, match=r"cannot use the kubeconfig: .*nope"):
+    with pytest.raises(TargetError, match=r"no context 'nope' in kubeconfig .*known: arxdeploy-emulator"):
         connect(kubeconfig=kube.kubeconfig, context="nope")
 
 

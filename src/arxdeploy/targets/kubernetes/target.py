@@ -6,19 +6,20 @@ merge patch of the live Service's selector carrying ``metadata.resourceVersion``
 based on a stale read fails with 409 instead of overwriting; it is then re-read and retried.
 
 Health checks reach a color from outside the cluster through the API server's service proxy
-(``<server>/api/v1/namespaces/<ns>/services/<name>:http/proxy``); the proxy needs the bearer
-token in ``probe_headers()``. Where the proxy is not allowed, run ``kubectl port-forward
-svc/<service>-preview 8080:80`` and check ``http://127.0.0.1:8080`` instead.
+(``<server>/api/v1/namespaces/<ns>/services/<name>:http/proxy``), with the same credentials, TLS
+settings and HTTP proxy as the API calls: ``probe_auth()``, ``probe_verify()``, ``probe_proxy()``.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from lightkube import Client, operators
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.apps_v1 import Deployment
@@ -30,6 +31,7 @@ from arxdeploy.errors import NotFoundError, TargetError, TransientTargetError
 from arxdeploy.ports import ColorState, EnvironmentState, Replica
 from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
+from arxdeploy.targets.kubernetes.access import ProbeAuth
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
 from arxdeploy.targets.kubernetes.errors import CONFLICT, NOT_FOUND, calling, status_code
 from arxdeploy.targets.kubernetes.spec import KubeSpec
@@ -45,10 +47,20 @@ SKIP_CONFIGMAPS = frozenset({"kube-root-ca.crt"})
 class KubernetesTarget:
     """Implements ``arxdeploy.ports.Target``. Methods are idempotent; failures raise ``TargetError``."""
 
-    def __init__(self, *, spec: KubeSpec, state_dir: Path, connection: Connection | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        spec: KubeSpec,
+        state_dir: Path,
+        connection: Connection | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``environ``: where ``KUBECONFIG``, ``HOME``, the in-cluster variables, proxies and a credential
+        plugin's environment come from (default: this process's)."""
         self.spec = spec
         self.backups_dir = state_dir / "backups"
         self._connection = connection
+        self._environ = environ
 
     # --- connection ------------------------------------------------------------------------
 
@@ -56,24 +68,29 @@ class KubernetesTarget:
     def connection(self) -> Connection:
         # Lazy: commands that never touch the cluster do not need a kubeconfig.
         if self._connection is None:
-            self._connection = connect(kubeconfig=self.spec.kubeconfig, context=self.spec.context)
+            self._connection = connect(
+                kubeconfig=self.spec.kubeconfig, context=self.spec.context, environ=self._environ
+            )
         return self._connection
 
     @property
     def _client(self) -> Client:
         return self.connection.client
 
-    def probe_headers(self) -> dict[str, str]:
-        """Headers a health probe must send to reach ``Replica.url`` through the API server.
+    def probe_auth(self) -> httpx.Auth:
+        """The API calls' credentials, for health probes that reach ``Replica.url`` through the API
+        server: a token, a token file read again as it rotates, an exec plugin's token renewed
+        before it expires and after a 401 (the same plugin runs serve both)."""
+        return ProbeAuth(self.connection.access)
 
-        Empty when the kubeconfig user has no static token (client certificates, exec plugins).
-        """
-        token = self.connection.token
-        return {"Authorization": f"Bearer {token}"} if token else {}
+    def probe_verify(self) -> ssl.SSLContext:
+        """How a health probe trusts the API server, and the client certificate it presents
+        (httpx's ``verify``): the very context the API calls use."""
+        return self.connection.access.context
 
-    def probe_verify(self) -> ssl.SSLContext | bool:
-        """How a health probe trusts the API server (httpx's ``verify``): the kubeconfig's CA."""
-        return self.connection.verify
+    def probe_proxy(self) -> str | None:
+        """The HTTP proxy to the API server (the kubeconfig's ``proxy-url``, or ``HTTPS_PROXY``), if any."""
+        return self.connection.access.proxy
 
     def proxy_url(self, environment: str, service_name: str) -> str:
         namespace = self.spec.namespace_for(environment)
