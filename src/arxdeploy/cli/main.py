@@ -20,17 +20,23 @@ from arxdeploy.cli.route import route
     envvar="ARXDEPLOY_CONFIG",
     help="The service's deployment_config.yaml.",
 )
+@click.option(
+    "--context",
+    metavar="NAME",
+    default=None,
+    help="kubeconfig context to use, instead of target.kubernetes.context (Kubernetes targets).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(package_name="arxdeploy")
 @click.pass_context
-def cli(ctx: click.Context, config: str, verbose: bool) -> None:
+def cli(ctx: click.Context, config: str, context: str | None, verbose: bool) -> None:
     """Safe, reversible blue-green deployments.
 
     A new version starts beside the live one, is health-checked before it gets a request,
     takes the traffic in one atomic switch, is watched for a monitoring window and is
     rolled back on its own if it fails, with the previous version still warm.
     """
-    ctx.obj = Options(config, verbose)
+    ctx.obj = Options(config, verbose, context=context)
 
 
 for command in (

@@ -18,11 +18,12 @@ DEFAULT_CONFIG = "deployment_config.yaml"
 
 
 class Options:
-    def __init__(self, config: str | os.PathLike[str], verbose: bool) -> None:
+    def __init__(self, config: str | os.PathLike[str], verbose: bool, *, context: str | None = None) -> None:
         from pathlib import Path
 
         self.config = Path(config)
         self.verbose = verbose
+        self.context = context  # --context: the kubeconfig context, over target.kubernetes.context
         self.redact: Callable[[str], str] = str  # the config's secrets, once it is loaded
 
 
@@ -82,7 +83,13 @@ def app_for(
     from arxdeploy.bootstrap import build
 
     with errors_handled(options, as_json):
-        app = build(options.config, os.environ, hooks=[printer] if printer else [], reads_only=reads_only)
+        app = build(
+            options.config,
+            os.environ,
+            hooks=[printer] if printer else [],
+            reads_only=reads_only,
+            context=options.context,
+        )
         options.redact = app.redactor
         try:
             if printer:
