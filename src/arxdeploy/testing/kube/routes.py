@@ -67,6 +67,7 @@ class Context:
     session: ClientSession | None = None
     transports: weakref.WeakSet[asyncio.BaseTransport] = field(default_factory=weakref.WeakSet)
     faults: list[Fault] = field(default_factory=list)  # guarded by calls_lock
+    unauthorized: Counter[str] = field(default_factory=Counter)  # 401 answers by "METHOD /path"; calls_lock
 
 
 @dataclass
@@ -116,6 +117,8 @@ def build_app(ctx: Context) -> web.Application:
             ctx.calls[f"{request.method} {request.path}"] += 1
         user = ctx.auth.authenticate(request.headers.get("Authorization"), _peer_certificate(request))
         if user is None and request.path not in _PUBLIC:
+            with ctx.calls_lock:
+                ctx.unauthorized[f"{request.method} {request.path}"] += 1
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
         request[USER] = user
         injected = _injected(ctx, request)

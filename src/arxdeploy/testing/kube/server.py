@@ -363,6 +363,13 @@ class KubeEmulator:
         with self._context.calls_lock:
             return copy.copy(self._context.calls)
 
+    @property
+    def unauthorized(self) -> Counter[str]:
+        """Requests answered ``401 Unauthorized`` so far (they count in ``calls`` too), keyed ``"METHOD /path"``."""
+        with self._context.calls_lock:
+            return copy.copy(self._context.unauthorized)
+
     def reset_calls(self) -> None:
         with self._context.calls_lock:
             self._context.calls.clear()
+            self._context.unauthorized.clear()
