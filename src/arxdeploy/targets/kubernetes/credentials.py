@@ -140,7 +140,7 @@ class ExecPlugin:
     - Its output: an ``ExecCredential`` of the same ``apiVersion`` with ``status.token`` and/or
       ``status.clientCertificateData`` + ``clientKeyData``, and maybe ``expirationTimestamp``;
       checked with client-go's messages.
-    - It runs again when the credential is ``EXPIRY_MARGIN`` (at most a tenth of its lifetime)
+    - It runs again when the credential is ``EXPIRY_MARGIN`` (at most a quarter of its lifetime)
       from its expiry, and after a 401 to the credential it gave last; one run at a time, and a
       thread that waited for a run uses its result.
     - Its stderr is passed on as it comes (a device-code login prints there), and the end of it
@@ -211,7 +211,7 @@ class ExecPlugin:
         self._grant = grant
         self._renew_at = None
         if grant.expires is not None:
-            margin = min(EXPIRY_MARGIN, max(grant.expires - started, timedelta(0)) / 10)
+            margin = min(EXPIRY_MARGIN, max(grant.expires - started, timedelta(0)) / 4)
             self._renew_at = grant.expires - margin
 
     def _resolve(self) -> str:
