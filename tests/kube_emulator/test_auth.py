@@ -58,6 +58,7 @@ def test_the_static_token_is_the_default(kube: KubeEmulator, api: httpx.Client) 
 
 
 def test_a_request_without_valid_credentials_is_a_401_status(kube: KubeEmulator) -> None:
+    kube.reset_calls()
     with httpx.Client(base_url=kube.url, verify=kube.ssl_context()) as anonymous:
         for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {kube.token}"}):
             response = anonymous.get("/api/v1/namespaces", headers=headers)
@@ -71,6 +72,12 @@ def test_a_request_without_valid_credentials_is_a_401_status(kube: KubeEmulator)
                 "reason": "Unauthorized",
                 "code": 401,
             }
+        assert anonymous.get("/api/v1/namespaces", headers=kube.headers).status_code == 200
+    # what was refused is counted apart, and in the calls too
+    assert kube.unauthorized == {"GET /api/v1/namespaces": 3}
+    assert kube.calls["GET /api/v1/namespaces"] == 4
+    kube.reset_calls()
+    assert kube.unauthorized == {}
 
 
 # client certificates
