@@ -13,12 +13,15 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from arxdeploy.check_proxy import CheckProxy
 from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import CheckResult, Probe, Round
+
+if TYPE_CHECKING:
+    from arxdeploy.check_proxy import CheckProxy
 
 _ANSWER_CHARS = 200
 
@@ -109,6 +112,8 @@ class HttpHealthProbe:
                 proxy=access.proxy,
             )
             if access.door:
+                from arxdeploy.check_proxy import CheckProxy  # http.server: only where a door is needed
+
                 self._door = CheckProxy(self._client)
         return self._client
 
