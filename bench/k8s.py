@@ -12,6 +12,11 @@ backends are local HTTP servers; the emulator's pods become Ready 0.1 s after th
    configured waits.
 2. A version whose live backend starts answering 500 at a known moment after the switch: time
    from that flip to the live Service's selector back on the old color (polled every 10 ms).
+3. Credentials: the deploys and rollbacks of 1. with the kubeconfig's user holding a static token,
+   a client certificate or an exec plugin (the emulator's, 15-minute tokens), each operation in a
+   fresh app as each CLI command is its own process (the plugin runs once per command); then one
+   deploy with a 10 s monitoring window while exec tokens live 1, 2 or 5 s: how often the plugin
+   runs, and whether any request was refused (``kube.unauthorized``).
 
 Call counts carry over to a real cluster; wall times do not (no network, no etcd, no kubelet).
 """
@@ -26,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,9 @@ POLL_S = 0.01
 FLIP_AFTER_SWITCH_S = (0.1, 0.3, 0.5, 0.7, 0.9)
 VERBS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 CALLS = Settings(replicas=2, monitoring=0.5, switch_delay=0.0, scale_down=0.0, interval=0.1, success_threshold=2)
+AUTH_MODES: dict[str, dict[str, Any]] = {"token": {}, "cert": {"auth": "cert"}, "exec": {"auth": "exec"}}
+SHORT_TOKENS = Settings(replicas=2, monitoring=10.0, interval=0.1, success_threshold=2)
+TOKEN_TTL_S = (1, 2, 5)
 ROLLBACK = Settings(replicas=2, monitoring=15.0, interval=1.0, timeout=1.0, success_threshold=2, failure_threshold=3)
 
 
@@ -94,10 +102,14 @@ class Cluster:
 
     def settings(self, s: Settings) -> None:
         """Rewrite the config and rebuild the app on it: the next operation uses these settings."""
+        write_config(self.folder, self.kube.kubeconfig, s)
+        self.fresh()
+
+    def fresh(self) -> None:
+        """A new app, as the next CLI command would build: a new connection (a plugin run first)."""
         from arxdeploy.bootstrap import build
 
         self.app.close()
-        write_config(self.folder, self.kube.kubeconfig, s)
         self.app = build(self.folder / "deployment_config.yaml", {})
 
     def deploy(self, version: str) -> Any:
@@ -136,14 +148,15 @@ def write_config(folder: Path, kubeconfig: Path, s: Settings) -> None:
 
 
 @contextmanager
-def cluster(settings: Settings) -> Iterator[Cluster]:
+def cluster(settings: Settings, **auth: Any) -> Iterator[Cluster]:
+    """``auth``: the emulator's ``auth``, ``exec_token_ttl``, ...: what its kubeconfig's user holds."""
     from arxdeploy.bootstrap import build
     from arxdeploy.testing.kube import KubeEmulator
 
     folder = Path(tempfile.mkdtemp(prefix=MARK))
     live, preview = Backend(), Backend()
     try:
-        with KubeEmulator(ready_delay=READY_DELAY_S) as kube:
+        with KubeEmulator(ready_delay=READY_DELAY_S, **auth) as kube:
             write_config(folder, kube.kubeconfig, settings)
             app = build(folder / "deployment_config.yaml", {})
             namespace = app.target.spec.namespace_for(ENVIRONMENT)
@@ -182,7 +195,7 @@ def by_resource(calls: Counter[str], namespace: str) -> dict[str, int]:
 
 
 def measured(c: Cluster, operation: str, run: Any, waits: float) -> dict[str, Any]:
-    before = c.kube.calls
+    before, refused, runs = c.kube.calls, c.kube.unauthorized, c.kube.exec_runs
     start = time.perf_counter()
     view = run()
     seconds = time.perf_counter() - start
@@ -194,19 +207,24 @@ def measured(c: Cluster, operation: str, run: Any, waits: float) -> dict[str, An
         "wall_s": round(seconds, 3),
         "overhead_s": round(seconds - waits, 3),
         "requests": by_verb(delta),
+        "refused_401": sum((c.kube.unauthorized - refused).values()),
+        "plugin_runs": c.kube.exec_runs - runs,
         "requests_by_resource": by_resource(delta, c.namespace),
     }
 
 
 def operation_figures(runs: list[dict[str, Any]], waits: float) -> dict[str, Any]:
     counts = {key: sorted({r["requests"][key] for r in runs}) for key in runs[0]["requests"]}
+    per_run = ("operation", "wall_s", "overhead_s", "requests", "refused_401", "plugin_runs")
     return {
         "configured_waits_s": round(waits, 3),
         "requests": {key: values[0] if len(values) == 1 else values for key, values in counts.items()},
         "wall_s": summary([r["wall_s"] for r in runs]),
         "overhead_s": summary([r["overhead_s"] for r in runs]),
+        "plugin_runs": sorted({r["plugin_runs"] for r in runs}),
+        "refused_401": sum(r["refused_401"] for r in runs),
         "requests_by_resource": runs[-1]["requests_by_resource"],
-        "runs": [{k: r[k] for k in ("operation", "wall_s", "overhead_s", "requests")} for r in runs],
+        "runs": [{k: r[k] for k in per_run} for r in runs],
     }
 
 
@@ -228,6 +246,59 @@ def api_calls(quick: bool) -> dict[str, Any]:
         "settings": asdict(CALLS),
         "deploy": operation_figures(deploys, deploy_waits),
         "rollback": operation_figures(rollbacks, rollback_waits),
+    }
+
+
+# --- 3. credentials: a token, a client certificate, an exec plugin --------------------------------
+
+
+def credential_modes(quick: bool) -> dict[str, Any]:
+    """1.'s operations per auth mode, each in a fresh app (a CLI command: connect, plugin run, work)."""
+    repeats = 2 if quick else 5
+    deploy_waits = CALLS.configured_waits()
+    rollback_waits = (CALLS.success_threshold - 1) * CALLS.interval
+    modes: dict[str, Any] = {}
+    for mode, auth in AUTH_MODES.items():
+        deploys, rollbacks = [], []
+        with cluster(CALLS, **auth) as c:
+            c.deploy("v0")
+            for n in range(1, repeats + 1):
+                log(f"k8s: {mode} deploy {n}")
+                c.fresh()
+                deploys.append(measured(c, f"deploy v{n}", lambda n=n: c.deploy(f"v{n}"), deploy_waits))
+            for n in range(1, repeats + 1):
+                log(f"k8s: {mode} rollback {n}")
+                c.fresh()
+                rollbacks.append(measured(c, "rollback", c.rollback, rollback_waits))
+        modes[mode] = {
+            "deploy": operation_figures(deploys, deploy_waits),
+            "rollback": operation_figures(rollbacks, rollback_waits),
+        }
+    return {"settings": asdict(CALLS), "modes": modes}
+
+
+def short_tokens(quick: bool) -> dict[str, Any]:
+    """One deploy outliving many exec tokens: plugin runs and refused requests per token lifetime."""
+    settings = replace(SHORT_TOKENS, monitoring=3.0) if quick else SHORT_TOKENS
+    waits = settings.configured_waits()
+    runs = []
+    for ttl in TOKEN_TTL_S:
+        with cluster(settings, auth="exec", exec_token_ttl=ttl) as c:
+            c.deploy("v0")
+            c.fresh()
+            log(f"k8s: deploy with {ttl}s exec tokens")
+            run = measured(c, f"deploy, {ttl}s tokens", lambda c=c: c.deploy("v1"), waits)
+            run["token_ttl_s"] = ttl
+            run["token_lifetimes_s"] = [
+                round((m.expires - m.issued).total_seconds(), 3) for m in c.kube.minted[-run["plugin_runs"] :]
+            ]
+            runs.append(run)
+    return {
+        "settings": asdict(settings),
+        "runs": [
+            {k: r[k] for k in ("token_ttl_s", "plugin_runs", "refused_401", "wall_s", "requests", "token_lifetimes_s")}
+            for r in runs
+        ],
     }
 
 
@@ -318,17 +389,25 @@ def measure(quick: bool) -> dict[str, Any]:
         "emulator_ready_delay_s": READY_DELAY_S,
         "api_calls": api_calls(quick),
         "failing_check_to_switch_back": rollback_time(quick),
+        "credentials": credential_modes(quick),
+        "short_exec_tokens": short_tokens(quick),
     }
 
 
 def headline(figures: dict[str, Any]) -> str:
     calls, back = figures["api_calls"], figures["failing_check_to_switch_back"]["flip_to_selector_back_s"]
+    token, exec_ = figures["credentials"]["modes"]["token"], figures["credentials"]["modes"]["exec"]
+    ttl_runs = ", ".join(
+        f"{r['token_ttl_s']}s tokens: {r['plugin_runs']}" for r in figures["short_exec_tokens"]["runs"]
+    )
     return (
         f"deploy {calls['deploy']['requests']['total']} API requests (+{calls['deploy']['requests']['proxied_checks']}"
         f" proxied checks), overhead {calls['deploy']['overhead_s']['median']}s; rollback "
         f"{calls['rollback']['requests']['total']} (+{calls['rollback']['requests']['proxied_checks']}), "
         f"{calls['rollback']['overhead_s']['median']}s; failing check -> selector back median {back['median']}s, "
-        f"max {back['max']}s"
+        f"max {back['max']}s; exec auth: deploy {exec_['deploy']['requests']['total']} requests, overhead "
+        f"{exec_['deploy']['overhead_s']['median']}s (token {token['deploy']['overhead_s']['median']}s); "
+        f"plugin runs with {ttl_runs}"
     )
 
 
