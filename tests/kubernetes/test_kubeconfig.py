@@ -325,3 +325,16 @@ def test_the_kubeconfigs_proxy_url_and_tls_server_name_are_kept(tmp_path: Path) 
 def test_a_users_repr_never_shows_its_secrets(tmp_path: Path) -> None:
     found = find(one(tmp_path / "config", {"token": "s3cr3t-token", "exec": None}))
     assert "s3cr3t-token" not in repr(found) and "s3cr3t-token" not in json.dumps(str(found))
+
+
+def test_a_socks_proxy_without_socksio_says_what_to_install(tmp_path: Path) -> None:
+    from importlib.util import find_spec
+
+    from arxdeploy.targets.kubernetes.client import connect
+
+    if find_spec("socksio") is not None:
+        pytest.skip("socksio is installed here")
+    cluster = {"server": "https://10.0.0.1:6443", "proxy-url": "socks5://127.0.0.1:1080"}
+    with pytest.raises(TargetError, match="cannot use the proxy socks5://127.0.0.1:1080") as caught:
+        connect(kubeconfig=one(tmp_path / "config", {"token": "t"}, cluster=cluster), context=None, environ={})
+    assert caught.value.hint == "pip install socksio"

@@ -12,6 +12,7 @@ from lightkube import Client
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.config.models import Cluster, Context, User
 
+from arxdeploy.errors import TargetError
 from arxdeploy.targets.kubernetes import kubeconfig as kubeconfigs
 from arxdeploy.targets.kubernetes.access import ApiTransport, ClusterAccess
 
@@ -50,11 +51,15 @@ def connect(
         cluster=Cluster(server=access.server, insecure=True),
         user=User(),  # no credentials of lightkube's own: the transport adds ours
     )
+    try:
+        transport = ApiTransport(access)
+    except ImportError as exc:  # a socks5:// proxy without socksio
+        raise TargetError(f"cannot use the proxy {access.proxy}: {exc}", hint="pip install socksio") from exc
     client = Client(
         config=single,
         field_manager=FIELD_MANAGER,
         timeout=httpx2.Timeout(timeout),
-        transport=ApiTransport(access),
+        transport=transport,
         trust_env=False,
     )
     return Connection(client=client, server=access.server, access=access)
