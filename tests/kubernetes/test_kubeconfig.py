@@ -335,6 +335,6 @@ def test_a_socks_proxy_without_socksio_says_what_to_install(tmp_path: Path) -> N
     if find_spec("socksio") is not None:
         pytest.skip("socksio is installed here")
     cluster = {"server": "https://10.0.0.1:6443", "proxy-url": "socks5://127.0.0.1:1080"}
-    with pytest.raises(TargetError, match="cannot use the proxy socks5://127.0.0.1:1080") as caught:
+    with pytest.raises(TargetError, match=r"cannot use the proxy socks5://127\.0\.0\.1:1080") as caught:
         connect(kubeconfig=one(tmp_path / "config", {"token": "t"}, cluster=cluster), context=None, environ={})
     assert caught.value.hint == "pip install socksio"
