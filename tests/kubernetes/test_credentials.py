@@ -168,7 +168,7 @@ def test_deploys_and_their_checks_use_the_kubeconfigs_own_credentials(mode: str,
 def test_the_plugin_gets_kubernetes_exec_info_with_the_cluster_and_no_terminal(tmp_path: Path) -> None:
     with KubeEmulator(auth="exec") as kube:
         config = write_config(tmp_path, kube.kubeconfig)
-        assert run(config, "k8s", "diff", "--env", ENV, "--version", "1.0").exit_code == 0
+        assert run(config, "k8s", "diff", "--env", ENV, "--version", "1.0").exit_code == 1  # 1: all of it is new
         [minted] = kube.minted
     ca = base64.b64encode(kube.certificates.ca_pem).decode()
     assert minted.exec_info == {
@@ -521,7 +521,7 @@ def test_context_chooses_the_kubeconfig_context_over_the_config(tmp_path: Path) 
         unknown = run(service, "--context", "nope", *diff)
 
     assert configured.exit_code != 0 and "cannot reach the API server" in configured.stderr
-    assert chosen.exit_code == 0, chosen.output
+    assert chosen.exit_code == 1, chosen.output  # k8s diff: something would change
     assert "+ new object" in chosen.stdout
     assert unknown.exit_code == 5
     assert "no context 'nope' in kubeconfig" in unknown.stderr and "known: arxdeploy-emulator, far" in unknown.stderr
