@@ -21,6 +21,7 @@ from lightkube import ApiError
 from lightkube.resources.core_v1 import Namespace
 
 from arxdeploy.ports import Target
+from arxdeploy.targets.kubernetes.manifests import image_for
 from arxdeploy.targets.kubernetes.spec import spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.targets.local.client import LocalTarget, read_runtime
@@ -51,6 +52,11 @@ class Subject(Protocol):
         """Where that backup's files are, if the target writes files (the fake keeps none)."""
         ...
 
+    def never_starts(self, version: str) -> None:
+        """Make ``version`` crash as soon as it starts (the fake and the echo app crash on any
+        version named ``*crash*``; the emulator needs telling)."""
+        ...
+
 
 @dataclass
 class FakeSubject:
@@ -64,6 +70,9 @@ class FakeSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return None
+
+    def never_starts(self, version: str) -> None:
+        assert "crash" in version
 
 
 @dataclass
@@ -85,6 +94,9 @@ class LocalSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return self.local.state_dir / "backups" / deployment_id
+
+    def never_starts(self, version: str) -> None:
+        assert "crash" in version
 
 
 @dataclass
@@ -116,6 +128,9 @@ class KubeSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return self.target.backups_dir / deployment_id
+
+    def never_starts(self, version: str) -> None:
+        self.kube.set_behaviour("crashloop", image=image_for(self.target.spec, version))
 
 
 def _version(obj: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
-from arxdeploy.ports import EnvironmentState
+from arxdeploy.ports import ColorState, EnvironmentState, ProblemKind
 from tests.support import wait_until
 
 from .conftest import ENV, Subject
@@ -78,7 +78,8 @@ def test_inspect_of_running_colors_changes_nothing(subject: Subject) -> None:
 def test_start_color_runs_that_version_with_that_many_replicas_and_does_not_switch(subject: Subject) -> None:
     state = start(subject, BLUE, "v1", replicas=2)
     assert releases(state) == {BLUE: ("v1", 2)}
-    assert len(state.colors[BLUE].replicas) == 2 and not state.colors[BLUE].crash_looping
+    assert len(state.colors[BLUE].replicas) == 2 and state.colors[BLUE].problem is None
+    assert state.colors[BLUE].size == 2
     assert state.live_color is None
 
 
@@ -106,6 +107,20 @@ def test_start_color_on_the_live_color_with_another_release_is_refused_and_leave
     assert subject.footprint() == before
     state = subject.target.inspect(environment=ENV)
     assert (state.live_color, releases(state)) == (BLUE, {BLUE: ("v1", 2)})
+
+
+def test_a_color_that_cannot_run_is_reported_failed_with_the_targets_reason(subject: Subject) -> None:
+    subject.never_starts("v2-crash")
+    subject.target.start_color(environment=ENV, color=GREEN, version="v2-crash", replicas=1)
+
+    def failed() -> ColorState | None:
+        green = subject.target.inspect(environment=ENV).colors.get(GREEN)
+        return green if green is not None and green.failed else None
+
+    green = wait_until(failed, timeout=30, what="v2-crash reported as failed")
+    assert green.problem is not None and green.problem.kind is ProblemKind.FAILED
+    assert green.problem.reason.isidentifier() and green.problem.detail  # a word, then what the target says
+    assert green.version == "v2-crash"
 
 
 # --- switch -------------------------------------------------------------------------------

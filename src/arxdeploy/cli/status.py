@@ -55,8 +55,12 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
         row["health"] = {"status": "stopped" if found is None else "down"}
         return row
     plan = app.plan(environment)
+    live = state.colors.get(state.live_color)
+    if live is not None and live.failed:
+        row["health"] = {"status": "unhealthy", "detail": f"{state.live_color.value} ({live.version}): {live.problem}"}
+        return row
     try:
-        probes = probes_for(app.target, environment, state.live_color, live_path=True)
+        probes = probes_for(state, state.live_color, live_path=True)
     except StepFailed as exc:
         row["health"] = {"status": "unhealthy", "detail": exc.message}
         return row

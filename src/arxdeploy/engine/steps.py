@@ -58,7 +58,8 @@ def backup(ctx: StepContext) -> str:
 
 def deploy(ctx: StepContext) -> str:
     d = ctx.deployment
-    ctx.progress(f"starting {ctx.plan.replicas} replicas of {d.version} as {d.new_color.value}")
+    scaled = f", or as many as {d.old_color.value} runs if it was scaled up" if d.old_color else ""
+    ctx.progress(f"starting {d.version} as {d.new_color.value}: {ctx.plan.replicas} replicas{scaled}")
     ctx.target.start_color(
         environment=d.environment,
         color=d.new_color,
@@ -67,14 +68,15 @@ def deploy(ctx: StepContext) -> str:
         # Back to a version that ran before: as the newest backup that ran it saved it.
         from_backup=d.kind is not Kind.DEPLOY,
     )
-    return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
+    return f"{d.version} started as {d.new_color.value}"
 
 
 def verify(ctx: StepContext) -> str:
     d = ctx.deployment
-    rounds = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
+    ready = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
     return (
-        f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
+        f"{d.new_color.value} ({ready.size} replica{'s' if ready.size != 1 else ''}) passed every check "
+        f"{ctx.plan.checks.success_threshold} times in a row ({ready.rounds} rounds)"
     )
 
 
@@ -143,7 +145,7 @@ def rollback(ctx: StepContext) -> str:
     warm = (
         old is not None
         and old.version == d.previous_version
-        and not old.crash_looping
+        and not old.failed
         and any(r.running for r in old.replicas)
     )
     if not warm:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from lightkube import Client, operators
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Pod, Service
+from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
@@ -111,6 +111,8 @@ class KubernetesTarget:
             all_pods = list(self._client.list(Pod, namespace=ns, labels={"app": service}))
         live_url = self.proxy_url(environment, service) if live_service else None
         preview_url = self.proxy_url(environment, manifests.preview_name(service)) if preview_service else None
+        # Only a color with something to explain costs a fourth request: its pods' Events.
+        events = self._pod_events(ns) if pods.needs_events(deployments, all_pods) else pods.PodEvents()
         colors: dict[Color, ColorState] = {}
         for deployment in deployments:
             color = _color_label(deployment.metadata.labels if deployment.metadata else None)
@@ -118,7 +120,7 @@ class KubernetesTarget:
                 continue
             url = live_url if color is live else preview_url if color is preview else None
             own = [p for p in all_pods if _color_label(p.metadata.labels if p.metadata else None) is color]
-            colors[color] = self._color_state(environment, color, deployment, own, url)
+            colors[color] = self._color_state(environment, color, deployment, own, url, events)
         return EnvironmentState(
             environment=environment,
             live_color=live,
@@ -127,8 +129,27 @@ class KubernetesTarget:
             preview_url=preview_url,
         )
 
+    def _pod_events(self, ns: str) -> pods.PodEvents:
+        """The Events about the namespace's pods, newest first; none where RBAC does not allow
+        listing them (a pull then waits until the deadline instead of failing after its retries)."""
+        try:
+            with calling("list", f"events in namespace {ns}"):
+                found = list(self._client.list(Event, namespace=ns, fields={"involvedObject.kind": "Pod"}))
+        except TransientTargetError:
+            raise
+        except TargetError as exc:
+            log.warning("cannot read the pods' events in %s: %s", ns, exc.message)
+            return pods.PodEvents()
+        return pods.PodEvents(pods.newest_first(found))
+
     def _color_state(
-        self, environment: str, color: Color, deployment: Deployment, own: list[Pod], url: str | None
+        self,
+        environment: str,
+        color: Color,
+        deployment: Deployment,
+        own: list[Pod],
+        url: str | None,
+        events: pods.PodEvents,
     ) -> ColorState:
         labels = (deployment.metadata.labels if deployment.metadata else None) or {}
         ns = self.spec.namespace_for(environment)
@@ -148,18 +169,15 @@ class KubernetesTarget:
                     url=url if ready and url and complete else pod_url,
                     running=ready,
                     restarts=pods.restarts(pod),
+                    waiting=pods.waiting(pod),
                 )
             )
-        problems = [line for pod in own for line in pods.problems(pod)]
-        deadline = pods.rollout_problem(deployment)
-        if deadline:
-            problems.append(deadline)
         return ColorState(
             color=color,
             version=labels.get(manifests.VERSION_LABEL, "unknown"),
             replicas=tuple(replicas),
-            crash_looping=bool(problems),
-            detail=pods.detail(problems),
+            problem=pods.problem(deployment, own, events),
+            size=deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else None,
         )
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import httpx
 from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError, UsageError
-from arxdeploy.ports import ColorState, EnvironmentState, Replica
+from arxdeploy.ports import ColorState, EnvironmentState, Problem, ProblemKind, Replica
 from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
 from arxdeploy.targets.local.processes import pid_alive
 
@@ -390,19 +390,19 @@ def _nothing_runs(environment: str) -> dict[str, Any]:
 
 
 def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
-    colors = {
-        Color(name): ColorState(
+    colors = {}
+    for name, raw in data["colors"].items():
+        replicas = tuple(
+            Replica(index=r["index"], url=r["url"], running=r["running"], restarts=r["restarts"], pid=r["pid"])
+            for r in raw["replicas"]
+        )
+        colors[Color(name)] = ColorState(
             color=Color(name),
             version=str(raw["version"]),
-            replicas=tuple(
-                Replica(index=r["index"], url=r["url"], running=r["running"], restarts=r["restarts"], pid=r["pid"])
-                for r in raw["replicas"]
-            ),
-            crash_looping=bool(raw["crash_looping"]),
-            detail=str(raw["detail"]),
+            replicas=replicas,
+            problem=_problem(bool(raw["crash_looping"]), str(raw["detail"]), replicas),
+            size=len(replicas),
         )
-        for name, raw in data["colors"].items()
-    }
     live = data.get("live_color")
     return EnvironmentState(
         environment=str(data["environment"]),
@@ -411,6 +411,16 @@ def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
         live_url=data.get("live_url"),
         preview_url=data.get("preview_url"),
     )
+
+
+def _problem(crash_looping: bool, detail: str, replicas: tuple[Replica, ...]) -> Problem | None:
+    """A crash loop (restarts close together: ``crash_loop_restarts`` within ``crash_loop_window``)
+    fails; a replica that died and waits for its restart may come back on its own."""
+    if crash_looping:
+        return Problem(ProblemKind.FAILED, "CrashLoop", detail)
+    if detail and not all(r.running for r in replicas):
+        return Problem(ProblemKind.WAITING, "Restarting", detail)
+    return None
 
 
 def _env_path(environment: str) -> str:
