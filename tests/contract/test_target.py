@@ -63,12 +63,12 @@ def test_inspect_where_nothing_ever_ran_shows_no_live_color_no_colors_and_change
 
 
 def test_inspect_of_running_colors_changes_nothing(subject: Subject) -> None:
-    live(subject, BLUE, "v1", replicas=2)
-    start(subject, GREEN, "v2", replicas=1)
+    live(subject, BLUE, "v1", replicas=1)
+    start(subject, GREEN, "v2", replicas=2)
     before = subject.footprint()
     state = subject.target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (BLUE, "v1")
-    assert releases(state) == {BLUE: ("v1", 2), GREEN: ("v2", 1)}
+    assert releases(state) == {BLUE: ("v1", 1), GREEN: ("v2", 2)}
     assert subject.footprint() == before
 
 
@@ -83,12 +83,22 @@ def test_start_color_runs_that_version_with_that_many_replicas_and_does_not_swit
     assert state.live_color is None
 
 
+def test_a_candidate_runs_as_many_replicas_as_asked_beside_a_live_color_of_that_size(subject: Subject) -> None:
+    # A target whose colors are autoscaled starts a candidate as big as the live color (more
+    # than asked when it was scaled up: tests/kubernetes/test_sizing.py); at the same size, every
+    # target starts what it is asked, and says so in ``size``.
+    live(subject, BLUE, "v1", replicas=2)
+    state = start(subject, GREEN, "v2", replicas=2)
+    assert (state.colors[GREEN].size, state.colors[BLUE].size) == (2, 2)
+    assert releases(state) == {BLUE: ("v1", 2), GREEN: ("v2", 2)}
+
+
 @pytest.mark.parametrize("is_live", [False, True], ids=["candidate", "live"])
 def test_start_color_again_with_the_same_arguments_is_a_no_op(subject: Subject, is_live: bool) -> None:
     start(subject, BLUE, "v1", replicas=2)
     if is_live:  # and the other color is the candidate now
         subject.target.switch(environment=ENV, color=BLUE)
-        start(subject, GREEN, "v2", replicas=1)
+        start(subject, GREEN, "v2", replicas=2)
     before = subject.footprint()
     subject.target.start_color(environment=ENV, color=BLUE, version="v1", replicas=2)
     assert subject.footprint() == before

@@ -207,25 +207,32 @@ class KubernetesTarget:
     ) -> None:
         """Apply the color's Deployment and HPA and the shared objects; point the preview Service at it.
 
+        ``replicas`` is the HPA's ``minReplicas``; the Deployment starts with as many replicas as
+        the live color runs now, or as this color already runs ``version`` (both what their HPA
+        or a person made of them), if that is more, up to the HPA's ``maxReplicas``
+        (``start_size``): the new color takes all of the live one's traffic at once, and the HPA
+        then finds the size it would have chosen itself, so it neither scales it back nor
+        resets what it scaled. Without an HPA the color starts with ``replicas``.
+
         Nothing is ever applied over the live color: a no-op when its Deployment already runs
-        ``version`` with ``replicas``, refused when it runs anything else (applying would roll
-        the pods that take traffic in place). A live color whose Deployment is gone (deleted
+        ``version`` with ``replicas`` or more, refused when it runs anything else (applying would
+        roll the pods that take traffic in place). A live color whose Deployment is gone (deleted
         behind our back) is started again, as a restore needs.
         """
         ns = self.spec.namespace_for(environment)
         live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
         live_service = self._get(Service, live_name, ns)
-        if _selected_color(live_service) is color and self._live_runs(environment, color, version, replicas):
+        live = _selected_color(live_service)
+        if live is color and self._live_runs(environment, color, version, replicas):
             return
         self._ensure_namespace(environment, ns)
         restored = self._restore_objects(environment, color, version) if from_backup else None
         # The color's ConfigMaps come first: its pods must find them when they start.
         own = restored if restored is not None else manifests.color_objects(self.spec, environment, color, version)
+        count = self.starting_size(ns, own, color=color, version=version, floor=replicas, live=live)
         for obj in own:
-            self._apply(_with_replicas(obj, replicas))
-        shared = manifests.shared_objects(
-            self.spec, environment, live=_selected_color(live_service), candidate=color, version=version
-        )
+            self._apply(_with_replicas(obj, count, floor=replicas))
+        shared = manifests.shared_objects(self.spec, environment, live=live, candidate=color, version=version)
         for obj in shared:
             name = obj["metadata"]["name"]
             if obj["kind"] == "Service" and name in (live_name, preview):
@@ -235,8 +242,31 @@ class KubernetesTarget:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
 
+    def starting_size(
+        self, ns: str, own: list[dict[str, Any]], *, color: Color, version: str, floor: int, live: Color | None
+    ) -> int:
+        """The replicas ``start_color`` starts ``color`` with (``start_size``), given its objects
+        ``own`` and the Deployments running now (one list of them)."""
+        hpa = next((o for o in own if o["kind"] == "HorizontalPodAutoscaler"), None)
+        if hpa is None:
+            return floor  # nothing autoscales this color: the config's count
+        with calling("list", f"deployments in namespace {ns}"):
+            running = {
+                d.metadata.name: d
+                for d in self._client.list(Deployment, namespace=ns, labels={"app": self.spec.service})
+                if d.metadata is not None
+            }
+        sizes = []
+        if live is not None and live is not color:
+            sizes.append(_replicas_of(running.get(manifests.deployment_name(self.spec.service, live))))
+        this = running.get(manifests.deployment_name(self.spec.service, color))
+        if this is not None and _version_of(this) == version:
+            sizes.append(_replicas_of(this))  # an HPA may have scaled it up: not undone
+        return start_size(floor=floor, now=sizes, most=int((hpa.get("spec") or {}).get("maxReplicas") or floor))
+
     def _live_runs(self, environment: str, color: Color, version: str, replicas: int) -> bool:
-        """Whether the live ``color`` already runs ``version`` with ``replicas``; False if it runs nothing.
+        """Whether the live ``color`` already runs ``version`` with ``replicas`` or more (its HPA
+        or a person scaled it up); False if it runs nothing.
 
         Raises ``TargetError`` when it runs anything else.
         """
@@ -244,10 +274,9 @@ class KubernetesTarget:
         running = self._get(Deployment, name, self.spec.namespace_for(environment))
         if running is None:
             return False
-        labels = (running.metadata.labels if running.metadata else None) or {}
-        current = labels.get(manifests.VERSION_LABEL, "unknown")
+        current = _version_of(running)
         count = running.spec.replicas if running.spec else None
-        if (current, count) == (version, replicas):
+        if current == version and count is not None and count >= replicas:
             return True
         raise TargetError(
             f"{color.value} is live in {environment} and runs {current} ({count} replicas); "
@@ -421,12 +450,34 @@ def _service_port(pod: Pod) -> int | None:
     return None
 
 
-def _with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
-    """The engine's replica count wins over the template's (a rollback may start fewer)."""
+def start_size(*, floor: int, now: list[int | None], most: int) -> int:
+    """How many replicas an autoscaled color starts with: ``floor`` (the HPA's minimum, the
+    config's count), or more where a running Deployment it must match has more (``now``: the
+    live color, whose traffic it takes; itself, when it already runs the version), never more
+    than the HPA's maximum ``most``."""
+    return max(floor, min(max([floor, *(n for n in now if n is not None)]), most))
+
+
+def _with_replicas(obj: dict[str, Any], count: int, *, floor: int) -> dict[str, Any]:
+    """The numbers agree: the Deployment starts with ``count``, which its HPA allows as it is.
+
+    The HPA's ``minReplicas`` is the engine's ``floor`` (a rollback may ask fewer than the
+    template says: the HPA would otherwise scale the color back up at once) and its
+    ``maxReplicas`` never below it; ``count`` is within those bounds (``start_size``).
+    """
     spec = dict(obj.get("spec") or {})
     if obj["kind"] == "Deployment":
-        spec["replicas"] = replicas
+        spec["replicas"] = count
     elif obj["kind"] == "HorizontalPodAutoscaler":
-        spec["minReplicas"] = replicas
-        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), replicas)  # never below the minimum
+        spec["minReplicas"] = floor
+        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), floor)  # never below the minimum
     return {**obj, "spec": spec}
+
+
+def _version_of(deployment: Deployment) -> str:
+    labels = (deployment.metadata.labels if deployment.metadata else None) or {}
+    return str(labels.get(manifests.VERSION_LABEL, "unknown"))
+
+
+def _replicas_of(deployment: Deployment | None) -> int | None:
+    return deployment.spec.replicas if deployment is not None and deployment.spec else None
