@@ -149,6 +149,17 @@ class Target(Protocol):
         """
         ...
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Remove what was set up for ``environment`` since the backup ``deployment_id`` was taken:
+        what a failed first deployment created beside its color (a namespace, Services, policies;
+        a router). Returns what was removed, for people.
+
+        Only once nothing is live and no color runs; what that backup found stays (never a
+        namespace or an object that existed before), and so does everything when there is no
+        such backup. Idempotent.
+        """
+        ...
+
 
 # --- health -------------------------------------------------------------------------------
 

@@ -57,6 +57,11 @@ class Subject(Protocol):
         version named ``*crash*``; the emulator needs telling)."""
         ...
 
+    def set_up(self) -> object:
+        """What is set up for the environment besides its colors, read from outside the target:
+        the namespace and the objects in it; the runtime's router; the fake's record of it."""
+        ...
+
 
 @dataclass
 class FakeSubject:
@@ -73,6 +78,9 @@ class FakeSubject:
 
     def never_starts(self, version: str) -> None:
         assert "crash" in version
+
+    def set_up(self) -> object:
+        return ENV in self.target.set_up
 
 
 @dataclass
@@ -97,6 +105,11 @@ class LocalSubject:
 
     def never_starts(self, version: str) -> None:
         assert "crash" in version
+
+    def set_up(self) -> object:
+        if read_runtime(self.local.state_dir) is None:
+            return None
+        return self.local.control("GET", f"/v1/environments/{ENV}").json()["listen"]
 
 
 @dataclass
@@ -131,6 +144,14 @@ class KubeSubject:
 
     def never_starts(self, version: str) -> None:
         self.kube.set_behaviour("crashloop", image=image_for(self.target.spec, version))
+
+    def set_up(self) -> object:
+        """Whether the namespace exists, and the objects arxdeploy could have made in it."""
+        made = {"configmaps", "services", "networkpolicies", "deployments", "horizontalpodautoscalers", "secrets"}
+        found: set[tuple[str, str]] = set()
+        for plural in sorted(made | {"poddisruptionbudgets"}):
+            found |= {(plural, o["metadata"]["name"]) for o in self.kube.objects(plural, self.namespace)}
+        return self.kube.get("namespaces", None, self.namespace) is not None, sorted(found)
 
 
 def _version(obj: dict[str, Any]) -> str:

@@ -232,3 +232,49 @@ def test_backup_returns_a_manifest_of_file_digests_and_changes_nothing(subject: 
     folder = subject.backup_folder("d-1")
     if folder is not None:  # the fake writes no files
         assert {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files} == files
+
+
+# --- remove_created -----------------------------------------------------------------------
+
+FIRST, LATER, NONE = "20261127-120000-aaaa", "20261127-130000-bbbb", "20261127-140000-ffff"
+
+
+def stopped(subject: Subject, color: Color) -> None:
+    subject.target.stop_color(environment=ENV, color=color, drain_timeout=DRAIN)
+    subject.settle()
+
+
+def test_what_a_failed_first_start_set_up_goes_once_nothing_runs_and_only_then(subject: Subject) -> None:
+    before = subject.set_up()  # nothing
+    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    start(subject, BLUE, "v1", replicas=1)
+    footprint = subject.footprint()
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # blue runs
+    assert subject.footprint() == footprint
+    stopped(subject, BLUE)
+    assert subject.set_up() != before
+    removed = subject.target.remove_created(environment=ENV, deployment_id=FIRST)
+    assert removed and all(isinstance(what, str) and what for what in removed)
+    assert subject.set_up() == before
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # idempotent
+
+
+def test_remove_created_keeps_what_its_backup_found_and_everything_without_one(subject: Subject) -> None:
+    live(subject, BLUE, "v1")
+    subject.target.switch(environment=ENV, color=None)
+    stopped(subject, BLUE)
+    before = subject.set_up()  # set up by a deployment that went live, then stopped
+    subject.target.backup(environment=ENV, deployment_id=LATER)
+    start(subject, GREEN, "v2", replicas=1)
+    stopped(subject, GREEN)
+    assert subject.target.remove_created(environment=ENV, deployment_id=NONE) == []  # no such backup
+    assert subject.target.remove_created(environment=ENV, deployment_id=LATER) == []
+    assert subject.set_up() == before
+
+
+def test_remove_created_changes_nothing_while_a_color_is_live(subject: Subject) -> None:
+    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    live(subject, BLUE, "v1")
+    before = subject.footprint()
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []
+    assert subject.footprint() == before

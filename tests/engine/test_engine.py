@@ -166,11 +166,27 @@ def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> 
     assert "warm" in view.steps[-1].detail
 
 
-def test_first_deploy_failing_after_switch_leaves_nothing_live(world: World) -> None:
-    _, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
+def test_first_deploy_failing_after_switch_leaves_nothing_live_and_nothing_set_up(world: World) -> None:
+    d, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert live(world) == (None, None)
-    assert world.target.colors["staging"] == {}
+    assert "staging" not in world.target.colors and "staging" not in world.target.set_up
+    assert f"remove_created staging {d.id}" in world.target.calls
+    assert view.steps[-1].detail.endswith("; also removed what it set up: the environment staging")
+
+
+def test_a_failed_first_deploy_removes_what_it_set_up_and_a_later_one_keeps_what_was_there(world: World) -> None:
+    engine = world.engine()
+    _, view = deploy(engine, plan=PLAN, version="v1-crash")
+    assert (view.state, steps(view)[-1]) == (State.FAILED, "cleanup")
+    assert "staging" not in world.target.set_up
+    assert view.steps[-1].detail == "blue (v1-crash) removed; also removed what it set up: the environment staging"
+    # Set up by a deployment that went live, then stopped: a later failure leaves it as it was.
+    deploy(engine, plan=PLAN, version="v1")
+    stop(engine, plan=PLAN)
+    _, view = deploy(engine, plan=PLAN, version="v2-crash")
+    assert view.state is State.FAILED
+    assert "staging" in world.target.set_up and "also removed" not in view.steps[-1].detail
 
 
 def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> None:

@@ -129,7 +129,9 @@ def cleanup(ctx: StepContext) -> str:
         return f"{d.new_color.value} is live; left running"
     ctx.target.stop_color(environment=d.environment, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     live = f"; {state.live_color.value} ({state.live_version}) still live" if state.live_color else ""
-    return f"{d.new_color.value} ({d.version}) removed{live}"
+    others = set(state.colors) - {d.new_color}
+    created = _remove_created(ctx) if state.live_color is None and not others else ""
+    return f"{d.new_color.value} ({d.version}) removed{live}{created}"
 
 
 def rollback(ctx: StepContext) -> str:
@@ -139,7 +141,7 @@ def rollback(ctx: StepContext) -> str:
         ctx.target.switch(environment=env, color=None)
         ctx.record(events.switched(None, None, ctx.clock.now()))
         ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
-        return "nothing was live before; traffic stopped and the new color removed"
+        return f"nothing was live before; traffic stopped and the new color removed{_remove_created(ctx)}"
     state = ctx.target.inspect(environment=env)
     old = state.colors.get(d.old_color)
     warm = (
@@ -162,6 +164,14 @@ def rollback(ctx: StepContext) -> str:
     ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     how = "warm" if warm else "restarted"
     return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed"
+
+
+def _remove_created(ctx: StepContext) -> str:
+    """Nothing runs any more: what this deployment set up beside its color goes too (the target
+    keeps whatever its backup found), so a failed first deployment leaves the environment as it
+    found it."""
+    removed = ctx.target.remove_created(environment=ctx.deployment.environment, deployment_id=ctx.deployment.id)
+    return f"; also removed what it set up: {', '.join(removed)}" if removed else ""
 
 
 def _ready(ctx: StepContext, color: Color, why: str) -> None:

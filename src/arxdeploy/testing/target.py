@@ -74,6 +74,8 @@ class FakeTarget:
     calls: list[str] = field(default_factory=list)
     fail_on: dict[str, int] = field(default_factory=dict)  # method name -> how many more calls fail
     backups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    set_up: set[str] = field(default_factory=set)  # environments something was ever started in
+    _set_up_at_backup: dict[str, bool] = field(default_factory=dict)
 
     def _call(self, name: str, detail: str) -> None:
         self.calls.append(f"{name} {detail}".strip())
@@ -118,6 +120,7 @@ class FakeTarget:
             "files": {"environment.json": "0" * 64},
         }
         self.backups[deployment_id] = manifest
+        self._set_up_at_backup[deployment_id] = environment in self.set_up
         return manifest
 
     def start_color(
@@ -125,6 +128,7 @@ class FakeTarget:
     ) -> None:
         self._call("start_color", f"{environment} {color.value} {version}" + (" from-backup" if from_backup else ""))
         running = self.colors.setdefault(environment, {})
+        self.set_up.add(environment)
         current = running.get(color)
         if (
             current
@@ -154,6 +158,17 @@ class FakeTarget:
         if self.live.get(environment) is color:
             raise TargetError(f"refusing to stop {color.value}: it is live in {environment}")
         self.colors.get(environment, {}).pop(color, None)
+
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        self._call("remove_created", f"{environment} {deployment_id}")
+        if self.live.get(environment) or self.colors.get(environment):
+            return []  # something runs: nothing is removed
+        if self._set_up_at_backup.get(deployment_id, True) or environment not in self.set_up:
+            return []  # set up before that backup (or no such backup): it stays
+        self.set_up.discard(environment)
+        self.colors.pop(environment, None)
+        self.live.pop(environment, None)
+        return [f"the environment {environment}"]
 
     def scale(self, *, environment: str, color: Color, replicas: int, unplaced: bool = False) -> None:
         """Resize a running color, as an autoscaler (or a person) would; not a call of the port.

@@ -200,6 +200,7 @@ class KubernetesTarget:
             namespace=ns,
             objects=objects,
             secret_names=secret_names,
+            namespace_existed=self._namespace_exists(ns),
         )
 
     def start_color(
@@ -367,6 +368,81 @@ class KubernetesTarget:
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template
+        folder's shared objects) that the backup ``deployment_id`` did not find, then the
+        namespace when that backup found none and nothing else is in it now.
+
+        Only once nothing is live and no color's Deployment is left. The namespace is left, with
+        a warning in the log, when something else is in it or deleting it is not allowed (it
+        takes a ClusterRole: that of whoever could create it).
+        """
+        manifest = backups.read_manifest(self.backups_dir / deployment_id)
+        if manifest is None or manifest.get("environment") != environment:
+            log.info(
+                "no backup %s of %s: what was there before it is unknown, so all stays", deployment_id, environment
+            )
+            return []
+        ns = self.spec.namespace_for(environment)
+        service = self.spec.service
+        if _selected_color(self._get(Service, service, ns)) is not None or self._color_deployments(ns):
+            return []  # something runs: nothing is removed
+        existed = backups.saved_names(manifest, kinds.BACKUP)
+        made = [
+            *manifests.shared_objects(self.spec, environment, live=None, candidate=Color.BLUE, version="0"),
+            manifests.service(self.spec, environment, name=service, color=None),
+        ]
+        removed = []
+        for obj in {(o["kind"], o["metadata"]["name"]): o for o in made}.values():
+            what = (obj["kind"], obj["metadata"]["name"])
+            if what not in existed and self._delete_if_there(obj, ns):
+                removed.append(" ".join(what))
+        created_namespace = manifest.get("namespace_existed") is False  # older backups: it existed
+        if created_namespace and self._namespace_exists(ns) and self._delete_namespace_if_empty(ns):
+            removed.append(f"Namespace {ns}")
+        return removed
+
+    def _color_deployments(self, ns: str) -> list[str]:
+        with calling("list", f"deployments in namespace {ns}"):
+            found = self._client.list(Deployment, namespace=ns, labels={"app": self.spec.service})
+            return [
+                d.metadata.name
+                for d in found
+                if d.metadata is not None and d.metadata.name and _color_label(d.metadata.labels) is not None
+            ]
+
+    def _delete_if_there(self, obj: dict[str, Any], ns: str) -> bool:
+        """Delete one object of any kind; False when it was not there."""
+        name = obj["metadata"]["name"]
+        try:
+            self._client.delete(type(kinds.resource(obj)), name, namespace=ns)
+        except Exception as exc:
+            if status_code(exc) == NOT_FOUND:
+                return False
+            with calling("delete", f"{obj['kind']} {name} in namespace {ns}"):
+                raise
+        return True
+
+    def _delete_namespace_if_empty(self, ns: str) -> bool:
+        """Delete ``ns`` (one arxdeploy created) if nothing but Kubernetes' own is left in it."""
+        left = []
+        for name in (*kinds.BACKUP, "Secret"):
+            with calling("list", f"{name} objects in namespace {ns}"):
+                found = [o.to_dict()["metadata"]["name"] for o in self._client.list(kinds.kind_of(name), namespace=ns)]
+            left += [f"{name} {n}" for n in found if not (name == "ConfigMap" and n in SKIP_CONFIGMAPS)]
+        if left:
+            log.warning("namespace %s is kept: arxdeploy created it, but it holds %s", ns, ", ".join(left))
+            return False
+        try:
+            with calling("delete", f"namespace {ns}"):
+                self._client.delete(Namespace, ns)
+        except TransientTargetError:
+            raise
+        except TargetError as exc:
+            log.warning("namespace %s is kept: %s", ns, exc.message)
+            return False
+        return True
+
     def _collect_configmaps(self, environment: str, *, stopped: str) -> None:
         """Delete the color ConfigMaps that no Deployment (but ``stopped``) and no kept backup reads."""
         ns = self.spec.namespace_for(environment)
@@ -413,15 +489,19 @@ class KubernetesTarget:
             with calling("get", f"{kind.__name__} {name} in namespace {namespace}"):
                 raise
 
-    def _ensure_namespace(self, environment: str, ns: str) -> None:
+    def _namespace_exists(self, ns: str) -> bool:
         try:
             self._client.get(Namespace, ns)
-            return
         except Exception as exc:
-            if status_code(exc) != NOT_FOUND:
-                with calling("get", f"namespace {ns}"):
-                    raise
-        self._apply(manifests.namespace_object(self.spec, environment))
+            if status_code(exc) == NOT_FOUND:
+                return False
+            with calling("get", f"namespace {ns}"):
+                raise
+        return True
+
+    def _ensure_namespace(self, environment: str, ns: str) -> None:
+        if not self._namespace_exists(ns):
+            self._apply(manifests.namespace_object(self.spec, environment))
 
     def _apply(self, obj: dict[str, Any]) -> None:
         """Server-side apply as ``arxdeploy``; ``force`` takes over fields someone else set by hand."""

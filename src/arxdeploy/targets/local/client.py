@@ -217,6 +217,23 @@ class LocalTarget:
             timeout=drain + 30.0,  # draining, then up to 5 s for SIGTERM and the SIGKILL
         )
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Stop the environment's router when the backup ``deployment_id`` found none and nothing
+        runs now: a failed first deployment leaves no port held (and the runtime may go idle)."""
+        if not is_deployment_id(deployment_id):
+            return []
+        try:
+            saved = json.loads((self._files.backups / deployment_id / "environment.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []  # no such backup: what was there before is unknown, so everything stays
+        if not isinstance(saved, dict) or saved.get("listen") is not None:
+            return []  # a router served the environment before: it stays
+        now = self._read(environment)
+        if now.get("listen") is None or now.get("live_color") is not None or now.get("colors"):
+            return []
+        self.stop_environment(environment=environment, drain_timeout=timedelta(0))
+        return [f"the router on {now['listen']}"]
+
     # --- beyond the protocol --------------------------------------------------------------
 
     def stop_environment(self, *, environment: str, drain_timeout: timedelta = timedelta(seconds=30)) -> None:
