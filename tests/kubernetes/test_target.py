@@ -419,3 +419,25 @@ def test_the_secrets_a_saved_color_needs_are_named_wherever_its_pods_read_them()
     saved = {"kind": "Deployment", "spec": {"template": {"spec": pod}}}
     # an optional Secret does not keep pods from starting: a restore does not need it
     assert backups.secret_refs(saved) == {"tls", "projected", "init-env", "db"}
+
+
+def test_log_tails_show_a_crash_loops_last_run_and_why_a_container_has_no_log(
+    target: KubernetesTarget, cluster: Cluster
+) -> None:
+    kube = cluster.need_emulator()
+    kube.set_behaviour("crashloop", image=IMAGE.format("2.0-crash"))
+    kube.set_behaviour("image-pull-error", image=IMAGE.format("2.1-missing"))
+    target.start_color(environment=ENV, color=Color.BLUE, version="2.0-crash", replicas=1)
+    target.start_color(environment=ENV, color=Color.GREEN, version="2.1-missing", replicas=1)
+
+    def settled() -> list[tuple[str, str]] | None:
+        tails = target.log_tails(environment=ENV, lines=10, all_colors=True)
+        return tails if len(tails) == 2 and "exiting" in tails[0][1] and "pull" in tails[1][1] else None
+
+    (crashed, log), (waiting, why) = wait_until(settled, what="a crash and a failed pull")
+    assert crashed.startswith("pod/arxos-blue-") and crashed.endswith(" container arxos (blue, 2.0-crash)")
+    assert log.splitlines() == [f"starting {IMAGE.format('2.0-crash')}", "listening on :8080", "exiting with status 1"]
+    assert waiting.endswith("(green, 2.1-missing)")
+    assert why.startswith('(no log: container "arxos" in pod "arxos-green-') and "is waiting to start:" in why
+    # Nothing is live: every color's pods, as with --all-colors.
+    assert target.log_tails(environment=ENV, lines=1, all_colors=False)[0][1] == "exiting with status 1"

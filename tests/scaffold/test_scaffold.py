@@ -355,7 +355,7 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
     assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"
     assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list"), ("events", "list")} <= grants
-    assert {("services/proxy", "get"), ("pods/proxy", "get"), ("namespaces", "get")} <= grants
+    assert {("services/proxy", "get"), ("pods/proxy", "get"), ("pods/log", "get"), ("namespaces", "get")} <= grants
     assert not {verb for _, verb in grants} & {"*", "update", "watch", "escalate", "bind", "impersonate"}
     binding = docs[3]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "arxdeploy"}

@@ -31,7 +31,7 @@ from arxdeploy.ports import ColorState, EnvironmentState, Replica
 from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
-from arxdeploy.targets.kubernetes.errors import CONFLICT, NOT_FOUND, calling, status_code
+from arxdeploy.targets.kubernetes.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, calling, message, status_code
 from arxdeploy.targets.kubernetes.spec import KubeSpec
 
 log = logging.getLogger(__name__)
@@ -442,6 +442,41 @@ class KubernetesTarget:
             log.warning("namespace %s is kept: %s", ns, exc.message)
             return False
         return True
+
+    def log_tails(self, *, environment: str, lines: int, all_colors: bool = False) -> list[tuple[str, str]]:
+        """The last ``lines`` each container of the live color's pods wrote (every color's with
+        ``all_colors``, or when nothing is live): ``(where, text)``, oldest pod first by color.
+
+        A crash-looping container's log is its last run's, as the kubelet gives it; a container
+        that never ran has no log: its text says why (``is waiting to start: ...``).
+        """
+        ns = self.spec.namespace_for(environment)
+        live = _selected_color(self._get(Service, self.spec.service, ns))
+        with calling("list", f"pods in namespace {ns}"):
+            found = list(self._client.list(Pod, namespace=ns, labels={"app": self.spec.service}))
+        chosen = []
+        for pod in found:
+            color = _color_label(pod.metadata.labels if pod.metadata else None)
+            if color is not None and (all_colors or live is None or color is live):
+                chosen.append((color.value, pods.pod_name(pod), pod))
+        out = []
+        for color_name, name, pod in sorted(chosen, key=lambda row: row[:2]):
+            labels = (pod.metadata.labels if pod.metadata else None) or {}
+            version = labels.get(manifests.VERSION_LABEL, "unknown")
+            for container in pod.spec.containers if pod.spec else ():
+                where = f"pod/{name} container {container.name} ({color_name}, {version})"
+                try:
+                    text = "".join(self._client.log(name, namespace=ns, container=container.name, tail_lines=lines))
+                except Exception as exc:
+                    code = status_code(exc)
+                    if code == NOT_FOUND:
+                        continue  # the pod went meanwhile
+                    if code != BAD_REQUEST:
+                        with calling("get", f"the log of pod {name} in namespace {ns}"):
+                            raise
+                    text = f"(no log: {message(exc)})\n"  # never ran: waiting to start, and why
+                out.append((where, text.rstrip("\n")))
+        return out
 
     def _collect_configmaps(self, environment: str, *, stopped: str) -> None:
         """Delete the color ConfigMaps that no Deployment (but ``stopped``) and no kept backup reads."""
