@@ -97,6 +97,18 @@ def test_a_pod_waiting_for_a_node_waits_and_says_whether_a_node_was_asked_for() 
     assert quiet is not None and "no cluster autoscaler has answered yet" in quiet.detail
 
 
+def test_karpenters_nomination_is_a_scale_up_and_its_own_failure_is_not() -> None:
+    unplaced = pod("p1", conditions=[UNSCHEDULED])
+    nominated = event("p1", "Nominated", "Pod should schedule on: nodeclaim/default-x7k2p", at=1, kind="Normal")
+    found = judged(unplaced, events=(nominated,))
+    assert found is not None
+    assert "scale-up triggered (Nominated: Pod should schedule on: nodeclaim/default-x7k2p)" in found.detail
+    refused = event("p1", "FailedScheduling", "Failed to schedule pod, incompatible with nodepool", at=2)
+    refused.reportingComponent = "karpenter"
+    found = judged(unplaced, events=(nominated, refused))
+    assert found is not None and "no scale-up (FailedScheduling: Failed to schedule pod," in found.detail
+
+
 @pytest.mark.parametrize(
     ("reason", "kind"),
     [

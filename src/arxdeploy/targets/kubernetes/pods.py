@@ -4,8 +4,9 @@ A color's pods are judged one by one, then together (``problem``):
 
 - **Waiting** (may pass on its own, so the engine waits, up to ``progress_deadline``): a pod the
   scheduler could not place (``Unschedulable``: a cluster autoscaler or Karpenter may be adding
-  a node; the pod's ``TriggeredScaleUp`` / ``NotTriggerScaleUp`` events say whether one was
-  asked for), containers being created or pulled (``ContainerCreating``, ``PodInitializing``, a
+  a node; the pod's events say whether one was asked for: cluster-autoscaler's
+  ``TriggeredScaleUp`` / ``NotTriggerScaleUp``, Karpenter's ``Nominated`` / its own
+  ``FailedScheduling``), containers being created or pulled (``ContainerCreating``, ``PodInitializing``, a
   first failed pull: ``ErrImagePull`` / ``ImagePullBackOff``), a container the runtime could not
   create or start yet (``CreateContainerError``, ``RunContainerError``: a bad command turns into a
   crash loop), a container whose startup probe has not passed yet.
@@ -43,7 +44,11 @@ PULL_ATTEMPTS = 3
 FAILED_WAITING = frozenset({"CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"})
 PULLING = frozenset({"ErrImagePull", "ImagePullBackOff"})
 FAILED_PULL = "Failed to pull image"
-AUTOSCALER = frozenset({"TriggeredScaleUp", "NotTriggerScaleUp"})
+# What node autoscalers say on a pod they took on, or could not: cluster-autoscaler (FAQ.md, "What
+# events are emitted by CA?") and Karpenter (pkg/controllers/provisioning/scheduling/events.go).
+SCALING_UP = frozenset({"TriggeredScaleUp", "Nominated"})
+NOT_SCALING_UP = frozenset({"NotTriggerScaleUp"})
+KARPENTER = "karpenter"
 EVENTS_SHOWN = 3
 # The reason a color's problem is named by, most telling first.
 _ORDER = (
@@ -220,12 +225,22 @@ def _grouped(found: Sequence[Trouble]) -> list[str]:
 
 
 def _scale_up(events: Iterable[Event]) -> str:
-    """What the cluster autoscaler said last about the color's waiting pods, if it said anything."""
-    said = next((e for e in newest_first(events) if e.reason in AUTOSCALER), None)
+    """What a node autoscaler said last about the color's waiting pods, if it said anything."""
+    said = next((e for e in newest_first(events) if _scaling_up(e) is not None), None)
     if said is None:
         return "no cluster autoscaler has answered yet"
-    verdict = "scale-up triggered" if said.reason == "TriggeredScaleUp" else "no scale-up"
+    verdict = "scale-up triggered" if _scaling_up(said) else "no scale-up"
     return f"{verdict} ({said.reason}: {said.message or ''})"
+
+
+def _scaling_up(event: Event) -> bool | None:
+    """True: a node autoscaler is adding a node for the pod; False: it will not; None: not its word."""
+    if event.reason in SCALING_UP:
+        return True
+    component = event.reportingComponent or (event.source.component if event.source else None)
+    if event.reason in NOT_SCALING_UP or (event.reason == "FailedScheduling" and component == KARPENTER):
+        return False
+    return None
 
 
 def _recent(events: Iterable[Event]) -> str:
