@@ -12,18 +12,29 @@ backends are local HTTP servers; the emulator's pods become Ready 0.1 s after th
    configured waits.
 2. A version whose live backend starts answering 500 at a known moment after the switch: time
    from that flip to the live Service's selector back on the old color (polled every 10 ms).
-3. Credentials: the deploys and rollbacks of 1. with the kubeconfig's user holding a static token,
+3. Five blue-green deploys: time from the moment every pod of the new color is Ready (its
+   Deployment's ``readyReplicas`` equal to its ``replicas``) to the live Service's selector on it,
+   both polled every 10 ms.
+4. A live color that its HPA scaled from 4 to 8 pods under load (``set_cpu_utilization``), then a
+   deploy, three times: the new color's replicas and ready pods when the selector moves to it.
+5. Credentials: the deploys and rollbacks of 1. with the kubeconfig's user holding a static token,
    a client certificate or an exec plugin (the emulator's, 15-minute tokens), each operation in a
    fresh app as each CLI command is its own process (the plugin runs once per command); then one
    deploy with a 10 s monitoring window while exec tokens live 1, 2 or 5 s: how often the plugin
    runs, and whether any request was refused (``kube.unauthorized``).
 
-Call counts carry over to a real cluster; wall times do not (no network, no etcd, no kubelet).
+With ``ARXDEPLOY_BENCH_BASELINE_SRC`` set to another copy of arxdeploy's ``src`` (an older
+commit), sections 1, 3 and 4 also run against it, in a child process, as ``baseline``: before and
+after side by side. Call counts carry over to a real cluster; wall times do not (no network, no
+etcd, no kubelet).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +66,16 @@ AUTH_MODES: dict[str, dict[str, Any]] = {"token": {}, "cert": {"auth": "cert"}, 
 SHORT_TOKENS = Settings(replicas=2, monitoring=10.0, interval=0.1, success_threshold=2)
 TOKEN_TTL_S = (1, 2, 5)
 ROLLBACK = Settings(replicas=2, monitoring=15.0, interval=1.0, timeout=1.0, success_threshold=2, failure_threshold=3)
+SIZED = Settings(replicas=4, monitoring=0.5, switch_delay=0.0, scale_down=0.0, interval=0.1, success_threshold=2)
+# The HPA measures CPU against the pods' request: they need one.
+AUTOSCALED = {
+    "autoscaling": {"max_replicas": 10, "cpu_utilization": 70},
+    "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+}
+HPA_SYNC_S = 1.0  # the emulator's --horizontal-pod-autoscaler-sync-period
+# 4 pods at 130 % of their CPU request: the HPA wants ceil(4 x 130 / 70) = 8 (one sync may double)
+SCALED_LOAD, STEADY_LOAD, SCALED_TO = 130, 70, 8
+BASELINE_ENV = "ARXDEPLOY_BENCH_BASELINE_SRC"
 
 
 # --- the app behind the Services: one server per Service, whose health can be flipped --------
@@ -129,8 +150,14 @@ class Cluster:
         service = self.kube.get("services", self.namespace, SERVICE)
         return ((service or {}).get("spec") or {}).get("selector", {}).get("color")
 
+    def scale(self, color: str) -> tuple[int, int]:
+        """The color's Deployment: (replicas asked, pods Ready)."""
+        deployment = self.kube.get("deployments", self.namespace, f"{SERVICE}-{color}") or {}
+        spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+        return int(spec.get("replicas") or 0), int(status.get("readyReplicas") or 0)
 
-def write_config(folder: Path, kubeconfig: Path, s: Settings) -> None:
+
+def write_config(folder: Path, kubeconfig: Path, s: Settings, environment: dict[str, Any] | None = None) -> None:
     config = {
         "service": SERVICE,
         "target": {
@@ -141,23 +168,29 @@ def write_config(folder: Path, kubeconfig: Path, s: Settings) -> None:
                 "kubeconfig": str(kubeconfig),
             },
         },
-        "environments": {ENVIRONMENT: {"replicas": s.replicas, "monitoring_duration": s.monitoring}},
+        "environments": {
+            ENVIRONMENT: {
+                "replicas": s.replicas,
+                "monitoring_duration": s.monitoring,
+                **(environment or {}),
+            }
+        },
         **flow_config(s, progress_deadline=20),
     }
     (folder / "deployment_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 @contextmanager
-def cluster(settings: Settings, **auth: Any) -> Iterator[Cluster]:
-    """``auth``: the emulator's ``auth``, ``exec_token_ttl``, ...: what its kubeconfig's user holds."""
+def cluster(settings: Settings, environment: dict[str, Any] | None = None, **emulator: Any) -> Iterator[Cluster]:
+    """``emulator``: the emulator's options (``auth``, ``exec_token_ttl``, nodes, HPA, ...)."""
     from arxdeploy.bootstrap import build
     from arxdeploy.testing.kube import KubeEmulator
 
     folder = Path(tempfile.mkdtemp(prefix=MARK))
     live, preview = Backend(), Backend()
     try:
-        with KubeEmulator(ready_delay=READY_DELAY_S, **auth) as kube:
-            write_config(folder, kube.kubeconfig, settings)
+        with KubeEmulator(ready_delay=READY_DELAY_S, **emulator) as kube:
+            write_config(folder, kube.kubeconfig, settings, environment)
             app = build(folder / "deployment_config.yaml", {})
             namespace = app.target.spec.namespace_for(ENVIRONMENT)
             kube.register_service_backend(namespace, SERVICE, live.url)
@@ -384,6 +417,134 @@ def rollback_time(quick: bool) -> dict[str, Any]:
     }
 
 
+# --- 3 and 4. the new color: all ready -> switch, and its size at the switch -------------------
+
+
+@dataclass
+class Switch:
+    """Polls the new color's Deployment and the live selector until the selector is on it."""
+
+    c: Cluster
+    color: str
+    ready_at: float | None = None  # time.perf_counter(): every pod of the color Ready
+    switched_at: float | None = None
+    at_switch: tuple[int, int] = (0, 0)  # (replicas, ready) when the selector moved
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            replicas, ready = self.c.scale(self.color)
+            if self.ready_at is None and replicas and ready == replicas:
+                self.ready_at = time.perf_counter()
+            if self.c.selector_color() == self.color:
+                self.switched_at = time.perf_counter()
+                self.at_switch = self.c.scale(self.color)
+                return
+            self._stop.wait(POLL_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def timed_deploy(c: Cluster, version: str) -> dict[str, Any]:
+    """Deploy ``version``; when every new pod was Ready, when the selector moved, the size then."""
+    color = "green" if c.selector_color() == "blue" else "blue"
+    watch = Switch(c, color)
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    try:
+        view = c.deploy(version)
+    finally:
+        watch.stop()
+        thread.join(timeout=10)
+    if view.state.value != "succeeded" or watch.ready_at is None or watch.switched_at is None:
+        raise RuntimeError(f"{version} ended {view.state.value} without a timed switch: {view.failure}")
+    replicas, ready = watch.at_switch
+    return {
+        "version": version,
+        "color": color,
+        "ready_to_switch_s": round(watch.switched_at - watch.ready_at, 3),
+        "replicas_at_switch": replicas,
+        "ready_at_switch": ready,
+    }
+
+
+def ready_to_switch(quick: bool) -> dict[str, Any]:
+    runs = []
+    with cluster(CALLS) as c:
+        c.deploy("v0")
+        for n in range(1, (2 if quick else 5) + 1):
+            log(f"k8s: ready -> switch {n}")
+            runs.append(timed_deploy(c, f"v{n}"))
+    return {
+        "settings": asdict(CALLS),
+        "poll_interval_s": POLL_S,
+        "ready_to_switch_s": summary([r["ready_to_switch_s"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def scaled_by_load(c: Cluster, color: str) -> None:
+    """Load on ``color`` until its HPA made it SCALED_TO pods, all Ready; then load that keeps it there."""
+    c.kube.set_cpu_utilization(c.namespace, f"{SERVICE}-{color}", SCALED_LOAD)
+    deadline = time.monotonic() + 60
+    while c.scale(color) != (SCALED_TO, SCALED_TO):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the HPA did not scale {color} to {SCALED_TO}: {c.scale(color)}")
+        time.sleep(POLL_S)
+    c.kube.set_cpu_utilization(c.namespace, f"{SERVICE}-{color}", STEADY_LOAD)  # within the HPA's tolerance
+
+
+def hpa_sized_switch(quick: bool) -> dict[str, Any]:
+    runs = []
+    with cluster(SIZED, AUTOSCALED, hpa_sync_period=HPA_SYNC_S) as c:
+        c.deploy("v0")
+        for n in range(1, (2 if quick else 3) + 1):
+            live = c.selector_color() or "blue"
+            log(f"k8s: HPA-scaled live color {n}")
+            scaled_by_load(c, live)
+            runs.append({"live_replicas": c.scale(live)[0], **timed_deploy(c, f"v{n}")})
+    return {
+        "settings": asdict(SIZED),
+        "environment": AUTOSCALED,
+        "hpa_sync_period_s": HPA_SYNC_S,
+        "replicas_at_switch": sorted({r["replicas_at_switch"] for r in runs}),
+        "ready_at_switch": sorted({r["ready_at_switch"] for r in runs}),
+        "ready_to_switch_s": summary([r["ready_to_switch_s"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def new_color(quick: bool) -> dict[str, Any]:
+    """Sections 3 and 4 (what a baseline run measures too)."""
+    return {"ready_to_switch": ready_to_switch(quick), "hpa_scaled_live_color": hpa_sized_switch(quick)}
+
+
+def baseline(quick: bool) -> dict[str, Any] | None:
+    """Sections 1, 3 and 4 against the sources in ``ARXDEPLOY_BENCH_BASELINE_SRC``, in a child process."""
+    source = os.environ.get(BASELINE_ENV)
+    if not source:
+        return None
+    log(f"k8s: baseline from {source}")
+    code = (
+        "import json, k8s, common; "
+        f"figures = {{'sources_sha256': common.source_digest(), 'api_calls': k8s.api_calls({quick!r})}}; "
+        f"print(json.dumps({{**figures, **k8s.new_color({quick!r})}}))"
+    )
+    env = {**os.environ, "PYTHONPATH": source}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"source": source, **figures}
+
+
 def measure(quick: bool) -> dict[str, Any]:
     return {
         "emulator_ready_delay_s": READY_DELAY_S,
@@ -391,6 +552,8 @@ def measure(quick: bool) -> dict[str, Any]:
         "failing_check_to_switch_back": rollback_time(quick),
         "credentials": credential_modes(quick),
         "short_exec_tokens": short_tokens(quick),
+        **new_color(quick),
+        "baseline": baseline(quick),
     }
 
 
@@ -400,6 +563,7 @@ def headline(figures: dict[str, Any]) -> str:
     ttl_runs = ", ".join(
         f"{r['token_ttl_s']}s tokens: {r['plugin_runs']}" for r in figures["short_exec_tokens"]["runs"]
     )
+    ready, sized = figures["ready_to_switch"]["ready_to_switch_s"], figures["hpa_scaled_live_color"]
     return (
         f"deploy {calls['deploy']['requests']['total']} API requests (+{calls['deploy']['requests']['proxied_checks']}"
         f" proxied checks), overhead {calls['deploy']['overhead_s']['median']}s; rollback "
@@ -407,7 +571,9 @@ def headline(figures: dict[str, Any]) -> str:
         f"{calls['rollback']['overhead_s']['median']}s; failing check -> selector back median {back['median']}s, "
         f"max {back['max']}s; exec auth: deploy {exec_['deploy']['requests']['total']} requests, overhead "
         f"{exec_['deploy']['overhead_s']['median']}s (token {token['deploy']['overhead_s']['median']}s); "
-        f"plugin runs with {ttl_runs}"
+        f"plugin runs with {ttl_runs}; "
+        f"all ready -> switch median {ready['median']}s; new color at the switch after an HPA "
+        f"scale-up to {SCALED_TO}: {sized['replicas_at_switch']} replicas"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from arxdeploy.domain.events import Deployment, Event
@@ -24,6 +25,26 @@ class Replica:
     running: bool
     restarts: int = 0
     pid: int | None = None
+    # Not running yet, and expected to: waiting for a node, for its image, or for its first
+    # start. While others serve, monitoring does not hold it against the color.
+    waiting: bool = False
+
+
+class ProblemKind(StrEnum):
+    FAILED = "failed"  # will not pass on its own (a crash loop, an image that cannot be pulled): fail now
+    WAITING = "waiting"  # may pass on its own (a node being added, an image being pulled): wait
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a color does not run as asked, in the target's words."""
+
+    kind: ProblemKind
+    reason: str  # one word: CrashLoopBackOff, Unschedulable, ImagePullBackOff, CrashLoop, Restarting
+    detail: str = ""  # which replicas, what the platform says, its recent events
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 @dataclass(frozen=True)
@@ -31,8 +52,19 @@ class ColorState:
     color: Color
     version: str
     replicas: tuple[Replica, ...]
-    crash_looping: bool = False
-    detail: str = ""  # why it is unhealthy at the target level (last exit, last output)
+    problem: Problem | None = None
+    # How many replicas the color is meant to run now: what it was started with, or what an
+    # autoscaler (or a person) made of it since. None: as many as are listed.
+    size: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether it will not run as asked without a change (fail fast)."""
+        return self.problem is not None and self.problem.kind is ProblemKind.FAILED
+
+    @property
+    def wanted(self) -> int:
+        return self.size if self.size is not None else len(self.replicas)
 
 
 @dataclass(frozen=True)
@@ -65,7 +97,10 @@ class Target(Protocol):
     def inspect(self, *, environment: str) -> EnvironmentState:
         """What runs now: colors, versions, replicas, which color is live.
 
-        Where nothing ever ran: no live color and no colors. Changes nothing.
+        Each color's ``problem`` says why it does not run as asked: ``FAILED`` when it will
+        not without a change (a crash loop), ``WAITING`` when it may (a replica restarting, a
+        pod waiting for a node); None when nothing is wrong. Where nothing ever ran: no live
+        color and no colors. Changes nothing.
         """
         ...
 
@@ -82,13 +117,18 @@ class Target(Protocol):
     ) -> None:
         """Start ``replicas`` of ``version`` as ``color`` beside the live one; does not switch.
 
-        A no-op when that color already runs that version with that many replicas (a warm color
-        is reused), live or not. Otherwise what the color ran is replaced, unless the color is
-        live: then ``TargetError``, and it keeps running as it was. A live color that runs
-        nothing (the target lost it) is started again: that is how a lost live version is
-        restored. Returns once started; readiness is the health checks' business.
-        ``from_backup``: a rollback; start what ran ``version`` as the newest backup saved it,
-        where the target keeps such backups, rather than what the config says now.
+        Where an autoscaler sizes the colors (Kubernetes), ``replicas`` is the least it starts
+        with: as many as the live color runs now, within the autoscaler's bounds, since the new
+        color takes all of the live one's traffic at once; ``inspect`` tells the size it chose
+        (``ColorState.size``), and a color the autoscaler has scaled is not scaled back.
+        A no-op when that color already runs that version with that many replicas (or more, where
+        an autoscaler scaled it up): a warm color is reused, live or not. Otherwise what the
+        color ran is replaced, unless the color is live: then ``TargetError``, and it keeps
+        running as it was. A live color that runs nothing (the target lost it) is started again:
+        that is how a lost live version is restored. Returns once started; readiness is the
+        health checks' business. ``from_backup``: a rollback; start what ran ``version`` as the
+        newest backup saved it, where the target keeps such backups, rather than what the config
+        says now.
         """
         ...
 
@@ -106,6 +146,17 @@ class Target(Protocol):
 
         ``inspect`` no longer lists it afterwards. ``TargetError`` for the live color; a color
         that does not run is a no-op.
+        """
+        ...
+
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Remove what was set up for ``environment`` since the backup ``deployment_id`` was taken:
+        what a failed first deployment created beside its color (a namespace, Services, policies;
+        a router). Returns what was removed, for people.
+
+        Only once nothing is live and no color runs; what that backup found stays (never a
+        namespace or an object that existed before), and so does everything when there is no
+        such backup. Idempotent.
         """
         ...
 

@@ -21,6 +21,7 @@ from lightkube import ApiError
 from lightkube.resources.core_v1 import Namespace
 
 from arxdeploy.ports import Target
+from arxdeploy.targets.kubernetes.manifests import image_for
 from arxdeploy.targets.kubernetes.spec import spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.targets.local.client import LocalTarget, read_runtime
@@ -51,6 +52,16 @@ class Subject(Protocol):
         """Where that backup's files are, if the target writes files (the fake keeps none)."""
         ...
 
+    def never_starts(self, version: str) -> None:
+        """Make ``version`` crash as soon as it starts (the fake and the echo app crash on any
+        version named ``*crash*``; the emulator needs telling)."""
+        ...
+
+    def set_up(self) -> object:
+        """What is set up for the environment besides its colors, read from outside the target:
+        the namespace and the objects in it; the runtime's router; the fake's record of it."""
+        ...
+
 
 @dataclass
 class FakeSubject:
@@ -64,6 +75,12 @@ class FakeSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return None
+
+    def never_starts(self, version: str) -> None:
+        assert "crash" in version
+
+    def set_up(self) -> object:
+        return ENV in self.target.set_up
 
 
 @dataclass
@@ -85,6 +102,14 @@ class LocalSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return self.local.state_dir / "backups" / deployment_id
+
+    def never_starts(self, version: str) -> None:
+        assert "crash" in version
+
+    def set_up(self) -> object:
+        if read_runtime(self.local.state_dir) is None:
+            return None
+        return self.local.control("GET", f"/v1/environments/{ENV}").json()["listen"]
 
 
 @dataclass
@@ -116,6 +141,17 @@ class KubeSubject:
 
     def backup_folder(self, deployment_id: str) -> Path | None:
         return self.target.backups_dir / deployment_id
+
+    def never_starts(self, version: str) -> None:
+        self.kube.set_behaviour("crashloop", image=image_for(self.target.spec, version))
+
+    def set_up(self) -> object:
+        """Whether the namespace exists, and the objects arxdeploy could have made in it."""
+        made = {"configmaps", "services", "networkpolicies", "deployments", "horizontalpodautoscalers", "secrets"}
+        found: set[tuple[str, str]] = set()
+        for plural in sorted(made | {"poddisruptionbudgets"}):
+            found |= {(plural, o["metadata"]["name"]) for o in self.kube.objects(plural, self.namespace)}
+        return self.kube.get("namespaces", None, self.namespace) is not None, sorted(found)
 
 
 def _version(obj: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
-from arxdeploy.ports import EnvironmentState
+from arxdeploy.ports import ColorState, EnvironmentState, ProblemKind
 from tests.support import wait_until
 
 from .conftest import ENV, Subject
@@ -63,12 +63,12 @@ def test_inspect_where_nothing_ever_ran_shows_no_live_color_no_colors_and_change
 
 
 def test_inspect_of_running_colors_changes_nothing(subject: Subject) -> None:
-    live(subject, BLUE, "v1", replicas=2)
-    start(subject, GREEN, "v2", replicas=1)
+    live(subject, BLUE, "v1", replicas=1)
+    start(subject, GREEN, "v2", replicas=2)
     before = subject.footprint()
     state = subject.target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (BLUE, "v1")
-    assert releases(state) == {BLUE: ("v1", 2), GREEN: ("v2", 1)}
+    assert releases(state) == {BLUE: ("v1", 1), GREEN: ("v2", 2)}
     assert subject.footprint() == before
 
 
@@ -78,8 +78,19 @@ def test_inspect_of_running_colors_changes_nothing(subject: Subject) -> None:
 def test_start_color_runs_that_version_with_that_many_replicas_and_does_not_switch(subject: Subject) -> None:
     state = start(subject, BLUE, "v1", replicas=2)
     assert releases(state) == {BLUE: ("v1", 2)}
-    assert len(state.colors[BLUE].replicas) == 2 and not state.colors[BLUE].crash_looping
+    assert len(state.colors[BLUE].replicas) == 2 and state.colors[BLUE].problem is None
+    assert state.colors[BLUE].size == 2
     assert state.live_color is None
+
+
+def test_a_candidate_runs_as_many_replicas_as_asked_beside_a_live_color_of_that_size(subject: Subject) -> None:
+    # A target whose colors are autoscaled starts a candidate as big as the live color (more
+    # than asked when it was scaled up: tests/kubernetes/test_sizing.py); at the same size, every
+    # target starts what it is asked, and says so in ``size``.
+    live(subject, BLUE, "v1", replicas=2)
+    state = start(subject, GREEN, "v2", replicas=2)
+    assert (state.colors[GREEN].size, state.colors[BLUE].size) == (2, 2)
+    assert releases(state) == {BLUE: ("v1", 2), GREEN: ("v2", 2)}
 
 
 @pytest.mark.parametrize("is_live", [False, True], ids=["candidate", "live"])
@@ -87,7 +98,7 @@ def test_start_color_again_with_the_same_arguments_is_a_no_op(subject: Subject, 
     start(subject, BLUE, "v1", replicas=2)
     if is_live:  # and the other color is the candidate now
         subject.target.switch(environment=ENV, color=BLUE)
-        start(subject, GREEN, "v2", replicas=1)
+        start(subject, GREEN, "v2", replicas=2)
     before = subject.footprint()
     subject.target.start_color(environment=ENV, color=BLUE, version="v1", replicas=2)
     assert subject.footprint() == before
@@ -106,6 +117,20 @@ def test_start_color_on_the_live_color_with_another_release_is_refused_and_leave
     assert subject.footprint() == before
     state = subject.target.inspect(environment=ENV)
     assert (state.live_color, releases(state)) == (BLUE, {BLUE: ("v1", 2)})
+
+
+def test_a_color_that_cannot_run_is_reported_failed_with_the_targets_reason(subject: Subject) -> None:
+    subject.never_starts("v2-crash")
+    subject.target.start_color(environment=ENV, color=GREEN, version="v2-crash", replicas=1)
+
+    def failed() -> ColorState | None:
+        green = subject.target.inspect(environment=ENV).colors.get(GREEN)
+        return green if green is not None and green.failed else None
+
+    green = wait_until(failed, timeout=30, what="v2-crash reported as failed")
+    assert green.problem is not None and green.problem.kind is ProblemKind.FAILED
+    assert green.problem.reason.isidentifier() and green.problem.detail  # a word, then what the target says
+    assert green.version == "v2-crash"
 
 
 # --- switch -------------------------------------------------------------------------------
@@ -207,3 +232,49 @@ def test_backup_returns_a_manifest_of_file_digests_and_changes_nothing(subject: 
     folder = subject.backup_folder("d-1")
     if folder is not None:  # the fake writes no files
         assert {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files} == files
+
+
+# --- remove_created -----------------------------------------------------------------------
+
+FIRST, LATER, NONE = "20261127-120000-aaaa", "20261127-130000-bbbb", "20261127-140000-ffff"
+
+
+def stopped(subject: Subject, color: Color) -> None:
+    subject.target.stop_color(environment=ENV, color=color, drain_timeout=DRAIN)
+    subject.settle()
+
+
+def test_what_a_failed_first_start_set_up_goes_once_nothing_runs_and_only_then(subject: Subject) -> None:
+    before = subject.set_up()  # nothing
+    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    start(subject, BLUE, "v1", replicas=1)
+    footprint = subject.footprint()
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # blue runs
+    assert subject.footprint() == footprint
+    stopped(subject, BLUE)
+    assert subject.set_up() != before
+    removed = subject.target.remove_created(environment=ENV, deployment_id=FIRST)
+    assert removed and all(isinstance(what, str) and what for what in removed)
+    assert subject.set_up() == before
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # idempotent
+
+
+def test_remove_created_keeps_what_its_backup_found_and_everything_without_one(subject: Subject) -> None:
+    live(subject, BLUE, "v1")
+    subject.target.switch(environment=ENV, color=None)
+    stopped(subject, BLUE)
+    before = subject.set_up()  # set up by a deployment that went live, then stopped
+    subject.target.backup(environment=ENV, deployment_id=LATER)
+    start(subject, GREEN, "v2", replicas=1)
+    stopped(subject, GREEN)
+    assert subject.target.remove_created(environment=ENV, deployment_id=NONE) == []  # no such backup
+    assert subject.target.remove_created(environment=ENV, deployment_id=LATER) == []
+    assert subject.set_up() == before
+
+
+def test_remove_created_changes_nothing_while_a_color_is_live(subject: Subject) -> None:
+    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    live(subject, BLUE, "v1")
+    before = subject.footprint()
+    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []
+    assert subject.footprint() == before

@@ -63,7 +63,7 @@ def test_crashing_version_fails_and_the_live_one_keeps_serving(service: Service)
     code, result = deploy(service, "v2-crash")
     assert code == 1
     assert result["state"] == "failed"
-    assert "crash-looping" in result["failure"]["reason"]
+    assert "cannot run: CrashLoop: replica" in result["failure"]["reason"]
     assert "v2-crash" in result["failure"]["reason"] or "exited" in result["failure"]["reason"]
     assert service.served_version() == "v1"
     logs = service.run("logs", "--env", "staging", "--all-colors")

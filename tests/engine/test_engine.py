@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arxdeploy.domain.events import fold
+from arxdeploy.domain.events import Event, fold
 from arxdeploy.domain.states import Color, Kind, State
 from arxdeploy.errors import LockedError, TargetError, UsageError
 from arxdeploy.testing.clock import ManualClock
@@ -58,10 +58,81 @@ def test_crash_looping_version_fails_fast_and_leaves_the_live_one(world: World) 
     _, view = deploy(engine, plan=PLAN, version="v2-crash")
     assert view.state is State.FAILED
     assert steps(view) == ["validate", "backup", "deploy", "verify", "cleanup"]
-    assert view.failure is not None and "crash-looping" in view.failure.reason
+    assert view.failure is not None
+    assert view.failure.reason == "green (v2-crash) cannot run: CrashLoop: replica 1 exited with status 1"
     assert world.clock.now() - start < PLAN.checks.progress_deadline  # fast, not at the deadline
     assert live(world) == (Color.BLUE, "v1")
     assert set(world.target.colors["staging"]) == {Color.BLUE}
+
+
+def test_a_version_waiting_for_a_node_is_waited_for_with_the_reason_shown_then_goes_live(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    start = world.clock.now()
+    _, view = deploy(engine, plan=PLAN, version="v2-pending-90s")  # a node comes after 90 s
+    assert view.state is State.SUCCEEDED, view.failure
+    assert live(world) == (Color.GREEN, "v2-pending-90s")
+    said = [str(e.data["message"]) for e in world.seen if e.type == "progress"]
+    assert (
+        "waiting for green: 0/2 good rounds; green replicas: 0 of 2 replicas running; Unschedulable: 0/1"
+        in "\n".join(said)
+    )
+    verify = next(s for s in view.steps if s.step == "verify")
+    assert verify.seconds >= 90 and world.clock.now() - start < PLAN.checks.progress_deadline + PLAN.monitoring_duration
+
+
+def test_a_version_still_waiting_at_the_progress_deadline_fails_naming_what_it_waited_for(world: World) -> None:
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    start = world.clock.now()
+    _, view = deploy(engine, plan=PLAN, version="v2-pending")
+    assert view.state is State.FAILED
+    assert view.failure is not None and view.failure.step == "verify"
+    assert view.failure.reason == (
+        "green did not pass its checks within 5m: green replicas: 0 of 2 replicas running; "
+        "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu"
+    )
+    assert world.clock.now() - start >= PLAN.checks.progress_deadline
+    assert live(world) == (Color.BLUE, "v1")
+
+
+def test_replicas_of_the_live_color_waiting_for_a_node_are_not_a_failed_round(world: World) -> None:
+    def scale_up(_d: object, event: Event) -> None:
+        if event.type == "state" and event.data["state"] == "monitoring":  # load: the autoscaler adds 2
+            world.target.scale(environment="staging", color=Color.GREEN, replicas=4, unplaced=True)
+
+    world.hooks.append(scale_up)
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    _, view = deploy(engine, plan=PLAN, version="v2")
+    assert view.state is State.SUCCEEDED, view.failure
+    said = [str(e.data["message"]) for e in world.seen if e.type == "progress"]
+    assert any(m.startswith("monitoring: healthy (2 of 4 replicas waiting: Unschedulable: 0/1") for m in said), said
+    assert not any("failed rounds" in m for m in said)
+
+
+def test_a_color_is_ready_only_once_all_of_its_replicas_can_pass(world: World) -> None:
+    def scale_up(_d: object, event: Event) -> None:
+        if event.type == "step" and event.data["step"] == "deploy":  # scaled before its checks: 3 wait
+            world.target.scale(environment="staging", color=Color.GREEN, replicas=5, unplaced=True)
+        if (
+            event.type == "progress"
+            and "0 of 5" not in str(event.data["message"])
+            and "2 of 5" in str(event.data["message"])
+        ):
+            world.target.place(environment="staging", color=Color.GREEN)
+
+    world.hooks.append(scale_up)
+    engine = world.engine()
+    deploy(engine, plan=PLAN, version="v1")
+    _, view = deploy(engine, plan=PLAN, version="v2")
+    assert view.state is State.SUCCEEDED, view.failure
+    said = [str(e.data["message"]) for e in world.seen if e.type == "progress"]
+    assert "waiting for green: 0/2 good rounds; green replicas: 2 of 5 replicas running; Unschedulable: 0/1" in (
+        "\n".join(said)
+    )
+    verify = next(s for s in view.steps if s.step == "verify")
+    assert verify.detail.startswith("green (5 replicas) passed every check 2 times in a row")
 
 
 def test_never_healthy_version_fails_at_the_progress_deadline(world: World) -> None:
@@ -95,11 +166,27 @@ def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> 
     assert "warm" in view.steps[-1].detail
 
 
-def test_first_deploy_failing_after_switch_leaves_nothing_live(world: World) -> None:
-    _, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
+def test_first_deploy_failing_after_switch_leaves_nothing_live_and_nothing_set_up(world: World) -> None:
+    d, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert live(world) == (None, None)
-    assert world.target.colors["staging"] == {}
+    assert "staging" not in world.target.colors and "staging" not in world.target.set_up
+    assert f"remove_created staging {d.id}" in world.target.calls
+    assert view.steps[-1].detail.endswith("; also removed what it set up: the environment staging")
+
+
+def test_a_failed_first_deploy_removes_what_it_set_up_and_a_later_one_keeps_what_was_there(world: World) -> None:
+    engine = world.engine()
+    _, view = deploy(engine, plan=PLAN, version="v1-crash")
+    assert (view.state, steps(view)[-1]) == (State.FAILED, "cleanup")
+    assert "staging" not in world.target.set_up
+    assert view.steps[-1].detail == "blue (v1-crash) removed; also removed what it set up: the environment staging"
+    # Set up by a deployment that went live, then stopped: a later failure leaves it as it was.
+    deploy(engine, plan=PLAN, version="v1")
+    stop(engine, plan=PLAN)
+    _, view = deploy(engine, plan=PLAN, version="v2-crash")
+    assert view.state is State.FAILED
+    assert "staging" in world.target.set_up and "also removed" not in view.steps[-1].detail
 
 
 def test_manual_rollback_returns_to_the_previous_good_version(world: World) -> None:

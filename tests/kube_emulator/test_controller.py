@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from arxdeploy.testing.kube import BEHAVIOUR_ANNOTATION, KubeEmulator, behaviours
+from arxdeploy.testing.kube import BEHAVIOUR_ANNOTATION, KubeEmulator, NodeSpec, behaviours
 from tests.kube_emulator.conftest import DEPLOYMENTS, MERGE, PODS, STRATEGIC, deployment, rollout_done, wait_for
 from tests.support import wait_until
 
@@ -258,3 +258,29 @@ def test_a_finished_rollout_never_times_out_when_pods_fail_later(kube: KubeEmula
     # past the deadline measured from the last progress, the condition still says finished
     later = wait_for(api, f"{DEPLOYMENTS}/web", lambda d: time.monotonic() - started > 1.2)
     assert condition(later, "Progressing")["reason"] == "NewReplicaSetAvailable"
+
+
+def test_a_finished_rollout_scaled_up_never_times_out_while_its_new_pods_wait_for_a_node() -> None:
+    # What an HPA scale-up meets on a full cluster: the deployment stays complete, as in
+    # Kubernetes, where syncRolloutStatus estimates no progress for a complete deployment.
+    with (
+        KubeEmulator(ready_delay=0.05, nodes=(NodeSpec("tiny", pods=1),)) as kube,
+        httpx.Client(base_url=kube.url, headers=kube.headers, verify=kube.ssl_context(), timeout=10) as api,
+    ):
+        api.post(DEPLOYMENTS, json=deployment(replicas=1, progressDeadlineSeconds=1))
+        wait_for(api, f"{DEPLOYMENTS}/web", rollout_done)
+        api.patch(f"{DEPLOYMENTS}/web", json={"spec": {"replicas": 3}}, headers=MERGE)
+        wait_until(lambda: len(pods_of(kube)) == 3, what="two more pods")
+        started = time.monotonic()
+        later = wait_for(api, f"{DEPLOYMENTS}/web", lambda d: time.monotonic() - started > 1.2)
+        assert condition(later, "Progressing")["reason"] == "NewReplicaSetAvailable"
+        assert later["status"]["availableReplicas"] == 1
+
+        # A new pod template is a new rollout: that one does time out.
+        api.patch(
+            f"{DEPLOYMENTS}/web",
+            json={"spec": {"replicas": 1, "template": {"metadata": {"annotations": {"v": "2"}}}}},
+            headers=STRATEGIC,
+        )
+        stuck = wait_for(api, f"{DEPLOYMENTS}/web", lambda d: condition(d, "Progressing")["status"] == "False")
+        assert condition(stuck, "Progressing")["reason"] == "ProgressDeadlineExceeded"

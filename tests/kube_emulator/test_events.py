@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from arxdeploy.testing.kube import BEHAVIOUR_ANNOTATION, KubeEmulator
+from arxdeploy.testing.kube.behaviours import Behaviours, pull_failures
 from arxdeploy.testing.kube.images import parse_error
 from tests.kube_emulator.conftest import (
     DEPLOYMENTS,
@@ -95,8 +96,34 @@ def test_a_pull_that_keeps_failing_backs_off(slow: tuple[KubeEmulator, httpx.Cli
     api.post(DEPLOYMENTS, json=deployment(replicas=1, annotations={BEHAVIOUR_ANNOTATION: "image-pull-error"}))
     wait_until(lambda: waiting_reason(kube) == "ImagePullBackOff", what="ImagePullBackOff")
     reasons = [reason for _, reason, _ in kubelet_events(api, the_pod(kube)["metadata"]["name"])]
+    # Retries bump the counts of these same events (the correlator's key): never new ones.
     assert reasons == ["Pulling", "Failed", "Failed", "BackOff", "Failed"]
     assert the_pod(kube)["status"]["phase"] == "Pending"
+
+
+def test_a_pull_that_keeps_failing_is_tried_again_after_each_back_off(slow: tuple[KubeEmulator, httpx.Client]) -> None:
+    kube, api = slow
+    api.post(DEPLOYMENTS, json=deployment(replicas=1, annotations={BEHAVIOUR_ANNOTATION: "image-pull-error"}))
+    name = the_pod(kube)["metadata"]["name"]
+
+    def counts() -> dict[str, int] | None:
+        """Each kubelet event's count, by its message without the image (the scheduler's have none)."""
+        found = {e["message"].split(' "')[0]: e["count"] for e in events_about(api, name) if "count" in e}
+        return found if found.get("Failed to pull image", 0) >= 3 else None
+
+    found = wait_until(counts, what="a third failed pull")
+    assert found["Pulling image"] >= 3  # each try pulls again
+    assert found["Error: ErrImagePull"] >= 3
+    assert found["Back-off pulling image"] >= 2 and found["Error: ImagePullBackOff"] >= 2
+    assert the_pod(kube)["status"]["phase"] == "Pending"
+
+
+def test_pulls_are_tried_again_on_the_kubelets_back_off_schedule() -> None:
+    # crash_period stands for the kubelet's 10 s: 10, 20, 40, 80, 160 s, then 300 s at most
+    rules = Behaviours(ready_delay=1, crash_period=10)
+    failures = pull_failures("image-pull-error", rules, until=700)
+    assert failures == [(1, 10), (11, 20), (31, 40), (71, 80), (151, 160), (311, 300), (611, 300)]
+    assert pull_failures("image-pull-error-once", rules, until=700) == [(1, 10)]
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_status_reaches_the_cluster_through_the_bootstrap(tmp_path: Path) -> Non
             ("production", "not deployed"),
         ]
         logs = CliRunner().invoke(cli, ["-c", str(config), "logs", "--env", "staging"])
-        assert logs.exit_code == 2 and "kubectl logs" in logs.stderr
+        assert (logs.exit_code, logs.stdout) == (0, "")  # no pod: nothing to show
 
 
 FAST = """\
@@ -283,3 +283,33 @@ def test_validate_refuses_templates_that_could_never_deploy(tmp_path: Path) -> N
         in result.stderr
     )
     assert f"{config}:6: target.kubernetes.manifests: {folder}/production holds no *.yaml templates" in result.stderr
+
+
+def test_logs_show_the_live_colors_pods_and_with_all_colors_the_candidates_too(tmp_path: Path, app_url: str) -> None:
+    with KubeEmulator(ready_delay=0.1) as kube:
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        config = write(tmp_path, kube.kubeconfig)
+        text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+        config.write_text(text.split("health_checks:")[0] + FAST)
+        deployed = CliRunner().invoke(cli, ["-c", str(config), "deploy", "--env", "staging", "--version", "1.0"])
+        assert deployed.exit_code == 0, deployed.output
+        loaded = load(config, {})
+        with KubernetesTarget(spec=spec_from_config(loaded.config, base_dir=tmp_path), state_dir=tmp_path) as target:
+            target.start_color(environment="staging", color=Color.GREEN, version="1.1", replicas=2)  # a candidate
+        blue = sorted(p["metadata"]["name"] for p in kube.objects("pods", "arxos-staging", "color=blue"))
+
+        def logs(*args: str) -> str:
+            result = CliRunner().invoke(cli, ["-c", str(config), "logs", "--env", "staging", *args])
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        image = "ghcr.io/arxos/arxos-backend"
+        assert logs() == "".join(
+            f"==> pod/{name} container arxos (blue, 1.0) <==\nstarting {image}:1.0\nlistening on :8080\nready\n"
+            for name in blue
+        )
+        assert logs("-n", "1") == "".join(f"==> pod/{name} container arxos (blue, 1.0) <==\nready\n" for name in blue)
+        every = logs("--all-colors")
+        assert every.count("(blue, 1.0) <==") == 2 and every.count("(green, 1.1) <==") == 2
+        assert every.index("(blue, 1.0)") < every.index("(green, 1.1)")

@@ -14,7 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace, Secret
 
 from arxdeploy.clock import SystemClock
 from arxdeploy.domain.events import Event
@@ -24,6 +26,7 @@ from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import TransientTargetError
 from arxdeploy.health import Access, HttpHealthProbe
+from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
@@ -31,6 +34,7 @@ from tests.fixtures.kube import Cluster
 
 ENV = "staging"
 BAD_IMAGE = "ghcr.io/arxos/arxos-backend:{}"
+NETWORK_POLICY = kinds.kind_of("NetworkPolicy")
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("ARXDEPLOY_TEST_KUBECONFIG")), reason="needs the emulator's service proxy backends"
@@ -95,9 +99,10 @@ def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
     cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.2"))
     _third, view = deploy(engine, plan=PLAN, version="1.2")
     assert view.state is State.FAILED
-    assert view.failure is not None and "CrashLoopBackOff" in str(view.failure)
-    # Failed fast, on the crash loop, not at the progress deadline.
-    assert "is crash-looping" in str(view.failure) and "did not pass its checks within" not in str(view.failure)
+    assert view.failure is not None
+    # Failed fast, on the crash loop, not at the progress deadline, naming it and its events.
+    assert view.failure.reason.startswith("blue (1.2) cannot run: CrashLoopBackOff: pod arxos-blue-")
+    assert "events: BackOff: Back-off restarting failed container arxos" in view.failure.reason
     state = target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
     assert list(state.colors) == [Color.GREEN]  # the failed color was cleaned up
@@ -151,3 +156,47 @@ def test_api_503s_during_monitoring_are_retried_and_a_failed_round_is_not_a_roll
     assert sum("503" in m and "trying again" in m for m in said) == TransientTargetError.retry_attempts
     state = engine.target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
+
+
+def namespace_contents(cluster: Cluster, ns: str) -> tuple[bool, list[tuple[str, str]]]:
+    kube = cluster.need_emulator()
+    kinds = ("configmaps", "secrets", "services", "networkpolicies", "deployments", "horizontalpodautoscalers")
+    found = sorted((plural, o["metadata"]["name"]) for plural in kinds for o in kube.objects(plural, ns))
+    return kube.get("namespaces", None, ns) is not None, found
+
+
+def test_a_failed_first_deploy_removes_what_it_created_down_to_the_namespace(
+    engine: Engine, target: KubernetesTarget, cluster: Cluster
+) -> None:
+    ns = target.spec.namespace_for(ENV)
+    cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.0-crash"))
+    assert namespace_contents(cluster, ns) == (False, [])
+    _, view = deploy(engine, plan=PLAN, version="1.0-crash")
+    assert view.state is State.FAILED
+    cleanup = view.steps[-1]
+    assert cleanup.step == "cleanup"
+    assert cleanup.detail == (
+        "blue (1.0-crash) removed; also removed what it set up: Service arxos, Service arxos-preview, "
+        f"NetworkPolicy arxos-ingress, Namespace {ns}"
+    )
+    assert namespace_contents(cluster, ns) == (False, [])
+
+
+def test_a_failed_first_deploy_keeps_the_namespace_and_every_object_that_was_there_before(
+    engine: Engine, target: KubernetesTarget, cluster: Cluster
+) -> None:
+    ns = target.spec.namespace_for(ENV)
+    client = target.connection.client
+    cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.0-crash"))
+    # An admin made the namespace, a Secret the app reads and the ingress policy beforehand.
+    client.create(Namespace(metadata=ObjectMeta(name=ns)))
+    client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "x"}))
+    policy = {"podSelector": {"matchLabels": {"app": "arxos"}}, "policyTypes": ["Ingress"]}
+    client.create(NETWORK_POLICY({"metadata": {"name": "arxos-ingress", "namespace": ns}, "spec": policy}))
+    before = namespace_contents(cluster, ns)
+    _, view = deploy(engine, plan=PLAN, version="1.0-crash")
+    assert view.state is State.FAILED
+    assert view.steps[-1].detail == (
+        "blue (1.0-crash) removed; also removed what it set up: Service arxos, Service arxos-preview"
+    )
+    assert namespace_contents(cluster, ns) == before

@@ -96,7 +96,7 @@ def test_first_deploy_into_an_empty_namespace(target: KubernetesTarget, cluster:
     state = rolled_out(target, Color.BLUE, "1.0", preview)
     assert state.live_color is None
     blue = state.colors[Color.BLUE]
-    assert not blue.crash_looping
+    assert blue.problem is None and blue.size == 2
     assert [r.index for r in blue.replicas] == [1, 2]
     assert state.preview_url == preview
 
@@ -183,37 +183,6 @@ def test_a_live_color_whose_deployment_was_deleted_is_started_again(target: Kube
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
     state = ready(target, Color.BLUE, "1.0")
     assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "reason"),
-    [
-        ("crashloop", "CrashLoopBackOff"),
-        ("image-pull-error", "ImagePullBackOff"),
-        ("unschedulable", "Unschedulable"),
-    ],
-)
-def test_fail_fast_pod_states_are_reported_as_crash_looping(
-    target: KubernetesTarget, cluster: Cluster, behaviour: str, reason: str
-) -> None:
-    kube = cluster.need_emulator()
-    version = f"bad-{behaviour}"
-    kube.set_behaviour(behaviour, image=IMAGE.format(version))
-    target.start_color(environment=ENV, color=Color.GREEN, version=version, replicas=2)
-
-    def failing() -> ColorState | None:
-        green = target.inspect(environment=ENV).colors.get(Color.GREEN)
-        return green if green and green.crash_looping and reason in green.detail else None
-
-    green = wait_until(failing, timeout=20, what=f"{reason} reported")
-    assert green.version == version
-    assert not any(r.running for r in green.replicas)
-    pods = sorted(p["metadata"]["name"] for p in kube.objects("pods", target.spec.namespace_for(ENV)))
-    assert f"pod {pods[0]}" in green.detail
-    if behaviour != "unschedulable":
-        assert f"container arxos: {reason}" in green.detail
-    else:
-        assert "Insufficient cpu" in green.detail
 
 
 def test_backup_exports_objects_without_server_fields_and_secret_names_only(target: KubernetesTarget) -> None:
@@ -382,25 +351,6 @@ def test_client_errors_become_target_errors(k8s_spec: KubeSpec, tmp_path: Path, 
         connect(kubeconfig=kube.kubeconfig, context="nope")
 
 
-def test_a_passed_progress_deadline_is_reported_as_crash_looping(
-    k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
-) -> None:
-    kube = cluster.need_emulator()
-    kube.set_behaviour("never-ready", image=IMAGE.format("slow"))
-    spec = replace(k8s_spec, progress_deadline=timedelta(seconds=1))
-    with KubernetesTarget(spec=spec, state_dir=tmp_path) as target:
-        target.start_color(environment=ENV, color=Color.BLUE, version="slow", replicas=2)
-        assert not target.inspect(environment=ENV).colors[Color.BLUE].crash_looping  # not yet
-
-        def stuck() -> ColorState | None:
-            blue = target.inspect(environment=ENV).colors[Color.BLUE]
-            return blue if blue.crash_looping else None
-
-        blue = wait_until(stuck, timeout=15, what="ProgressDeadlineExceeded")
-        assert blue.detail.startswith("deployment arxos-blue: ProgressDeadlineExceeded")
-        assert all(not r.running for r in blue.replicas)
-
-
 def test_a_template_folder_deploys_with_our_services(k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster) -> None:
     cluster.need_emulator()  # the template's image exists only for the emulator
     folder = tmp_path / "k8s" / ENV
@@ -469,3 +419,25 @@ def test_the_secrets_a_saved_color_needs_are_named_wherever_its_pods_read_them()
     saved = {"kind": "Deployment", "spec": {"template": {"spec": pod}}}
     # an optional Secret does not keep pods from starting: a restore does not need it
     assert backups.secret_refs(saved) == {"tls", "projected", "init-env", "db"}
+
+
+def test_log_tails_show_a_crash_loops_last_run_and_why_a_container_has_no_log(
+    target: KubernetesTarget, cluster: Cluster
+) -> None:
+    kube = cluster.need_emulator()
+    kube.set_behaviour("crashloop", image=IMAGE.format("2.0-crash"))
+    kube.set_behaviour("image-pull-error", image=IMAGE.format("2.1-missing"))
+    target.start_color(environment=ENV, color=Color.BLUE, version="2.0-crash", replicas=1)
+    target.start_color(environment=ENV, color=Color.GREEN, version="2.1-missing", replicas=1)
+
+    def settled() -> list[tuple[str, str]] | None:
+        tails = target.log_tails(environment=ENV, lines=10, all_colors=True)
+        return tails if len(tails) == 2 and "exiting" in tails[0][1] and "pull" in tails[1][1] else None
+
+    (crashed, log), (waiting, why) = wait_until(settled, what="a crash and a failed pull")
+    assert crashed.startswith("pod/arxos-blue-") and crashed.endswith(" container arxos (blue, 2.0-crash)")
+    assert log.splitlines() == [f"starting {IMAGE.format('2.0-crash')}", "listening on :8080", "exiting with status 1"]
+    assert waiting.endswith("(green, 2.1-missing)")
+    assert why.startswith('(no log: container "arxos" in pod "arxos-green-') and "is waiting to start:" in why
+    # Nothing is live: every color's pods, as with --all-colors.
+    assert target.log_tails(environment=ENV, lines=1, all_colors=False)[0][1] == "exiting with status 1"

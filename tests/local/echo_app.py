@@ -1,6 +1,7 @@
 """An upstream for router tests: answers every request with what it received, as JSON.
 
-``/big?bytes=N`` answers N bytes with chunked transfer encoding (to test streaming).
+``/big?bytes=N`` answers N bytes with chunked transfer encoding (to test streaming). A version
+with ``crash`` in its name (``ARXDEPLOY_VERSION``) exits with status 1 as soon as it starts.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -70,6 +72,9 @@ class Echo(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    if "crash" in os.environ.get("ARXDEPLOY_VERSION", ""):
+        print("crashing on purpose", file=sys.stderr)
+        sys.exit(1)
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     server = ThreadingHTTPServer(("127.0.0.1", parser.parse_args().port), Echo)

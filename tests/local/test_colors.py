@@ -17,7 +17,7 @@ import pytest
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
-from arxdeploy.ports import ColorState, Replica
+from arxdeploy.ports import ColorState, ProblemKind, Replica
 from tests.fixtures.local import ENV, Local, alive, answers
 from tests.support import Children, wait_until
 
@@ -27,7 +27,7 @@ def test_replicas_answer_directly_with_their_identity_and_environment(local: Loc
     local.start(target, "green", "v7", replicas=2)
     state = target.inspect(environment=ENV)
     green = state.colors[Color.GREEN]
-    assert (green.color, green.version, green.crash_looping, green.detail) == (Color.GREEN, "v7", False, "")
+    assert (green.color, green.version, green.problem, green.size) == (Color.GREEN, "v7", None, 2)
     assert [r.index for r in green.replicas] == [1, 2]
     for replica in green.replicas:
         assert replica.running and replica.restarts == 0 and replica.pid is not None
@@ -92,6 +92,15 @@ def test_a_replica_that_dies_is_restarted_after_a_backoff(local: Local) -> None:
     killed = time.monotonic()
     os.kill(before.pid, signal.SIGKILL)
 
+    def down() -> ColorState | None:
+        blue = target.inspect(environment=ENV).colors[Color.BLUE]
+        return blue if not blue.replicas[0].running else None
+
+    # Until its restart (after a back-off of at least 0.5 s) the color waits: it may come back.
+    blue = wait_until(down, what="the replica to be seen down")
+    assert blue.problem is not None and blue.problem.kind is ProblemKind.WAITING
+    assert blue.problem.reason == "Restarting" and "replica 1 was killed by SIGKILL" in blue.problem.detail
+
     def restarted() -> Replica | None:
         replica = target.inspect(environment=ENV).colors[Color.BLUE].replicas[0]
         return replica if replica.running and replica.restarts == 1 else None
@@ -101,9 +110,7 @@ def test_a_replica_that_dies_is_restarted_after_a_backoff(local: Local) -> None:
     assert time.monotonic() - killed >= 0.5, "restarted without the first backoff"
     assert after.pid != before.pid and after.url == before.url
     wait_until(lambda: answers(after.url + "/health"), what="the restarted replica to answer")
-    blue = target.inspect(environment=ENV).colors[Color.BLUE]
-    assert not blue.crash_looping
-    assert "replica 1 was killed by SIGKILL (1 restart" in blue.detail
+    assert target.inspect(environment=ENV).colors[Color.BLUE].problem is None  # running again: nothing wrong
 
 
 @pytest.mark.slow
@@ -113,12 +120,13 @@ def test_a_version_that_keeps_crashing_is_reported_crash_looping(local: Local) -
 
     def crash_looping() -> ColorState | None:
         green = target.inspect(environment=ENV).colors[Color.GREEN]
-        return green if green.crash_looping else None
+        return green if green.failed else None
 
     green = wait_until(crash_looping, what="crash_looping")
     assert green.replicas[0].restarts >= 2
-    assert "replica 1 exited with status 1" in green.detail
-    assert "crashing on purpose" in green.detail  # the last output, from the log
+    assert green.problem is not None and green.problem.reason == "CrashLoop"
+    assert "replica 1 exited with status 1" in green.problem.detail
+    assert "crashing on purpose" in green.problem.detail  # the last output, from the log
 
 
 def test_log_files_hold_the_apps_output(local: Local) -> None:

@@ -340,14 +340,22 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
     for kind in (*applied, "networkpolicies"):
         assert {(kind, v) for v in ("get", "list", *writes)} <= grants
     deletes = {res for res, verb in grants if verb == "delete"}
-    # stopping a color, and then the color ConfigMaps nothing reads any more; nothing else
-    assert deletes == {"deployments", "horizontalpodautoscalers", "poddisruptionbudgets", "configmaps"}
+    # stopping a color, and then the color ConfigMaps nothing reads any more; the Services and
+    # policies a failed first deployment made; nothing else
+    assert deletes == {
+        "deployments",
+        "horizontalpodautoscalers",
+        "poddisruptionbudgets",
+        "configmaps",
+        "services",
+        "networkpolicies",
+    }
     assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies"}
     namespace = docs[0]["metadata"]["labels"]
     assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"
-    assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list")} <= grants
-    assert {("services/proxy", "get"), ("pods/proxy", "get"), ("namespaces", "get")} <= grants
+    assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list"), ("events", "list")} <= grants
+    assert {("services/proxy", "get"), ("pods/proxy", "get"), ("pods/log", "get"), ("namespaces", "get")} <= grants
     assert not {verb for _, verb in grants} & {"*", "update", "watch", "escalate", "bind", "impersonate"}
     binding = docs[3]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "arxdeploy"}

@@ -108,11 +108,11 @@ def show(options: Options, deployment_id: str, as_json: bool) -> None:
 @click.option("--all-colors", is_flag=True, help="Also the colors that do not take traffic.")
 @pass_options
 def logs(options: Options, environment: str, lines: int, all_colors: bool) -> None:
-    """The last lines each replica of an environment wrote."""
+    """The last lines each replica of an environment wrote (each container of its pods on Kubernetes)."""
     from arxdeploy.cli.status import log_tails
 
     with app_for(options, reads_only=True) as app:
         app.plan(environment)
-        for path, tail in log_tails(app, environment, lines=lines, all_colors=all_colors):
-            click.echo(f"==> {path} <==")
+        for where, tail in log_tails(app, environment, lines=lines, all_colors=all_colors):
+            click.echo(f"==> {where} <==")
             click.echo(app.redactor(tail))

@@ -55,8 +55,12 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
         row["health"] = {"status": "stopped" if found is None else "down"}
         return row
     plan = app.plan(environment)
+    live = state.colors.get(state.live_color)
+    if live is not None and live.failed:
+        row["health"] = {"status": "unhealthy", "detail": f"{state.live_color.value} ({live.version}): {live.problem}"}
+        return row
     try:
-        probes = probes_for(app.target, environment, state.live_color, live_path=True)
+        probes = probes_for(state, state.live_color, live_path=True)
     except StepFailed as exc:
         row["health"] = {"status": "unhealthy", "detail": exc.message}
         return row
@@ -94,22 +98,26 @@ def _was_deployed(app: App, environment: str) -> bool:
     return bool(app.store.history(service=app.service, environment=environment, limit=1))
 
 
-def log_tails(app: App, environment: str, *, lines: int, all_colors: bool) -> Iterator[tuple[Path, str]]:
+def log_tails(app: App, environment: str, *, lines: int, all_colors: bool) -> Iterator[tuple[str, str]]:
+    """``(where, last lines)`` for each replica of the live color (every color's with ``all_colors``):
+    the local target's log files, or each container of the color's pods on Kubernetes."""
+    if app.local is None:
+        from arxdeploy.targets.kubernetes.target import KubernetesTarget  # the client, only here
+
+        if not isinstance(app.target, KubernetesTarget):
+            from arxdeploy.errors import UsageError
+
+            raise UsageError("`arxdeploy logs` reads the local target's files or the Kubernetes pods' logs")
+        yield from app.target.log_tails(environment=environment, lines=lines, all_colors=all_colors)
+        return
     live = None
     if not all_colors and _was_deployed(app, environment):
         record = app.store.live(service=app.service, environment=environment)
         live = record.color.value if record and record.color else None
-    if app.local is None:
-        from arxdeploy.errors import UsageError
-
-        raise UsageError(
-            "`arxdeploy logs` reads the local target's log files",
-            hint=f"on Kubernetes: kubectl logs -l app={app.service} --all-containers",
-        )
     for path in app.local.log_files(environment=environment):
         if live and not path.name.startswith(f"{live}-"):
             continue
-        yield path, _tail(path, lines)
+        yield str(path), _tail(path, lines)
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -63,6 +63,12 @@ class TargetSeam:
             lambda: self.target.stop_color(environment=environment, color=color, drain_timeout=drain_timeout),
         )
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        return self._call(
+            "remove what was set up",
+            lambda: self.target.remove_created(environment=environment, deployment_id=deployment_id),
+        )
+
     def _call(self, what: str, call: Callable[[], T], *, changes: bool = True) -> T:
         attempt = 1
         while True:

@@ -58,7 +58,8 @@ def backup(ctx: StepContext) -> str:
 
 def deploy(ctx: StepContext) -> str:
     d = ctx.deployment
-    ctx.progress(f"starting {ctx.plan.replicas} replicas of {d.version} as {d.new_color.value}")
+    scaled = f", or as many as {d.old_color.value} runs if it was scaled up" if d.old_color else ""
+    ctx.progress(f"starting {d.version} as {d.new_color.value}: {ctx.plan.replicas} replicas{scaled}")
     ctx.target.start_color(
         environment=d.environment,
         color=d.new_color,
@@ -67,14 +68,15 @@ def deploy(ctx: StepContext) -> str:
         # Back to a version that ran before: as the newest backup that ran it saved it.
         from_backup=d.kind is not Kind.DEPLOY,
     )
-    return f"{ctx.plan.replicas} replicas of {d.version} started as {d.new_color.value}"
+    return f"{d.version} started as {d.new_color.value}"
 
 
 def verify(ctx: StepContext) -> str:
     d = ctx.deployment
-    rounds = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
+    ready = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
     return (
-        f"{d.new_color.value} passed every check {ctx.plan.checks.success_threshold} times in a row ({rounds} rounds)"
+        f"{d.new_color.value} ({ready.size} replica{'s' if ready.size != 1 else ''}) passed every check "
+        f"{ctx.plan.checks.success_threshold} times in a row ({ready.rounds} rounds)"
     )
 
 
@@ -127,7 +129,9 @@ def cleanup(ctx: StepContext) -> str:
         return f"{d.new_color.value} is live; left running"
     ctx.target.stop_color(environment=d.environment, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     live = f"; {state.live_color.value} ({state.live_version}) still live" if state.live_color else ""
-    return f"{d.new_color.value} ({d.version}) removed{live}"
+    others = set(state.colors) - {d.new_color}
+    created = _remove_created(ctx) if state.live_color is None and not others else ""
+    return f"{d.new_color.value} ({d.version}) removed{live}{created}"
 
 
 def rollback(ctx: StepContext) -> str:
@@ -137,13 +141,13 @@ def rollback(ctx: StepContext) -> str:
         ctx.target.switch(environment=env, color=None)
         ctx.record(events.switched(None, None, ctx.clock.now()))
         ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
-        return "nothing was live before; traffic stopped and the new color removed"
+        return f"nothing was live before; traffic stopped and the new color removed{_remove_created(ctx)}"
     state = ctx.target.inspect(environment=env)
     old = state.colors.get(d.old_color)
     warm = (
         old is not None
         and old.version == d.previous_version
-        and not old.crash_looping
+        and not old.failed
         and any(r.running for r in old.replicas)
     )
     if not warm:
@@ -160,6 +164,14 @@ def rollback(ctx: StepContext) -> str:
     ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     how = "warm" if warm else "restarted"
     return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed"
+
+
+def _remove_created(ctx: StepContext) -> str:
+    """Nothing runs any more: what this deployment set up beside its color goes too (the target
+    keeps whatever its backup found), so a failed first deployment leaves the environment as it
+    found it."""
+    removed = ctx.target.remove_created(environment=ctx.deployment.environment, deployment_id=ctx.deployment.id)
+    return f"; also removed what it set up: {', '.join(removed)}" if removed else ""
 
 
 def _ready(ctx: StepContext, color: Color, why: str) -> None:

@@ -2,7 +2,9 @@
 
 Versions behave as their names say, like the demo app: ``crash`` never starts (crash loop),
 ``unhealthy`` fails every check, ``fails-after-<N>s`` passes checks for N seconds after it
-starts, then fails. Tests can also make any target call raise via ``fail_on``.
+starts, then fails, ``pending`` waits for a node for good and ``pending-<N>s`` for N seconds
+after it starts (as pods do while a cluster autoscaler adds one). Tests can also make any target
+call raise via ``fail_on``, and resize a running color as an autoscaler would (``scale``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ from typing import Any
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError
-from arxdeploy.ports import CheckResult, Clock, ColorState, EnvironmentState, Probe, Replica, Round
+from arxdeploy.ports import (
+    CheckResult,
+    Clock,
+    ColorState,
+    EnvironmentState,
+    Probe,
+    Problem,
+    ProblemKind,
+    Replica,
+    Round,
+)
 
 _FAILS_AFTER = re.compile(r"fails-after-(\d+)s")
+_PENDING = re.compile(r"pending(?:-(\d+)s)?")
+UNSCHEDULABLE = "0/1 nodes are available: 1 Insufficient cpu"
 
 
 @dataclass
@@ -25,11 +39,31 @@ class _Running:
     version: str
     replicas: int
     started: datetime
+    scaled: bool = False  # resized since it started, as by an autoscaler
+    unplaced: int = 0  # replicas added by ``scale`` that wait for a node
+
+    def waits(self, replica: int, now: datetime) -> bool:
+        """Whether replica number ``replica`` (from 1) waits for a node."""
+        return self.pending(now) or replica > self.replicas - self.unplaced
 
     @property
     def running(self) -> bool:
         """Whether its replicas run: a ``crash`` version never stays up."""
         return "crash" not in self.version
+
+    def pending(self, now: datetime) -> bool:
+        """Whether its replicas still wait for a node."""
+        match = _PENDING.search(self.version)
+        if match is None:
+            return False
+        return not match[1] or now - self.started < timedelta(seconds=int(match[1]))
+
+    def problem(self, now: datetime) -> Problem | None:
+        if not self.running:
+            return Problem(ProblemKind.FAILED, "CrashLoop", "replica 1 exited with status 1")
+        if self.pending(now) or self.unplaced:
+            return Problem(ProblemKind.WAITING, "Unschedulable", UNSCHEDULABLE)
+        return None
 
 
 @dataclass
@@ -40,6 +74,8 @@ class FakeTarget:
     calls: list[str] = field(default_factory=list)
     fail_on: dict[str, int] = field(default_factory=dict)  # method name -> how many more calls fail
     backups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    set_up: set[str] = field(default_factory=set)  # environments something was ever started in
+    _set_up_at_backup: dict[str, bool] = field(default_factory=dict)
 
     def _call(self, name: str, detail: str) -> None:
         self.calls.append(f"{name} {detail}".strip())
@@ -49,16 +85,22 @@ class FakeTarget:
 
     def inspect(self, *, environment: str) -> EnvironmentState:
         self._call("inspect", environment)
+        now = self.clock.now()
         colors = {
             color: ColorState(
                 color=color,
                 version=run.version,
                 replicas=tuple(
-                    Replica(index=i, url=f"fake://{environment}/{color.value}/{i}", running=run.running)
+                    Replica(
+                        index=i,
+                        url=f"fake://{environment}/{color.value}/{i}",
+                        running=run.running and not run.waits(i, now),
+                        waiting=run.waits(i, now),
+                    )
                     for i in range(1, run.replicas + 1)
                 ),
-                crash_looping=not run.running,
-                detail="" if run.running else "exited with status 1",
+                problem=run.problem(now),
+                size=run.replicas,
             )
             for color, run in self.colors.get(environment, {}).items()
         }
@@ -78,6 +120,7 @@ class FakeTarget:
             "files": {"environment.json": "0" * 64},
         }
         self.backups[deployment_id] = manifest
+        self._set_up_at_backup[deployment_id] = environment in self.set_up
         return manifest
 
     def start_color(
@@ -85,9 +128,14 @@ class FakeTarget:
     ) -> None:
         self._call("start_color", f"{environment} {color.value} {version}" + (" from-backup" if from_backup else ""))
         running = self.colors.setdefault(environment, {})
+        self.set_up.add(environment)
         current = running.get(color)
-        if current and current.version == version and current.replicas == replicas:
-            return
+        if (
+            current
+            and current.version == version
+            and (current.replicas == replicas or (current.scaled and current.replicas > replicas))
+        ):
+            return  # the same release, or one an autoscaler scaled up: nothing to undo
         if current and self.live.get(environment) is color:
             raise TargetError(
                 f"{color.value} is live in {environment} and runs {current.version}; "
@@ -99,7 +147,7 @@ class FakeTarget:
         self._call("switch", f"{environment} {color.value if color else None}")
         if color is not None:
             run = self.colors.get(environment, {}).get(color)
-            if run is None or not run.running:
+            if run is None or not run.running or run.pending(self.clock.now()):
                 raise TargetError(
                     f"{environment}/{color.value} has no running replica: switching to it would drop every request"
                 )
@@ -110,6 +158,31 @@ class FakeTarget:
         if self.live.get(environment) is color:
             raise TargetError(f"refusing to stop {color.value}: it is live in {environment}")
         self.colors.get(environment, {}).pop(color, None)
+
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        self._call("remove_created", f"{environment} {deployment_id}")
+        if self.live.get(environment) or self.colors.get(environment):
+            return []  # something runs: nothing is removed
+        if self._set_up_at_backup.get(deployment_id, True) or environment not in self.set_up:
+            return []  # set up before that backup (or no such backup): it stays
+        self.set_up.discard(environment)
+        self.colors.pop(environment, None)
+        self.live.pop(environment, None)
+        return [f"the environment {environment}"]
+
+    def scale(self, *, environment: str, color: Color, replicas: int, unplaced: bool = False) -> None:
+        """Resize a running color, as an autoscaler (or a person) would; not a call of the port.
+
+        ``unplaced``: the replicas added wait for a node until ``place``.
+        """
+        run = self.colors[environment][color]
+        added = max(0, replicas - run.replicas)
+        run.replicas, run.scaled = replicas, True
+        run.unplaced = min(replicas, run.unplaced + added) if unplaced else min(run.unplaced, replicas)
+
+    def place(self, *, environment: str, color: Color) -> None:
+        """The node came: every replica of ``color`` that waited for one runs."""
+        self.colors[environment][color].unplaced = 0
 
     def healthy(self, environment: str, color: Color) -> bool:
         run = self.colors.get(environment, {}).get(color)

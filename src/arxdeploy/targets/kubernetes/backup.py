@@ -50,8 +50,13 @@ def write(
     namespace: str,
     objects: list[dict[str, Any]],
     secret_names: list[str],
+    namespace_existed: bool = True,
 ) -> dict[str, Any]:
-    """Write one YAML file per object, the Secret names, and ``manifest.json``; return the manifest."""
+    """Write one YAML file per object, the Secret names, and ``manifest.json``; return the manifest.
+
+    ``namespace_existed`` is recorded so that a failed first deployment removes the namespace it
+    created, and never one that was there before it.
+    """
     if not is_deployment_id(deployment_id):
         raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,11 +71,32 @@ def write(
         "deployment_id": deployment_id,
         "environment": environment,
         "namespace": namespace,
+        "namespace_existed": namespace_existed,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
     _write(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """A backup's ``manifest.json``, or None when there is none (or it cannot be read)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def saved_names(manifest: dict[str, Any], kinds: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(kind, name) of each object the backup saved, from its file names (``file_name``)."""
+    found = set()
+    for name in manifest.get("files") or {}:
+        for kind in kinds:
+            prefix = f"{kind.lower()}-"
+            if name.startswith(prefix) and name.endswith(".yaml"):
+                found.add((kind, name.removeprefix(prefix).removesuffix(".yaml")))
+    return found
 
 
 def _write(path: Path, data: bytes) -> str:

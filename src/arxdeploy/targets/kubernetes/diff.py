@@ -53,7 +53,9 @@ def diff(target: KubernetesTarget, *, environment: str, version: str, replicas: 
     wanted: list[dict[str, Any]] = []
     if _live(target, manifests.namespace_object(spec, environment)) is None:
         wanted.append(manifests.namespace_object(spec, environment))
-    wanted += [_with_replicas(o, replicas) for o in manifests.color_objects(spec, environment, candidate, version)]
+    own = manifests.color_objects(spec, environment, candidate, version)
+    count = target.starting_size(ns, own, color=candidate, version=version, floor=replicas, live=live)
+    wanted += [_with_replicas(o, count, floor=replicas) for o in own]
     for obj in manifests.shared_objects(spec, environment, live=live, candidate=candidate, version=version):
         if obj["kind"] == "Service" and obj["metadata"]["name"] in (live_name, preview):
             continue  # ours, below, as start_color does

@@ -31,6 +31,14 @@ def status_code(exc: BaseException) -> int | None:
     return None
 
 
+BAD_REQUEST = 400
+
+
+def message(exc: BaseException) -> str:
+    """What the API server said in an error answer, for people."""
+    return _message(exc)
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
         return exc.status.message or exc.status.reason or str(exc)

@@ -23,7 +23,7 @@ import httpx
 from lightkube import Client, operators
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Pod, Service
+from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
@@ -33,7 +33,7 @@ from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
 from arxdeploy.targets.kubernetes.access import ProbeAuth
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
-from arxdeploy.targets.kubernetes.errors import CONFLICT, NOT_FOUND, calling, status_code
+from arxdeploy.targets.kubernetes.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, calling, message, status_code
 from arxdeploy.targets.kubernetes.spec import KubeSpec
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ class KubernetesTarget:
             all_pods = list(self._client.list(Pod, namespace=ns, labels={"app": service}))
         live_url = self.proxy_url(environment, service) if live_service else None
         preview_url = self.proxy_url(environment, manifests.preview_name(service)) if preview_service else None
+        # Only a color with something to explain costs a fourth request: its pods' Events.
+        events = self._pod_events(ns) if pods.needs_events(deployments, all_pods) else pods.PodEvents()
         colors: dict[Color, ColorState] = {}
         for deployment in deployments:
             color = _color_label(deployment.metadata.labels if deployment.metadata else None)
@@ -135,7 +137,7 @@ class KubernetesTarget:
                 continue
             url = live_url if color is live else preview_url if color is preview else None
             own = [p for p in all_pods if _color_label(p.metadata.labels if p.metadata else None) is color]
-            colors[color] = self._color_state(environment, color, deployment, own, url)
+            colors[color] = self._color_state(environment, color, deployment, own, url, events)
         return EnvironmentState(
             environment=environment,
             live_color=live,
@@ -144,8 +146,27 @@ class KubernetesTarget:
             preview_url=preview_url,
         )
 
+    def _pod_events(self, ns: str) -> pods.PodEvents:
+        """The Events about the namespace's pods, newest first; none where RBAC does not allow
+        listing them (a pull then waits until the deadline instead of failing after its retries)."""
+        try:
+            with calling("list", f"events in namespace {ns}"):
+                found = list(self._client.list(Event, namespace=ns, fields={"involvedObject.kind": "Pod"}))
+        except TransientTargetError:
+            raise
+        except TargetError as exc:
+            log.warning("cannot read the pods' events in %s: %s", ns, exc.message)
+            return pods.PodEvents()
+        return pods.PodEvents(pods.newest_first(found))
+
     def _color_state(
-        self, environment: str, color: Color, deployment: Deployment, own: list[Pod], url: str | None
+        self,
+        environment: str,
+        color: Color,
+        deployment: Deployment,
+        own: list[Pod],
+        url: str | None,
+        events: pods.PodEvents,
     ) -> ColorState:
         labels = (deployment.metadata.labels if deployment.metadata else None) or {}
         ns = self.spec.namespace_for(environment)
@@ -165,18 +186,15 @@ class KubernetesTarget:
                     url=url if ready and url and complete else pod_url,
                     running=ready,
                     restarts=pods.restarts(pod),
+                    waiting=pods.waiting(pod),
                 )
             )
-        problems = [line for pod in own for line in pods.problems(pod)]
-        deadline = pods.rollout_problem(deployment)
-        if deadline:
-            problems.append(deadline)
         return ColorState(
             color=color,
             version=labels.get(manifests.VERSION_LABEL, "unknown"),
             replicas=tuple(replicas),
-            crash_looping=bool(problems),
-            detail=pods.detail(problems),
+            problem=pods.problem(deployment, own, events),
+            size=deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else None,
         )
 
     def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
@@ -199,6 +217,7 @@ class KubernetesTarget:
             namespace=ns,
             objects=objects,
             secret_names=secret_names,
+            namespace_existed=self._namespace_exists(ns),
         )
 
     def start_color(
@@ -206,25 +225,32 @@ class KubernetesTarget:
     ) -> None:
         """Apply the color's Deployment and HPA and the shared objects; point the preview Service at it.
 
+        ``replicas`` is the HPA's ``minReplicas``; the Deployment starts with as many replicas as
+        the live color runs now, or as this color already runs ``version`` (both what their HPA
+        or a person made of them), if that is more, up to the HPA's ``maxReplicas``
+        (``start_size``): the new color takes all of the live one's traffic at once, and the HPA
+        then finds the size it would have chosen itself, so it neither scales it back nor
+        resets what it scaled. Without an HPA the color starts with ``replicas``.
+
         Nothing is ever applied over the live color: a no-op when its Deployment already runs
-        ``version`` with ``replicas``, refused when it runs anything else (applying would roll
-        the pods that take traffic in place). A live color whose Deployment is gone (deleted
+        ``version`` with ``replicas`` or more, refused when it runs anything else (applying would
+        roll the pods that take traffic in place). A live color whose Deployment is gone (deleted
         behind our back) is started again, as a restore needs.
         """
         ns = self.spec.namespace_for(environment)
         live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
         live_service = self._get(Service, live_name, ns)
-        if _selected_color(live_service) is color and self._live_runs(environment, color, version, replicas):
+        live = _selected_color(live_service)
+        if live is color and self._live_runs(environment, color, version, replicas):
             return
         self._ensure_namespace(environment, ns)
         restored = self._restore_objects(environment, color, version) if from_backup else None
         # The color's ConfigMaps come first: its pods must find them when they start.
         own = restored if restored is not None else manifests.color_objects(self.spec, environment, color, version)
+        count = self.starting_size(ns, own, color=color, version=version, floor=replicas, live=live)
         for obj in own:
-            self._apply(_with_replicas(obj, replicas))
-        shared = manifests.shared_objects(
-            self.spec, environment, live=_selected_color(live_service), candidate=color, version=version
-        )
+            self._apply(_with_replicas(obj, count, floor=replicas))
+        shared = manifests.shared_objects(self.spec, environment, live=live, candidate=color, version=version)
         for obj in shared:
             name = obj["metadata"]["name"]
             if obj["kind"] == "Service" and name in (live_name, preview):
@@ -234,8 +260,31 @@ class KubernetesTarget:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
 
+    def starting_size(
+        self, ns: str, own: list[dict[str, Any]], *, color: Color, version: str, floor: int, live: Color | None
+    ) -> int:
+        """The replicas ``start_color`` starts ``color`` with (``start_size``), given its objects
+        ``own`` and the Deployments running now (one list of them)."""
+        hpa = next((o for o in own if o["kind"] == "HorizontalPodAutoscaler"), None)
+        if hpa is None:
+            return floor  # nothing autoscales this color: the config's count
+        with calling("list", f"deployments in namespace {ns}"):
+            running = {
+                d.metadata.name: d
+                for d in self._client.list(Deployment, namespace=ns, labels={"app": self.spec.service})
+                if d.metadata is not None
+            }
+        sizes = []
+        if live is not None and live is not color:
+            sizes.append(_replicas_of(running.get(manifests.deployment_name(self.spec.service, live))))
+        this = running.get(manifests.deployment_name(self.spec.service, color))
+        if this is not None and _version_of(this) == version:
+            sizes.append(_replicas_of(this))  # an HPA may have scaled it up: not undone
+        return start_size(floor=floor, now=sizes, most=int((hpa.get("spec") or {}).get("maxReplicas") or floor))
+
     def _live_runs(self, environment: str, color: Color, version: str, replicas: int) -> bool:
-        """Whether the live ``color`` already runs ``version`` with ``replicas``; False if it runs nothing.
+        """Whether the live ``color`` already runs ``version`` with ``replicas`` or more (its HPA
+        or a person scaled it up); False if it runs nothing.
 
         Raises ``TargetError`` when it runs anything else.
         """
@@ -243,10 +292,9 @@ class KubernetesTarget:
         running = self._get(Deployment, name, self.spec.namespace_for(environment))
         if running is None:
             return False
-        labels = (running.metadata.labels if running.metadata else None) or {}
-        current = labels.get(manifests.VERSION_LABEL, "unknown")
+        current = _version_of(running)
         count = running.spec.replicas if running.spec else None
-        if (current, count) == (version, replicas):
+        if current == version and count is not None and count >= replicas:
             return True
         raise TargetError(
             f"{color.value} is live in {environment} and runs {current} ({count} replicas); "
@@ -337,6 +385,116 @@ class KubernetesTarget:
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template
+        folder's shared objects) that the backup ``deployment_id`` did not find, then the
+        namespace when that backup found none and nothing else is in it now.
+
+        Only once nothing is live and no color's Deployment is left. The namespace is left, with
+        a warning in the log, when something else is in it or deleting it is not allowed (it
+        takes a ClusterRole: that of whoever could create it).
+        """
+        manifest = backups.read_manifest(self.backups_dir / deployment_id)
+        if manifest is None or manifest.get("environment") != environment:
+            log.info(
+                "no backup %s of %s: what was there before it is unknown, so all stays", deployment_id, environment
+            )
+            return []
+        ns = self.spec.namespace_for(environment)
+        service = self.spec.service
+        if _selected_color(self._get(Service, service, ns)) is not None or self._color_deployments(ns):
+            return []  # something runs: nothing is removed
+        existed = backups.saved_names(manifest, kinds.BACKUP)
+        made = [
+            *manifests.shared_objects(self.spec, environment, live=None, candidate=Color.BLUE, version="0"),
+            manifests.service(self.spec, environment, name=service, color=None),
+        ]
+        removed = []
+        for obj in {(o["kind"], o["metadata"]["name"]): o for o in made}.values():
+            what = (obj["kind"], obj["metadata"]["name"])
+            if what not in existed and self._delete_if_there(obj, ns):
+                removed.append(" ".join(what))
+        created_namespace = manifest.get("namespace_existed") is False  # older backups: it existed
+        if created_namespace and self._namespace_exists(ns) and self._delete_namespace_if_empty(ns):
+            removed.append(f"Namespace {ns}")
+        return removed
+
+    def _color_deployments(self, ns: str) -> list[str]:
+        with calling("list", f"deployments in namespace {ns}"):
+            found = self._client.list(Deployment, namespace=ns, labels={"app": self.spec.service})
+            return [
+                d.metadata.name
+                for d in found
+                if d.metadata is not None and d.metadata.name and _color_label(d.metadata.labels) is not None
+            ]
+
+    def _delete_if_there(self, obj: dict[str, Any], ns: str) -> bool:
+        """Delete one object of any kind; False when it was not there."""
+        name = obj["metadata"]["name"]
+        try:
+            self._client.delete(type(kinds.resource(obj)), name, namespace=ns)
+        except Exception as exc:
+            if status_code(exc) == NOT_FOUND:
+                return False
+            with calling("delete", f"{obj['kind']} {name} in namespace {ns}"):
+                raise
+        return True
+
+    def _delete_namespace_if_empty(self, ns: str) -> bool:
+        """Delete ``ns`` (one arxdeploy created) if nothing but Kubernetes' own is left in it."""
+        left = []
+        for name in (*kinds.BACKUP, "Secret"):
+            with calling("list", f"{name} objects in namespace {ns}"):
+                found = [o.to_dict()["metadata"]["name"] for o in self._client.list(kinds.kind_of(name), namespace=ns)]
+            left += [f"{name} {n}" for n in found if not (name == "ConfigMap" and n in SKIP_CONFIGMAPS)]
+        if left:
+            log.warning("namespace %s is kept: arxdeploy created it, but it holds %s", ns, ", ".join(left))
+            return False
+        try:
+            with calling("delete", f"namespace {ns}"):
+                self._client.delete(Namespace, ns)
+        except TransientTargetError:
+            raise
+        except TargetError as exc:
+            log.warning("namespace %s is kept: %s", ns, exc.message)
+            return False
+        return True
+
+    def log_tails(self, *, environment: str, lines: int, all_colors: bool = False) -> list[tuple[str, str]]:
+        """The last ``lines`` each container of the live color's pods wrote (every color's with
+        ``all_colors``, or when nothing is live): ``(where, text)``, oldest pod first by color.
+
+        A crash-looping container's log is its last run's, as the kubelet gives it; a container
+        that never ran has no log: its text says why (``is waiting to start: ...``).
+        """
+        ns = self.spec.namespace_for(environment)
+        live = _selected_color(self._get(Service, self.spec.service, ns))
+        with calling("list", f"pods in namespace {ns}"):
+            found = list(self._client.list(Pod, namespace=ns, labels={"app": self.spec.service}))
+        chosen = []
+        for pod in found:
+            color = _color_label(pod.metadata.labels if pod.metadata else None)
+            if color is not None and (all_colors or live is None or color is live):
+                chosen.append((color.value, pods.pod_name(pod), pod))
+        out = []
+        for color_name, name, pod in sorted(chosen, key=lambda row: row[:2]):
+            labels = (pod.metadata.labels if pod.metadata else None) or {}
+            version = labels.get(manifests.VERSION_LABEL, "unknown")
+            for container in pod.spec.containers if pod.spec else ():
+                where = f"pod/{name} container {container.name} ({color_name}, {version})"
+                try:
+                    text = "".join(self._client.log(name, namespace=ns, container=container.name, tail_lines=lines))
+                except Exception as exc:
+                    code = status_code(exc)
+                    if code == NOT_FOUND:
+                        continue  # the pod went meanwhile
+                    if code != BAD_REQUEST:
+                        with calling("get", f"the log of pod {name} in namespace {ns}"):
+                            raise
+                    text = f"(no log: {message(exc)})\n"  # never ran: waiting to start, and why
+                out.append((where, text.rstrip("\n")))
+        return out
+
     def _collect_configmaps(self, environment: str, *, stopped: str) -> None:
         """Delete the color ConfigMaps that no Deployment (but ``stopped``) and no kept backup reads."""
         ns = self.spec.namespace_for(environment)
@@ -383,15 +541,19 @@ class KubernetesTarget:
             with calling("get", f"{kind.__name__} {name} in namespace {namespace}"):
                 raise
 
-    def _ensure_namespace(self, environment: str, ns: str) -> None:
+    def _namespace_exists(self, ns: str) -> bool:
         try:
             self._client.get(Namespace, ns)
-            return
         except Exception as exc:
-            if status_code(exc) != NOT_FOUND:
-                with calling("get", f"namespace {ns}"):
-                    raise
-        self._apply(manifests.namespace_object(self.spec, environment))
+            if status_code(exc) == NOT_FOUND:
+                return False
+            with calling("get", f"namespace {ns}"):
+                raise
+        return True
+
+    def _ensure_namespace(self, environment: str, ns: str) -> None:
+        if not self._namespace_exists(ns):
+            self._apply(manifests.namespace_object(self.spec, environment))
 
     def _apply(self, obj: dict[str, Any]) -> None:
         """Server-side apply as ``arxdeploy``; ``force`` takes over fields someone else set by hand."""
@@ -420,12 +582,34 @@ def _service_port(pod: Pod) -> int | None:
     return None
 
 
-def _with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
-    """The engine's replica count wins over the template's (a rollback may start fewer)."""
+def start_size(*, floor: int, now: list[int | None], most: int) -> int:
+    """How many replicas an autoscaled color starts with: ``floor`` (the HPA's minimum, the
+    config's count), or more where a running Deployment it must match has more (``now``: the
+    live color, whose traffic it takes; itself, when it already runs the version), never more
+    than the HPA's maximum ``most``."""
+    return max(floor, min(max([floor, *(n for n in now if n is not None)]), most))
+
+
+def _with_replicas(obj: dict[str, Any], count: int, *, floor: int) -> dict[str, Any]:
+    """The numbers agree: the Deployment starts with ``count``, which its HPA allows as it is.
+
+    The HPA's ``minReplicas`` is the engine's ``floor`` (a rollback may ask fewer than the
+    template says: the HPA would otherwise scale the color back up at once) and its
+    ``maxReplicas`` never below it; ``count`` is within those bounds (``start_size``).
+    """
     spec = dict(obj.get("spec") or {})
     if obj["kind"] == "Deployment":
-        spec["replicas"] = replicas
+        spec["replicas"] = count
     elif obj["kind"] == "HorizontalPodAutoscaler":
-        spec["minReplicas"] = replicas
-        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), replicas)  # never below the minimum
+        spec["minReplicas"] = floor
+        spec["maxReplicas"] = max(int(spec.get("maxReplicas", 0)), floor)  # never below the minimum
     return {**obj, "spec": spec}
+
+
+def _version_of(deployment: Deployment) -> str:
+    labels = (deployment.metadata.labels if deployment.metadata else None) or {}
+    return str(labels.get(manifests.VERSION_LABEL, "unknown"))
+
+
+def _replicas_of(deployment: Deployment | None) -> int | None:
+    return deployment.spec.replicas if deployment is not None and deployment.spec else None

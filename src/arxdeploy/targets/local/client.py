@@ -27,7 +27,7 @@ import httpx
 from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError, UsageError
-from arxdeploy.ports import ColorState, EnvironmentState, Replica
+from arxdeploy.ports import ColorState, EnvironmentState, Problem, ProblemKind, Replica
 from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
 from arxdeploy.targets.local.processes import pid_alive
 
@@ -217,6 +217,23 @@ class LocalTarget:
             timeout=drain + 30.0,  # draining, then up to 5 s for SIGTERM and the SIGKILL
         )
 
+    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+        """Stop the environment's router when the backup ``deployment_id`` found none and nothing
+        runs now: a failed first deployment leaves no port held (and the runtime may go idle)."""
+        if not is_deployment_id(deployment_id):
+            return []
+        try:
+            saved = json.loads((self._files.backups / deployment_id / "environment.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []  # no such backup: what was there before is unknown, so everything stays
+        if not isinstance(saved, dict) or saved.get("listen") is not None:
+            return []  # a router served the environment before: it stays
+        now = self._read(environment)
+        if now.get("listen") is None or now.get("live_color") is not None or now.get("colors"):
+            return []
+        self.stop_environment(environment=environment, drain_timeout=timedelta(0))
+        return [f"the router on {now['listen']}"]
+
     # --- beyond the protocol --------------------------------------------------------------
 
     def stop_environment(self, *, environment: str, drain_timeout: timedelta = timedelta(seconds=30)) -> None:
@@ -390,19 +407,19 @@ def _nothing_runs(environment: str) -> dict[str, Any]:
 
 
 def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
-    colors = {
-        Color(name): ColorState(
+    colors = {}
+    for name, raw in data["colors"].items():
+        replicas = tuple(
+            Replica(index=r["index"], url=r["url"], running=r["running"], restarts=r["restarts"], pid=r["pid"])
+            for r in raw["replicas"]
+        )
+        colors[Color(name)] = ColorState(
             color=Color(name),
             version=str(raw["version"]),
-            replicas=tuple(
-                Replica(index=r["index"], url=r["url"], running=r["running"], restarts=r["restarts"], pid=r["pid"])
-                for r in raw["replicas"]
-            ),
-            crash_looping=bool(raw["crash_looping"]),
-            detail=str(raw["detail"]),
+            replicas=replicas,
+            problem=_problem(bool(raw["crash_looping"]), str(raw["detail"]), replicas),
+            size=len(replicas),
         )
-        for name, raw in data["colors"].items()
-    }
     live = data.get("live_color")
     return EnvironmentState(
         environment=str(data["environment"]),
@@ -411,6 +428,16 @@ def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
         live_url=data.get("live_url"),
         preview_url=data.get("preview_url"),
     )
+
+
+def _problem(crash_looping: bool, detail: str, replicas: tuple[Replica, ...]) -> Problem | None:
+    """A crash loop (restarts close together: ``crash_loop_restarts`` within ``crash_loop_window``)
+    fails; a replica that died and waits for its restart may come back on its own."""
+    if crash_looping:
+        return Problem(ProblemKind.FAILED, "CrashLoop", detail)
+    if detail and not all(r.running for r in replicas):
+        return Problem(ProblemKind.WAITING, "Restarting", detail)
+    return None
 
 
 def _env_path(environment: str) -> str:

@@ -2,11 +2,17 @@
 
 Behaviours: ``ready``, ``ready-after-<N>s``, ``never-ready`` (running, readiness failing),
 ``crashloop``, ``crashloop-after-<N>s`` (ready for N seconds, then crash-looping),
-``image-pull-error`` (the pull keeps failing: ``ErrImagePull``, then ``ImagePullBackOff``),
-``image-pull-error-once`` (the first pull fails, the one after the back-off succeeds) and
+``image-pull-error`` (every pull fails: ``ErrImagePull``, then ``ImagePullBackOff`` until the next
+try), ``image-pull-error-once`` (the first pull fails, the one after the back-off succeeds) and
 ``unschedulable`` (fits no node). Every pod first spends ``ready_delay`` seconds, counted from when
 it is bound to a node, creating its containers, as a real one pulls and starts. Whatever the
 behaviour, a container whose image reference does not parse waits in ``InvalidImageName`` (images.py).
+
+Failed pulls are tried again as the kubelet tries them: after a back-off that starts at
+``crash_period`` and doubles after each failure, up to 30 times ``crash_period`` (the kubelet's
+``imageBackOffPeriod`` of 10 s doubling up to ``MaxImageBackOff``, 300 s: k8s.io/kubernetes
+pkg/kubelet/kubelet.go, used by images/image_manager.go ``EnsureImageExists``). A container shows
+``ErrImagePull`` for the first half of each back-off and ``ImagePullBackOff`` for the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from arxdeploy.testing.kube.semantics import qos_class
 ANNOTATION = "arxdeploy.test/behaviour"
 _TIMED = re.compile(r"^(ready|crashloop)-after-(\d+(?:\.\d+)?)s$")
 _FIXED = {"ready", "never-ready", "crashloop", "image-pull-error", "image-pull-error-once", "unschedulable"}
+MAX_PULL_BACKOFF = 30  # times crash_period: MaxImageBackOff (300 s) over imageBackOffPeriod (10 s)
 
 
 def check(behaviour: str) -> str:
@@ -149,12 +156,8 @@ class _Timeline:
             self.behaviour == "image-pull-error-once" and elapsed < self.start_at
         )
         if failing:
-            backing_off = (
-                elapsed >= delay + period / 2
-                if self.behaviour == "image-pull-error-once"
-                else elapsed >= delay + period
-            )
-            if backing_off:
+            failed_at, backoff = _last_failure(self.behaviour, elapsed, self.rules)
+            if elapsed >= failed_at + backoff / 2:
                 state["state"] = {
                     "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
                 }
@@ -189,15 +192,40 @@ class _Timeline:
         return state
 
 
-def stages(container: dict[str, Any], behaviour: str, rules: Behaviours) -> list[tuple[float, str]]:
-    """What a kubelet goes through for ``container`` and when (seconds after the pod is bound):
-    ``Pulling``, ``ErrImagePull``, ``ImagePullBackOff``, ``Started``, ``InvalidImageName``. The
-    kubelet records each one's events once, even when no status write fell inside a short one."""
+def pull_failures(behaviour: str, rules: Behaviours, until: float) -> list[tuple[float, float]]:
+    """When each pull of a failing behaviour fails (seconds after the pod is bound), up to
+    ``until``, with the back-off that follows it: the first after ``ready_delay``, each later one
+    when the back-off before it has passed."""
+    if behaviour == "image-pull-error-once":
+        return [(rules.ready_delay, rules.crash_period)]
+    failures: list[tuple[float, float]] = []
+    at, backoff = rules.ready_delay, rules.crash_period
+    while at <= until or not failures:
+        failures.append((at, backoff))
+        at, backoff = at + backoff, min(2 * backoff, MAX_PULL_BACKOFF * rules.crash_period)
+    return failures
+
+
+def _last_failure(behaviour: str, elapsed: float, rules: Behaviours) -> tuple[float, float]:
+    """The newest failed pull by ``elapsed`` and the back-off after it."""
+    return [f for f in pull_failures(behaviour, rules, elapsed) if f[0] <= elapsed][-1]
+
+
+def stages(container: dict[str, Any], behaviour: str, rules: Behaviours, until: float) -> list[tuple[float, str]]:
+    """What a kubelet goes through for ``container`` and when (seconds after the pod is bound), up
+    to ``until``: ``Pulling``, ``ErrImagePull``, ``ImagePullBackOff``, ``Started``,
+    ``InvalidImageName``. The kubelet records each one's events once, even when no status write
+    fell inside a short one."""
     if images.invalid_name_message(container.get("image", "")) is not None:
         return [(0.0, "InvalidImageName")]
     delay, period = rules.ready_delay, rules.crash_period
     if behaviour == "image-pull-error":
-        return [(0.0, "Pulling"), (delay, "ErrImagePull"), (delay + period, "ImagePullBackOff")]
+        out: list[tuple[float, str]] = [(0.0, "Pulling")]
+        for n, (at, backoff) in enumerate(pull_failures(behaviour, rules, until)):
+            if n:  # a retry: pulled again once the back-off is over, and refused at once
+                out.append((at, "Pulling"))
+            out += [(at, "ErrImagePull"), (at + backoff / 2, "ImagePullBackOff")]
+        return [(at, stage) for at, stage in out if at <= until]
     if behaviour == "image-pull-error-once":
         failing = [(delay, "ErrImagePull"), (delay + period / 2, "ImagePullBackOff")]
         return [(0.0, "Pulling"), *failing, (delay + period, "Pulling"), (delay + period, "Started")]

@@ -46,6 +46,7 @@ class _Progress:
     generation: int
     available: int
     since: float  # monotonic time of the last progress, for progressDeadlineSeconds
+    completed: str | None = None  # the pod template hash of the last rollout that completed
 
 
 def template_hash(template: Any) -> str:
@@ -339,18 +340,25 @@ class Controller:
         generation = meta.get("generation", 1)
         progress = self._progress.get(meta["uid"])
         if progress is None or progress.generation != generation or available > progress.available:
-            progress = _Progress(generation, available, time.monotonic())
+            progress = _Progress(generation, available, time.monotonic(), progress.completed if progress else None)
         progress.available = available
         self._progress[meta["uid"]] = progress
         old_conditions = {c["type"]: c for c in (deployment.get("status") or {}).get("conditions") or []}
         new_name = new["metadata"]["name"] if new else meta["name"]
         complete = len(updated) == desired and len(pods) == desired and sum(pod_ready(p) for p in updated) == desired
         previous = old_conditions.get("Progressing") or {}
-        # a finished rollout stays finished until the next one: pods failing later never make it
-        # time out (the real controller's DeploymentTimedOut also skips NewReplicaSetAvailable)
-        finished = previous.get("reason") == "NewReplicaSetAvailable" and progress.generation == (
-            deployment.get("status") or {}
-        ).get("observedGeneration")
+        # A finished rollout stays finished until the next one (a new pod template): pods failing
+        # later, or a scale-up whose pods wait for a node, never make it time out. The real
+        # controller estimates no progress for a complete deployment (syncRolloutStatus in
+        # pkg/controller/deployment/progress.go: isCompleteDeployment, every pod of the new
+        # ReplicaSet and the reason NewReplicaSetAvailable) and DeploymentTimedOut skips that reason.
+        finished = (
+            previous.get("reason") == "NewReplicaSetAvailable"
+            and progress.completed == pod_hash
+            and len(updated) == len(pods)
+        )
+        if complete:
+            progress.completed = pod_hash
         if complete or finished:
             progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{new_name}" has successfully progressed.')
         elif time.monotonic() - progress.since > spec.get("progressDeadlineSeconds", 600):

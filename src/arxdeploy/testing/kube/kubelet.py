@@ -63,7 +63,7 @@ class Kubelets:
         for container in (pod.get("spec") or {}).get("containers") or []:
             name, image = container.get("name", ""), container.get("image", "")
             key = (pod["metadata"]["uid"], name)
-            reached = [stage for at, stage in pod_behaviours.stages(container, behaviour, self.rules) if at <= elapsed]
+            reached = [stage for _, stage in pod_behaviours.stages(container, behaviour, self.rules, elapsed)]
             for stage in reached[self._reached.get(key, 0) :]:
                 for kind, reason, message in _STAGE_EVENTS[stage](image, name, waiting.get(name, {})):
                     self._record(pod, node, name, kind, reason, message)

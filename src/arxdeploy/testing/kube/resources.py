@@ -62,6 +62,7 @@ class Resource:
             entries.append(self._sub("proxy", "ServiceProxyOptions", proxy_verbs))
         if self.plural == "pods":
             entries.append(self._sub("proxy", "PodProxyOptions", proxy_verbs))
+            entries.append(self._sub("log", "Pod", ["get"]))
         return entries
 
     def _sub(self, name: str, kind: str, verbs: list[str]) -> dict[str, object]:

@@ -22,7 +22,7 @@ import yaml
 from aiohttp import ClientSession, web
 
 from arxdeploy.testing.kube import events as event_views
-from arxdeploy.testing.kube import openapi, proxy, scale
+from arxdeploy.testing.kube import logs, openapi, proxy, scale
 from arxdeploy.testing.kube.auth import Authenticator, User
 from arxdeploy.testing.kube.credential import ISSUER_PATH
 from arxdeploy.testing.kube.endpoints import endpoints
@@ -262,6 +262,7 @@ def _parse(group: str, version: str, parts: list[str]) -> _Target:
     known = {"status"} if resource.status else set()
     known |= {"scale"} if resource.scale else set()
     known |= {"proxy"} if resource in (_SERVICES, _PODS) else set()
+    known |= {"log"} if resource is _PODS else set()
     if subresource and subresource not in known:
         raise not_found_path("/".join([group, version, *parts]))
     if len(parts) > 3 and subresource != "proxy":
@@ -336,6 +337,12 @@ async def _resource_request(
         raise method_not_allowed()
     if target.subresource == "scale":
         return await _scale(ctx, request, target)
+    if target.subresource == "log":
+        if method != "GET":
+            raise method_not_allowed()
+        async with store.lock:
+            pod = store.get(resource, namespace, name)
+        return web.Response(text=logs.log_text(pod, dict(request.query)), content_type="text/plain")
     sub = target.subresource
     if method == "GET":
         async with store.lock:
