@@ -10,6 +10,7 @@ backends are local HTTP servers; the emulator's pods become Ready 0.1 s after th
 1. Five blue-green deploys and five manual rollbacks: API requests by verb from ``kube.calls``
    deltas (health checks through the service proxy counted apart), and wall time minus the
    configured waits.
+   The same with 3 and with 8 replicas, three of each (``api_calls_by_replicas``).
 2. A version whose live backend starts answering 500 at a known moment after the switch: time
    from that flip to the live Service's selector back on the old color (polled every 10 ms).
 3. Five blue-green deploys: time from the moment every pod of the new color is Ready (its
@@ -61,6 +62,7 @@ POLL_S = 0.01
 # one interval, because where a failure falls on the check grid decides how long detection takes.
 FLIP_AFTER_SWITCH_S = (0.1, 0.3, 0.5, 0.7, 0.9)
 VERBS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+REPLICA_COUNTS = (3, 8)
 CALLS = Settings(replicas=2, monitoring=0.5, switch_delay=0.0, scale_down=0.0, interval=0.1, success_threshold=2)
 AUTH_MODES: dict[str, dict[str, Any]] = {"token": {}, "cert": {"auth": "cert"}, "exec": {"auth": "exec"}}
 SHORT_TOKENS = Settings(replicas=2, monitoring=10.0, interval=0.1, success_threshold=2)
@@ -261,13 +263,13 @@ def operation_figures(runs: list[dict[str, Any]], waits: float) -> dict[str, Any
     }
 
 
-def api_calls(quick: bool) -> dict[str, Any]:
-    repeats = 2 if quick else 5
-    deploy_waits = CALLS.configured_waits()
+def api_calls(quick: bool, settings: Settings = CALLS, repeats: int | None = None) -> dict[str, Any]:
+    repeats = repeats or (2 if quick else 5)
+    deploy_waits = settings.configured_waits()
     # A manual rollback has no monitoring window and no delays: only the readiness rounds.
-    rollback_waits = (CALLS.success_threshold - 1) * CALLS.interval
+    rollback_waits = (settings.success_threshold - 1) * settings.interval
     deploys, rollbacks = [], []
-    with cluster(CALLS) as c:
+    with cluster(settings) as c:
         c.deploy("v0")  # the first version: nothing to replace, not measured
         for n in range(1, repeats + 1):
             log(f"k8s: deploy {n}")
@@ -276,10 +278,15 @@ def api_calls(quick: bool) -> dict[str, Any]:
             log(f"k8s: rollback {n}")
             rollbacks.append(measured(c, "rollback", c.rollback, rollback_waits))
     return {
-        "settings": asdict(CALLS),
+        "settings": asdict(settings),
         "deploy": operation_figures(deploys, deploy_waits),
         "rollback": operation_figures(rollbacks, rollback_waits),
     }
+
+
+def by_replicas(quick: bool) -> dict[str, Any]:
+    """1.'s operations with the seed's production size (3) and an autoscaled one (8)."""
+    return {str(n): api_calls(quick, replace(CALLS, replicas=n), repeats=2 if quick else 3) for n in REPLICA_COUNTS}
 
 
 # --- 3. credentials: a token, a client certificate, an exec plugin --------------------------------
@@ -549,6 +556,7 @@ def measure(quick: bool) -> dict[str, Any]:
     return {
         "emulator_ready_delay_s": READY_DELAY_S,
         "api_calls": api_calls(quick),
+        "api_calls_by_replicas": by_replicas(quick),
         "failing_check_to_switch_back": rollback_time(quick),
         "credentials": credential_modes(quick),
         "short_exec_tokens": short_tokens(quick),
