@@ -26,7 +26,7 @@ from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.health import HttpHealthProbe
+from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.targets.kubernetes.spec import KubeSpec, spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget, start_size
 from arxdeploy.testing.kube import Autoscaler, KubeEmulator, NodeSpec
@@ -94,7 +94,10 @@ def engine(target: KubernetesTarget, kube: KubeEmulator, app_url: str, tmp_path:
     for service in ("arxos", "arxos-preview"):
         kube.register_service_backend(ns, service, app_url)
     health = HttpHealthProbe(
-        endpoints=["/health"], cwd=tmp_path, environ={}, headers=target.probe_headers(), verify=target.probe_verify()
+        endpoints=["/health"],
+        cwd=tmp_path,
+        environ={},
+        access=Access(verify=target.probe_verify(), auth=target.probe_auth()),
     )
     clock, store = SystemClock(), MemoryStore()
     leases = Leases(store=store, clock=clock, me=Identity(user="ana", host="ci-1", pid=os.getpid()), is_alive=bool)

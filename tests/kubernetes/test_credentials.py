@@ -194,12 +194,19 @@ def test_a_deployment_outlives_several_exec_tokens(tmp_path: Path, app_url: str)
     assert all(later.issued > earlier.issued for earlier, later in itertools.pairwise(minted))
 
 
+def all_running(target: KubernetesTarget) -> bool:
+    replicas = target.inspect(environment=ENV).colors[Color.BLUE].replicas
+    return bool(replicas) and all(r.running for r in replicas)
+
+
 def test_a_revoked_token_makes_the_next_call_run_the_plugin_again(tmp_path: Path, spec: KubeSpec, app_url: str) -> None:
     with KubeEmulator(auth="exec", ready_delay=0.05) as kube:
         serve(kube, app_url)
         with KubernetesTarget(spec=spec_for(kube, spec), state_dir=tmp_path) as target:
             target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=1)
             assert kube.exec_runs == 1
+            # A pod not ready yet costs one more read (its Events): count reads once it is ready.
+            wait_until(lambda: all_running(target))
 
             kube.reset_calls()
             target.inspect(environment=ENV)
