@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import threading
 import weakref
@@ -103,7 +104,13 @@ def _injected(ctx: Context, request: web.Request) -> web.Response | None:
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")), status=status, content_type="application/json")
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    # aiohttp warns of a large body given as bytes (it could hold up the loop): a file object is streamed
+    payload: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw
+    return web.Response(body=payload, status=status, content_type="application/json")
+
+
+_LARGE_BODY = 1 << 20
 
 
 def build_app(ctx: Context) -> web.Application:
@@ -323,7 +330,9 @@ async def _resource_request(
         if method == "GET" and (target.legacy_watch or _flag(query.get("watch"))):
             return await _watch(ctx, request, resource, namespace, labels, fields)
         if method == "GET":
-            return _json(_list(ctx, resource, namespace, labels, fields, query.get("limit"), query.get("continue")))
+            partial = _partial_view(request, listing=True)
+            listed = _list(ctx, resource, namespace, labels, fields, query.get("limit"), query.get("continue"), partial)
+            return _json(_as_partial_list(listed, partial) if partial else listed)
         if method == "POST":
             body = await _body(request)
             if resource.namespaced and namespace is None:
@@ -345,8 +354,10 @@ async def _resource_request(
         return web.Response(text=logs.log_text(pod, dict(request.query)), content_type="text/plain")
     sub = target.subresource
     if method == "GET":
+        partial = _partial_view(request, listing=False)
         async with store.lock:
-            return _json(store.get(resource, namespace, name))
+            found = store.get(resource, namespace, name)
+        return _json(_as_partial(found["metadata"], partial) if partial else found)
     if method == "PUT":
         body = await _body(request)
         async with _writing(store, request):
@@ -409,14 +420,70 @@ def _list(
     fields: FieldSelector,
     limit: str | None,
     cont: str | None,
+    metadata_only: str | None = None,
 ) -> dict[str, Any]:
     # lists read a consistent snapshot: no await happens between select and resourceVersion
-    items = ctx.store.select(resource, namespace, labels, fields)
+    items = ctx.store.select(resource, namespace, labels, fields, metadata_only=bool(metadata_only))
     start = int(cont) if cont and cont.isdigit() else 0
     size = int(limit) if limit and limit.isdigit() and int(limit) > 0 else len(items)
     page = items[start : start + size]
     more = str(start + size) if start + size < len(items) else ""
     return _list_body(resource, page, ctx.store.resource_version, more)
+
+
+# The metadata-only views a client may ask for in its Accept header, as the API server offers
+# them (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/response.go, doTransformObject):
+# ``application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`` for a list,
+# ``...;as=PartialObjectMetadata;...`` for one object. Tables (kubectl get) are not served: a
+# client that asks for one lists a plain fallback after it, which is answered.
+_PARTIAL = {"PartialObjectMetadata", "PartialObjectMetadataList"}
+_META_VERSIONS = {"v1", "v1beta1"}
+
+
+def _partial_view(request: web.Request, *, listing: bool) -> str | None:
+    """The meta.k8s.io version of the metadata-only view asked for, or None for the object itself."""
+    for media in request.headers.get("Accept", "").split(","):
+        kind, params = media.split(";")[0].strip(), dict(_parameters(media))
+        wanted = params.get("as")
+        if wanted is None:
+            if kind in {"application/json", "application/*", "*/*", ""}:
+                return None
+            continue
+        if wanted not in _PARTIAL or params.get("g") != "meta.k8s.io" or params.get("v") not in _META_VERSIONS:
+            continue  # a Table, or another conversion: the next media type may be served
+        if listing and wanted == "PartialObjectMetadata":
+            raise ApiError(
+                406, "NotAcceptable", "you requested PartialObjectMetadata, but the requested object is a list"
+            )
+        if not listing and wanted == "PartialObjectMetadataList":
+            raise ApiError(
+                406,
+                "NotAcceptable",
+                "you requested PartialObjectMetadataList, but the requested object is not a list",
+            )
+        return params["v"]
+    return None
+
+
+def _parameters(media: str) -> list[tuple[str, str]]:
+    found = []
+    for part in media.split(";")[1:]:
+        key, _, value = part.partition("=")
+        found.append((key.strip(), value.strip()))
+    return found
+
+
+def _as_partial(metadata: Obj, version: str) -> Obj:
+    return {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}", "metadata": metadata}
+
+
+def _as_partial_list(listed: dict[str, Any], version: str) -> dict[str, Any]:
+    return {
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": f"meta.k8s.io/{version}",
+        "metadata": listed["metadata"],
+        "items": [_as_partial(item["metadata"], version) for item in listed["items"]],
+    }
 
 
 async def _watch(

@@ -3,6 +3,8 @@ validation, generation, and keeping ``.status`` apart from the rest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import random
 import uuid
@@ -61,7 +63,51 @@ def check_type(resource: Resource, obj: Any) -> dict[str, Any]:
                     f"json: cannot unmarshal into Go struct field PodSpec.spec.{group} of type []v1.Container"
                 )
     quantity.check_decodable(obj)
+    if resource.plural in {"secrets", "configmaps"}:
+        _check_bytes(resource, obj)
+    if resource.plural == "secrets":
+        _merge_string_data(obj)
     return obj
+
+
+def _check_bytes(resource: Resource, obj: dict[str, Any]) -> None:
+    """Secret ``data`` and ConfigMap ``binaryData`` are ``[]byte`` in Go: JSON carries them in
+    base64, and a value that is not base64 fails decoding (400) before anything is validated."""
+    field = "data" if resource.plural == "secrets" else "binaryData"
+    for value in (obj.get(field) or {}).values():
+        if not isinstance(value, str):
+            continue
+        if (at := _bad_base64_at(value)) is not None:
+            raise bad_request(
+                f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
+                f"illegal base64 data at input byte {at}"
+            )
+
+
+def _bad_base64_at(value: str) -> int | None:
+    """Where Go's ``base64.StdEncoding`` gives up on ``value``, or None if it decodes."""
+    try:
+        base64.b64decode(value, validate=True)
+        return None
+    except (binascii.Error, ValueError):
+        pass
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for index, char in enumerate(value):
+        if char not in alphabet:
+            return index
+    return len(value) - len(value) % 4  # cut short: the last, incomplete quantum
+
+
+def _merge_string_data(secret: dict[str, Any]) -> None:
+    """``stringData`` is write-only: its keys overwrite ``data`` (base64 of the UTF-8 text) and it is
+    never stored (``Convert_v1_Secret_To_core_Secret`` in pkg/apis/core/v1/conversion.go)."""
+    strings = secret.pop("stringData", None)
+    if not strings:
+        return
+    data = secret.get("data") or {}
+    for key, text in strings.items():
+        data[key] = base64.b64encode(str(text).encode()).decode()
+    secret["data"] = data
 
 
 def prepare_create(resource: Resource, obj: dict[str, Any], namespace: str | None) -> dict[str, Any]:
@@ -146,6 +192,8 @@ def _defaults(resource: Resource, obj: dict[str, Any]) -> None:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
+    if resource.plural == "secrets" and not obj.get("type"):
+        obj["type"] = "Opaque"  # SetDefaults_Secret
     if resource.plural == "namespaces":
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
     if resource.plural == "pods" and isinstance(spec, dict):

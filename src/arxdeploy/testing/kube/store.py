@@ -68,8 +68,11 @@ class Store:
         namespace: str | None = None,
         labels: LabelSelector | None = None,
         fields: FieldSelector | None = None,
+        *,
+        metadata_only: bool = False,
     ) -> list[Obj]:
-        """Matching objects in key order (namespace, name), as etcd lists them."""
+        """Matching objects in key order (namespace, name), as etcd lists them; with
+        ``metadata_only``, copies of their ``metadata`` alone, in ``{"metadata": ...}``."""
         items = []
         for (ns, _), obj in sorted(self._objects[resource].items()):
             if namespace is not None and ns != namespace:
@@ -78,7 +81,7 @@ class Store:
                 continue
             if fields is not None and not fields.matches(obj):
                 continue
-            items.append(copy.deepcopy(obj))
+            items.append({"metadata": copy.deepcopy(obj["metadata"])} if metadata_only else copy.deepcopy(obj))
         return items
 
     def iter_objects(self, resource: Resource) -> Iterator[Obj]:

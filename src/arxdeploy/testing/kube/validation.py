@@ -37,6 +37,8 @@ _KEY_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = "(" + _KEY_NAME + ")?"
 _CONFIG_KEY = r"[-._a-zA-Z0-9]+"
 ANNOTATIONS_LIMIT = 256 * (1 << 10)
+# core.MaxSecretSize (pkg/apis/core/types.go), the limit of a Secret's and a ConfigMap's data
+MAX_DATA_SIZE = 1 << 20
 
 
 def _regex_error(message: str, pattern: str, *examples: str) -> str:
@@ -385,6 +387,32 @@ def _data_keys(errors: _Errors, obj: dict[str, Any]) -> None:
                 errors.invalid(f"{part}[{key}]", key, message)
 
 
+def _configmap(errors: _Errors, obj: dict[str, Any]) -> None:
+    """``ValidateConfigMap`` (pkg/apis/core/validation/validation.go): keys, no key in both bags,
+    and at most 1 MiB (``core.MaxSecretSize``) of data and binaryData together, reported on the
+    root path, which prints as ``[]``."""
+    _data_keys(errors, obj)
+    data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
+    for key in sorted(set(data) & set(binary)):
+        errors.invalid(f"data[{key}]", key, "duplicate of key present in binaryData")
+    size = sum(len(str(v).encode()) for v in data.values()) + sum(_decoded_size(v) for v in binary.values())
+    if size > MAX_DATA_SIZE:
+        errors.too_long("[]", MAX_DATA_SIZE)
+
+
+def _secret(errors: _Errors, obj: dict[str, Any]) -> None:
+    """``ValidateSecret``: keys, and at most 1 MiB of decoded data, reported on ``data``."""
+    _data_keys(errors, obj)
+    if sum(_decoded_size(v) for v in (obj.get("data") or {}).values()) > MAX_DATA_SIZE:
+        errors.too_long("data", MAX_DATA_SIZE)
+
+
+def _decoded_size(value: Any) -> int:
+    """Bytes of a base64 value (already checked to decode when the body was read)."""
+    text = str(value).replace("\n", "").replace("\r", "")
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
 def _hpa(errors: _Errors, obj: dict[str, Any]) -> None:
     """pkg/apis/autoscaling/validation: ValidateHorizontalPodAutoscalerSpec."""
     spec = obj.get("spec")
@@ -432,8 +460,8 @@ _KIND_RULES: dict[str, Callable[[_Errors, dict[str, Any]], None]] = {
     "replicasets": _workload,
     "pods": _pod,
     "services": _service,
-    "configmaps": _data_keys,
-    "secrets": _data_keys,
+    "configmaps": _configmap,
+    "secrets": _secret,
     "horizontalpodautoscalers": _hpa,
     "leases": _lease,
 }
@@ -448,9 +476,12 @@ def validate_update(resource: Resource, old: dict[str, Any], new: dict[str, Any]
         errors.invalid("spec.selector", GoLiteral(json.dumps(new_spec.get("selector"))), "field is immutable")
     if resource.plural == "services" and old_spec.get("clusterIP") != new_spec.get("clusterIP"):
         errors.invalid("spec.clusterIP", new_spec.get("clusterIP"), "field is immutable")
-    if resource.plural == "configmaps" and old.get("immutable") is True:
-        # as ValidateConfigMapUpdate: the data stays, and so does the flag itself
-        for field in ("immutable", "data", "binaryData"):
+    if resource.plural == "secrets" and old.get("type") != new.get("type"):
+        errors.invalid("type", new.get("type"), "field is immutable")  # ValidateSecretUpdate
+    if resource.plural in {"configmaps", "secrets"} and old.get("immutable") is True:
+        # as ValidateConfigMapUpdate and ValidateSecretUpdate: the data stays, and so does the flag
+        fields = ("immutable", "data", "binaryData") if resource.plural == "configmaps" else ("immutable", "data")
+        for field in fields:
             if old.get(field) != new.get(field):
                 errors.items.append(
                     FieldError("FieldValueForbidden", field, None, "field is immutable when `immutable` is set")
