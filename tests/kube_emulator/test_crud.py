@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from arxdeploy.testing.kube import KubeEmulator
 from tests.kube_emulator.conftest import CONFIGMAPS, DEPLOYMENTS, MERGE, configmap, deployment
 
 
@@ -273,3 +274,22 @@ def test_pod_disruption_budgets_are_served(api: httpx.Client) -> None:
     assert api.post(url, json=budget).status_code == 201
     assert api.get(f"{url}/web").json()["spec"]["maxUnavailable"] == 1
     assert api.delete(f"{url}/web").status_code == 200
+
+
+def test_an_injected_fault_fails_the_request_before_or_after_it_is_carried_out(
+    kube: KubeEmulator, api: httpx.Client
+) -> None:
+    kube.inject_fault(503, method="POST", path="/configmaps", retry_after=2)
+    refused = api.post(CONFIGMAPS, json=configmap("before"))
+    assert (refused.status_code, refused.json()["reason"], refused.headers["Retry-After"]) == (
+        503,
+        "ServiceUnavailable",
+        "2",
+    )
+    assert api.get(f"{CONFIGMAPS}/before").status_code == 404  # never made
+    # a timeout once etcd has committed: the answer is lost, the write is not
+    kube.inject_fault(504, method="POST", path="/configmaps", after=True)
+    lost = api.post(CONFIGMAPS, json=configmap("after"))
+    assert (lost.status_code, lost.json()["reason"]) == (504, "Timeout")
+    assert api.get(f"{CONFIGMAPS}/after").status_code == 200
+    assert kube.pending_faults() == 0

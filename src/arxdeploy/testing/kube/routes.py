@@ -82,6 +82,7 @@ class Fault:
     method: str | None = None
     path: str | None = None
     retry_after: int | None = None
+    after: bool = False  # carry the request out, then answer with the failure
 
     def matches(self, request: web.Request) -> bool:
         return (self.method in (None, request.method)) and (self.path is None or self.path in request.path)
@@ -90,12 +91,15 @@ class Fault:
 _FAULT_REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
 
 
-def _injected(ctx: Context, request: web.Request) -> web.Response | None:
+def _injected(ctx: Context, request: web.Request) -> Fault | None:
     with ctx.calls_lock:
         fault = next((f for f in ctx.faults if f.times > 0 and f.matches(request)), None)
-        if fault is None:
-            return None
-        fault.times -= 1
+        if fault is not None:
+            fault.times -= 1
+        return fault
+
+
+def _failure(fault: Fault) -> web.Response:
     reason = _FAULT_REASONS.get(fault.status, "InternalError")
     response = _json(ApiError(fault.status, reason, f"injected: {reason}").status(), fault.status)
     if fault.retry_after is not None:
@@ -128,14 +132,14 @@ def build_app(ctx: Context) -> web.Application:
                 ctx.unauthorized[f"{request.method} {request.path}"] += 1
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
         request[USER] = user
-        injected = _injected(ctx, request)
-        if injected is not None:
-            return injected
+        fault = _injected(ctx, request)
+        if fault is not None and not fault.after:
+            return _failure(fault)
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as error:
-            return _json(error.status(), error.code)
-        return response
+            response = _json(error.status(), error.code)
+        return _failure(fault) if fault is not None else response
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         return await _dispatch(ctx, request)

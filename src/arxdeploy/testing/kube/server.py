@@ -248,11 +248,14 @@ class KubeEmulator:
         method: str | None = None,
         path: str | None = None,
         retry_after: int | None = None,
+        after: bool = False,
     ) -> None:
         """Fail the next ``times`` API requests matching ``method`` and ``path`` (a substring of
-        the URL path) with ``status``, with a ``Retry-After`` header if given."""
+        the URL path) with ``status``, with a ``Retry-After`` header if given. ``after``: the
+        request is carried out first and only its answer is lost, as when the API server times out
+        (504) once etcd has committed the write: the client cannot tell whether it happened."""
         with self._context.calls_lock:
-            self._context.faults.append(Fault(status, times, method, path, retry_after))
+            self._context.faults.append(Fault(status, times, method, path, retry_after, after))
 
     def pending_faults(self) -> int:
         """Injected failures not served yet."""
