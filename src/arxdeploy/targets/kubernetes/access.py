@@ -22,12 +22,14 @@ import ssl
 import threading
 from collections.abc import Generator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import httpx2
 
 from arxdeploy.errors import TargetError
+from arxdeploy.targets.kubernetes import kubeconfig as kubeconfigs
 from arxdeploy.targets.kubernetes import tls
 from arxdeploy.targets.kubernetes.credentials import Clock, Credential, ExecPlugin, Fixed, Grant, TokenFile
 from arxdeploy.targets.kubernetes.kubeconfig import Found
@@ -61,6 +63,21 @@ class ClusterAccess:
         self._lock = threading.Lock()
         self._certificate: tuple[bytes, bytes] | None = None  # the plugin's, once loaded
         self.generation = 0  # bumped when a plugin hands over a new certificate
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        *,
+        kubeconfig: Path | None,
+        context: str | None,
+        environ: Mapping[str, str],
+        service_account: Path = kubeconfigs.SERVICE_ACCOUNT,
+    ) -> ClusterAccess:
+        """The access of ``context`` in the kubeconfig kubectl would use (``kubeconfig.find``)."""
+        found = kubeconfigs.find(
+            kubeconfig=kubeconfig, context=context, environ=environ, service_account=service_account
+        )
+        return cls.build(found, environ)
 
     @classmethod
     def build(cls, found: Found, environ: Mapping[str, str]) -> ClusterAccess:

@@ -39,8 +39,9 @@ def connect(
     Reads files only: no request is made and no credential plugin runs until the first call.
     """
     environ = os.environ if environ is None else environ
-    found = kubeconfigs.find(kubeconfig=kubeconfig, context=context, environ=environ, service_account=service_account)
-    access = ClusterAccess.build(found, environ)
+    access = ClusterAccess.from_kubeconfig(
+        kubeconfig=kubeconfig, context=context, environ=environ, service_account=service_account
+    )
     # lightkube builds an SSL context from this config that nothing uses: httpx2 ignores its
     # ``verify`` when given a transport, and ours carries the access's context, proxy and
     # credentials. Marked insecure only so that it does not load a CA bundle for nothing;

@@ -52,9 +52,12 @@ def _message(exc: BaseException) -> str:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    """Seconds from a Retry-After header (the API server sends it with 429 and some 5xx)."""
     response = getattr(exc, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
+    return wait_for(response.headers.get("Retry-After") if response is not None else None)
+
+
+def wait_for(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (the API server sends it with 429 and some 5xx)."""
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
@@ -65,6 +68,17 @@ def translate(exc: BaseException, *, verb: str, what: str) -> TargetError:
     """Our error for a failed ``verb`` on ``what`` (e.g. "patch", "service arxos in arxos-staging")."""
     code = status_code(exc)
     message = _message(exc)
+    if code is not None:
+        return refused(code, message, verb=verb, what=what, retry_after=_retry_after(exc))
+    if isinstance(exc, httpx2.TransportError):  # connection refused, timeouts, TLS resets
+        return TransientTargetError(f"could not {verb} {what}: cannot reach the API server ({message})")
+    if isinstance(exc, ConfigError):
+        return TargetError(f"cannot use the kubeconfig: {message}", hint="set target.kubernetes.kubeconfig")
+    return TargetError(f"could not {verb} {what}: {message}")
+
+
+def refused(code: int, message: str, *, verb: str, what: str, retry_after: float | None = None) -> TargetError:
+    """Our error for the API server's answer ``code`` (with its Status ``message``) to ``verb`` ``what``."""
     if code == FORBIDDEN:
         return TargetError(
             f"Kubernetes refused to {verb} {what}: {message}",
@@ -73,16 +87,10 @@ def translate(exc: BaseException, *, verb: str, what: str) -> TargetError:
     if code == UNAUTHORIZED:
         return TargetError(f"Kubernetes did not accept our credentials to {verb} {what}", hint="check the kubeconfig")
     if code == TOO_MANY_REQUESTS:
-        return ThrottledError(f"could not {verb} {what}: {code} {message}", retry_after=_retry_after(exc))
-    if code is not None and (code >= 500 or code == CONFLICT):
-        return TransientTargetError(f"could not {verb} {what}: {code} {message}", retry_after=_retry_after(exc))
-    if code is not None:
-        return TargetError(f"could not {verb} {what}: {code} {message}")
-    if isinstance(exc, httpx2.TransportError):  # connection refused, timeouts, TLS resets
-        return TransientTargetError(f"could not {verb} {what}: cannot reach the API server ({message})")
-    if isinstance(exc, ConfigError):
-        return TargetError(f"cannot use the kubeconfig: {message}", hint="set target.kubernetes.kubeconfig")
-    return TargetError(f"could not {verb} {what}: {message}")
+        return ThrottledError(f"could not {verb} {what}: {code} {message}", retry_after=retry_after)
+    if code >= 500 or code == CONFLICT:
+        return TransientTargetError(f"could not {verb} {what}: {code} {message}", retry_after=retry_after)
+    return TargetError(f"could not {verb} {what}: {code} {message}")
 
 
 @contextmanager

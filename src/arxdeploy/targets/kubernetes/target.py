@@ -551,6 +551,13 @@ class KubernetesTarget:
                 raise
         return True
 
+    def ensure_namespace(self, namespace: str, environment: str) -> None:
+        """Make ``environment``'s namespace if it is missing, as ``start_color`` would (with its labels):
+        for the cluster store, whose record may be written there before anything else is."""
+        if namespace != self.spec.namespace_for(environment):
+            raise TargetError(f"namespace {namespace} is not environment {environment}'s, which the target makes")
+        self._ensure_namespace(environment, namespace)
+
     def _ensure_namespace(self, environment: str, ns: str) -> None:
         if not self._namespace_exists(ns):
             self._apply(manifests.namespace_object(self.spec, environment))
