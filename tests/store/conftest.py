@@ -176,10 +176,26 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "sqlite-reader"])
+@pytest.fixture(params=["sqlite", "postgres", "cluster"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One record that several processes open (tests.store.workers.open_store): a SQL URL, or this
+    test's namespaces on the session's cluster."""
+    if request.param == "cluster":
+        from tests.store.workers import cluster_spec
+
+        return cluster_spec(request.getfixturevalue("cluster").kubeconfig, request.node.nodeid)
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "sqlite-reader", "cluster", "cluster-reader"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param.startswith("cluster"):
+        yield from _cluster_store(request)
         return
     from arxdeploy.store.sql import SqlStore
 
@@ -196,6 +212,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             yield sql
     finally:
         sql.close()
+
+
+def _cluster_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The record in namespaces of this test's own on the session's cluster (the emulator)."""
+    from tests.fixtures.kube import record_store
+
+    kubeconfig = request.getfixturevalue("cluster").kubeconfig
+    with record_store(kubeconfig, request.node.nodeid) as writer:
+        if request.param == "cluster":
+            yield writer
+            return
+        with record_store(kubeconfig, request.node.nodeid, read_only=True) as reader:
+            yield cast(Store, Split(reader=reader, writer=writer))
+
+
+class Split:
+    """Reads through ``reader``, writes through ``writer``: the contract holds for what read-only
+    commands see."""
+
+    def __init__(self, *, reader: Store, writer: Store) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader if name in READS else self._writer, name)
+
+
+READS = {"get", "events", "history", "unfinished", "live", "lock_holder", "tokens"}
 
 
 class ReadThrough:
@@ -218,5 +262,4 @@ class ReadThrough:
         self._reader.close()
 
     def __getattr__(self, name: str) -> Any:
-        reads = {"get", "events", "history", "unfinished", "live", "lock_holder", "tokens"}
-        return getattr(self._reader if name in reads else self._writer, name)
+        return getattr(self._reader if name in READS else self._writer, name)

@@ -1,6 +1,8 @@
 """Runner A of test_lease_takeover: deploys, stops itself in monitoring, finds its lease gone.
 
-    python -m tests.store.lease_worker URL FOLDER
+    python -m tests.store.lease_worker STORE FOLDER
+
+STORE is what ``tests.store.workers.open_store`` opens: a SQL URL, or the cluster store of a test.
 
 Writes FOLDER/paused when it is about to stop itself (SIGSTOP, as a paused VM or a stalled
 runner would be), and FOLDER/result.json when it ends.
@@ -23,9 +25,10 @@ from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import LeaseLostError
-from arxdeploy.store.sql import SqlStore
+from arxdeploy.ports import Store
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.drive import deploy
+from tests.store.workers import open_store
 
 PLAN = EnvironmentPlan(
     service="shop",
@@ -41,20 +44,26 @@ TTL = timedelta(seconds=2)
 CHANGES = ("backup", "start_color", "switch", "stop_color")
 
 
-class Quiesced(SqlStore):
+class Quiesced:
     """Lease renewals take a lock that the pausing hook holds: no renewal is mid-transaction
     when the process stops itself, so the other runner never waits on a stopped one."""
 
     renewing = threading.Lock()
 
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
     def renew_lock(self, **kwargs: Any) -> bool:
         with self.renewing:
-            return super().renew_lock(**kwargs)
+            return self._store.renew_lock(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
-def main(url: str, folder: Path) -> int:
+def main(spec: str, folder: Path) -> int:
     clock = SystemClock()
-    store = Quiesced(url)
+    store = Quiesced(open_store(spec))
     target = FakeTarget(clock=clock)
     me = Identity(user="a", host="ci-1", pid=os.getpid())
     marks: dict[str, int] = {}
@@ -67,7 +76,7 @@ def main(url: str, folder: Path) -> int:
                 os.kill(os.getpid(), signal.SIGSTOP)
 
     engine = Engine(
-        store=store,
+        store=store,  # type: ignore[arg-type]  # a Store by delegation
         target=target,
         health=FakeHealth(target),
         clock=clock,

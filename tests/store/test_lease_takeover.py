@@ -3,7 +3,7 @@
 Runner A (a real process) deploys and stops itself in monitoring (SIGSTOP: a paused VM, a stalled
 CI runner). Its lease expires; runner B recovers the deployment. When A runs again it must notice
 at once that the lease is no longer its own, make no change to the target, record nothing more,
-and end with exit code 4. On SQLite and on a real PostgreSQL.
+and end with exit code 4. On SQLite, on a real PostgreSQL and in the cluster (the emulator).
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ from arxdeploy.domain.events import fold
 from arxdeploy.domain.states import State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.store.sql import SqlStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.store.lease_worker import PLAN
+from tests.store.workers import open_store
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_runner_that_stalls_past_its_lease_changes_nothing_once_another_took_over(
-    sql_url: str, tmp_path: Path
+    store_spec: str, tmp_path: Path
 ) -> None:
     root = Path(__file__).resolve().parents[2]
     with (tmp_path / "a.log").open("w") as log:
         runner_a = subprocess.Popen(
-            [sys.executable, "-m", "tests.store.lease_worker", sql_url, str(tmp_path)], cwd=root, stderr=log
+            [sys.executable, "-m", "tests.store.lease_worker", store_spec, str(tmp_path)], cwd=root, stderr=log
         )
-    store = SqlStore(sql_url)
+    store = open_store(store_spec)
     try:
         deployment_id = wait_until(lambda: _read(tmp_path / "paused"), timeout=60, what="runner A in monitoring")
         wait_until(lambda: _state(runner_a.pid) == "T", timeout=10, what="runner A stopped")

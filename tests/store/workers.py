@@ -1,8 +1,11 @@
-"""Bodies of the child processes in test_sqlite_concurrency (importable by ``spawn``)."""
+"""Bodies of the child processes in test_concurrency (importable by ``spawn``), and how a child
+opens the store it is given (a SQL URL, or ``cluster_spec``: the test's namespaces on a cluster)."""
 
 from __future__ import annotations
 
+import json
 import traceback
+from pathlib import Path
 from typing import Any
 
 from arxdeploy.domain.events import entered, note
@@ -11,15 +14,31 @@ from arxdeploy.ports import Store
 from tests.store.helpers import at, holder
 
 DEADLINE = 60.0  # seconds any one wait may take before the test is declared stuck
+CLUSTER = "cluster:"
 
 
-def run(job: str, url: str, name: str, *, rounds: int, barrier: Any, results: Any) -> None:
+def cluster_spec(kubeconfig: Path, test_id: str) -> str:
+    """A store spec for the cluster store of ``test_id``'s namespaces (``tests.fixtures.kube.record_store``)."""
+    return CLUSTER + json.dumps({"kubeconfig": str(kubeconfig), "test": test_id})
+
+
+def open_store(spec: str) -> Any:
+    """The store ``spec`` names: ``cluster_spec(...)``, or a SQL URL."""
+    if spec.startswith(CLUSTER):
+        from tests.fixtures.kube import record_store
+
+        where = json.loads(spec[len(CLUSTER) :])
+        return record_store(Path(where["kubeconfig"]), where["test"])
+    from arxdeploy.store.sql import SqlStore
+
+    return SqlStore(spec)
+
+
+def run(job: str, spec: str, name: str, *, rounds: int, barrier: Any, results: Any) -> None:
     """Run ``job`` and report ("ok", name, value) or ("error", name, traceback) on ``results``."""
     try:
-        from arxdeploy.store.sql import SqlStore
-
         barrier.wait(DEADLINE)  # both children open the store at once (first open migrates)
-        store = SqlStore(url)
+        store = open_store(spec)
         try:
             value = _JOBS[job](store, name, rounds, barrier)
         finally:

@@ -1,4 +1,4 @@
-"""Rules every store shares, so SqlStore and MemoryStore answer alike. No third-party imports."""
+"""Rules every store shares, so SqlStore, ClusterStore and MemoryStore answer alike. No third-party imports."""
 
 from __future__ import annotations
 
@@ -90,6 +90,31 @@ def utc(value: Any) -> Any:
         return None
     parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
     return parsed.astimezone(UTC)
+
+
+def deployment_row(d: Deployment) -> dict[str, Any]:
+    """The columns of a deployment, as ``summary_of`` reads them back (``state`` and ``updated_at`` aside)."""
+    return {
+        "id": d.id,
+        "service": d.service,
+        "environment": d.environment,
+        "version": d.version,
+        "previous_version": d.previous_version,
+        "new_color": d.new_color.value,
+        "old_color": d.old_color.value if d.old_color else None,
+        "kind": d.kind.value,
+        "requested_by": d.requested_by,
+        "reason": d.reason,
+        "git_ref": d.git_ref,
+        "git_sha": d.git_sha,
+        "actor": d.actor,
+        "run_url": d.run_url,
+        "critical": d.critical,
+        "needs_approval": d.route.needs_approval,
+        "monitor": d.route.monitor,
+        "reconcile_first": d.route.reconcile_first,
+        "created_at": d.created_at,
+    }
 
 
 def summary_of(row: Row) -> Summary:

@@ -40,6 +40,7 @@ from arxdeploy.store.common import (
     MIN_PREFIX,
     already_exists,
     decode_event,
+    deployment_row,
     encode_event,
     holder_of,
     last_state,
@@ -100,7 +101,7 @@ class SqlStore:
             try:
                 conn.execute(
                     insert(deployments).values(
-                        **_deployment_row(deployment),
+                        **deployment_row(deployment),
                         state=last_state(events) or State.REQUESTED,
                         updated_at=events[-1].at if events else deployment.created_at,
                     )
@@ -382,30 +383,6 @@ def _insert_events(
                 for i, (e, p) in enumerate(zip(batch, payloads, strict=True))
             ],
         )
-
-
-def _deployment_row(d: Deployment) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "service": d.service,
-        "environment": d.environment,
-        "version": d.version,
-        "previous_version": d.previous_version,
-        "new_color": d.new_color.value,
-        "old_color": d.old_color.value if d.old_color else None,
-        "kind": d.kind.value,
-        "requested_by": d.requested_by,
-        "reason": d.reason,
-        "git_ref": d.git_ref,
-        "git_sha": d.git_sha,
-        "actor": d.actor,
-        "run_url": d.run_url,
-        "critical": d.critical,
-        "needs_approval": d.route.needs_approval,
-        "monitor": d.route.monitor,
-        "reconcile_first": d.route.reconcile_first,
-        "created_at": d.created_at,
-    }
 
 
 def _lock_key(service: str, environment: str) -> ColumnElement[bool]:
