@@ -37,6 +37,7 @@ from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
     from arxdeploy.notify import Notifier
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,6 @@ def build(
     redactor = Redactor(loaded.secrets)
     _log_to_file(loaded.state_dir, redactor)
 
-    store: Store = RedactingStore(_open_store(config.store_url, loaded.state_dir, reads_only=reads_only), redactor)
     checks = config.health_checks
     snapshot = take(loaded)
     scripts = [
@@ -167,6 +167,7 @@ def build(
         for path in [loaded.base_dir / c.script]
     ]
     local: LocalTarget | None = None
+    cluster: KubernetesTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
     if config.target.type == "kubernetes":
         from arxdeploy.targets.kubernetes.manifests import check_version
@@ -205,6 +206,8 @@ def build(
             environ=environ,
             access=Access(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
         )
+    record = _open_store(config.store_url, loaded, reads_only=reads_only, cluster=cluster)
+    store: Store = RedactingStore(record, redactor)
     clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
@@ -238,7 +241,14 @@ def build(
     )
 
 
-def _open_store(store_url: str | None, state_dir: Path, *, reads_only: bool) -> Store:
+def _open_store(
+    store_url: str | None, loaded: LoadedConfig, *, reads_only: bool, cluster: KubernetesTarget | None
+) -> Store:
+    """The record: in the cluster for the Kubernetes target unless ``store_url`` says otherwise (as Helm
+    keeps its releases in the cluster), else SQLite under the state directory or the URL's database."""
+    if cluster is not None and (store_url is None or store_url.startswith("kubernetes:")):
+        return _cluster_store(store_url or "kubernetes://", cluster, reads_only=reads_only)
+    state_dir = loaded.state_dir
     if reads_only and store_url is None:
         from arxdeploy.store import migrate
         from arxdeploy.store.reader import SqliteReader
@@ -249,6 +259,24 @@ def _open_store(store_url: str | None, state_dir: Path, *, reads_only: bool) -> 
     from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
 
     return SqlStore(store_url or f"sqlite:///{state_dir / 'state.db'}")
+
+
+def _cluster_store(url: str, cluster: KubernetesTarget, *, reads_only: bool) -> Store:
+    """The cluster store on the target's own connection: one kubeconfig, ``--context``, one run of a
+    credential plugin for both. A read-only command never writes, not even a missing namespace."""
+    from arxdeploy.store.cluster import ClusterStore, Placement, namespace_in
+    from arxdeploy.targets.kubernetes.rest import Objects
+
+    spec = cluster.spec
+    placement = Placement(
+        service=spec.service,
+        environments=tuple(spec.environments),
+        template=spec.namespace,
+        namespace=namespace_in(url),
+    )
+    objects = Objects(lambda: cluster.connection.access)
+    prepare = None if reads_only else cluster.ensure_namespace
+    return ClusterStore(objects, placement, prepare=prepare, read_only=reads_only)
 
 
 def _content_now(config_path: Path, environ: Mapping[str, str]) -> str:

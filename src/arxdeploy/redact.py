@@ -85,3 +85,6 @@ class RedactingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def __repr__(self) -> str:
+        return f"RedactingStore({self._inner!r})"

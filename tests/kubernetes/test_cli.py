@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -147,8 +148,9 @@ WRITTEN = ("namespaces", "deployments", "services", "configmaps", "horizontalpod
 
 
 def test_status_of_a_runner_with_a_stale_record_changes_nothing_in_the_cluster(tmp_path: Path, app_url: str) -> None:
-    """Runner A deployed 1.0; runner B, with its own record, deployed 1.1 since. A's `status`
-    reports the drift and must not put 1.0 back (it once did)."""
+    """Runner A deployed 1.0; runner B, with its own record (a SQLite file of each runner's, chosen
+    by store_url), deployed 1.1 since. A's `status` reports the drift and must not put 1.0 back
+    (it once did)."""
     with KubeEmulator(ready_delay=0.1) as kube:
         for service in ("arxos", "arxos-preview"):
             kube.register_service_backend("arxos-staging", service, app_url)
@@ -156,7 +158,9 @@ def test_status_of_a_runner_with_a_stale_record_changes_nothing_in_the_cluster(t
         for runner in ("a", "b"):
             (tmp_path / runner).mkdir()
             config = write(tmp_path / runner, kube.kubeconfig)
-            text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+            own = f"service: arxos\nstore_url: sqlite:///{tmp_path / runner / 'state.db'}\n"
+            text = config.read_text().replace("service: arxos\n", own)
+            text = text.replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
             config.write_text(text.split("health_checks:")[0] + FAST)
             configs.append(config)
         a, b = configs
@@ -190,6 +194,78 @@ def test_status_of_a_runner_with_a_stale_record_changes_nothing_in_the_cluster(t
             == "the record says 1.0 on blue is live in staging, but the target runs 1.1 on green"
         )
         assert row["drift"]["fix"] == "arxdeploy reconcile --env staging"
+
+
+def test_a_new_runner_sees_the_record_another_runner_made(tmp_path: Path, app_url: str) -> None:
+    """Every CI job starts on a fresh machine: with the record in the cluster (the default), runner B,
+    with a checkout and state directory of its own and the same kubeconfig, sees what A deployed and
+    rolls it back; A then sees B's rollback."""
+    with KubeEmulator(ready_delay=0.1) as kube:
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        configs = []
+        for runner in ("a", "b"):
+            (tmp_path / runner).mkdir()
+            config = write(tmp_path / runner, kube.kubeconfig)
+            text = config.read_text().replace("monitoring_duration: 5m", "monitoring_duration: 500ms")
+            config.write_text(text.split("health_checks:")[0] + FAST)
+            configs.append(config)
+        a, b = configs
+
+        def run(config: Path, *args: str) -> dict:
+            result = CliRunner().invoke(cli, ["-c", str(config), *args, "--json"])
+            assert result.stdout, result.output
+            return json.loads(result.stdout)
+
+        first = run(a, "deploy", "--env", "staging", "--version", "1.0")
+        second = run(a, "deploy", "--env", "staging", "--version", "1.1")
+        assert (first["state"], second["state"]) == ("succeeded", "succeeded")
+
+        [row] = [r for r in run(b, "status")["environments"] if r["environment"] == "staging"]
+        assert (row["live_version"], row["recorded"], row.get("drift")) == (
+            "1.1",
+            {"version": "1.1", "color": "green"},
+            None,
+        )
+        assert [d["id"] for d in run(b, "history", "--env", "staging")] == [second["id"], first["id"]]
+        shown = run(b, "show", first["id"])
+        assert (shown["version"], shown["state"]) == ("1.0", "succeeded")
+        back = run(b, "rollback", "--env", "staging")
+        assert (back["state"], back["version"]) == ("succeeded", "1.0")
+
+        assert [d["id"] for d in run(a, "history", "--env", "staging")] == [back["id"], second["id"], first["id"]]
+        [row] = [r for r in run(a, "status")["environments"] if r["environment"] == "staging"]
+        assert (row["live_version"], row.get("drift")) == ("1.0", None)
+    assert not (tmp_path / "b" / ".arxdeploy" / "state.db").exists()
+    assert not (tmp_path / "a" / ".arxdeploy" / "state.db").exists()
+
+
+def test_a_part_of_the_record_deleted_by_hand_is_reported_clearly(tmp_path: Path) -> None:
+    from arxdeploy.domain.events import note
+    from arxdeploy.store.cluster import ClusterStore, Placement
+    from arxdeploy.targets.kubernetes.rest import Objects
+    from tests.fixtures.kube import make_namespace
+    from tests.store.helpers import at, deployment
+
+    with KubeEmulator() as kube:
+        config = write(tmp_path, kube.kubeconfig)
+        placement = Placement(service="arxos", environments=("staging", "production"))
+        objects = Objects.from_kubeconfig(kubeconfig=kube.kubeconfig, context=None, environ={})
+        prepare = lambda namespace, _: make_namespace(kube.kubeconfig, namespace)  # noqa: E731
+        with ClusterStore(objects, placement, prepare=prepare) as store:
+            d = deployment("20260101-000000-abcd", service="arxos", environment="staging")
+            store.create(deployment=d, events=[note("x" * 400_000, at(i)) for i in range(3)])
+        (part, *_) = kube.objects("configmaps", "arxos-staging", "arxdeploy.io/record=events")
+        name = part["metadata"]["name"]
+        with httpx.Client(base_url=kube.url, headers=kube.headers, verify=kube.ssl_context()) as api:
+            assert api.delete(f"/api/v1/namespaces/arxos-staging/configmaps/{name}").status_code == 200
+
+        result = CliRunner().invoke(cli, ["-c", str(config), "show", d.id])
+
+    assert result.exit_code == 5, result.output
+    assert f"ConfigMap arxos-staging/{name}, part 1 of" in result.output and "is missing" in result.output
+    assert "kubectl delete configmap -n arxos-staging -l arxdeploy.io/deployment=20260101-000000-abcd" in result.output
+    assert "Traceback" not in result.output
 
 
 GATED = """\

@@ -571,14 +571,19 @@ def test_no_credential_reaches_the_output_the_log_or_the_record(tmp_path: Path, 
         outputs += [run(config, *args) for args in (["status", "--json"], ["history"], ["show", identifier, "--json"])]
         tokens = [minted.token for minted in kube.minted]
         issuer_key = kube.authenticator.issuer_key
+        # the record lives in the cluster: every object of it, as a reader of the namespace sees it
+        record = kube.objects("configmaps", None, "arxdeploy.io/record")
+        record += kube.objects("leases", None, "arxdeploy.io/record")
 
     assert len(tokens) >= 4
     secrets = [*tokens, issuer_key, *(url.split("/")[3] for url in seen.read_text().split())]
     files = [p for p in (tmp_path / ".arxdeploy").rglob("*") if p.is_file()]
     # the log file of this process (opened by the first command that logged, maybe an earlier test's)
     files += [Path(h.baseFilename) for h in logging.getLogger("arxdeploy").handlers if hasattr(h, "baseFilename")]
-    assert {"state.db", "arxdeploy.log"} <= {p.name for p in files}
+    assert "arxdeploy.log" in {p.name for p in files}
+    assert len([o for o in record if o["metadata"]["labels"]["arxdeploy.io/record"] == "deployment"]) == 3
     places = {f"command {i}": r.output for i, r in enumerate(outputs)}
+    places["the record"] = json.dumps(record)
     places |= {str(p): p.read_bytes().decode("utf-8", "replace") for p in files}
     leaks = [(where, secret[:6]) for where, text in places.items() for secret in secrets if secret in text]
     assert leaks == []

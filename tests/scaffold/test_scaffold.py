@@ -131,7 +131,11 @@ def test_each_target_gets_its_own_section(repo: Path) -> None:
         listens = [env["listen"] for env in config["environments"].values()]
         assert len(set(listens)) == len(listens) == 2
         assert not (repo / "k8s").exists()
+        assert "store_url" not in config  # SQLite under state_dir, or a database named by hand
     else:
+        # the record lives in the cluster, and the config says so
+        assert config["store_url"] == "kubernetes://"
+        assert "The record of every deployment" in (repo / "deployment_config.yaml").read_text()
         # the templates are what is applied: no image, port or resources here to believe in
         assert target == {"type": "kubernetes", "kubernetes": {"manifests": "k8s", "namespace": "arxos-{environment}"}}
         assert "ghcr.io/acme/arxos:{version}" in (repo / "deployment_config.yaml").read_text()  # said, in a comment
@@ -350,13 +354,16 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
         "services",
         "networkpolicies",
     }
-    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies"}
+    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies", "leases"}
     namespace = docs[0]["metadata"]["labels"]
     assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"
     assert {("pods", "get"), ("pods", "list"), ("secrets", "get"), ("secrets", "list"), ("events", "list")} <= grants
     assert {("services/proxy", "get"), ("pods/proxy", "get"), ("pods/log", "get"), ("namespaces", "get")} <= grants
-    assert not {verb for _, verb in grants} & {"*", "update", "watch", "escalate", "bind", "impersonate"}
+    # the record: its ConfigMaps are updated as compare-and-swaps, the environment's lock is a Lease
+    assert {res for res, verb in grants if verb == "update"} == {"configmaps", "leases"}
+    assert {verb for res, verb in grants if res == "leases"} == {"get", "create", "update"}
+    assert not {verb for _, verb in grants} & {"*", "watch", "escalate", "bind", "impersonate"}
     binding = docs[3]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "arxdeploy"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "arxdeploy", "namespace": "arxos-staging"}]

@@ -68,11 +68,23 @@ def check_listen(value: str) -> str:
     return value
 
 
+KUBERNETES_STORE = re.compile(r"kubernetes://([a-z0-9]([-a-z0-9]*[a-z0-9])?)?/?")
+
+
 def check_store_url(value: str) -> str:
     # The URL may carry a password: never echo it.
+    if value.startswith("kubernetes:"):
+        if not KUBERNETES_STORE.fullmatch(value) or len(value) > len("kubernetes://") + 63:
+            raise PydanticCustomError(
+                "store_url",
+                "is not kubernetes:// (each environment's namespace) or kubernetes://NAMESPACE (one namespace,"
+                " a DNS label)",
+            )
+        return value
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
         raise PydanticCustomError(
-            "store_url", "is not a sqlite:// or postgresql:// URL (like postgresql://user:${PGPASSWORD}@host/db)"
+            "store_url",
+            "is not a sqlite://, postgresql:// or kubernetes:// URL (like postgresql://user:${PGPASSWORD}@host/db)",
         )
     return value
 

@@ -452,8 +452,9 @@ class Config(_Model):
     )
     store_url: StoreUrl | None = Field(
         default=None,
-        description="Database of the deployment record: a sqlite:// or postgresql:// URL, for runners that "
-        "share state (use ${VAR} for the password); default SQLite in state_dir.",
+        description="Where the deployment record lives: kubernetes:// (in the cluster, each environment's "
+        "namespace; kubernetes://NAMESPACE: one namespace), or a sqlite:// or postgresql:// URL (use ${VAR} for "
+        "the password). Default: the cluster for the Kubernetes target, SQLite in state_dir for the local one.",
     )
     target: Target = Field(description="Where the app runs.")
     environments: dict[EnvironmentName, Environment] = Field(
@@ -511,6 +512,14 @@ class Config(_Model):
             hint = "add approvers or lower min_approvals"
             errors.append(_problem(key, "too_few_approvers", message, policy.min_approvals, hint=hint))
         _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _record_where_the_target_is(self) -> Config:
+        if self.store_url is not None and self.store_url.startswith("kubernetes:") and self.target.type != "kubernetes":
+            hint = "drop store_url (SQLite in state_dir) or use a postgresql:// database, or target.type kubernetes"
+            message = "keeps the record in a Kubernetes cluster, and this service's target is not one"
+            _problems("Config", [_problem(("store_url",), "store_url", message, self.store_url, hint=hint)])
         return self
 
     @model_validator(mode="after")
