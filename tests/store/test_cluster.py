@@ -24,7 +24,7 @@ from arxdeploy.store import cluster_objects
 from arxdeploy.store.cluster import ClusterStore, Placement
 from arxdeploy.targets.kubernetes.rest import Objects
 from arxdeploy.testing.kube import KubeEmulator
-from tests.fixtures.kube import Cluster, record_store, short_digest
+from tests.fixtures.kube import Cluster, forget_namespaces, record_store, short_digest
 from tests.store.helpers import at, deployment, holder
 
 MIB = 1 << 20
@@ -40,6 +40,7 @@ def kube(cluster: Cluster) -> KubeEmulator:
 def store(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[ClusterStore]:
     with record_store(cluster.kubeconfig, request.node.nodeid) as made:
         yield made
+    forget_namespaces(cluster, request.node.nodeid)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from arxdeploy.domain.events import Deployment
 from arxdeploy.domain.states import Color, State
 from arxdeploy.errors import ConfigError, StoreError
 from arxdeploy.testing.clock import ManualClock
-from tests.fixtures.kube import Cluster, make_namespace, short_digest
+from tests.fixtures.kube import Cluster, forget_namespaces, make_namespace, short_digest
 
 CONFIG = """\
 service: shared-api
@@ -59,6 +59,19 @@ def test_sqlite_url_elsewhere(tmp_path: Path) -> None:
     assert not (tmp_path / ".arxdeploy" / "state.db").exists()
 
 
+def test_a_command_that_only_reads_reads_a_sqlite_url_without_sqlalchemy(tmp_path: Path) -> None:
+    db = tmp_path / "shared" / "record.db"
+    config = tmp_path / "deployment_config.yaml"
+    config.write_text(CONFIG.format(url=f"sqlite:///{db}"))
+    record_one(config)
+    app = build(config, {}, reads_only=True)
+    try:
+        assert repr(app.store) == f"RedactingStore(SqliteReader({str(db)!r}))"
+        assert [s.deployment.id for s in app.store.history(service="shared-api")] == ["20260101-000000-abcd"]
+    finally:
+        app.close()
+
+
 @pytest.mark.usefixtures("postgres_server")
 def test_postgresql_url(tmp_path: Path, postgres_url: str) -> None:
     config = tmp_path / "deployment_config.yaml"
@@ -88,7 +101,9 @@ environments:
 """
 
 
-def kubernetes_config(tmp_path: Path, cluster: Cluster, test_id: str, store_url: str = "") -> Path:
+def kubernetes_config(tmp_path: Path, cluster: Cluster, request: pytest.FixtureRequest, store_url: str = "") -> Path:
+    test_id = request.node.nodeid
+    request.addfinalizer(lambda: forget_namespaces(cluster, test_id))
     config = tmp_path / "deployment_config.yaml"
     text = KUBERNETES.format(store_url=store_url, kubeconfig=cluster.kubeconfig, digest=short_digest(test_id))
     config.write_text(text)
@@ -99,7 +114,7 @@ def test_the_kubernetes_target_keeps_its_record_in_the_cluster_by_default(
     tmp_path: Path, cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
     kube = cluster.need_emulator()
-    config = kubernetes_config(tmp_path, cluster, request.node.nodeid)
+    config = kubernetes_config(tmp_path, cluster, request)
     app = build(config, {})
     try:
         assert "ClusterStore(each environment's namespace" in repr(app.store)
@@ -130,7 +145,7 @@ def test_a_database_url_keeps_the_kubernetes_targets_record_there(
     tmp_path: Path, cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
     db = tmp_path / "record.db"
-    config = kubernetes_config(tmp_path, cluster, request.node.nodeid, f"store_url: sqlite:///{db}")
+    config = kubernetes_config(tmp_path, cluster, request, f"store_url: sqlite:///{db}")
     app = build(config, {})
     try:
         assert repr(app.store).startswith("RedactingStore(SqlStore(")
@@ -143,7 +158,7 @@ def test_one_named_namespace_holds_the_whole_record(
 ) -> None:
     named = f"record-{short_digest(request.node.nodeid)}"
     make_namespace(cluster.kubeconfig, named)
-    config = kubernetes_config(tmp_path, cluster, request.node.nodeid, f"store_url: kubernetes://{named}")
+    config = kubernetes_config(tmp_path, cluster, request, f"store_url: kubernetes://{named}")
     app = build(config, {})
     try:
         assert repr(app.store) == f"RedactingStore(ClusterStore({named}))"
