@@ -248,17 +248,24 @@ def _open_store(
     keeps its releases in the cluster), else SQLite under the state directory or the URL's database."""
     if cluster is not None and (store_url is None or store_url.startswith("kubernetes:")):
         return _cluster_store(store_url or "kubernetes://", cluster, reads_only=reads_only)
-    state_dir = loaded.state_dir
-    if reads_only and store_url is None:
+    url = store_url or f"sqlite:///{loaded.state_dir / 'state.db'}"
+    if reads_only and (file := _sqlite_file(url)) is not None:
         from arxdeploy.store import migrate
         from arxdeploy.store.reader import SqliteReader
 
-        reader = SqliteReader.open(state_dir / "state.db", migrate.HEAD)
+        reader = SqliteReader.open(file, migrate.HEAD)
         if reader is not None:
             return reader
     from arxdeploy.store.sql import SqlStore  # heavy: SQLAlchemy and Alembic
 
-    return SqlStore(store_url or f"sqlite:///{state_dir / 'state.db'}")
+    return SqlStore(url)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a plain ``sqlite:///PATH`` URL (no driver, no options), which the reader can open."""
+    prefix = "sqlite:///"
+    path = url[len(prefix) :]
+    return Path(path) if url.startswith(prefix) and path and "?" not in path and path != ":memory:" else None
 
 
 def _cluster_store(url: str, cluster: KubernetesTarget, *, reads_only: bool) -> Store:
