@@ -2,9 +2,9 @@
 
 What the cluster store (``arxdeploy.store.cluster``) needs from the API server and lightkube 1.0.1
 cannot ask for: lists of metadata alone (``PartialObjectMetadataList``, so that listing a thousand
-deployments does not carry their event logs), a ``limit``, and answers kept as the API server's
-own ``Status`` (its ``reason`` tells ``AlreadyExists`` from a ``Conflict``, a missing namespace from
-a missing object). Requests go through ``access.ApiTransport``: the same TLS trust, client
+deployments does not carry their event logs), deletes with preconditions, and answers kept as the
+API server's own ``Status`` (its ``reason`` tells ``AlreadyExists`` from a ``Conflict``, a missing
+namespace from a missing object). Requests go through ``access.ApiTransport``: the same TLS trust, client
 certificate, credential plugin runs and proxy as every other call.
 
 An answer of the API server that is a verdict on the request (4xx) is a ``Refusal``; one that is
