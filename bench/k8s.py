@@ -1,7 +1,8 @@
 """The Kubernetes target on the project's API emulator: API calls per operation, and rollback time.
 
 An in-process ``KubeEmulator`` (real HTTPS, real lightkube client) stands in for the cluster; the
-engine is wired exactly as the CLI wires it (``bootstrap.build``: SQLite store, the real
+engine is wired exactly as the CLI wires it (``bootstrap.build``: a SQLite store named by
+``store_url``, so the counts are the target's alone, as before the record moved into the cluster; the real
 ``HttpHealthProbe`` going through the API server's service proxy), and each operation is what
 ``arxdeploy deploy`` / ``arxdeploy rollback`` run after parsing their options: ``prepare`` (the
 recovery check and restore), then ``Engine.deploy`` or ``Engine.rollback``. The service proxy's
@@ -159,9 +160,19 @@ class Cluster:
         return int(spec.get("replicas") or 0), int(status.get("readyReplicas") or 0)
 
 
-def write_config(folder: Path, kubeconfig: Path, s: Settings, environment: dict[str, Any] | None = None) -> None:
+def write_config(
+    folder: Path,
+    kubeconfig: Path,
+    s: Settings,
+    environment: dict[str, Any] | None = None,
+    *,
+    store_url: str | None = None,
+) -> None:
+    """The config, the record in SQLite by default here: these figures count the target's requests (the
+    record's own, in the cluster, are bench/record.py's)."""
     config = {
         "service": SERVICE,
+        "store_url": store_url or f"sqlite:///{folder / '.arxdeploy' / 'state.db'}",
         "target": {
             "type": "kubernetes",
             "kubernetes": {

@@ -20,12 +20,14 @@ import approvals
 import cli_time
 import engine_overhead
 import k8s
+import record
 import rollback_time
 import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals)}
+MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, record)
+BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 
 
