@@ -9,7 +9,9 @@ read-only), a throwaway PostgreSQL server started for the run (tests/fixtures/po
 ``kubernetes://`` (ConfigMaps in the staging namespace of the emulator). Each record gets the same
 1,000 deployments, each with the events a real one records (copies of that deploy's 1.0 log, earlier
 in time), then the real one, so that ``status`` finds no drift. Each command is a real CLI process
-timed with hyperfine when it is installed (else ``perf_counter``); medians.
+timed with ``perf_counter``, the six commands interleaved round after round (so that other work
+on a shared machine falls on all of them alike); medians. The same reads are also timed in
+process (``in_process``): the store's own cost, without the interpreter, imports and connection.
 
 Also counted: the API requests one run of each command sends (``kube.calls``), those for the record
 (ConfigMaps, Leases) apart from the target's (Services, Deployments, Pods, the health checks through
@@ -19,9 +21,9 @@ network, no etcd; the emulator answers in Python on the same cores as the comman
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -31,21 +33,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures.postgres
 
-from cli_time import hyperfine, perf_counter
 from common import ARXDEPLOY, ENVIRONMENT, SERVICE, log, run_alone, summary
 from k8s import CALLS, cluster, write_config
 
 NAME = "record"
 DEPLOYMENTS = 1000
 STORES = ("sqlite", "postgresql", "cluster")
-WARMUP = 2
+COMMANDS = {"history --limit 50": ["history", "--limit", "50"], "status": ["status"]}
+WARMUP = 2  # rounds
 
 
 def measure(quick: bool) -> dict[str, Any]:
-    runs = 3 if quick else 10
+    rounds = 3 if quick else 15
     count = 200 if quick else DEPLOYMENTS
-    tool = "hyperfine" if shutil.which("hyperfine") else "perf_counter"
-    figures: dict[str, Any] = {"deployments": count + 1, "runs": runs, "warmup_runs": WARMUP, "tool": tool}
+    figures: dict[str, Any] = {"deployments": count + 1, "rounds": rounds, "warmup_rounds": WARMUP}
     with ExitStack() as stack:
         c = stack.enter_context(cluster(CALLS))
         write_config(c.folder, c.kube.kubeconfig, CALLS, store_url="kubernetes://")
@@ -59,25 +60,70 @@ def measure(quick: bool) -> dict[str, Any]:
             "postgresql": stack.enter_context(_postgres()),
             "cluster": "kubernetes://",
         }
+        configs = {}
         for store in STORES:
             folder = c.folder / store
             folder.mkdir(exist_ok=True)
             write_config(folder, c.kube.kubeconfig, CALLS, store_url=urls[store])
+            configs[store] = folder / "deployment_config.yaml"
             log(f"record: {count + 1} deployments into {store}")
             _fill(folder, real, events, count, copy_real=store != "cluster")
         commands = {
-            f"{command} ({store})": [ARXDEPLOY, "-c", str(c.folder / store / "deployment_config.yaml"), *argv]
+            f"{command} ({store})": [ARXDEPLOY, "-c", str(configs[store]), *argv]
             for store in STORES
-            for command, argv in (("history --limit 50", ["history", "--limit", "50"]), ("status", ["status"]))
+            for command, argv in COMMANDS.items()
         }
-        if any(" " in arg for command in commands.values() for arg in command):
-            tool = figures["tool"] = "perf_counter"  # hyperfine --shell=none would split the path
         figures["requests"] = {name: _requests(c, argv) for name, argv in commands.items()}
-        log(f"record: {runs} runs of each command with {tool}")
-        times = (hyperfine if tool == "hyperfine" else perf_counter)(commands, runs)
+        log(f"record: {rounds} rounds of the {len(commands)} commands, interleaved")
+        times = _interleaved(commands, rounds)
+        figures["in_process"] = {store: _in_process(configs[store], rounds) for store in STORES}
     for name, values in times.items():
         figures[name] = summary([t * 1000 for t in values], digits=1) | {"unit": "ms"}
     return figures
+
+
+def _interleaved(commands: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
+    """Each round runs every command once, so that a burst of other work on a shared machine falls
+    on all of them alike (hyperfine runs one command's runs back to back)."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(WARMUP + rounds):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            if round_ >= WARMUP:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _in_process(config: Path, rounds: int) -> dict[str, Any]:
+    """The store's own work, without the process around it: the calls ``history --limit 50`` and
+    ``status`` make, on an app built as those commands build it (read-only), in ms."""
+    from arxdeploy.bootstrap import build
+
+    app = build(config, {}, reads_only=True)
+    store = app.store
+    calls = {
+        "history(limit=50)": lambda: store.history(service=SERVICE, environment=ENVIRONMENT, limit=50),
+        "status's reads": lambda: (
+            store.history(service=SERVICE, environment=ENVIRONMENT, limit=1),
+            store.live(service=SERVICE, environment=ENVIRONMENT),
+            store.lock_holder(service=SERVICE, environment=ENVIRONMENT),
+            store.unfinished(service=SERVICE, environment=ENVIRONMENT),
+        ),
+    }
+    try:
+        timed: dict[str, Any] = {}
+        for name, call in calls.items():
+            call()  # the first call opens the connection
+            values = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                call()
+                values.append((time.perf_counter() - start) * 1000)
+            timed[name] = summary(values, digits=2) | {"unit": "ms"}
+        return timed
+    finally:
+        app.close()
 
 
 @contextmanager
