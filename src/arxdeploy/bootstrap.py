@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -18,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arxdeploy import backups
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.config.snapshot import Snapshot, take
@@ -28,7 +28,7 @@ from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
-from arxdeploy.errors import ConfigError, UsageError
+from arxdeploy.errors import ConfigError, ConfigProblem, UsageError
 from arxdeploy.health import Access, HttpHealthProbe, ScriptCheck
 from arxdeploy.ports import Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
@@ -36,6 +36,8 @@ from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
+    from arxdeploy.backup.storage import Storage
+    from arxdeploy.backup.stored import StoredBackups
     from arxdeploy.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class App:
     target: Target
     local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
     engine: Engine
+    backups: StoredBackups
     redactor: Redactor
     health: HttpHealthProbe
     notifier: Notifier | None  # None: no channel is configured
@@ -166,6 +169,8 @@ def build(
         for c in checks.custom_checks
         for path in [loaded.base_dir / c.script]
     ]
+    clock = SystemClock()
+    backups = open_backups(loaded, snapshot, store, redactor, environ, clock)
     local: LocalTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
     if config.target.type == "kubernetes":
@@ -177,7 +182,9 @@ def build(
         spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
         if context is not None:
             spec = dataclasses.replace(spec, context=context)
-        cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir, environ=environ)
+        cluster = KubernetesTarget(
+            spec=spec, environ=environ, kept=lambda env: [b.facts for b in backups.kept(environment=env)]
+        )
         target: Target = cluster
         # The checks go through the API server's proxies with the API calls' own credentials, TLS
         # and proxy (read when the first round needs them); scripts get a loopback door to them.
@@ -205,7 +212,6 @@ def build(
             environ=environ,
             access=Access(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
         )
-    clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
     notifier: Notifier | None = None
@@ -221,7 +227,8 @@ def build(
         clock=clock,
         leases=leases,
         new_id=new_deployment_id,
-        hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *list(announcers), *hooks],
+        backups=backups,
+        hooks=[log_events, *list(announcers), *hooks],
         content_now=lambda: _content_now(config_path, environ),
     )
     return App(
@@ -231,6 +238,7 @@ def build(
         target=target,
         local=local,
         engine=engine,
+        backups=backups,
         redactor=redactor,
         health=health,
         notifier=notifier,
@@ -339,12 +347,67 @@ def log_events(deployment: Deployment, event: Event) -> None:
         log.info(event.type, extra={"deployment": deployment.id, **event.data})
 
 
-def retain_backups(state_dir: Path, keep: int) -> Hook:
-    """A hook: once a deployment's backup is saved, the oldest beyond ``keep`` are deleted."""
+# --- backups: config.backup to arxdeploy.backup -----------------------------------------------
 
-    def prune(deployment: Deployment, event: Event) -> None:
-        if event.type == "step" and event.data.get("step") == "backup" and event.data.get("outcome") == "ok":
-            for old in backups.prune(state_dir, environment=deployment.environment, keep=keep):
-                log.info("backup deleted", extra={"deployment": old, "kept": keep})
 
-    return prune
+def open_backups(
+    loaded: LoadedConfig,
+    snapshot: Snapshot,
+    store: Store,
+    redactor: Redactor,
+    environ: Mapping[str, str],
+    clock: SystemClock,
+) -> StoredBackups:
+    """Where this service's backups are kept and what goes in them. Nothing is reached yet: the
+    storage's SDK is imported when a backup is first written or read."""
+    from arxdeploy.backup import crypto
+    from arxdeploy.backup.contents import ConfigCopy
+    from arxdeploy.backup.stored import Rules, Sources, StoredBackups
+
+    config = loaded.config
+    settings = config.backup
+    for index, recipient in enumerate(settings.recipients):
+        problem = crypto.recipient_problem(recipient)
+        if problem:
+            key = ("backup", "recipients", index)
+            raise ConfigError(
+                [ConfigProblem(str(loaded.path), loaded.line_of(*key), f"backup.recipients[{index}]", problem)]
+            )
+    resolved = json.dumps(redactor.data(config.model_dump(mode="json")), indent=2, sort_keys=True).encode()
+    files = {
+        (path.relative_to(loaded.base_dir) if path.is_relative_to(loaded.base_dir) else path).as_posix(): content
+        for path, content in snapshot.files.items()
+        if content is not None
+    }
+    return StoredBackups(
+        storage=_backup_storage(loaded, environ),
+        service=config.service,
+        target=config.target.type,
+        clock=clock,
+        sources=Sources(config=ConfigCopy(resolved + b"\n", files), store=store, mask=redactor.data),
+        rules=Rules(
+            keep=settings.keep,
+            max_age=settings.max_age,
+            recipients=tuple(settings.recipients) if settings.encryption else (),
+        ),
+        opener=lambda: crypto.Opener.from_environ(environ),
+    )
+
+
+def _backup_storage(loaded: LoadedConfig, environ: Mapping[str, str]) -> Storage:
+    where = loaded.config.backup.storage
+    if where.type == "s3":
+        from arxdeploy.backup.storage.s3 import S3Storage
+
+        assert where.bucket is not None  # the config models require it for type s3
+        return S3Storage(bucket=where.bucket, prefix=where.prefix, region=where.region, endpoint_url=where.endpoint_url)
+    if where.type == "azure_blob":
+        from arxdeploy.backup.storage.azure import AzureBlobStorage
+
+        assert where.container is not None  # the config models require it for type azure_blob
+        return AzureBlobStorage(
+            container=where.container, prefix=where.prefix, account_url=where.account_url, environ=environ
+        )
+    from arxdeploy.backup.storage.local import FolderStorage
+
+    return FolderStorage(loaded.base_dir / where.path if where.path else loaded.state_dir / "backups")
