@@ -410,7 +410,9 @@ def test_any_failures_end_terminal_with_a_healthy_live_color(
 ) -> None:
     clock = ManualClock()
     target = FakeTarget(clock=clock)
-    world = World(clock=clock, target=target, health=FakeHealth(target), store=MemoryStore(), backups=MemoryBackups(clock))
+    world = World(
+        clock=clock, target=target, health=FakeHealth(target), store=MemoryStore(), backups=MemoryBackups(clock)
+    )
     engine = world.engine()
     if first_ok:
         deploy(engine, plan=PLAN, version="v1")

@@ -79,6 +79,13 @@ class Opener:
 
         try:
             pyrage.decrypt_file(str(source), str(out), list(self.identities))
+        except OSError as exc:
+            if exc.errno is not None:
+                raise  # the disk, not the backup
+            # pyrage's streaming decryption reports a failed MAC or a cut-off end this way.
+            raise DamagedBackupError(
+                f"{what} cannot be decrypted: it was altered or cut short ({exc})", damaged=["archive"]
+            ) from exc
         except pyrage.DecryptError as exc:
             if "no matching keys" in str(exc).lower():
                 raise UsageError(

@@ -170,7 +170,8 @@ class StoredBackups:
         return Listing(whole, sorted(incomplete))
 
     def get(self, backup_id: str) -> BackupInfo:
-        """A whole backup by its id, or a unique prefix of it (``NotFoundError`` otherwise)."""
+        """A backup by its id, or a unique prefix of it, as its index says (``NotFoundError``
+        when there is none, ``DamagedBackupError`` when its index cannot be read)."""
         return self._index(backup_id).info
 
     def verify(self, backup_id: str) -> Checked:
@@ -206,7 +207,9 @@ class StoredBackups:
 
     # --- inside --------------------------------------------------------------------------
 
-    def _read_index(self, key: str, objects: dict[str, Stored]) -> Index | None:
+    def _read_index(self, key: str, objects: dict[str, Stored], *, whole: bool = True) -> Index | None:
+        """The index at ``key``; None when it cannot be read or, with ``whole``, when its archive
+        is missing or has another size than the index gives."""
         data = self.storage.read(key)
         if data is None:
             return None
@@ -217,7 +220,9 @@ class StoredBackups:
             log.warning("backup index %s cannot be read: %s", self.storage.where(key), exc)
             return None
         stored = objects.get(folder + index.archive)
-        if index.info.id != _id_of(key) or stored is None or stored.size != index.info.size:
+        if index.info.id != _id_of(key):
+            return None
+        if whole and (stored is None or stored.size != index.info.size):
             return None  # its archive is missing or not whole: not a backup
         info = dataclasses.replace(index.info, where=self.storage.where(folder + index.archive))
         return Index(info, index.archive, index.sha256)
@@ -230,12 +235,14 @@ class StoredBackups:
         exact = [k for k in matches if _id_of(k) == backup_id]  # an exact id wins over longer ones
         chosen = exact or matches
         if len(chosen) != 1:
-            what = "no whole backup" if not chosen else f"{len(chosen)} backups"
+            what = "no backup" if not chosen else f"{len(chosen)} backups"
             raise NotFoundError(f"{what} for deployment {backup_id!r}", hint="see them with `arxdeploy backup list`")
-        index = self._read_index(chosen[0], objects)
+        # Not necessarily whole: opening it then reports what is wrong with it, as damage.
+        index = self._read_index(chosen[0], objects, whole=False)
         if index is None:
-            raise NotFoundError(
-                f"backup {_id_of(chosen[0])} is not whole (its upload was cut short, or its index is damaged)",
+            raise DamagedBackupError(
+                f"backup {_id_of(chosen[0])} is damaged: its index cannot be read",
+                damaged=[chosen[0].rsplit("/", 1)[-1]],
                 hint="it cannot be restored; see the whole ones with `arxdeploy backup list`",
             )
         return index

@@ -130,8 +130,11 @@ def _translated(exc: Exception, storage: S3Storage, key: str) -> BackupError:
     return BackupError(f"S3 failed on {where}: {exc}")
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Code") or "")
+def _code(exc: BaseException | None) -> str:
+    """The S3 error code, also when boto3's upload wrapped the error (``S3UploadFailedError``)."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            return str((response.get("Error") or {}).get("Code") or "")
+        exc = exc.__cause__ or exc.__context__
     return ""
