@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,7 @@ class Place:
 
     kind: str
     make: Callable[..., Storage]  # keyword overrides: endpoint (a URL), secret (a wrong one)
+    endpoint: str = ""  # the server's, for a proxy to stand in front of
     clock: ManualClock = field(default_factory=ManualClock)
     store: MemoryStore = field(default_factory=MemoryStore)
 
@@ -102,7 +103,7 @@ def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
                 monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
             return S3Storage(bucket=bucket, prefix="team/", endpoint_url=endpoint or server.endpoint)
 
-        yield Place("s3", s3)
+        yield Place("s3", s3, endpoint=server.endpoint)
     else:
         server = request.getfixturevalue("azure_server")
         container = server.new_place()
@@ -114,8 +115,4 @@ def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
                 environ = {"AZURE_STORAGE_CONNECTION_STRING": text}
             return AzureBlobStorage(container=container, prefix="team/", account_url=None, environ=environ)
 
-        yield Place("azure", azure)
-
-
-def at(clock: ManualClock) -> datetime:
-    return clock.now()
+        yield Place("azure", azure, endpoint=f"http://127.0.0.1:{server.port}")

@@ -3,6 +3,8 @@ retention, and a storage that is down or refuses the credentials."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import tarfile
 from datetime import timedelta
@@ -155,15 +157,15 @@ def test_verify_names_a_flipped_byte_a_truncated_archive_and_a_tampered_file(pla
             if member.name == "target/deployment-arxos-blue.yaml":
                 body = body.replace(b"arxos-blue", b"arxos-evil")
                 member.size = len(body)
-            out.addfile(member, __import__("io").BytesIO(body))
+            out.addfile(member, io.BytesIO(body))
     forged = (tmp_path / "out.tar.gz").read_bytes()
     storage.put(key, forged)
     index = json.loads(storage.read(f"arxos/staging/{tampered.id}.json") or b"")
-    index["archive"].update(size=len(forged), sha256=__import__("hashlib").sha256(forged).hexdigest())
+    index["archive"].update(size=len(forged), sha256=hashlib.sha256(forged).hexdigest())
     storage.put(f"arxos/staging/{tampered.id}.json", json.dumps(index).encode())
     checked = backups.verify(tampered.id)
     assert checked.damaged == ("target/deployment-arxos-blue.yaml: sha256 does not match the manifest",)
-    with pytest.raises(DamagedBackupError, match="deployment-arxos-blue.yaml"):
+    with pytest.raises(DamagedBackupError, match=r"deployment-arxos-blue\.yaml"):
         backups.target_part(backup_id=tampered.id)
 
 
