@@ -57,7 +57,7 @@ def two_backups_that_ran_v1(world: World) -> tuple[str, str]:
 
 
 def test_a_restore_uses_exactly_the_backup_it_names(world: World) -> None:
-    older, newer = two_backups_that_ran_v1(world)
+    older, _newer = two_backups_that_ran_v1(world)
     world.backups.calls.clear()
     d, view = restore(world.engine(), plan=PLAN, backup=older, version="v1")
     assert view.state is State.SUCCEEDED, view.failure

@@ -168,7 +168,7 @@ def test_failure_after_the_switch_rolls_back_to_the_warm_color(world: World) -> 
 
 
 def test_first_deploy_failing_after_switch_leaves_nothing_live_and_nothing_set_up(world: World) -> None:
-    d, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
+    _d, view = deploy(world.engine(), plan=PLAN, version="v1-fails-after-60s")
     assert view.state is State.ROLLED_BACK
     assert live(world) == (None, None)
     assert "staging" not in world.target.colors and "staging" not in world.target.set_up
