@@ -464,7 +464,7 @@ class BackupStorage(_Model):
             if getattr(self, name) is None
         ]
         for name in ("path", "bucket", "region", "endpoint_url", "account_url", "container", "prefix"):
-            if name not in own and name in self.model_fields_set:
+            if name not in own and getattr(self, name) not in (None, ""):  # a dumped config writes nulls
                 message = f"has no effect with backup.storage.type {self.type}"
                 errors.append(_problem((name,), "unused_key", message, None, hint="remove it, or change type"))
         _problems("BackupStorage", errors)
@@ -507,7 +507,9 @@ class Backup(_Model):
             _problems("Backup", [_problem(("recipients",), "unused_key", message, None, hint="set encryption: true")])
         if self.max_age is not None and self.max_age < timedelta(hours=1):
             message = "is shorter than an hour: the backup of the deployment before would go at once"
-            _problems("Backup", [_problem(("max_age",), "too_short", message, None, hint="use 1h or more, like 30d")])
+            _problems(
+                "Backup", [_problem(("max_age",), "max_age_too_short", message, None, hint="use 1h or more, like 30d")]
+            )
         return self
 
 
