@@ -30,7 +30,7 @@ from arxdeploy.engine.run import Engine
 from arxdeploy.engine.tokens import Tokens
 from arxdeploy.errors import ConfigError, ConfigProblem, UsageError
 from arxdeploy.health import Access, HttpHealthProbe, ScriptCheck
-from arxdeploy.ports import Hook, LockHolder, Store, Target
+from arxdeploy.ports import BackupInfo, Clock, Export, Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 from arxdeploy.targets.local.client import check_version as check_local_version
@@ -98,7 +98,7 @@ class App:
     target: Target
     local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
     engine: Engine
-    backups: StoredBackups
+    backups_of: Callable[[], StoredBackups]  # built on first use (``backups``)
     redactor: Redactor
     health: HttpHealthProbe
     notifier: Notifier | None  # None: no channel is configured
@@ -107,6 +107,11 @@ class App:
     @property
     def service(self) -> str:
         return self.loaded.config.service
+
+    @property
+    def backups(self) -> StoredBackups:
+        """Where this service's backups are kept (``config.backup``)."""
+        return self.backups_of()
 
     @property
     def approvals(self) -> Approvals:
@@ -170,7 +175,8 @@ def build(
         for path in [loaded.base_dir / c.script]
     ]
     clock = SystemClock()
-    backups = open_backups(loaded, snapshot, store, redactor, environ, clock)
+    check_recipients(loaded)
+    backups = functools.cache(lambda: open_backups(loaded, snapshot, store, redactor, environ, clock))
     local: LocalTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
     if config.target.type == "kubernetes":
@@ -183,7 +189,7 @@ def build(
         if context is not None:
             spec = dataclasses.replace(spec, context=context)
         cluster = KubernetesTarget(
-            spec=spec, environ=environ, kept=lambda env: [b.facts for b in backups.kept(environment=env)]
+            spec=spec, environ=environ, kept=lambda env: [b.facts for b in backups().kept(environment=env)]
         )
         target: Target = cluster
         # The checks go through the API server's proxies with the API calls' own credentials, TLS
@@ -227,7 +233,7 @@ def build(
         clock=clock,
         leases=leases,
         new_id=new_deployment_id,
-        backups=backups,
+        backups=DeferredBackups(backups),
         hooks=[log_events, *list(announcers), *hooks],
         content_now=lambda: _content_now(config_path, environ),
     )
@@ -238,7 +244,7 @@ def build(
         target=target,
         local=local,
         engine=engine,
-        backups=backups,
+        backups_of=backups,
         redactor=redactor,
         health=health,
         notifier=notifier,
@@ -356,7 +362,7 @@ def open_backups(
     store: Store,
     redactor: Redactor,
     environ: Mapping[str, str],
-    clock: SystemClock,
+    clock: Clock,
 ) -> StoredBackups:
     """Where this service's backups are kept and what goes in them. Nothing is reached yet: the
     storage's SDK is imported when a backup is first written or read."""
@@ -364,15 +370,9 @@ def open_backups(
     from arxdeploy.backup.contents import ConfigCopy
     from arxdeploy.backup.stored import Rules, Sources, StoredBackups
 
+    check_recipients(loaded)
     config = loaded.config
     settings = config.backup
-    for index, recipient in enumerate(settings.recipients):
-        problem = crypto.recipient_problem(recipient)
-        if problem:
-            key = ("backup", "recipients", index)
-            raise ConfigError(
-                [ConfigProblem(str(loaded.path), loaded.line_of(*key), f"backup.recipients[{index}]", problem)]
-            )
     resolved = json.dumps(redactor.data(config.model_dump(mode="json")), indent=2, sort_keys=True).encode()
     files = {
         (path.relative_to(loaded.base_dir) if path.is_relative_to(loaded.base_dir) else path).as_posix(): content
@@ -392,6 +392,39 @@ def open_backups(
         ),
         opener=lambda: crypto.Opener.from_environ(environ),
     )
+
+
+def check_recipients(loaded: LoadedConfig) -> None:
+    """Refuse a recipient age cannot seal for (a wrong checksum), naming its line: a ``ConfigError``."""
+    recipients = loaded.config.backup.recipients
+    if not recipients:
+        return
+    from arxdeploy.backup import crypto
+
+    for index, recipient in enumerate(recipients):
+        problem = crypto.recipient_problem(recipient)
+        if problem:
+            key = ("backup", "recipients", index)
+            raise ConfigError(
+                [ConfigProblem(str(loaded.path), loaded.line_of(*key), f"backup.recipients[{index}]", problem)]
+            )
+
+
+@dataclass(frozen=True)
+class DeferredBackups:
+    """``ports.Backups`` over backups made on first use: a command that never takes or reads a
+    backup (``status``, ``history``) imports none of the backup code."""
+
+    made: Callable[[], StoredBackups]
+
+    def save(self, *, deployment: Deployment, export: Export) -> BackupInfo:
+        return self.made().save(deployment=deployment, export=export)
+
+    def kept(self, *, environment: str) -> list[BackupInfo]:
+        return self.made().kept(environment=environment)
+
+    def target_part(self, *, backup_id: str) -> Export:
+        return self.made().target_part(backup_id=backup_id)
 
 
 def _backup_storage(loaded: LoadedConfig, environ: Mapping[str, str]) -> Storage:
