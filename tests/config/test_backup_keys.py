@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from arxdeploy.bootstrap import open_backups
+from arxdeploy.backup_wiring import open_backups
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import load
 from arxdeploy.config.snapshot import take
