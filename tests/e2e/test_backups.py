@@ -86,10 +86,12 @@ def test_backups_are_kept_listed_verified_restored_and_refused_when_damaged(
     shown = service.json("backup", "show", second)
     assert (shown["live_version"], shown["live_color"], shown["versions"]) == ("v1", "blue", ["v1"])
 
-    if sealed:  # without the private key, verify says which variable to give
-        refused = service.run("backup", "verify", second)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
-        assert "is encrypted" in refused.stderr and "ARXDEPLOY_BACKUP_IDENTITY" in refused.stderr
+    if sealed:  # without the private key, verify and restore say which variable to give
+        for command in ("verify", "restore"):
+            refused = service.run("backup", command, second)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert "is encrypted" in refused.stderr and "ARXDEPLOY_BACKUP_IDENTITY" in refused.stderr
+        assert len(service.json("history")) == 2  # the refused restore recorded nothing
         service.env["ARXDEPLOY_BACKUP_IDENTITY"] = str(key)
     verified = service.json("backup", "verify", second)
     assert verified["intact"] is True and "target/environment.json" in verified["files"]

@@ -39,7 +39,7 @@ def pack(out: Path, manifest: Manifest, files: Mapping[str, Source], *, mtime: f
     """Write the archive of ``files`` to ``out``, the manifest first, the files by name."""
     with (
         out.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=COMPRESSION, mtime=int(mtime)) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=COMPRESSION, mtime=int(mtime)) as zipped,
         tarfile.open(fileobj=zipped, mode="w|", format=tarfile.PAX_FORMAT) as tar,
     ):
         _add(tar, MANIFEST, manifest.to_bytes(), mtime)
