@@ -17,6 +17,7 @@ import sys
 import traceback
 
 import approvals
+import backup
 import cli_time
 import engine_overhead
 import k8s
@@ -25,7 +26,9 @@ import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals)}
+BENCHMARKS = {
+    m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup)
+}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 
 
