@@ -149,13 +149,13 @@ def test_strangers_cannot_add_series_to_the_metrics(world: World) -> None:
     world.client.request("BREW", "/api/v1/status")
     series()
     before = series()  # the scrape itself is counted too
-    rng = random.Random()
+    rng = random.Random(20261205)  # reproducible: a failure names the same requests again
     strangers = 150
     for _ in range(strangers):
         method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
         if method in METHODS:
             method += "X"
-        junk = "".join(rng.choices(string.ascii_letters + string.digits + "-_~%", k=rng.randint(1, 40)))
+        junk = "".join(rng.choices(string.ascii_letters + string.digits + "-_~", k=rng.randint(1, 40)))
         path = rng.choice([f"/x-{junk}", f"/api/v1/x-{junk}", f"/x-{junk}/{junk}", "/api/v1/status"])
         answer = world.client.request(method, path, headers={"Authorization": f"Bearer {junk}"})
         assert answer.status_code in (404, 405)
