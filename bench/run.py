@@ -17,6 +17,7 @@ import sys
 import traceback
 
 import approvals
+import backup
 import cli_time
 import engine_overhead
 import k8s
@@ -26,7 +27,7 @@ import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, record)
+MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record)
 BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 

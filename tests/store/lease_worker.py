@@ -26,6 +26,7 @@ from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import LeaseLostError
 from arxdeploy.ports import Store
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.drive import deploy
 from tests.store.workers import open_store
@@ -82,6 +83,7 @@ def main(spec: str, folder: Path) -> int:
         clock=clock,
         leases=Leases(store=store, clock=clock, me=me, is_alive=lambda holder: True, ttl=TTL),
         new_id=lambda now: "dep-a-000001",
+        backups=MemoryBackups(clock),
         hooks=[pause],
     )
     result: dict[str, Any] = {}

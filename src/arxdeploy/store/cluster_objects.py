@@ -190,7 +190,8 @@ def read_head(obj: Obj) -> Head:
     name, namespace = str(meta.get("name")), str(meta.get("namespace"))
     try:
         raw = json.loads((meta.get("annotations") or {})[SUMMARY])
-        row = {**raw["deployment"], "state": raw["state"], "updated_at": raw["updated_at"]}
+        # fields added to Deployment later have their default in heads written before them
+        row = {"from_backup": None, **raw["deployment"], "state": raw["state"], "updated_at": raw["updated_at"]}
         switched = raw.get("switched")
         text = (obj.get("data") or {}).get(LOG_KEY) or ""
         return Head(

@@ -113,6 +113,7 @@ def deployment_row(d: Deployment) -> dict[str, Any]:
         "needs_approval": d.route.needs_approval,
         "monitor": d.route.monitor,
         "reconcile_first": d.route.reconcile_first,
+        "from_backup": d.from_backup,
         "created_at": d.created_at,
     }
 
@@ -135,6 +136,7 @@ def summary_of(row: Row) -> Summary:
         git_sha=row["git_sha"],
         actor=row["actor"],
         run_url=row["run_url"],
+        from_backup=row["from_backup"],
         critical=bool(row["critical"]),
         route=Route(
             needs_approval=bool(row["needs_approval"]),
