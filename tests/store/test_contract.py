@@ -27,6 +27,7 @@ def test_create_then_get_returns_every_field(store: Store) -> None:
         git_sha=None,
         critical=True,
         route=Route(needs_approval=True, monitor=False),
+        from_backup="20250301-110000-beef",
     )
     store.create(deployment=d, events=[entered(State.VALIDATING, at(1))])
 
