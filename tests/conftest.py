@@ -116,3 +116,12 @@ def _helper_of_this_process(proc: psutil.Process) -> bool:
     """multiprocessing's resource tracker (spawn context): this process's child, it ends with it."""
     cmdline = " ".join(proc.info["cmdline"] or ())
     return proc.info["ppid"] == os.getpid() and "from multiprocessing.resource_tracker import main" in cmdline
+
+
+@pytest.fixture(autouse=True)
+def _as_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs as on a person's terminal unless it says otherwise: CI's own ``CI`` and
+    ``GITHUB_ACTIONS`` would change what deploy and approve do (they refuse runner-local state and
+    declared identities in CI). Session fixtures, set up before this, still see them."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)

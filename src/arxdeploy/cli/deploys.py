@@ -72,7 +72,7 @@ def deploy(
         actor=ci.get("GITHUB_ACTOR"),
         run_url=github.run_url(ci),
     )
-    with app_for(options, as_json=as_json, printer=printer) as app:
+    with app_for(options, as_json=as_json, printer=printer, deploys="deploy") as app:
         app.check_version(version)
         submit(app, printer, request, as_json=as_json, wait=not no_wait)
 
@@ -90,7 +90,7 @@ def resume(options: Options, deployment_id: str, as_json: bool) -> None:
     from arxdeploy.cli.views import finish
 
     printer = Printer(quiet=as_json)
-    with app_for(options, as_json=as_json, printer=printer) as app:
+    with app_for(options, as_json=as_json, printer=printer, deploys="resume") as app:
         d = app.store.get(deployment_id=deployment_id).deployment
         view = app.engine.resume(plan=app.plan(d.environment), deployment_id=d.id)
         finish(app, printer, d, view, as_json)
@@ -115,7 +115,7 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
     from arxdeploy.domain.states import Kind
 
     request = Request(environment, Kind.ROLLBACK, version=to_version, reason=reason)
-    with app_for(options, as_json=as_json, printer=printer) as app:
+    with app_for(options, as_json=as_json, printer=printer, deploys="rollback") as app:
         if to_version is not None:
             app.check_version(to_version)
         submit(app, printer, request, as_json=as_json)
@@ -139,7 +139,7 @@ def reconcile(options: Options, environment: str, reason: str, as_json: bool) ->
     from arxdeploy.domain.states import Kind
 
     printer = Printer(quiet=as_json)
-    with app_for(options, as_json=as_json, printer=printer) as app:
+    with app_for(options, as_json=as_json, printer=printer, deploys="reconcile") as app:
         submit(app, printer, Request(environment, Kind.RECONCILE, reason=reason), as_json=as_json)
 
 

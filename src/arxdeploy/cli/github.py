@@ -30,8 +30,13 @@ def in_actions(environ: Mapping[str, str]) -> bool:
 def in_ci(environ: Mapping[str, str]) -> bool:
     """Whether this process runs in a CI job: ``CI`` is set (GitHub Actions, GitLab CI, CircleCI,
     Buildkite, ... set it) or ``GITHUB_ACTIONS`` is. There, any earlier step can set variables
-    such as ``ARXDEPLOY_EMAIL`` for the steps after it."""
-    return bool(environ.get("CI")) or bool(environ.get("GITHUB_ACTIONS"))
+    such as ``ARXDEPLOY_EMAIL`` for the steps after it, and the machine goes with the job."""
+    return ci_variable(environ) is not None
+
+
+def ci_variable(environ: Mapping[str, str]) -> str | None:
+    """The variable that says this runs in CI, or None."""
+    return next((name for name in ("GITHUB_ACTIONS", "CI") if environ.get(name)), None)
 
 
 def read_event(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -77,9 +77,16 @@ def errors_handled(options: Options, as_json: bool = False) -> Iterator[None]:
 
 @contextmanager
 def app_for(
-    options: Options, *, as_json: bool = False, printer: Printer | None = None, reads_only: bool = False
+    options: Options,
+    *,
+    as_json: bool = False,
+    printer: Printer | None = None,
+    reads_only: bool = False,
+    deploys: str | None = None,
 ) -> Iterator[App]:
-    """The app for a command; ``reads_only`` for commands that never change the record or the target."""
+    """The app for a command; ``reads_only`` for commands that never change the record or the target.
+    ``deploys``: the command's name when it moves traffic (deploy, rollback, ...): in CI it is
+    refused where the record or the backups would stay on the runner (``config/runner.py``)."""
     from arxdeploy.bootstrap import build
 
     with errors_handled(options, as_json):
@@ -92,6 +99,11 @@ def app_for(
         )
         options.redact = app.redactor
         try:
+            if deploys is not None:
+                from arxdeploy.cli import github
+                from arxdeploy.config.runner import refuse_runner_state
+
+                refuse_runner_state(app.loaded, deploys, github.ci_variable(os.environ))
             if printer:
                 printer.redactor = app.redactor
             yield app

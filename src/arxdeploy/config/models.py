@@ -538,6 +538,12 @@ class Config(_Model):
         "namespace; kubernetes://NAMESPACE: one namespace), or a sqlite:// or postgresql:// URL (use ${VAR} for "
         "the password). Default: the cluster for the Kubernetes target, SQLite in state_dir for the local one.",
     )
+    single_runner: bool = Field(
+        default=False,
+        description="Deploy from one machine that keeps its disk (a self-hosted runner that is the host): "
+        "a record or backups on that disk are then intended, also in CI. Otherwise deploy, rollback and resume "
+        "of a Kubernetes target in CI refuse state that would die with the runner.",
+    )
     target: Target = Field(description="Where the app runs.")
     environments: dict[EnvironmentName, Environment] = Field(
         min_length=1,
