@@ -1,0 +1,810 @@
+"""The router's data path: HTTP/1.1 between clients and replicas, on asyncio protocols.
+
+httptools (llhttp, Node.js's parser) reads both sides; bytes are written as they arrive, so
+bodies stream both ways, with flow control (a side that cannot take more pauses the other).
+Per request, one at a time on a client's connection (pipelined requests wait their turn):
+
+1. Its head is read and rewritten for the replica: hop-by-hop headers dropped (RFC 9110 7.6.1,
+   with the names ``Connection`` lists), ``Host`` set to the replica, ``X-Forwarded-For``,
+   ``-Host`` and ``-Proto`` added, ``Expect: 100-continue`` answered here so the body streams at
+   once. The router picks the color (``Router.dispatch``).
+2. It goes to a running replica of that color on a kept-alive connection, or a new one. A
+   refused connection tries the next replica (nothing was sent). A connection that the replica
+   closed before answering is tried again only for GET, HEAD and OPTIONS without a body: a
+   replica may have acted on anything else.
+3. The answer goes back as it arrives: by its length, or chunked when the replica gave none
+   (close-delimited to HTTP/1.0 clients). A replica that breaks off an answer already begun
+   makes the router break off the client's connection too, so the client sees it was cut.
+4. An ``Upgrade`` request (WebSocket) gets a new connection; on ``101 Switching Protocols``
+   both connections are joined and bytes pass both ways until either side closes.
+
+A color's in-flight count covers each request until its answer was handed to the client's
+connection (an upgraded connection: until it closes): that is what draining waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from arxdeploy.targets.local.traffic import ERROR, Series, outcome
+
+if TYPE_CHECKING:
+    from arxdeploy.targets.local.pools import Pool
+    from arxdeploy.targets.local.router import Router
+
+Address = tuple[str, int]
+
+SAFE_TO_RESEND = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+MAX_HEAD = 64 * 1024  # a request head larger than this is refused (431)
+HIGH_WATER = 256 * 1024  # bytes held for a replica not connected yet before the client is paused
+CONNECT_TIMEOUT = 5.0
+
+# What the request's header pass does with a name (lowercase); any other name is forwarded.
+DROP, HOST, XFF, XFP, EXPECT, CONNECTION, LENGTH, ENCODING, COLOR, SYNTHETIC, STICKY, COOKIE, UPGRADE = range(13)
+REQUEST_HEADERS = {
+    b"keep-alive": DROP,
+    b"proxy-authenticate": DROP,
+    b"proxy-authorization": DROP,
+    b"proxy-connection": DROP,
+    b"te": DROP,
+    b"trailer": DROP,
+    b"host": HOST,
+    b"x-forwarded-for": XFF,
+    b"x-forwarded-proto": XFP,
+    b"expect": EXPECT,
+    b"connection": CONNECTION,
+    b"content-length": LENGTH,
+    b"transfer-encoding": ENCODING,
+    b"upgrade": UPGRADE,
+    b"x-arxdeploy-color": COLOR,
+    b"x-arxdeploy-synthetic": SYNTHETIC,
+}
+# An answer's hop-by-hop headers. Content-Length stays; the framing is decided per answer.
+RESPONSE_DROP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})  # not header names
+REASONS = {
+    400: b"Bad Request",
+    431: b"Request Header Fields Too Large",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+}
+
+
+def header_table(sticky_header: bytes | None, sticky_cookie: bytes | None) -> dict[bytes, int]:
+    """``REQUEST_HEADERS`` with a router's sticky header or cookie."""
+    table = dict(REQUEST_HEADERS)
+    if sticky_header is not None:
+        table.setdefault(sticky_header.lower(), STICKY)
+    if sticky_cookie is not None:
+        table[b"cookie"] = COOKIE
+    return table
+
+
+class Exchange:
+    """One request and its answer."""
+
+    __slots__ = (
+        "answered",
+        "body",
+        "candidates",
+        "chunked",
+        "client",
+        "close_after",
+        "color",
+        "expect_continue",
+        "fresh",
+        "head",
+        "length",
+        "method",
+        "pool",
+        "received",
+        "refused",
+        "resendable",
+        "series",
+        "started",
+        "status",
+        "sticky",
+        "synthetic",
+        "tunnel",
+        "upgrade",
+        "upstream",
+        "url",
+    )
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+        self.started = time.perf_counter()
+        self.url = b""
+        self.method = b""
+        self.head = b""  # the forwarded head after its request line and Host (filled in per replica)
+        self.body: list[bytes] = []  # bytes for the replica that no connection has taken yet
+        self.length = 0
+        self.chunked = False
+        self.expect_continue = False
+        self.upgrade: bytes | None = None  # the Upgrade header of an upgrade request
+        self.close_after = False  # the client's connection closes after this answer
+        self.color: bytes | None = None  # the preview header
+        self.sticky: bytes | None = None
+        self.synthetic = False
+        self.pool: Pool | None = None  # set while in flight on a color
+        self.series: Series | None = None  # where the answer is counted
+        self.candidates: list[int] = []  # replicas of the pool to try, the current one first
+        self.fresh = False  # the next try needs a new connection
+        self.refused = 0  # connections refused so far
+        self.upstream: UpstreamConnection | None = None
+        self.resendable = False
+        self.status = 0
+        self.received = False  # the whole request was read
+        self.answered = False  # the whole answer was handed to the client's connection
+        self.tunnel = False
+
+    def request_line(self, host: bytes) -> bytes:
+        return b"%b %b HTTP/1.1\r\nHost: %b\r\n" % (self.method, self.url, host)
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client's connection to the router."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.exchanges: deque[Exchange] = deque()  # in arrival order; the first is being answered
+        self.reading: Exchange | None = None  # the request being read
+        self.outbox: list[bytes] = []
+        self.peer = b""
+        self.in_head = True
+        self.head_bytes = 0
+        self.closing = False
+        self.paused = False
+        self.last_active = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses of it
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]).encode() if isinstance(peer, tuple) else b""
+        self.last_active = time.monotonic()
+        self.router.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        parser = self.parser
+        if parser is None:  # upgraded, or refused: the bytes are the tunnel's, or nobody's
+            self._tunnel_bytes(data)
+            return
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.parser = None
+            if rest := data[upgrade.args[0] :]:
+                self._tunnel_bytes(rest)
+        except httptools.HttpParserError as exc:
+            self._refuse(400, f"cannot read the request: {exc}")
+        else:
+            if self.in_head:
+                self.head_bytes += len(data)
+                if self.head_bytes > MAX_HEAD:
+                    self._refuse(431, f"the request head is larger than {MAX_HEAD // 1024} KiB")
+        self.flush()
+        if self.exchanges and (upstream := self.exchanges[0].upstream) is not None:
+            upstream.flush()
+
+    def eof_received(self) -> bool | None:
+        return False  # close: a client that stopped sending is not waited for
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.router.clients.discard(self)
+        for exchange in self.exchanges:
+            upstream = exchange.upstream
+            if upstream is not None:
+                upstream.leave(graceful=exchange.tunnel)
+            exchange.answered = True
+            self.settle(exchange)
+        self.exchanges.clear()
+
+    def pause_writing(self) -> None:
+        if self.exchanges and (upstream := self.exchanges[0].upstream) is not None:
+            upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.exchanges and (upstream := self.exchanges[0].upstream) is not None:
+            upstream.resume_reading()
+
+    # --- httptools callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.reading = Exchange(self)
+        self.headers = []
+        self.in_head = True
+        self.head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        assert self.reading is not None
+        self.reading.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.in_head:  # trailers of a chunked body are not forwarded
+            self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        exchange, parser = self.reading, self.parser
+        assert exchange is not None and parser is not None
+        self.in_head = False
+        self.head_bytes = 0
+        exchange.method = parser.get_method()
+        self._rewrite(exchange, parser)
+        http11 = parser.get_http_version() == "1.1"
+        exchange.expect_continue = exchange.expect_continue and http11
+        exchange.close_after = not http11 or not parser.should_keep_alive() or exchange.upgrade is not None
+        self.exchanges.append(exchange)
+        if len(self.exchanges) == 1:
+            self.router.dispatch(exchange)
+        else:
+            self.pause()  # pipelined: read no further until its turn
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.reading
+        assert exchange is not None
+        if exchange.answered:
+            return  # answered already (an error, or a replica that did not wait): the rest is dropped
+        exchange.body.append(b"%x\r\n%b\r\n" % (len(body), body) if exchange.chunked else body)
+        if exchange.upstream is None and held(exchange) > HIGH_WATER:
+            self.pause()  # read on once a connection takes the bytes
+
+    def on_message_complete(self) -> None:
+        exchange = self.reading
+        assert exchange is not None
+        self.reading = None
+        self.in_head = True
+        exchange.received = True
+        if exchange.answered:
+            self.next(exchange)
+        elif exchange.chunked:
+            exchange.body.append(b"0\r\n\r\n")
+
+    # --- answers ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the client; they go out in one write at ``flush``."""
+        self.outbox.append(data)
+
+    def flush(self) -> None:
+        outbox = self.outbox
+        if outbox:
+            data = b"".join(outbox) if len(outbox) > 1 else outbox[0]
+            outbox.clear()
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+
+    def answer(self, exchange: Exchange, status: int, text: str) -> None:
+        """An answer of the router's own (an error): plain text, counted as ``error`` for its color."""
+        body = f"{self.router.service}/{self.router.environment}: {text}\n".encode()
+        head = b"HTTP/1.1 %d %b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%b\r\n" % (
+            status,
+            REASONS.get(status, b"Error"),
+            len(body),
+            b"Connection: close\r\n" if exchange.close_after else b"",
+        )
+        self.write(head if exchange.method == b"HEAD" else head + body)
+        exchange.status = status
+        self.finish(exchange, kind=ERROR)
+        self.flush()
+
+    def finish(self, exchange: Exchange, *, kind: int | None = None) -> None:
+        """The answer was handed over (or given up): count it, then the next request's turn."""
+        if exchange.answered:
+            return
+        exchange.answered = True
+        exchange.upstream = None
+        series = exchange.series
+        if series is not None:
+            series.record(outcome(exchange.status) if kind is None else kind, time.perf_counter() - exchange.started)
+        self.settle(exchange)
+        if exchange.close_after:
+            self.flush()
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()  # after what is buffered
+        elif exchange.received:
+            self.next(exchange)
+
+    def settle(self, exchange: Exchange) -> None:
+        """No longer in flight on its color."""
+        pool = exchange.pool
+        if pool is not None:
+            exchange.pool = None
+            pool.in_flight -= 1
+
+    def next(self, exchange: Exchange) -> None:
+        """``exchange`` was read and answered: on to the next request."""
+        if self.exchanges and self.exchanges[0] is exchange:
+            self.exchanges.popleft()
+        self.last_active = time.monotonic()
+        if self.closing:
+            return
+        if self.exchanges:
+            self.router.dispatch(self.exchanges[0])
+        self.resume()
+
+    def _refuse(self, status: int, text: str) -> None:
+        """Input that is not HTTP: answer it if nothing else is being answered, then close."""
+        self.parser = None
+        self.closing = True
+        transport = self.transport
+        if transport is None:
+            return
+        if not self.exchanges:
+            body = f"{self.router.service}/{self.router.environment}: {text}\n".encode()
+            transport.write(
+                b"HTTP/1.1 %d %b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                b"Connection: close\r\n\r\n%b" % (status, REASONS[status], len(body), body)
+            )
+            transport.close()
+        else:  # the answers under way finish, then the connection closes
+            for exchange in self.exchanges:
+                exchange.close_after = True
+
+    def close(self, *, abort: bool = False) -> None:
+        self.closing = True
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+    def pause(self) -> None:
+        if not self.paused and self.transport is not None and not self.closing:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read on, unless a pipelined request waits or held bytes wait for a connection."""
+        if not self.paused or self.closing or len(self.exchanges) > 1 or self.transport is None:
+            return
+        if self.exchanges and self.exchanges[0].upstream is None and held(self.exchanges[0]) > HIGH_WATER:
+            return
+        self.paused = False
+        self.transport.resume_reading()
+
+    # --- upgrades ---------------------------------------------------------------------------
+
+    def _tunnel_bytes(self, data: bytes) -> None:
+        exchange = self.exchanges[-1] if self.exchanges else None
+        if exchange is None or exchange.upgrade is None or (exchange.answered and not exchange.tunnel):
+            return  # no upgrade under way (refused input, or a refused upgrade): nobody reads these
+        exchange.body.append(data)
+        upstream = exchange.upstream
+        if upstream is not None:
+            upstream.flush()
+        elif held(exchange) > HIGH_WATER:
+            self.pause()
+
+    # --- the forwarded head -----------------------------------------------------------------
+
+    def _rewrite(self, exchange: Exchange, parser: httptools.HttpRequestParser) -> None:
+        table = self.router.header_table
+        lines: list[bytes] = []
+        listed: set[bytes] = set()
+        host = forwarded_for = proto = upgrade = None
+        for name, value in self.headers:
+            kind = table.get(name.lower())
+            if kind is None:
+                lines += (name, b": ", value, b"\r\n")
+            elif kind == LENGTH:
+                exchange.length = int(value)  # llhttp accepts digits only
+                lines += (name, b": ", value, b"\r\n")
+            elif kind == HOST:
+                host = value
+            elif kind == XFF:
+                forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
+            elif kind == ENCODING:
+                exchange.chunked = exchange.chunked or b"chunked" in value.lower()
+            elif kind == EXPECT:
+                exchange.expect_continue = value.lower() == b"100-continue"
+            elif kind == CONNECTION:
+                listed.update(t for part in value.split(b",") if (t := part.strip().lower()) not in CONNECTION_OPTIONS)
+            elif kind == UPGRADE:
+                upgrade = value
+            elif kind != DROP:
+                lines += (name, b": ", value, b"\r\n")
+                if kind == COLOR:
+                    exchange.color = value
+                elif kind == SYNTHETIC:
+                    exchange.synthetic = True
+                elif kind == STICKY:
+                    exchange.sticky = value
+                elif kind == COOKIE and exchange.sticky is None:
+                    exchange.sticky = self.router.cookie_key(value)
+                elif kind == XFP:
+                    proto = value
+        if listed:  # Connection names more headers that are for this hop only
+            lines = without(lines, listed)
+        peer = self.peer
+        lines += (b"X-Forwarded-For: ", forwarded_for + b", " + peer if forwarded_for else peer, b"\r\n")
+        if proto is None:
+            lines.append(b"X-Forwarded-Proto: http\r\n")
+        if host is not None:
+            lines += (b"X-Forwarded-Host: ", host, b"\r\n")
+        if exchange.chunked:
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        if upgrade is not None and parser.should_upgrade():
+            exchange.upgrade = upgrade
+            lines += (b"Connection: Upgrade\r\nUpgrade: ", upgrade, b"\r\n")
+        lines.append(b"\r\n")
+        exchange.head = b"".join(lines)
+        exchange.resendable = (
+            exchange.method in SAFE_TO_RESEND and not exchange.length and not exchange.chunked and upgrade is None
+        )
+
+
+def held(exchange: Exchange) -> int:
+    return sum(map(len, exchange.body))
+
+
+def without(lines: list[bytes], names: set[bytes], start: int = 0) -> list[bytes]:
+    """Header ``lines`` (groups of name, ": ", value, CRLF after ``start``) less those called ``names``."""
+    kept = lines[:start]
+    for i in range(start, len(lines), 4):
+        if lines[i].lower() not in names:
+            kept += lines[i : i + 4]
+    return kept
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to a replica, kept alive between requests when both sides allow it."""
+
+    def __init__(self, connections: Connections, address: Address) -> None:
+        self.connections = connections
+        self.address = address
+        self.host = b"%b:%d" % (address[0].encode(), address[1])  # the Host header it is sent
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.reading_paused = False
+        self.exchange: Exchange | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.reused = False  # taken from the idle ones: the replica may have closed it meanwhile
+        self.begun = False  # some of the answer arrived
+        self.interim = False  # reading a 1xx answer that comes before the real one
+        self.chunked_out = False  # the answer goes to the client chunked
+        self.until_close = False  # the replica ends the answer by closing the connection
+        self.keep_alive = True
+        self.head_only = False  # an answer to HEAD: no body, whatever its headers announce
+        self.complete = False
+        self.closed = False
+        self.idle_since = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:  # nothing was asked: a replica that talks out of turn is not reused
+            self.close()
+            return
+        client = exchange.client
+        if exchange.tunnel:
+            client.write(data)
+            client.flush()
+            return
+        self.begun = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if exchange.upgrade is None:
+                self._broken(exchange, "switched protocols unasked")
+            else:
+                self._join(exchange, data[upgrade.args[0] :])
+            return
+        except httptools.HttpParserError as exc:
+            self._broken(exchange, f"gave an answer that is not HTTP: {exc}")
+            return
+        if self.head_only and exchange.status:
+            self.complete = True  # llhttp would wait for the body that Content-Length announces
+            self.parser = httptools.HttpResponseParser(self)
+        client.flush()
+        if self.complete:
+            self._done(exchange)
+
+    def eof_received(self) -> bool | None:
+        self.closed = True  # not to be taken for another request in the moment before it is lost
+        self.connections.forget(self)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.connections.forget(self)
+        exchange = self.exchange
+        self.exchange = None
+        if exchange is None or exchange.answered:
+            return
+        client = exchange.client
+        if exchange.tunnel:
+            client.finish(exchange)
+        elif self.until_close and exchange.status and not self.complete:
+            if self.chunked_out:
+                client.write(b"0\r\n\r\n")
+            client.flush()
+            client.finish(exchange)
+        elif not self.begun:
+            self.connections.retry(exchange, self, exc)
+        else:
+            self._broken(exchange, "broke off its answer")
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.pause()
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.resume()
+
+    # --- use --------------------------------------------------------------------------------
+
+    def send(self, exchange: Exchange) -> None:
+        """Start ``exchange`` here: its head, then whatever of its body was read."""
+        self.exchange = exchange
+        exchange.upstream = self
+        self.headers = []
+        self.reason = b""
+        self.begun = self.interim = self.chunked_out = self.until_close = self.head_only = self.complete = False
+        exchange.body.insert(0, exchange.request_line(self.host) + exchange.head)
+        self.flush()
+        exchange.client.resume()
+
+    def flush(self) -> None:
+        """Write the bytes the client sent for the replica so far."""
+        exchange = self.exchange
+        if exchange is None or self.transport is None:
+            return
+        body = exchange.body
+        if body:
+            data = b"".join(body) if len(body) > 1 else body[0]
+            body.clear()
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed and self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def leave(self, *, graceful: bool) -> None:
+        """The client left: the answer has nowhere to go (a tunnel: write out what it sent first)."""
+        self.exchange = None
+        self.closed = True
+        if self.transport is not None:
+            if graceful:
+                self.transport.close()
+            else:
+                self.transport.abort()
+
+    # --- httptools callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.reason = b""
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:
+            self.interim = True  # 100 Continue, 103 Early Hints: the real answer follows
+            return
+        exchange.status = status
+        self.keep_alive = self.parser.should_keep_alive()
+        lines = [b"HTTP/1.1 %d %b\r\n" % (status, self.reason)]
+        listed: set[bytes] = set()
+        length = chunked = False
+        upgrade = None
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"transfer-encoding":
+                chunked = chunked or b"chunked" in value.lower()
+            elif lower == b"connection":
+                listed.update(t for part in value.split(b",") if (t := part.strip().lower()) not in CONNECTION_OPTIONS)
+            elif lower == b"upgrade":
+                upgrade = value
+            elif lower not in RESPONSE_DROP:
+                length = length or lower == b"content-length"
+                lines += (name, b": ", value, b"\r\n")
+        if listed:
+            lines = without(lines, listed, start=1)
+        if status == 101:
+            lines += (b"Connection: Upgrade\r\nUpgrade: ", upgrade or exchange.upgrade or b"", b"\r\n")
+        elif exchange.method == b"HEAD":
+            self.head_only = True
+        elif not length and status not in (204, 304):
+            self.until_close = not chunked
+            if exchange.close_after:
+                self.chunked_out = False  # the end of the connection ends the answer
+            else:
+                self.chunked_out = True
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+        if exchange.close_after and status != 101:
+            lines.append(b"Connection: close\r\n")
+        lines.append(b"\r\n")
+        exchange.client.write(b"".join(lines))
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None or self.interim:
+            return
+        if self.head_only:
+            self.keep_alive = False  # a body after an answer to HEAD: the replica is out of step
+            return
+        exchange.client.write(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked_out else body)
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        exchange = self.exchange
+        if exchange is not None and self.chunked_out:
+            exchange.client.write(b"0\r\n\r\n")
+        self.complete = True
+
+    # --- endings ----------------------------------------------------------------------------
+
+    def _done(self, exchange: Exchange) -> None:
+        """The whole answer went to the client: this connection is free for another request, or spent."""
+        self.exchange = None
+        reusable = self.keep_alive and not self.until_close and exchange.received and exchange.upgrade is None
+        exchange.client.finish(exchange)
+        if reusable and not self.closed:
+            self.connections.release(self)
+        else:
+            self.close()
+
+    def _broken(self, exchange: Exchange, what: str) -> None:
+        self.exchange = None
+        self.close()
+        client = exchange.client
+        if exchange.status:  # its head went out: the client must see the answer was cut short
+            client.flush()
+            exchange.close_after = True
+            client.finish(exchange, kind=ERROR)
+            if client.transport is not None:
+                client.transport.abort()
+            return
+        pool = exchange.pool
+        color = pool.color if pool is not None else "the"
+        client.answer(exchange, 502, f"{color} replica at {self.address[0]}:{self.address[1]} {what}")
+
+    def _join(self, exchange: Exchange, rest: bytes) -> None:
+        """101: from here on, bytes pass both ways unread, until either side closes."""
+        exchange.tunnel = True
+        client = exchange.client
+        if rest:
+            client.write(rest)
+        client.flush()
+        series = exchange.series
+        if series is not None:  # counted once, when the protocols switched
+            exchange.series = None
+            series.record(outcome(101), time.perf_counter() - exchange.started)
+        self.flush()
+
+
+class Connections:
+    """The router's connections to replicas: kept-alive ones by address, and new ones on demand."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.idle: dict[Address, list[UpstreamConnection]] = {}
+        self.connecting: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
+
+    def send(self, exchange: Exchange) -> None:
+        """Send ``exchange`` to its first candidate replica."""
+        pool = exchange.pool
+        assert pool is not None
+        address = pool.addresses[exchange.candidates[0]]
+        if not exchange.fresh and exchange.upgrade is None:
+            idle = self.idle.get(address)
+            while idle:
+                connection = idle.pop()
+                if not connection.closed:
+                    connection.reused = True
+                    connection.send(exchange)
+                    return
+        task = asyncio.ensure_future(self._connect(exchange, address))
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
+
+    async def _connect(self, exchange: Exchange, address: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                _, connection = await loop.create_connection(lambda: UpstreamConnection(self, address), *address)
+        except (OSError, TimeoutError):
+            exchange.refused += 1
+            self.next_candidate(exchange)
+            return
+        if exchange.answered:  # the client left meanwhile: keep the connection for another
+            self.release(connection)
+            return
+        connection.send(exchange)
+        exchange.client.flush()
+
+    def next_candidate(self, exchange: Exchange) -> None:
+        """The current replica could not be reached: try the next one, or say that none can be."""
+        exchange.fresh = False
+        exchange.candidates.pop(0)
+        if exchange.answered:
+            return
+        if exchange.candidates:
+            self.send(exchange)
+            return
+        pool = exchange.pool
+        assert pool is not None
+        exchange.client.answer(exchange, 503, f"no replica of {pool.color} ({pool.version}) accepts connections yet")
+
+    def retry(self, exchange: Exchange, connection: UpstreamConnection, exc: Exception | None) -> None:
+        """``connection`` closed before any answer: send again if that is safe, else answer 502."""
+        if exchange.answered:
+            return
+        exchange.upstream = None
+        if not exchange.resendable:
+            pool = exchange.pool
+            color = pool.color if pool is not None else "the"
+            where = f"{connection.address[0]}:{connection.address[1]}"
+            reason = f": {exc}" if exc else ""
+            exchange.client.answer(exchange, 502, f"{color} replica at {where} dropped the request{reason}")
+            return
+        exchange.body.clear()  # the head is rebuilt for the next connection
+        if connection.reused:
+            exchange.fresh = True  # a kept-alive connection went stale: the same replica, anew
+            self.send(exchange)
+        else:
+            self.next_candidate(exchange)
+
+    def release(self, connection: UpstreamConnection) -> None:
+        connection.resume_reading()  # paused for a slow client, maybe, just before its answer ended
+        connection.idle_since = time.monotonic()
+        self.idle.setdefault(connection.address, []).append(connection)
+
+    def forget(self, connection: UpstreamConnection) -> None:
+        idle = self.idle.get(connection.address)
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def close(self) -> None:
+        for task in list(self.connecting):
+            task.cancel()
+        self.close_idle()
+
+    def close_idle(self, older_than: float | None = None) -> None:
+        """Close kept-alive connections (those idle since before ``older_than``, or all)."""
+        for idle in self.idle.values():
+            for connection in [c for c in idle if older_than is None or c.idle_since < older_than]:
+                idle.remove(connection)
+                connection.close()
