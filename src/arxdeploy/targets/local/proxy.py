@@ -87,6 +87,15 @@ def header_table(sticky_header: bytes | None, sticky_cookie: bytes | None) -> di
     return table
 
 
+class Refused(Exception):
+    """A request the router answers itself and then closes the connection for."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
 class Exchange:
     """One request and its answer."""
 
@@ -162,7 +171,8 @@ class ClientConnection(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.peer = b""
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = 0  # the head's headers so far
+        self.head_read = 0  # bytes received since the head began (a coarser bound, per read)
         self.closing = False
         self.paused = False
         self.last_active = 0.0
@@ -189,11 +199,15 @@ class ClientConnection(asyncio.Protocol):
             if rest := data[upgrade.args[0] :]:
                 self._tunnel_bytes(rest)
         except httptools.HttpParserError as exc:
-            self._refuse(400, f"cannot read the request: {exc}")
+            refused = exc.__context__
+            if isinstance(refused, Refused):
+                self._refuse(refused.status, refused.text)
+            else:
+                self._refuse(400, f"cannot read the request: {exc}")
         else:
-            if self.in_head:
-                self.head_bytes += len(data)
-                if self.head_bytes > MAX_HEAD:
+            if self.in_head:  # bytes of a head not complete yet (httptools holds a partial header)
+                self.head_read += len(data)
+                if self.head_read > 2 * MAX_HEAD:
                     self._refuse(431, f"the request head is larger than {MAX_HEAD // 1024} KiB")
         self.flush()
         if self.exchanges and (upstream := self.exchanges[0].upstream) is not None:
@@ -227,7 +241,7 @@ class ClientConnection(asyncio.Protocol):
         self.reading = Exchange(self)
         self.headers = []
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = self.head_read = 0
 
     def on_url(self, url: bytes) -> None:
         assert self.reading is not None
@@ -236,12 +250,14 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:  # trailers of a chunked body are not forwarded
             self.headers.append((name, value))
+            self.head_bytes += len(name) + len(value)
 
     def on_headers_complete(self) -> None:
         exchange, parser = self.reading, self.parser
         assert exchange is not None and parser is not None
+        if self.head_bytes + len(exchange.url) > MAX_HEAD:
+            raise Refused(431, f"the request head is larger than {MAX_HEAD // 1024} KiB")
         self.in_head = False
-        self.head_bytes = 0
         exchange.method = parser.get_method()
         self._rewrite(exchange, parser)
         http11 = parser.get_http_version() == "1.1"
