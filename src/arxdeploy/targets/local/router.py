@@ -15,9 +15,10 @@ import logging
 import time
 
 from arxdeploy.targets.local.pools import Pool
-from arxdeploy.targets.local.proxy import ClientConnection, Connections, Exchange, header_table
+from arxdeploy.targets.local.proxy import ClientConnection, Exchange, header_table
 from arxdeploy.targets.local.split import Split, Sticky, cookie_value
 from arxdeploy.targets.local.traffic import Gauge, Traffic
+from arxdeploy.targets.local.upstream import Connections
 
 log = logging.getLogger("arxdeploy.runtime")
 
@@ -47,7 +48,7 @@ class Router:
         self.split: Split[Pool] = Split()
         self.pools: dict[str, Pool] = {}  # by color: every running color, for the split and previews
         self.clients: set[ClientConnection] = set()
-        self.connections = Connections(self)
+        self.connections = Connections()
         self.header_table = header_table(None, None)
         self._sticky: Sticky | None = None
         self._cookie: bytes | None = None
