@@ -293,3 +293,18 @@ def test_input_that_is_not_http_is_refused(echo: Local) -> None:
     assert raw_exchange(echo, b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
         b"HTTP/1.1 400 Bad Request\r\n"
     )
+
+
+def test_a_client_that_stops_sending_still_gets_its_answer(local: Local) -> None:
+    target = local.target()
+    local.start(target, "blue", "v1")
+    target.switch(environment=ENV, color=Color.BLUE)
+    host, port = local.listen.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)  # half-closed, as some clients do once the request is out
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"slow answer from v1\n")

@@ -182,7 +182,15 @@ class ClientConnection(asyncio.Protocol):
             upstream.flush()
 
     def eof_received(self) -> bool | None:
-        return False  # close: a client that stopped sending is not waited for
+        """The client stopped sending: answer what it asked, then close (a tunnel: pass the EOF on)."""
+        if not self.exchanges:
+            return False
+        for exchange in self.exchanges:
+            exchange.close_after = True
+        last = self.exchanges[-1]
+        if last.tunnel and last.upstream is not None and last.upstream.transport is not None:
+            last.upstream.transport.write_eof()
+        return True  # keep the connection open for the answers
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
