@@ -223,6 +223,18 @@ def test_pipelined_requests_are_answered_in_order(echo: Local) -> None:
     assert paths == ["/0", "/1", "/2", "/3", "/4", "/last"]
 
 
+def test_pipelined_requests_then_a_half_close_are_all_answered(echo: Local) -> None:
+    host, port = echo.listen.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(3)))
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    paths = [json.loads(body.split(b"\r\n\r\n", 1)[1]).get("path") for body in _answers(answer)]
+    assert paths == ["/0", "/1", "/2"]
+
+
 def _answers(raw: bytes) -> list[bytes]:
     """Split answers with Content-Length (the echo app's) into one bytes each."""
     answers = []
@@ -293,6 +305,10 @@ def test_input_that_is_not_http_is_refused(echo: Local) -> None:
     assert raw_exchange(echo, b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
         b"HTTP/1.1 400 Bad Request\r\n"
     )
+    # Not a forward proxy: CONNECT is refused and the connection closed (raw_exchange reads until then).
+    answer = raw_exchange(echo, b"CONNECT elsewhere:443 HTTP/1.1\r\nHost: elsewhere:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"cannot route request target 'elsewhere:443'" in answer
 
 
 def test_a_client_that_stops_sending_still_gets_its_answer(local: Local) -> None:

@@ -163,9 +163,15 @@ class ClientConnection(asyncio.Protocol):
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            self.parser = None
-            if rest := data[upgrade.args[0] :]:
-                self._tunnel_bytes(rest)
+            self.parser = None  # what follows is not HTTP
+            last = self.exchanges[-1] if self.exchanges else None
+            if last is not None and last.upgrade is not None:
+                if rest := data[upgrade.args[0] :]:
+                    self._tunnel_bytes(rest)
+            elif last is None or last.answered:  # CONNECT: refused (400) already, nothing to tunnel
+                self.close()
+            else:
+                last.close_after = True
         except httptools.HttpParserError as exc:
             refused = exc.__context__
             if isinstance(refused, Refused):
@@ -185,9 +191,8 @@ class ClientConnection(asyncio.Protocol):
         """The client stopped sending: answer what it asked, then close (a tunnel: pass the EOF on)."""
         if not self.exchanges:
             return False
-        for exchange in self.exchanges:
-            exchange.close_after = True
         last = self.exchanges[-1]
+        last.close_after = True  # after the last request it sent
         if last.tunnel and last.upstream is not None and last.upstream.transport is not None:
             last.upstream.transport.write_eof()
         return True  # keep the connection open for the answers
