@@ -366,7 +366,9 @@ class Connections:
 
     def close_idle(self, older_than: float | None = None) -> None:
         """Close kept-alive connections (those idle since before ``older_than``, or all)."""
-        for idle in self.idle.values():
+        for address, idle in list(self.idle.items()):
             for connection in [c for c in idle if older_than is None or c.idle_since < older_than]:
                 idle.remove(connection)
                 connection.close()
+            if not idle:
+                del self.idle[address]  # replicas come and go with their colors (and ports)
