@@ -328,6 +328,8 @@ def machine_info() -> dict[str, Any]:
         "arxdeploy": metadata.version("arxdeploy"),
         "arxdeploy_sources_sha256": source_digest(),
         "aiohttp": metadata.version("aiohttp"),
+        "uvloop": metadata.version("uvloop"),  # the runtime's event loop (its routers)
+        "httptools": metadata.version("httptools"),
         "nginx": _first_line(["nginx", "-v"]),
         "wrk": _first_line(["wrk", "--version"]),
         "hyperfine": _first_line(["hyperfine", "--version"]),
