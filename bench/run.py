@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; figures in bench/results/<name>.json, a summary on stderr.
 
-    python bench/run.py                  # everything, about 7 minutes on 2 cores
+    python bench/run.py                  # everything, about 8 minutes on 2 cores
     python bench/run.py --quick          # shorter runs, fewer repeats: a smoke test (bench/results/quick/)
     python bench/run.py router cli_time  # some of them
     python bench/run.py --wait-quiet 120 # on a shared machine: start each one when the CPU is idle
@@ -17,6 +17,7 @@ import sys
 import traceback
 
 import approvals
+import backup
 import cli_time
 import engine_overhead
 import k8s
@@ -25,7 +26,9 @@ import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-BENCHMARKS = {m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals)}
+BENCHMARKS = {
+    m.NAME: m for m in (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup)
+}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests and benchmarks need: the package with its test extras, checkov in an
+# Install what the tests and benchmarks need: the package with its test extras (and boto3, and
+# Azurite from npm, for the backup tests), checkov in an
 # environment of its own, and, when
 # running as root, the Debian packages the benchmarks compare against and time with (nginx, wrk,
 # hyperfine) and the
@@ -9,6 +10,12 @@
 set -euo pipefail
 python=${1:-python3}
 "$python" -m pip install --quiet -e '.[test]'
+# The s3 extra (boto3) without its dependency metadata: botocore pins python-dateutil<3 and the
+# kubernetes client that the tests use needs >=3; both only call dateutil's parser and tz, which
+# the tests exercise (tests/backup against SeaweedFS). Its own pins come from pyproject.toml.
+s3=$("$python" -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["s3"])')
+# shellcheck disable=SC2086 # one argument per pin
+"$python" -m pip install --quiet --no-deps $s3
 # checkov (the `policy` extra) cannot share that environment (it pins packaging<24, pytest needs
 # >=24): it gets one of its own beside it, and its command is linked next to python, where the
 # tests look for their tools.
@@ -20,6 +27,19 @@ if [ "$("$checkov_env/bin/checkov" --version 2>/dev/null)" != "${pin#checkov==}"
   "$checkov_env/bin/python" -m pip install --quiet "$pin"
 fi
 ln -sf "$checkov_env/bin/checkov" "$bin/checkov"
+# Azurite, Microsoft's Azure Storage emulator, from the npm registry: the backup tests keep
+# backups in it (tests/backup/conftest.py). It goes into a folder of its own beside the test
+# environment, and its blob server is linked next to python, where the tests look for it.
+azurite=3.37.0
+if command -v npm >/dev/null; then
+  azurite_dir="$bin/../azurite"
+  installed=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+    "$azurite_dir/node_modules/azurite/package.json" 2>/dev/null || true)
+  if [ "$installed" != "$azurite" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$azurite_dir" "azurite@$azurite" >/dev/null
+  fi
+  ln -sf "$(cd "$azurite_dir" && pwd)/node_modules/.bin/azurite-blob" "$bin/azurite-blob"
+fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for tool in nginx wrk hyperfine chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done

@@ -21,6 +21,7 @@ from tests.support import SESSION_MARKER, Children
 
 if TYPE_CHECKING:
     from tests.fixtures.kube import Cluster
+    from tests.fixtures.storage import AzureServer, S3Server
 
 GRACE = 10.0  # seconds for processes on their way out (a runtime draining, replicas after SIGTERM)
 _SURVIVORS = pytest.StashKey[list[str]]()
@@ -52,6 +53,24 @@ def cluster() -> Iterator[Cluster]:
 
     with open_cluster() as made:
         yield made
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One SeaweedFS for the session: a real S3 API that checks signatures (a bucket per test)."""
+    from tests.fixtures.storage import seaweedfs
+
+    with seaweedfs() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[AzureServer]:
+    """One Azurite for the session: the Azure Blob API with shared-key auth (a container per test)."""
+    from tests.fixtures.storage import azurite
+
+    with azurite() as server:
+        yield server
 
 
 @pytest.fixture

@@ -34,3 +34,8 @@ def stop(engine: Engine, *, plan: EnvironmentPlan) -> Submitted:
 
 def reconcile(engine: Engine, *, plan: EnvironmentPlan) -> Submitted:
     return engine.submit(plan=plan, request=Request(plan.environment, Kind.RECONCILE))
+
+
+def restore(engine: Engine, *, plan: EnvironmentPlan, backup: str, version: str) -> tuple[Deployment, View]:
+    request = Request(plan.environment, Kind.RESTORE, version=version, backup=backup)
+    return ran(engine.submit(plan=plan, request=request))

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arxdeploy import backups
+from arxdeploy.backup_wiring import DeferredBackups, check_recipients, open_backups
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, load
 from arxdeploy.config.snapshot import Snapshot, take
@@ -36,6 +36,7 @@ from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
+    from arxdeploy.backup.stored import StoredBackups
     from arxdeploy.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class App:
     target: Target
     local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
     engine: Engine
+    backups_of: Callable[[], StoredBackups]  # built on first use (``backups``)
     redactor: Redactor
     health: HttpHealthProbe
     notifier: Notifier | None  # None: no channel is configured
@@ -104,6 +106,11 @@ class App:
     @property
     def service(self) -> str:
         return self.loaded.config.service
+
+    @property
+    def backups(self) -> StoredBackups:
+        """Where this service's backups are kept (``config.backup``)."""
+        return self.backups_of()
 
     @property
     def approvals(self) -> Approvals:
@@ -166,6 +173,9 @@ def build(
         for c in checks.custom_checks
         for path in [loaded.base_dir / c.script]
     ]
+    clock = SystemClock()
+    check_recipients(loaded)
+    backups = functools.cache(lambda: open_backups(loaded, snapshot, store, redactor, environ, clock))
     local: LocalTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
     if config.target.type == "kubernetes":
@@ -177,7 +187,9 @@ def build(
         spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
         if context is not None:
             spec = dataclasses.replace(spec, context=context)
-        cluster = KubernetesTarget(spec=spec, state_dir=loaded.state_dir, environ=environ)
+        cluster = KubernetesTarget(
+            spec=spec, environ=environ, kept=lambda env: [b.facts for b in backups().kept(environment=env)]
+        )
         target: Target = cluster
         # The checks go through the API server's proxies with the API calls' own credentials, TLS
         # and proxy (read when the first round needs them); scripts get a loopback door to them.
@@ -205,7 +217,6 @@ def build(
             environ=environ,
             access=Access(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
         )
-    clock = SystemClock()
     me = identity(environ, loaded.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
     notifier: Notifier | None = None
@@ -221,7 +232,8 @@ def build(
         clock=clock,
         leases=leases,
         new_id=new_deployment_id,
-        hooks=[log_events, retain_backups(loaded.state_dir, config.backup.keep), *list(announcers), *hooks],
+        backups=DeferredBackups(backups),
+        hooks=[log_events, *list(announcers), *hooks],
         content_now=lambda: _content_now(config_path, environ),
     )
     return App(
@@ -231,6 +243,7 @@ def build(
         target=target,
         local=local,
         engine=engine,
+        backups_of=backups,
         redactor=redactor,
         health=health,
         notifier=notifier,
@@ -339,14 +352,3 @@ def log_events(deployment: Deployment, event: Event) -> None:
     """A hook: every recorded step also goes to the log file, one JSON line each."""
     if event.type != "progress":
         log.info(event.type, extra={"deployment": deployment.id, **event.data})
-
-
-def retain_backups(state_dir: Path, keep: int) -> Hook:
-    """A hook: once a deployment's backup is saved, the oldest beyond ``keep`` are deleted."""
-
-    def prune(deployment: Deployment, event: Event) -> None:
-        if event.type == "step" and event.data.get("step") == "backup" and event.data.get("outcome") == "ok":
-            for old in backups.prune(state_dir, environment=deployment.environment, keep=keep):
-                log.info("backup deleted", extra={"deployment": old, "kept": keep})
-
-    return prune

@@ -14,6 +14,8 @@
     │   └── TransientTargetError    worth retrying (connection refused, timeouts, 5xx, 409)
     │       └── ThrottledError      the API asked us to slow down (429): wait longer
     ├── StoreError (5)              the store failed
+    ├── BackupError (5)             the backup storage failed (unreachable, refused, misconfigured)
+    │   └── DamagedBackupError (1)  a backup does not match its digests: reported, never restored
     └── StepFailed (1)              a deployment step failed; the engine turns it into a transition
 
 Retryability lives in the type: only ``TransientTargetError`` and its subclasses are retried,
@@ -131,6 +133,20 @@ class ThrottledError(TransientTargetError):
 
 class StoreError(ArxdeployError):
     exit_code = 5
+
+
+class BackupError(ArxdeployError):
+    exit_code = 5
+
+
+class DamagedBackupError(BackupError):
+    """A backup is missing a part or a part does not match its sha256 (``damaged`` names them)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, damaged: Sequence[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.damaged = tuple(damaged)
 
 
 class StepFailed(ArxdeployError):

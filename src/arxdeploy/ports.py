@@ -5,7 +5,7 @@ Every method is keyword-only so call sites read as sentences and arguments canno
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -81,13 +81,27 @@ class EnvironmentState:
         return state.version if state else None
 
 
+@dataclass(frozen=True)
+class Export:
+    """A target's part of a backup (``Target.export``): its files, and facts about them.
+
+    ``facts`` are small JSON data kept beside the backup in the clear (its index), so they can
+    be read without the backup's key: names of what existed, never contents. ``versions`` are
+    the versions the exported colors ran: a rollback looks for the newest backup that ran one.
+    """
+
+    files: Mapping[str, bytes]  # relative name -> content
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    versions: tuple[str, ...] = ()
+
+
 class Target(Protocol):
     """Where colors run. Every method is idempotent; a refusal or a failure raises ``TargetError``.
 
     The rules every implementation keeps (``tests/contract`` runs the same tests against each):
 
     - A color *runs* when ``inspect`` lists it; the *live* color is the one new requests go to.
-    - ``inspect`` and ``backup`` change nothing where colors run: they start, stop and rewrite
+    - ``inspect`` and ``export`` change nothing where colors run: they start, stop and rewrite
       nothing, and where nothing ever ran they find an empty environment rather than set one up.
     - What takes traffic is never replaced or stopped: ``start_color`` and ``stop_color`` refuse
       the live color, and ``switch`` refuses a color with no running replica.
@@ -104,16 +118,16 @@ class Target(Protocol):
         """
         ...
 
-    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        """Save what runs now so it can be restored; changes nothing where colors run.
+    def export(self, *, environment: str) -> Export:
+        """What runs now, as files a backup keeps, so it can be restored; changes nothing.
 
-        Returns the manifest: ``deployment_id``, ``environment``, ``created_at`` (ISO 8601) and
-        ``files``, each saved file's name mapped to the sha256 (hex) of its content.
+        The target only produces its part: ``arxdeploy.backup`` adds the rest, writes the
+        manifest and stores the backup. Where nothing ever ran: an export of that emptiness.
         """
         ...
 
     def start_color(
-        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+        self, *, environment: str, color: Color, version: str, replicas: int, saved: Export | None = None
     ) -> None:
         """Start ``replicas`` of ``version`` as ``color`` beside the live one; does not switch.
 
@@ -126,9 +140,9 @@ class Target(Protocol):
         color ran is replaced, unless the color is live: then ``TargetError``, and it keeps
         running as it was. A live color that runs nothing (the target lost it) is started again:
         that is how a lost live version is restored. Returns once started; readiness is the
-        health checks' business. ``from_backup``: a rollback; start what ran ``version`` as the
-        newest backup saved it, where the target keeps such backups, rather than what the config
-        says now.
+        health checks' business. ``saved``: a rollback or a restore; start ``version`` as this
+        export of a backup (``export``) holds it, where the target can, rather than as the config
+        says now; a version the export does not hold is started from the config.
         """
         ...
 
@@ -149,14 +163,15 @@ class Target(Protocol):
         """
         ...
 
-    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
-        """Remove what was set up for ``environment`` since the backup ``deployment_id`` was taken:
-        what a failed first deployment created beside its color (a namespace, Services, policies;
-        a router). Returns what was removed, for people.
+    def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
+        """Remove what was set up for ``environment`` since an export was taken: what a failed
+        first deployment created beside its color (a namespace, Services, policies; a router).
+        ``before`` is that export's ``facts``, as its backup kept them. Returns what was removed,
+        for people.
 
-        Only once nothing is live and no color runs; what that backup found stays (never a
-        namespace or an object that existed before), and so does everything when there is no
-        such backup. Idempotent.
+        Only once nothing is live and no color runs; what the export found stays (never a
+        namespace or an object that existed before), and so does everything when ``before`` is
+        None (no backup: what was there is unknown). Idempotent.
         """
         ...
 
@@ -316,6 +331,51 @@ class Store(Protocol):
     def add_first_admin(self, *, token: TokenRecord) -> bool:
         """Record ``token`` only while no admin token is active at its ``created_at``; False (and
         nothing recorded) if one is. Atomic: of several at once, at most one is recorded."""
+        ...
+
+
+# --- backups ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One whole backup, as its index says (read without opening the backup)."""
+
+    id: str  # the id of the deployment that took it
+    service: str
+    environment: str
+    created_at: datetime
+    target: str  # the target type that exported it: local, kubernetes
+    versions: tuple[str, ...]  # what the exported colors ran
+    facts: Mapping[str, Any]  # the target's facts (``Export.facts``)
+    live_version: str | None  # what was live when it was taken
+    live_color: Color | None
+    files: int  # how many files it holds
+    size: int  # bytes stored
+    encrypted: bool
+    where: str  # where it is, for people: a path or a URL
+
+
+class Backups(Protocol):
+    """Where backups are kept (``arxdeploy.backup``); the engine saves and reads them here."""
+
+    def save(self, *, deployment: Deployment, export: Export) -> BackupInfo:
+        """Keep a backup for ``deployment``: ``export`` plus what every backup holds (the config,
+        the environment's history, database dumps), whole or not at all; then delete what the
+        retention rules no longer keep. Raises ``BackupError`` when it cannot be stored.
+        """
+        ...
+
+    def kept(self, *, environment: str) -> list[BackupInfo]:
+        """The environment's whole backups, newest first. Raises ``BackupError``."""
+        ...
+
+    def target_part(self, *, backup_id: str) -> Export:
+        """The target's part of a backup, once every file of the backup matched its digest.
+
+        Raises ``NotFoundError`` (no such backup), ``DamagedBackupError`` (never handed out),
+        ``UsageError`` (encrypted, and no key to open it) or ``BackupError``.
+        """
         ...
 
 

@@ -149,6 +149,7 @@ def make_app(folder: Path) -> tuple[App, ManualClock, Engine]:
         # Manual time jumps minutes at once: a long lease keeps expiry out of these tests.
         leases=Leases(store=app.store, clock=clock, me=app.me, is_alive=lambda _holder: True, ttl=timedelta(days=1)),
         new_id=new_deployment_id,
+        backups=app.backups,
         hooks=app.engine.hooks,
     )
     app.engine = engine  # the server reads app.approvals and app.tokens: they now use the manual clock

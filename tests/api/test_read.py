@@ -134,6 +134,10 @@ def test_metrics_parse_and_have_the_families(world: World) -> None:
     assert requests[(("method", "GET"), ("route", "/api/v1/status"), ("status", "401"))] == 1
 
 
+# Methods llhttp (httptools) parses besides the ones the API serves: they reach the app.
+PARSED_METHODS = ("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "PURGE", "REPORT")
+
+
 def test_strangers_cannot_add_series_to_the_metrics(world: World) -> None:
     def series() -> dict[tuple[str, str, str], float]:
         text = world.client.get("/metrics").text
@@ -145,26 +149,31 @@ def test_strangers_cannot_add_series_to_the_metrics(world: World) -> None:
         }
 
     # One request of each kind first: every series the strangers' requests can fall into exists.
-    world.client.request("BREW", "/nothing-here")
-    world.client.request("BREW", "/api/v1/status")
+    world.client.request("PROPFIND", "/nothing-here")
+    world.client.request("PROPFIND", "/api/v1/status")
     series()
     before = series()  # the scrape itself is counted too
-    rng = random.Random()
+    rng = random.Random(20261205)  # reproducible: a failure names the same requests again
     strangers = 150
+    reached = 0
     for _ in range(strangers):
-        method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
+        # Methods an HTTP parser knows (WebDAV, UPnP, ...) and made-up ones.
+        method = rng.choice([*PARSED_METHODS, "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))])
         if method in METHODS:
             method += "X"
-        junk = "".join(rng.choices(string.ascii_letters + string.digits + "-_~%", k=rng.randint(1, 40)))
+        junk = "".join(rng.choices(string.ascii_letters + string.digits + "-_~", k=rng.randint(1, 40)))
         path = rng.choice([f"/x-{junk}", f"/api/v1/x-{junk}", f"/x-{junk}/{junk}", "/api/v1/status"])
         answer = world.client.request(method, path, headers={"Authorization": f"Bearer {junk}"})
-        assert answer.status_code in (404, 405)
+        # A method the HTTP parser does not know (httptools knows a fixed list) is refused with
+        # 400 before the app sees it, and counts nowhere; the others reach the app and count once.
+        assert answer.status_code in (400, 404, 405), (method, path, answer.text)
+        reached += answer.status_code != 400
     after = series()
 
     assert after.keys() == before.keys()
     assert {method for method, _, _ in after} <= METHODS | {"other"}
     grew = sum(after[k] - before[k] for k in after if k[0] == "other")
-    assert grew == strangers
+    assert grew == reached > 0
     assert after[("GET", "/metrics", "200")] == before[("GET", "/metrics", "200")] + 1
 
 

@@ -48,10 +48,6 @@ class Subject(Protocol):
         """Wait until what was started stops changing on its own (replicas coming up, rollouts)."""
         ...
 
-    def backup_folder(self, deployment_id: str) -> Path | None:
-        """Where that backup's files are, if the target writes files (the fake keeps none)."""
-        ...
-
     def never_starts(self, version: str) -> None:
         """Make ``version`` crash as soon as it starts (the fake and the echo app crash on any
         version named ``*crash*``; the emulator needs telling)."""
@@ -72,9 +68,6 @@ class FakeSubject:
 
     def settle(self) -> None:
         pass  # nothing moves on its own in the fake
-
-    def backup_folder(self, deployment_id: str) -> Path | None:
-        return None
 
     def never_starts(self, version: str) -> None:
         assert "crash" in version
@@ -99,9 +92,6 @@ class LocalSubject:
         for color in self.target.inspect(environment=ENV).colors.values():
             for replica in color.replicas:
                 wait_until(lambda: answers(replica.url), what=f"{replica.url} to answer")  # noqa: B023 (called at once)
-
-    def backup_folder(self, deployment_id: str) -> Path | None:
-        return self.local.state_dir / "backups" / deployment_id
 
     def never_starts(self, version: str) -> None:
         assert "crash" in version
@@ -138,9 +128,6 @@ class KubeSubject:
             return all(_rolled_out(d) for d in self.kube.objects("deployments", self.namespace))
 
         wait_until(done, what=f"the rollouts in {self.namespace}")
-
-    def backup_folder(self, deployment_id: str) -> Path | None:
-        return self.target.backups_dir / deployment_id
 
     def never_starts(self, version: str) -> None:
         self.kube.set_behaviour("crashloop", image=image_for(self.target.spec, version))
@@ -181,7 +168,9 @@ def _kubernetes(tmp_path: Path, cluster: Cluster, test_id: str) -> Iterator[Subj
     kube = cluster.need_emulator()  # the footprint reads resourceVersions from the emulator's store
     seed = load_seed(tmp_path)
     spec = own_namespace(spec_from_config(seed.config, base_dir=seed.base_dir), cluster, test_id)
-    with KubernetesTarget(spec=spec, state_dir=tmp_path / "state") as target:
+    with KubernetesTarget(
+        spec=spec,
+    ) as target:
         yield KubeSubject(kube, target)
         with contextlib.suppress(ApiError):  # none if nothing was started: lighter for the session's emulator
             target.connection.client.delete(Namespace, spec.namespace_for(ENV))

@@ -7,8 +7,7 @@ skip it here.
 
 from __future__ import annotations
 
-import hashlib
-import re
+import json
 from datetime import timedelta
 
 import pytest
@@ -22,7 +21,6 @@ from .conftest import ENV, Subject
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 DRAIN = timedelta(seconds=1)
-SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def start(subject: Subject, color: Color, version: str, replicas: int) -> EnvironmentState:
@@ -214,29 +212,26 @@ def test_stop_color_of_a_color_that_does_not_run_is_a_no_op(subject: Subject) ->
     assert subject.footprint() == before
 
 
-# --- backup -------------------------------------------------------------------------------
+# --- export -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("running", [False, True], ids=["nothing-ran", "running"])
-def test_backup_returns_a_manifest_of_file_digests_and_changes_nothing(subject: Subject, running: bool) -> None:
+def test_export_gives_files_facts_and_the_versions_that_ran_and_changes_nothing(
+    subject: Subject, running: bool
+) -> None:
     if running:
         live(subject, BLUE, "v1", replicas=1)
         start(subject, GREEN, "v2", replicas=1)
     before = subject.footprint()
-    manifest = subject.target.backup(environment=ENV, deployment_id="d-1")
+    export = subject.target.export(environment=ENV)
     assert subject.footprint() == before
-    assert (manifest["deployment_id"], manifest["environment"]) == ("d-1", ENV)
-    assert "created_at" in manifest
-    files: dict[str, str] = manifest["files"]
-    assert files and all(SHA256.fullmatch(digest) for digest in files.values())
-    folder = subject.backup_folder("d-1")
-    if folder is not None:  # the fake writes no files
-        assert {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files} == files
+    assert export.files and all(isinstance(data, bytes) and data for data in export.files.values())
+    assert all(not name.startswith("/") and ".." not in name.split("/") for name in export.files)
+    assert set(export.versions) == ({"v1", "v2"} if running else set())
+    json.dumps(dict(export.facts))  # plain data: it is kept in the clear beside the backup
 
 
 # --- remove_created -----------------------------------------------------------------------
-
-FIRST, LATER, NONE = "20261127-120000-aaaa", "20261127-130000-bbbb", "20261127-140000-ffff"
 
 
 def stopped(subject: Subject, color: Color) -> None:
@@ -246,17 +241,17 @@ def stopped(subject: Subject, color: Color) -> None:
 
 def test_what_a_failed_first_start_set_up_goes_once_nothing_runs_and_only_then(subject: Subject) -> None:
     before = subject.set_up()  # nothing
-    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    first = subject.target.export(environment=ENV).facts
     start(subject, BLUE, "v1", replicas=1)
     footprint = subject.footprint()
-    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # blue runs
+    assert subject.target.remove_created(environment=ENV, before=first) == []  # blue runs
     assert subject.footprint() == footprint
     stopped(subject, BLUE)
     assert subject.set_up() != before
-    removed = subject.target.remove_created(environment=ENV, deployment_id=FIRST)
+    removed = subject.target.remove_created(environment=ENV, before=first)
     assert removed and all(isinstance(what, str) and what for what in removed)
     assert subject.set_up() == before
-    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []  # idempotent
+    assert subject.target.remove_created(environment=ENV, before=first) == []  # idempotent
 
 
 def test_remove_created_keeps_what_its_backup_found_and_everything_without_one(subject: Subject) -> None:
@@ -264,17 +259,17 @@ def test_remove_created_keeps_what_its_backup_found_and_everything_without_one(s
     subject.target.switch(environment=ENV, color=None)
     stopped(subject, BLUE)
     before = subject.set_up()  # set up by a deployment that went live, then stopped
-    subject.target.backup(environment=ENV, deployment_id=LATER)
+    later = subject.target.export(environment=ENV).facts
     start(subject, GREEN, "v2", replicas=1)
     stopped(subject, GREEN)
-    assert subject.target.remove_created(environment=ENV, deployment_id=NONE) == []  # no such backup
-    assert subject.target.remove_created(environment=ENV, deployment_id=LATER) == []
+    assert subject.target.remove_created(environment=ENV, before=None) == []  # no backup
+    assert subject.target.remove_created(environment=ENV, before=later) == []
     assert subject.set_up() == before
 
 
 def test_remove_created_changes_nothing_while_a_color_is_live(subject: Subject) -> None:
-    subject.target.backup(environment=ENV, deployment_id=FIRST)
+    first = subject.target.export(environment=ENV).facts
     live(subject, BLUE, "v1")
     before = subject.footprint()
-    assert subject.target.remove_created(environment=ENV, deployment_id=FIRST) == []
+    assert subject.target.remove_created(environment=ENV, before=first) == []
     assert subject.footprint() == before

@@ -10,6 +10,7 @@ from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.ports import Hook, LockHolder, Store
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.store import MemoryStore
 from arxdeploy.testing.target import FakeHealth, FakeTarget
@@ -36,6 +37,7 @@ class World:
     target: FakeTarget
     health: FakeHealth
     store: MemoryStore
+    backups: MemoryBackups
     alive: set[int] = field(default_factory=set)
     seen: list[Event] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)  # more hooks for the engines made from now on
@@ -67,6 +69,7 @@ class World:
             clock=self.clock,
             leases=leases,
             new_id=new_id,
+            backups=self.backups,
             hooks=[hook, *self.hooks],
         )
 
@@ -78,4 +81,6 @@ class World:
 def world() -> World:
     clock = ManualClock()
     target = FakeTarget(clock=clock)
-    return World(clock=clock, target=target, health=FakeHealth(target), store=MemoryStore())
+    return World(
+        clock=clock, target=target, health=FakeHealth(target), store=MemoryStore(), backups=MemoryBackups(clock)
+    )

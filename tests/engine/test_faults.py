@@ -19,7 +19,7 @@ from tests.drive import deploy
 
 from .conftest import PLAN, World
 
-CHANGES = ("backup", "start_color", "switch", "stop_color")
+CHANGES = ("export", "start_color", "switch", "stop_color")
 
 
 @dataclasses.dataclass

@@ -29,6 +29,7 @@ from arxdeploy.engine.run import Engine
 from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.targets.kubernetes.spec import KubeSpec, spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget, start_size
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.kube import Autoscaler, KubeEmulator, NodeSpec
 from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
@@ -102,7 +103,13 @@ def engine(target: KubernetesTarget, kube: KubeEmulator, app_url: str, tmp_path:
     clock, store = SystemClock(), MemoryStore()
     leases = Leases(store=store, clock=clock, me=Identity(user="ana", host="ci-1", pid=os.getpid()), is_alive=bool)
     yield Engine(
-        store=store, target=target, health=health, clock=clock, leases=leases, new_id=lambda now: f"d{time.time_ns()}"
+        store=store,
+        target=target,
+        health=health,
+        clock=clock,
+        leases=leases,
+        new_id=lambda now: f"d{time.time_ns()}",
+        backups=MemoryBackups(clock),
     )
     health.close()
 

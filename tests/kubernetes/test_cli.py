@@ -89,11 +89,13 @@ def test_deploy_and_rollback_through_the_cli(tmp_path: Path, app_url: str) -> No
         selector = kube.get("services", "arxos-staging", "arxos")["spec"]["selector"]
         assert selector["color"] == "blue"
         backups = CliRunner().invoke(cli, ["-c", str(config), "backup", "list", "--json"])
-        assert [(b["deployment_id"], b["intact"]) for b in json.loads(backups.stdout)] == [
-            (back["id"], True),
-            (second["id"], True),
-            (first["id"], True),
+        assert [(b["deployment_id"], b["live_version"]) for b in json.loads(backups.stdout)] == [
+            (back["id"], "1.1"),
+            (second["id"], "1.0"),
+            (first["id"], None),
         ]
+        verified = CliRunner().invoke(cli, ["-c", str(config), "backup", "verify", second["id"], "--json"])
+        assert verified.exit_code == 0 and json.loads(verified.stdout)["intact"] is True, verified.output
         [row] = [r for r in run("status")["environments"] if r["environment"] == "staging"]
         assert (row["live_version"], row["health"]["status"]) == ("1.0", "healthy")
 

@@ -8,7 +8,6 @@ back the settings that version ran with, and a retired color's ConfigMaps go onc
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from lightkube.resources.core_v1 import ConfigMap
 
+from arxdeploy.backup.stored import StoredBackups
 from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.run import Engine
 from arxdeploy.targets.kubernetes.spec import KubeSpec, with_templates
@@ -25,6 +25,7 @@ from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from tests.drive import deploy, rollback
 from tests.fixtures.kube import Cluster
 
+from .conftest import forget, kept_by, save
 from .test_engine import PLAN, engine  # noqa: F401 - a fixture, on the templated target below
 from .test_target import ready
 
@@ -80,9 +81,9 @@ def spec_with(k8s_spec: KubeSpec, folder: Path, level: str) -> KubeSpec:
 
 
 @pytest.fixture
-def target(k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster) -> Iterator[KubernetesTarget]:
+def target(k8s_spec: KubeSpec, tmp_path: Path, backups: StoredBackups) -> Iterator[KubernetesTarget]:
     """The engine's first target: settings at LOG_LEVEL=info."""
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "info"), state_dir=tmp_path / "state") as made:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "info"), kept=kept_by(backups)) as made:
         yield made
 
 
@@ -108,7 +109,7 @@ def kube_get(cluster: Cluster, target: KubernetesTarget, kind: str, name: str) -
 
 
 def test_a_new_color_with_other_settings_leaves_the_live_ones_and_a_warm_rollback_reads_its_own(
-    target: KubernetesTarget, k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+    target: KubernetesTarget, k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster, backups: StoredBackups
 ) -> None:
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
     ready(target, Color.BLUE, "1.0")
@@ -117,7 +118,7 @@ def test_a_new_color_with_other_settings_leaves_the_live_ones_and_a_warm_rollbac
     assert info.startswith("arxos-settings-") and hashed(target) == {info: {"LOG_LEVEL": "info"}}
     blue_before = kube_get(cluster, target, "deployments", "arxos-blue")
 
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), state_dir=tmp_path / "state") as debug:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), kept=kept_by(backups)) as debug:
         debug.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
         ready(debug, Color.GREEN, "1.1")
         debug.switch(environment=ENV, color=Color.GREEN)
@@ -138,15 +139,14 @@ def test_a_new_color_with_other_settings_leaves_the_live_ones_and_a_warm_rollbac
 
 
 def test_a_retired_colors_configmaps_go_once_no_color_and_no_kept_backup_reads_them(
-    target: KubernetesTarget, k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster
+    target: KubernetesTarget, k8s_spec: KubeSpec, tmp_path: Path, cluster: Cluster, backups: StoredBackups
 ) -> None:
-    state = tmp_path / "state"
     stop = {"environment": ENV, "drain_timeout": timedelta(0)}
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
     ready(target, Color.BLUE, "1.0")
     target.switch(environment=ENV, color=Color.BLUE)
     info = reads(cluster, target, Color.BLUE)
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), state_dir=state) as debug:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), kept=kept_by(backups)) as debug:
         debug.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
         changed = reads(cluster, target, Color.GREEN)
         assert set(hashed(target)) == {info, changed}
@@ -161,15 +161,15 @@ def test_a_retired_colors_configmaps_go_once_no_color_and_no_kept_backup_reads_t
         debug.start_color(environment=ENV, color=Color.GREEN, version="1.1", replicas=2)
         ready(debug, Color.GREEN, "1.1")
         debug.switch(environment=ENV, color=Color.GREEN)
-        debug.backup(environment=ENV, deployment_id="20261127-120000-aaaa")  # saves both colors
+        both = save(backups, debug.export(environment=ENV))  # saves both colors
 
         # The old color retired: a kept backup still reads its settings, so they stay.
         debug.stop_color(color=Color.BLUE, **stop)  # type: ignore[arg-type]
         assert set(hashed(target)) == {info, changed}
         assert kube_get(cluster, target, "configmaps", "arxos-unread")  # not a color's: never collected
 
-    shutil.rmtree(state / "backups" / "20261127-120000-aaaa")  # pruned, as backup.keep does
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "warn"), state_dir=state) as warn:
+    forget(backups, both)  # pruned, as backup.keep does
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "warn"), kept=kept_by(backups)) as warn:
         warn.start_color(environment=ENV, color=Color.BLUE, version="1.2", replicas=2)
         ready(warn, Color.BLUE, "1.2")
         warn.switch(environment=ENV, color=Color.BLUE)
@@ -185,6 +185,7 @@ def test_a_failed_deploy_leaves_the_live_colors_config_and_pod_template_as_they_
     k8s_spec: KubeSpec,
     tmp_path: Path,
     cluster: Cluster,
+    backups: StoredBackups,
 ) -> None:
     _, view = deploy(engine, plan=PLAN, version="1.0")
     assert view.state is State.SUCCEEDED, view.failure
@@ -193,7 +194,7 @@ def test_a_failed_deploy_leaves_the_live_colors_config_and_pod_template_as_they_
 
     # the session's emulator keeps behaviours by image: a version no other test deploys
     cluster.need_emulator().set_behaviour("crashloop", image=IMAGE.format("1.1-crashes"))
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), state_dir=tmp_path / "state") as debug:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), kept=kept_by(backups)) as debug:
         _, view = deploy(replace(engine, target=debug), plan=PLAN, version="1.1-crashes")
     assert view.state is State.FAILED
     assert view.failure is not None and "CrashLoopBackOff" in str(view.failure)
@@ -214,11 +215,11 @@ def test_a_rollback_from_a_backup_brings_back_the_settings_that_version_ran_with
     k8s_spec: KubeSpec,
     tmp_path: Path,
     cluster: Cluster,
+    backups: StoredBackups,
 ) -> None:
-    state_dir = tmp_path / "state"
     assert deploy(engine, plan=PLAN, version="1.0")[1].state is State.SUCCEEDED
     info = reads(cluster, target, Color.BLUE)
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), state_dir=state_dir) as debug:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "debug"), kept=kept_by(backups)) as debug:
         _, view = deploy(replace(engine, target=debug), plan=PLAN, version="1.1")
     assert view.state is State.SUCCEEDED, view.failure
     changed = reads(cluster, target, Color.GREEN)
@@ -227,7 +228,7 @@ def test_a_rollback_from_a_backup_brings_back_the_settings_that_version_ran_with
 
     # Someone deleted it meanwhile; the templates say something else again by now.
     target.connection.client.delete(ConfigMap, info, namespace=target.spec.namespace_for(ENV))
-    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "trace"), state_dir=state_dir) as trace:
+    with KubernetesTarget(spec=spec_with(k8s_spec, tmp_path / "k8s", "trace"), kept=kept_by(backups)) as trace:
         back, view = rollback(replace(engine, target=trace), plan=PLAN)
     assert view.state is State.SUCCEEDED, view.failure
     assert back.version == "1.0"

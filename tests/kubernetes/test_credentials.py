@@ -41,6 +41,7 @@ from arxdeploy.ports import Probe
 from arxdeploy.targets.kubernetes.client import connect
 from arxdeploy.targets.kubernetes.spec import KubeSpec
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.kube import KubeEmulator
 from arxdeploy.testing.kube import tls as emulator_tls
 from arxdeploy.testing.store import MemoryStore
@@ -467,7 +468,13 @@ def engine_on(target: KubernetesTarget, tmp_path: Path) -> tuple[Engine, HttpHea
         store=store, clock=clock, me=Identity(user="ana", host="ci-1", pid=os.getpid()), is_alive=lambda _: True
     )
     engine = Engine(
-        store=store, target=target, health=health, clock=clock, leases=leases, new_id=lambda now: f"d{time.time_ns()}"
+        store=store,
+        target=target,
+        health=health,
+        clock=clock,
+        leases=leases,
+        new_id=lambda now: f"d{time.time_ns()}",
+        backups=MemoryBackups(clock),
     )
     return engine, health
 

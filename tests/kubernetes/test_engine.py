@@ -18,6 +18,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Secret
 
+from arxdeploy.backup.stored import StoredBackups
 from arxdeploy.clock import SystemClock
 from arxdeploy.domain.events import Event
 from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
@@ -60,7 +61,9 @@ PLAN = EnvironmentPlan(
 
 
 @pytest.fixture
-def engine(target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: Path) -> Iterator[Engine]:
+def engine(
+    target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: Path, backups: StoredBackups
+) -> Iterator[Engine]:
     kube = cluster.need_emulator()
     ns = target.spec.namespace_for(ENV)
     for service in ("arxos", "arxos-preview"):
@@ -76,7 +79,13 @@ def engine(target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: P
     me = Identity(user="ana", host="ci-1", pid=os.getpid())
     leases = Leases(store=store, clock=clock, me=me, is_alive=lambda _holder: True)
     yield Engine(
-        store=store, target=target, health=health, clock=clock, leases=leases, new_id=lambda now: f"d{time.time_ns()}"
+        store=store,
+        target=target,
+        health=health,
+        clock=clock,
+        leases=leases,
+        new_id=lambda now: f"d{time.time_ns()}",
+        backups=backups,
     )
     health.close()
 
@@ -94,7 +103,9 @@ def test_deploy_then_blue_green_then_a_crash_loop_fails_fast(
     state = target.inspect(environment=ENV)
     assert (state.live_color, state.live_version) == (Color.GREEN, "1.1")
     assert list(state.colors) == [Color.GREEN]  # blue retired
-    assert len(list((target.backups_dir / second.id).glob("deployment-*.yaml"))) == 1
+    assert [
+        name for name in engine.backups.target_part(backup_id=second.id).files if name.startswith("deployment-")
+    ] == ["deployment-arxos-blue.yaml"]
 
     cluster.need_emulator().set_behaviour("crashloop", image=BAD_IMAGE.format("1.2"))
     _third, view = deploy(engine, plan=PLAN, version="1.2")
@@ -116,9 +127,7 @@ def test_rollback_without_a_warm_color_restores_what_ran_from_the_backup(
     assert list(target.inspect(environment=ENV).colors) == [Color.GREEN]
 
     # The config changed since 1.0 ran: a rollback must bring back what ran, not what it says now.
-    moved = KubernetesTarget(
-        spec=replace(target.spec, image="registry.example/moved:{version}"), state_dir=target.backups_dir.parent
-    )
+    moved = KubernetesTarget(spec=replace(target.spec, image="registry.example/moved:{version}"))
     with moved:
         back, view = rollback(replace(engine, target=moved), plan=PLAN, to_version=None)
     assert view.state is State.SUCCEEDED, view.failure

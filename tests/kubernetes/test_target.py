@@ -6,7 +6,6 @@ emulator (pod behaviours, request counts, the service proxy's backend) are then 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import replace
@@ -185,7 +184,7 @@ def test_a_live_color_whose_deployment_was_deleted_is_started_again(target: Kube
     assert (state.live_color, state.live_version) == (Color.BLUE, "1.0")
 
 
-def test_backup_exports_objects_without_server_fields_and_secret_names_only(target: KubernetesTarget) -> None:
+def test_export_gives_objects_without_server_fields_and_secret_names_only(target: KubernetesTarget) -> None:
     ns = target.spec.namespace_for(ENV)
     target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
     ready(target, Color.BLUE, "1.0")
@@ -194,11 +193,10 @@ def test_backup_exports_objects_without_server_fields_and_secret_names_only(targ
     client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
     client.create(Secret(metadata=ObjectMeta(name="arxos-db", namespace=ns), stringData={"password": "hunter2"}))
 
-    manifest = target.backup(environment=ENV, deployment_id="20261127-111500-abcd")
+    export = target.export(environment=ENV)
 
-    folder = target.backups_dir / "20261127-111500-abcd"
-    assert manifest["namespace"] == ns
-    files: dict[str, str] = manifest["files"]
+    files = export.files
+    assert export.facts["namespace"] == ns and export.facts["namespace_existed"] is True
     assert set(files) >= {
         "deployment-arxos-blue.yaml",
         "horizontalpodautoscaler-arxos-blue.yaml",
@@ -209,23 +207,19 @@ def test_backup_exports_objects_without_server_fields_and_secret_names_only(targ
         "secret-names.json",
     }
     assert not any(name.startswith("secret-arxos") for name in files)
-    for name, digest in files.items():
-        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
-    assert json.loads((folder / "manifest.json").read_text())["files"] == files
-    assert json.loads((folder / "secret-names.json").read_text()) == ["arxos-db"]
-    assert "hunter2" not in "".join(p.read_text() for p in folder.iterdir())
+    assert {"Deployment/arxos-blue", "Service/arxos", "ConfigMap/arxos-settings"} <= set(export.facts["objects"])
+    assert export.versions == ("1.0",)
+    assert json.loads(files["secret-names.json"]) == ["arxos-db"]
+    assert b"hunter2" not in b"".join(files.values()) and "hunter2" not in json.dumps(dict(export.facts))
 
-    deployment = yaml.safe_load((folder / "deployment-arxos-blue.yaml").read_text())
+    deployment = yaml.safe_load(files["deployment-arxos-blue.yaml"])
     assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
     assert "status" not in deployment
     assert not set(deployment["metadata"]) & {"uid", "resourceVersion", "creationTimestamp", "managedFields"}
     assert deployment["spec"]["replicas"] == 2
-    service = yaml.safe_load((folder / "service-arxos.yaml").read_text())
+    service = yaml.safe_load(files["service-arxos.yaml"])
     assert service["spec"]["selector"] == {"app": "arxos", "color": "blue"}
     assert "clusterIP" not in service["spec"]
-
-    with pytest.raises(TargetError, match="cannot name a backup folder"):
-        target.backup(environment=ENV, deployment_id="../escape")
 
 
 def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secrets(target: KubernetesTarget) -> None:
@@ -240,12 +234,12 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     client.patch(Deployment, "arxos-blue", uses, namespace=ns, patch_type=PatchType.STRATEGIC)
     # a ConfigMap made by hand, as before arxdeploy named them by content
     client.create(ConfigMap(metadata=ObjectMeta(name="arxos-settings", namespace=ns), data={"LOG_LEVEL": "info"}))
-    target.backup(environment=ENV, deployment_id="20261127-120000-aaaa")
+    saved = target.export(environment=ENV)
     client.patch(ConfigMap, "arxos-settings", {"data": {"LOG_LEVEL": "debug"}}, namespace=ns)
 
     # 1.0 comes back on green, as it was saved: the Secret reference, and the settings it read
     # then, as a ConfigMap of its own; the one the live color reads is left as it is.
-    target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
+    target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, saved=saved)
     green = client.get(Deployment, "arxos-green", namespace=ns)
     assert green.spec is not None and green.spec.template.metadata is not None
     assert green.spec.selector.matchLabels == {"app": "arxos", "color": "green"}
@@ -272,11 +266,11 @@ def test_a_restore_from_backup_recolours_the_saved_objects_and_needs_their_secre
     target.stop_color(environment=ENV, color=Color.GREEN, drain_timeout=timedelta(0))
     client.delete(Secret, "arxos-db", namespace=ns)
     with pytest.raises(TargetError, match="Secret arxos-db, which no longer exists") as failed:
-        target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, from_backup=True)
+        target.start_color(environment=ENV, color=Color.GREEN, version="1.0", replicas=2, saved=saved)
     assert "hunter2" not in str(failed.value)
 
-    # A version no backup ran is rendered from the config, as a deploy would.
-    target.start_color(environment=ENV, color=Color.GREEN, version="0.9", replicas=2, from_backup=True)
+    # A version the backup did not run is rendered from the config, as a deploy would.
+    target.start_color(environment=ENV, color=Color.GREEN, version="0.9", replicas=2, saved=saved)
     assert target.inspect(environment=ENV).colors[Color.GREEN].version == "0.9"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -170,17 +169,16 @@ def test_a_listen_address_in_use_is_a_clear_error(local: Local) -> None:
         second.start_color(environment="qa", color=Color.BLUE, version="v1", replicas=1)
 
 
-def test_backup_saves_the_environment_with_a_manifest(local: Local) -> None:
+def test_export_gives_the_runtimes_account_of_the_environment(local: Local) -> None:
     target = local.target()
     local.start(target, "blue", "v1")
     target.switch(environment=ENV, color=Color.BLUE)
-    manifest = target.backup(environment=ENV, deployment_id="d-123")
-    folder = local.state_dir / "backups" / "d-123"
-    saved = (folder / "environment.json").read_bytes()
-    assert manifest["files"] == {"environment.json": hashlib.sha256(saved).hexdigest()}
-    assert json.loads((folder / "manifest.json").read_text()) == manifest
-    state = json.loads(saved)
+    export = target.export(environment=ENV)
+    assert set(export.files) == {"environment.json"} and export.versions == ("v1",)
+    state = json.loads(export.files["environment.json"])
     assert (state["live_color"], state["colors"]["blue"]["version"], state["service"]) == ("blue", "v1", "demo-api")
+    assert export.facts == {"listen": state["listen"]} and state["listen"]
+    assert not (local.state_dir / "backups").exists()  # the target writes no backup itself
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import LeaseLostError
 from arxdeploy.store.sql import SqlStore
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.drive import deploy
 
@@ -73,6 +74,7 @@ def main(url: str, folder: Path) -> int:
         clock=clock,
         leases=Leases(store=store, clock=clock, me=me, is_alive=lambda holder: True, ttl=TTL),
         new_id=lambda now: "dep-a-000001",
+        backups=MemoryBackups(clock),
         hooks=[pause],
     )
     result: dict[str, Any] = {}

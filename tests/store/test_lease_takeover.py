@@ -24,6 +24,7 @@ from arxdeploy.domain.states import State
 from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.store.sql import SqlStore
+from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.store.lease_worker import PLAN
 from tests.support import wait_until
@@ -59,6 +60,7 @@ def test_a_runner_that_stalls_past_its_lease_changes_nothing_once_another_took_o
             clock=clock,
             leases=Leases(store=store, clock=clock, me=me, is_alive=lambda holder: True, ttl=timedelta(seconds=30)),
             new_id=lambda now: "dep-b-000001",
+            backups=MemoryBackups(clock),
         )
         assert runner_b.recover(plan=PLAN) == [deployment_id]
         recorded = store.events(deployment_id=deployment_id)

@@ -1,12 +1,16 @@
-"""`arxdeploy backup list|show|restore`."""
+"""`arxdeploy backup list|show|verify|restore`."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from arxdeploy.cli.options import Options, app_for, emit_json, env_option, json_option, pass_options
+
+if TYPE_CHECKING:
+    from arxdeploy.ports import BackupInfo
 
 
 @click.group()
@@ -19,18 +23,19 @@ def backup() -> None:
 @json_option
 @pass_options
 def backup_list(options: Options, environment: str | None, as_json: bool) -> None:
-    """Backups, newest first, with whether their files are intact."""
-    from arxdeploy.backups import list_backups
+    """Whole backups, newest first (read from their indexes; `verify` checks the digests)."""
     from arxdeploy.cli import render
 
     with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
-        found = list_backups(app.loaded.state_dir, environment=environment)
+        found = app.backups.listing(environment=environment)
         if as_json:
-            emit_json(app, [b.to_json() for b in found])
+            emit_json(app, [info_json(b) for b in found.whole])
         else:
-            render.backups_table(found, app.redactor)
+            render.backups_table(found.whole, app.redactor)
+            if found.incomplete:
+                click.echo(f"not whole (uploads cut short; deleted by the next backup): {', '.join(found.incomplete)}")
 
 
 @backup.command("show")
@@ -38,22 +43,56 @@ def backup_list(options: Options, environment: str | None, as_json: bool) -> Non
 @json_option
 @pass_options
 def backup_show(options: Options, deployment_id: str, as_json: bool) -> None:
-    """One backup: its files, their digests, whether they are intact, what was live."""
-    from arxdeploy.backups import get_backup
-
+    """One backup, as its index says: when, what was live, where, how big, encrypted or not."""
     with app_for(options, as_json=as_json, reads_only=True) as app:
-        found = get_backup(app.loaded.state_dir, deployment_id)
-        taken_by = app.store.get(deployment_id=found.deployment_id).deployment
-        data = {**found.to_json(), "live_version": taken_by.previous_version, "live_color": _value(taken_by.old_color)}
+        found = app.backups.get(deployment_id)
+        data = info_json(found)
         if as_json:
             emit_json(app, data)
             return
         click.echo(
-            app.redactor(f"backup taken by deployment {found.deployment_id} ({found.environment}, {found.created_at})")
+            app.redactor(
+                f"backup taken by deployment {found.id} ({found.environment}, {found.created_at:%Y-%m-%d %H:%M:%S} UTC)"
+            )
         )
         click.echo(f"live then: {data['live_version'] or 'nothing'} ({data['live_color'] or '-'})")
-        for name, digest in found.files.items():
-            click.echo(f"  {'DAMAGED' if name in found.damaged else 'ok':8} {digest[:16]}  {found.folder / name}")
+        click.echo(f"ran:       {', '.join(found.versions) or 'nothing'}")
+        sealed = "encrypted with age" if found.encrypted else "not encrypted"
+        click.echo(app.redactor(f"where:     {found.where} ({found.size} bytes, {found.files} files, {sealed})"))
+
+
+@backup.command("verify")
+@click.argument("deployment_id")
+@json_option
+@pass_options
+def backup_verify(options: Options, deployment_id: str, as_json: bool) -> None:
+    """Download a backup, decrypt it (with ARXDEPLOY_BACKUP_IDENTITY) and check every digest.
+
+    Changes nothing. Exit codes: 0 every file matches, 1 damaged (what is wrong is listed),
+    2 bad usage (no such backup; encrypted and no key given).
+    """
+    with app_for(options, as_json=as_json, reads_only=True) as app:
+        checked = app.backups.verify(deployment_id)
+        damaged = {line.split(":", 1)[0] for line in checked.damaged}
+        if as_json:
+            emit_json(
+                app,
+                {
+                    **info_json(checked.backup),
+                    "intact": checked.intact,
+                    "damaged": list(checked.damaged),
+                    "files": checked.files,
+                },
+            )
+        else:
+            for name, digest in sorted(checked.files.items()):
+                click.echo(app.redactor(f"  {'DAMAGED' if name in damaged else 'ok':8} {digest[:16]}  {name}"))
+            for line in checked.damaged:
+                click.echo(app.redactor(f"damaged: {line}"), err=True)
+            verdict = "intact" if checked.intact else "DAMAGED: it will not be restored"
+            click.echo(f"backup {checked.backup.id}: {len(checked.files)} files, {verdict}")
+        if not checked.intact:
+            sys.exit(1)
 
 
 @backup.command("restore")
@@ -62,12 +101,12 @@ def backup_show(options: Options, deployment_id: str, as_json: bool) -> None:
 @json_option
 @pass_options
 def backup_restore(options: Options, deployment_id: str, reason: str, as_json: bool) -> None:
-    """Return the environment to what was live when a backup was taken.
+    """Return the environment to what was live when this backup was taken, from this backup.
 
     A recorded deployment of kind restore: the same checks and the same atomic switch as a
-    rollback, starting that version as the backup saved it.
+    rollback, starting that version as this very backup saved it. The backup is downloaded and
+    every digest checked first; a damaged one is never restored (exit 1).
     """
-    from arxdeploy.backups import get_backup
     from arxdeploy.cli.deploys import submit
     from arxdeploy.cli.render import Printer
     from arxdeploy.domain.request import Request
@@ -76,16 +115,27 @@ def backup_restore(options: Options, deployment_id: str, reason: str, as_json: b
 
     printer = Printer(quiet=as_json)
     with app_for(options, as_json=as_json, printer=printer) as app:
-        found = get_backup(app.loaded.state_dir, deployment_id)
-        if not found.intact:
-            raise UsageError(f"backup {found.deployment_id} is damaged: {', '.join(found.damaged)}")
-        version = app.store.get(deployment_id=found.deployment_id).deployment.previous_version
-        if version is None:
-            raise UsageError(f"nothing was live in {found.environment} when backup {found.deployment_id} was taken")
-        why = reason or f"restore of backup {found.deployment_id}"
-        request = Request(found.environment, Kind.RESTORE, version=version, reason=why)
+        found = app.backups.get(deployment_id)
+        if found.live_version is None:
+            raise UsageError(f"nothing was live in {found.environment} when backup {found.id} was taken")
+        # Opened and checked now: a damaged backup (or a missing key) stops here, before anything is recorded.
+        app.backups.target_part(backup_id=found.id)
+        why = reason or f"restore of backup {found.id}"
+        request = Request(found.environment, Kind.RESTORE, version=found.live_version, reason=why, backup=found.id)
         submit(app, printer, request, as_json=as_json)
 
 
-def _value(color: Any) -> str | None:
-    return color.value if color else None
+def info_json(b: BackupInfo) -> dict[str, Any]:
+    return {
+        "deployment_id": b.id,
+        "environment": b.environment,
+        "created_at": b.created_at.isoformat(),
+        "live_version": b.live_version,
+        "live_color": b.live_color.value if b.live_color else None,
+        "versions": list(b.versions),
+        "target": b.target,
+        "size": b.size,
+        "file_count": b.files,
+        "encrypted": b.encrypted,
+        "where": b.where,
+    }

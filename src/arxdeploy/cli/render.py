@@ -15,6 +15,7 @@ from rich.text import Text
 
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.domain.states import State
+from arxdeploy.domain.units import size_text
 from arxdeploy.ports import Summary
 from arxdeploy.redact import RedactingWriter, Redactor
 
@@ -222,9 +223,12 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
 
 def backups_table(found: Sequence[Any], redactor: Redactor) -> None:
     table = Table()
-    for column in ("deployment", "env", "taken (UTC)", "files", "intact", "folder"):
+    for column in ("deployment", "env", "taken (UTC)", "live then", "size", "encrypted", "where"):
         table.add_column(column)
     for b in found:
-        intact = Text("yes", style="green") if b.intact else Text(f"no: {', '.join(b.damaged)}", style="red")
-        table.add_row(b.deployment_id, b.environment, b.created_at, str(len(b.files)), intact, str(b.folder))
+        live = f"{b.live_version} ({b.live_color.value})" if b.live_version and b.live_color else "nothing"
+        sealed = Text("age", style="green") if b.encrypted else Text("no")
+        table.add_row(
+            b.id, b.environment, f"{b.created_at:%Y-%m-%d %H:%M:%S}", live, size_text(b.size), sealed, b.where
+        )
     console(redactor).print(table if found else "no backups yet")

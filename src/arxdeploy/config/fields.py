@@ -254,3 +254,48 @@ MemoryQuantity = Annotated[
     AfterValidator(check_memory),
     _quantity_schema(_MEMORY.pattern, "A Kubernetes memory quantity like 64Mi, 1Gi or 128M."),
 ]
+
+
+# An age X25519 recipient is "age1" and 58 bech32 characters; an SSH one is an OpenSSH public key.
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
+_SSH_RECIPIENT = re.compile(r"(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?")
+# S3 bucket names (general purpose buckets) and Azure container names, as the providers define them.
+_BUCKET = re.compile(r"(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]")
+_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]")
+
+
+def check_recipient(value: str) -> str:
+    if _AGE_RECIPIENT.fullmatch(value) or _SSH_RECIPIENT.fullmatch(value):
+        return value
+    if value.startswith("AGE-SECRET-KEY-"):
+        # Never repeated: it is a private key, and it must not be in the config at all.
+        raise PydanticCustomError(
+            "recipient",
+            "is a private key (AGE-SECRET-KEY-...), which never belongs in the config",
+            {
+                "hint": "give its public key (age-keygen -y FILE prints it); the private key goes in "
+                "ARXDEPLOY_BACKUP_IDENTITY where backups are restored"
+            },
+        )
+    raise _fail("recipient", "is not an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key", value)
+
+
+def check_bucket(value: str) -> str:
+    if not _BUCKET.fullmatch(value) or ".." in value:
+        raise _fail("bucket", "is not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'", value)
+    return value
+
+
+def check_container(value: str) -> str:
+    if not _CONTAINER.fullmatch(value):
+        raise _fail(
+            "container", "is not an Azure container name: 3 to 63 lowercase letters, digits and single '-'", value
+        )
+    return value
+
+
+def check_key_prefix(value: str) -> str:
+    parts = value.split("/")
+    if value.startswith("/") or any(part in (".", "..") for part in parts) or any(c < " " for c in value):
+        raise _fail("key_prefix", "is not a usable key prefix: no leading '/', no '.' or '..' parts", value)
+    return value

@@ -40,6 +40,10 @@ CommandPart = Annotated[str, AfterValidator(fields.template(fields.COMMAND_PLACE
 Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type": "string", "format": "email"})]
 Endpoint = Annotated[str, AfterValidator(fields.check_endpoint), WithJsonSchema({"type": "string", "pattern": "^/"})]
 Port = Annotated[int, Field(ge=1, le=65535)]
+Recipient = Annotated[str, AfterValidator(fields.check_recipient)]
+Bucket = Annotated[str, AfterValidator(fields.check_bucket)]
+Container = Annotated[str, AfterValidator(fields.check_container)]
+KeyPrefix = Annotated[str, AfterValidator(fields.check_key_prefix)]
 PathText = Annotated[str, AfterValidator(fields.check_path)]  # a file or folder, relative to the config file
 Cidr = Annotated[str, AfterValidator(fields.check_cidr)]
 LabelKey = Annotated[str, AfterValidator(fields.check_label_key)]
@@ -446,6 +450,51 @@ class Notifications(_Model):
         return self.slack is not None or self.email is not None or bool(self.webhooks)
 
 
+class BackupStorage(_Model):
+    type: Literal["local", "s3", "azure_blob"] = Field(
+        default="local",
+        description="Where backups are kept: a folder on this machine, an S3 bucket, or an Azure Blob container.",
+    )
+    path: PathText | None = Field(
+        default=None,
+        description="type local: the folder, relative to the config file (default: backups/ in state_dir).",
+    )
+    bucket: Bucket | None = Field(default=None, description="type s3: the bucket.")
+    region: str | None = Field(default=None, description="type s3: the bucket's region (default: boto3's own choice).")
+    endpoint_url: HttpUrlText | None = Field(
+        default=None, description="type s3: the endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph...)."
+    )
+    account_url: HttpUrlText | None = Field(
+        default=None,
+        description="type azure_blob: https://<account>.blob.core.windows.net (optional with "
+        "AZURE_STORAGE_CONNECTION_STRING, which names its account).",
+    )
+    container: Container | None = Field(default=None, description="type azure_blob: the container.")
+    prefix: KeyPrefix = Field(
+        default="", description="type s3 and azure_blob: what every object name starts with, like backups/."
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_type(self) -> BackupStorage:
+        needed = {"local": (), "s3": ("bucket",), "azure_blob": ("container",)}[self.type]
+        own = {
+            "local": {"path"},
+            "s3": {"bucket", "region", "endpoint_url", "prefix"},
+            "azure_blob": {"account_url", "container", "prefix"},
+        }[self.type]
+        errors = [
+            _problem((name,), "missing_key", f"is required because backup.storage.type is {self.type}", None)
+            for name in needed
+            if getattr(self, name) is None
+        ]
+        for name in ("path", "bucket", "region", "endpoint_url", "account_url", "container", "prefix"):
+            if name not in own and getattr(self, name) not in (None, ""):  # a dumped config writes nulls
+                message = f"has no effect with backup.storage.type {self.type}"
+                errors.append(_problem((name,), "unused_key", message, None, hint="remove it, or change type"))
+        _problems("BackupStorage", errors)
+        return self
+
+
 class Backup(_Model):
     keep: int = Field(
         default=20,
@@ -453,6 +502,39 @@ class Backup(_Model):
         le=10_000,
         description="How many backups to keep per environment; older ones are deleted after each new backup.",
     )
+    max_age: Duration | None = Field(
+        default=None,
+        description="Backups older than this (like 30d) are deleted after each new backup; none: kept by count only.",
+    )
+    encryption: bool = Field(
+        default=False,
+        description="Encrypt each backup with age before it leaves this machine, for the recipients only.",
+    )
+    recipients: list[Recipient] = Field(
+        default_factory=list,
+        description="With encryption: the age public keys (age1...) or SSH public keys that can open backups.",
+    )
+    storage: BackupStorage = Field(default_factory=BackupStorage, description="Where backups are kept.")
+
+    @model_validator(mode="after")
+    def _recipients_with_encryption(self) -> Backup:
+        if self.encryption and not self.recipients:
+            hint = (
+                "add the public keys of who may restore (age-keygen makes a pair; age-keygen -y shows its public key)"
+            )
+            _problems(
+                "Backup",
+                [_problem(("recipients",), "missing_key", "is required with encryption: true", None, hint=hint)],
+            )
+        if self.recipients and not self.encryption:
+            message = "are only used with encryption: true"
+            _problems("Backup", [_problem(("recipients",), "unused_key", message, None, hint="set encryption: true")])
+        if self.max_age is not None and self.max_age < timedelta(hours=1):
+            message = "is shorter than an hour: the backup of the deployment before would go at once"
+            _problems(
+                "Backup", [_problem(("max_age",), "max_age_too_short", message, None, hint="use 1h or more, like 30d")]
+            )
+        return self
 
 
 def _names_as_property_names(schema: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ class Deployment:
     critical: bool = False
     actor: str | None = None  # who triggered the CI run (GITHUB_ACTOR), when a CI run asked
     run_url: str | None = None  # the CI run that asked, to follow it from the record
+    from_backup: str | None = None  # a restore: the id of the backup it returns to
     route: Route = field(default_factory=Route)
 
 

@@ -11,7 +11,7 @@ from arxdeploy.domain.states import Kind
 class Request:
     """A deploy, rollback, restore, reconcile or stop, as the CLI or CI asked for it.
 
-    ``version``: required for a deploy and a restore; for a rollback, None means the previous
+    ``version``: required for a deploy and a restore (with ``backup``); for a rollback, None means the previous
     good version; a reconcile takes the record's live version and a stop none.
     """
 
@@ -24,3 +24,4 @@ class Request:
     git_sha: str | None = None
     actor: str | None = None  # who triggered the CI run (GITHUB_ACTOR), when a CI run asked
     run_url: str | None = None  # the CI run that asked
+    backup: str | None = None  # a restore: the backup to return to, exactly that one

@@ -9,7 +9,7 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Lease
 from arxdeploy.engine.watch import Watcher
-from arxdeploy.ports import Clock, HealthProbe, Target
+from arxdeploy.ports import Backups, Clock, HealthProbe, Target
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class StepContext:
     deployment: Deployment
     plan: EnvironmentPlan
     target: Target  # the seam: retries transient errors, confirms the lease before changes
+    backups: Backups
     health: HealthProbe
     clock: Clock
     record: Callable[[Event], None]  # appended to the deployment's log

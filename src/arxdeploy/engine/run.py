@@ -37,7 +37,7 @@ from arxdeploy.errors import (
     StepFailed,
     UsageError,
 )
-from arxdeploy.ports import Clock, ColorState, EnvironmentState, HealthProbe, Hook, LiveRelease, Store, Target
+from arxdeploy.ports import Backups, Clock, ColorState, EnvironmentState, HealthProbe, Hook, LiveRelease, Store, Target
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class Engine:
     clock: Clock
     leases: Leases
     new_id: Callable[[datetime], str]
+    backups: Backups
     hooks: Sequence[Hook] = field(default_factory=tuple)
     # The digest of the config and the files it names as they are now (re-read): approvals are
     # void if it changed while they were given. None: the plan's digest is taken as current.
@@ -188,6 +189,7 @@ class Engine:
             git_sha=request.git_sha,
             actor=request.actor,
             run_url=request.run_url,
+            from_backup=request.backup,
             critical=request.critical,
             route=route_for(
                 kind,
@@ -214,6 +216,8 @@ class Engine:
             return version
         if not request.version:
             raise UsageError(f"a {kind.value} needs a version")
+        if kind is Kind.RESTORE and not request.backup:
+            raise UsageError("a restore needs the backup it returns to", hint="arxdeploy backup restore ID")
         return request.version
 
     def _supersede(self, plan: EnvironmentPlan, by: str) -> None:
@@ -287,6 +291,7 @@ class Engine:
             deployment=d,
             plan=plan,
             target=self._seam(lease, undoing=undoing, progress=progress),
+            backups=self.backups,
             health=self.health,
             clock=self.clock,
             record=lambda event: self._append(d, [event]),

@@ -5,14 +5,14 @@ Two rules hold here once, for every step, instead of in each step or adapter:
 - a ``TransientTargetError`` is retried with backoff, as its type says (``retry_attempts``,
   ``retry_backoff`` doubling, or the server's ``retry_after``); when it persists it is raised,
   and the watcher counts it as one failed round;
-- before each change (backup, start, switch, stop) the lease is confirmed against the store:
+- before each change (export for a backup, start, switch, stop) the lease is confirmed against the store:
   a lease someone else took stops everything, an expired one lets only the way back run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from arxdeploy.domain.states import Color
 from arxdeploy.engine.locks import Lease
 from arxdeploy.errors import TransientTargetError
-from arxdeploy.ports import Clock, EnvironmentState, Target
+from arxdeploy.ports import Clock, EnvironmentState, Export, Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,16 +41,17 @@ class TargetSeam:
     def inspect(self, *, environment: str) -> EnvironmentState:
         return self._call("inspect", lambda: self.target.inspect(environment=environment), changes=False)
 
-    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        return self._call("backup", lambda: self.target.backup(environment=environment, deployment_id=deployment_id))
+    def export(self, *, environment: str) -> Export:
+        # Confirmed like a change: the backup it feeds is the first thing a deployment writes.
+        return self._call("export", lambda: self.target.export(environment=environment))
 
     def start_color(
-        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+        self, *, environment: str, color: Color, version: str, replicas: int, saved: Export | None = None
     ) -> None:
         self._call(
             f"start {color.value}",
             lambda: self.target.start_color(
-                environment=environment, color=color, version=version, replicas=replicas, from_backup=from_backup
+                environment=environment, color=color, version=version, replicas=replicas, saved=saved
             ),
         )
 
@@ -63,10 +64,9 @@ class TargetSeam:
             lambda: self.target.stop_color(environment=environment, color=color, drain_timeout=drain_timeout),
         )
 
-    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+    def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         return self._call(
-            "remove what was set up",
-            lambda: self.target.remove_created(environment=environment, deployment_id=deployment_id),
+            "remove what was set up", lambda: self.target.remove_created(environment=environment, before=before)
         )
 
     def _call(self, what: str, call: Callable[[], T], *, changes: bool = True) -> T:

@@ -10,8 +10,10 @@ from datetime import timedelta
 
 from arxdeploy.domain import events
 from arxdeploy.domain.states import Color, Kind, Step
+from arxdeploy.domain.units import size_text
 from arxdeploy.engine.context import StepContext
-from arxdeploy.errors import StepFailed
+from arxdeploy.errors import BackupError, NotFoundError, StepFailed, UsageError
+from arxdeploy.ports import Export
 
 
 def validate(ctx: StepContext) -> str:
@@ -38,7 +40,7 @@ def reconcile(ctx: StepContext) -> str:
         color=d.old_color,
         version=d.previous_version,
         replicas=ctx.plan.replicas,
-        from_backup=True,
+        saved=_newest_that_ran(ctx, d.previous_version),
     )
     try:
         _ready(ctx, d.old_color, "reconcile")
@@ -51,24 +53,32 @@ def reconcile(ctx: StepContext) -> str:
 
 
 def backup(ctx: StepContext) -> str:
-    manifest = ctx.target.backup(environment=ctx.deployment.environment, deployment_id=ctx.deployment.id)
-    files = manifest.get("files", {})
-    return f"saved {len(files)} file{'s' if len(files) != 1 else ''} for {ctx.deployment.environment}"
+    """Save what runs before anything changes: a backup that cannot be stored fails the step,
+    and so the deployment, while the target is still as it was."""
+    d = ctx.deployment
+    export = ctx.target.export(environment=d.environment)
+    saved = ctx.backups.save(deployment=d, export=export)
+    sealed = ", encrypted" if saved.encrypted else ""
+    return (
+        f"saved {saved.files} file{'s' if saved.files != 1 else ''} ({size_text(saved.size)}{sealed}) to {saved.where}"
+    )
 
 
 def deploy(ctx: StepContext) -> str:
     d = ctx.deployment
     scaled = f", or as many as {d.old_color.value} runs if it was scaled up" if d.old_color else ""
     ctx.progress(f"starting {d.version} as {d.new_color.value}: {ctx.plan.replicas} replicas{scaled}")
-    ctx.target.start_color(
-        environment=d.environment,
-        color=d.new_color,
-        version=d.version,
-        replicas=ctx.plan.replicas,
+    saved = None
+    if d.kind is Kind.RESTORE and d.from_backup:
+        # Exactly the backup that was named; one that cannot be opened whole is never used.
+        saved = ctx.backups.target_part(backup_id=d.from_backup)
+    elif d.kind is not Kind.DEPLOY:
         # Back to a version that ran before: as the newest backup that ran it saved it.
-        from_backup=d.kind is not Kind.DEPLOY,
+        saved = _newest_that_ran(ctx, d.version)
+    ctx.target.start_color(
+        environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas, saved=saved
     )
-    return f"{d.version} started as {d.new_color.value}"
+    return f"{d.version} started as {d.new_color.value}" + (f" from backup {d.from_backup}" if d.from_backup else "")
 
 
 def verify(ctx: StepContext) -> str:
@@ -153,7 +163,11 @@ def rollback(ctx: StepContext) -> str:
     if not warm:
         ctx.progress(f"{d.old_color.value} is not running {d.previous_version}; starting it again from the last backup")
         ctx.target.start_color(
-            environment=env, color=d.old_color, version=d.previous_version, replicas=ctx.plan.replicas, from_backup=True
+            environment=env,
+            color=d.old_color,
+            version=d.previous_version,
+            replicas=ctx.plan.replicas,
+            saved=_newest_that_ran(ctx, d.previous_version),
         )
         _ready(ctx, d.old_color, "rollback")
     # Warm: switch first, it is the fastest way off a failing version; then prove it.
@@ -170,8 +184,34 @@ def _remove_created(ctx: StepContext) -> str:
     """Nothing runs any more: what this deployment set up beside its color goes too (the target
     keeps whatever its backup found), so a failed first deployment leaves the environment as it
     found it."""
-    removed = ctx.target.remove_created(environment=ctx.deployment.environment, deployment_id=ctx.deployment.id)
+    d = ctx.deployment
+    try:
+        own = next((b for b in ctx.backups.kept(environment=d.environment) if b.id == d.id), None)
+    except BackupError as exc:
+        ctx.progress(f"cannot read this deployment's backup ({exc.message}): what it set up stays")
+        own = None
+    removed = ctx.target.remove_created(environment=d.environment, before=own.facts if own else None)
     return f"; also removed what it set up: {', '.join(removed)}" if removed else ""
+
+
+def _newest_that_ran(ctx: StepContext, version: str) -> Export | None:
+    """The target's part of the newest backup of the environment that ran ``version`` and can
+    be opened whole; None (the version then starts from the config) when there is none."""
+    env = ctx.deployment.environment
+    try:
+        candidates = [b for b in ctx.backups.kept(environment=env) if version in b.versions]
+    except BackupError as exc:
+        ctx.progress(f"cannot list the backups of {env} ({exc.message}): {version} starts from the config")
+        return None
+    for found in candidates:
+        try:
+            return ctx.backups.target_part(backup_id=found.id)
+        except (BackupError, UsageError, NotFoundError) as exc:
+            # Damaged, or sealed for a key this runner does not hold: try an older one.
+            ctx.progress(f"backup {found.id} cannot be used: {exc.message}")
+    if candidates:
+        ctx.progress(f"no backup of {env} that ran {version} could be opened: it starts from the config")
+    return None
 
 
 def _ready(ctx: StepContext, color: Color, why: str) -> None:

@@ -110,6 +110,7 @@ def summary_of(row: Row) -> Summary:
         git_sha=row["git_sha"],
         actor=row["actor"],
         run_url=row["run_url"],
+        from_backup=row["from_backup"],
         critical=bool(row["critical"]),
         route=Route(
             needs_approval=bool(row["needs_approval"]),

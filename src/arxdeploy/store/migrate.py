@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 # The newest revision in migrations/versions; a test checks they agree.
-HEAD = "0006"
+HEAD = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Serializes concurrent first opens of a PostgreSQL database (any constant works).
 _PG_MIGRATION_LOCK = 0x61727864

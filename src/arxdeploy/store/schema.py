@@ -80,6 +80,7 @@ deployments = Table(
     Column("needs_approval", Boolean, nullable=False),
     Column("monitor", Boolean, nullable=False),
     Column("reconcile_first", Boolean, nullable=False, server_default=false()),
+    Column("from_backup", String(128)),
     Column("created_at", UtcDateTime, nullable=False),
     # A cache of fold(events).state for listing; the event log stays the truth.
     Column("state", String(32), nullable=False),

@@ -404,6 +404,7 @@ def _deployment_row(d: Deployment) -> dict[str, Any]:
         "needs_approval": d.route.needs_approval,
         "monitor": d.route.monitor,
         "reconcile_first": d.route.reconcile_first,
+        "from_backup": d.from_backup,
         "created_at": d.created_at,
     }
 

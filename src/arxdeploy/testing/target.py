@@ -9,8 +9,9 @@ call raise via ``fail_on``, and resize a running color as an autoscaler would (`
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from arxdeploy.ports import (
     Clock,
     ColorState,
     EnvironmentState,
+    Export,
     Probe,
     Problem,
     ProblemKind,
@@ -73,9 +75,7 @@ class FakeTarget:
     live: dict[str, Color | None] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     fail_on: dict[str, int] = field(default_factory=dict)  # method name -> how many more calls fail
-    backups: dict[str, dict[str, Any]] = field(default_factory=dict)
     set_up: set[str] = field(default_factory=set)  # environments something was ever started in
-    _set_up_at_backup: dict[str, bool] = field(default_factory=dict)
 
     def _call(self, name: str, detail: str) -> None:
         self.calls.append(f"{name} {detail}".strip())
@@ -111,21 +111,23 @@ class FakeTarget:
             live_url=f"fake://{environment}/live",
         )
 
-    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        self._call("backup", environment)
-        manifest = {
-            "deployment_id": deployment_id,
-            "environment": environment,
-            "created_at": self.clock.now().isoformat(timespec="seconds"),
-            "files": {"environment.json": "0" * 64},
+    def export(self, *, environment: str) -> Export:
+        self._call("export", environment)
+        running = {
+            c.value: {"version": r.version, "replicas": r.replicas} for c, r in self.colors.get(environment, {}).items()
         }
-        self.backups[deployment_id] = manifest
-        self._set_up_at_backup[deployment_id] = environment in self.set_up
-        return manifest
+        live = self.live.get(environment)
+        state = {"live": live.value if live else None, "colors": running}
+        return Export(
+            files={"environment.json": json.dumps(state, sort_keys=True).encode()},
+            facts={"set_up": environment in self.set_up},
+            versions=tuple(sorted({r.version for r in self.colors.get(environment, {}).values()})),
+        )
 
     def start_color(
-        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+        self, *, environment: str, color: Color, version: str, replicas: int, saved: Export | None = None
     ) -> None:
+        from_backup = saved is not None and version in saved.versions
         self._call("start_color", f"{environment} {color.value} {version}" + (" from-backup" if from_backup else ""))
         running = self.colors.setdefault(environment, {})
         self.set_up.add(environment)
@@ -159,12 +161,12 @@ class FakeTarget:
             raise TargetError(f"refusing to stop {color.value}: it is live in {environment}")
         self.colors.get(environment, {}).pop(color, None)
 
-    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
-        self._call("remove_created", f"{environment} {deployment_id}")
+    def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
+        self._call("remove_created", environment)
         if self.live.get(environment) or self.colors.get(environment):
             return []  # something runs: nothing is removed
-        if self._set_up_at_backup.get(deployment_id, True) or environment not in self.set_up:
-            return []  # set up before that backup (or no such backup): it stays
+        if before is None or before.get("set_up", True) or environment not in self.set_up:
+            return []  # set up before that export (or no backup): it stays
         self.set_up.discard(environment)
         self.colors.pop(environment, None)
         self.live.pop(environment, None)

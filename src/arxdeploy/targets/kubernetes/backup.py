@@ -1,19 +1,17 @@
-"""Export an environment's objects as re-appliable YAML, with a manifest of digests."""
+"""An environment's objects as re-appliable YAML (the target's part of a backup), and what a
+restore takes back out of them. ``arxdeploy.backup`` keeps them: manifests, digests and storage
+are its business."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import NotFoundError, TargetError
 from arxdeploy.targets.kubernetes.manifests import VERSION_LABEL, configmap_refs, deployment_name, pod_spec_of
 
 # Set by the server; re-applying them would fail (resourceVersion) or lie (status).
@@ -42,122 +40,56 @@ def file_name(obj: dict[str, Any]) -> str:
     return f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def write(
-    folder: Path,
-    *,
-    deployment_id: str,
-    environment: str,
-    namespace: str,
-    objects: list[dict[str, Any]],
-    secret_names: list[str],
-    namespace_existed: bool = True,
-) -> dict[str, Any]:
-    """Write one YAML file per object, the Secret names, and ``manifest.json``; return the manifest.
-
-    ``namespace_existed`` is recorded so that a failed first deployment removes the namespace it
-    created, and never one that was there before it.
-    """
-    if not is_deployment_id(deployment_id):
-        raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    files: dict[str, str] = {}
+def export_files(objects: list[dict[str, Any]], secret_names: list[str]) -> dict[str, bytes]:
+    """One YAML file per object (``file_name``) and the Secrets' names: the target's part of a backup."""
+    files = {}
     for obj in objects:
         clean = strip(obj)
-        files[file_name(clean)] = _write(folder / file_name(clean), yaml.safe_dump(clean, sort_keys=False).encode())
+        files[file_name(clean)] = yaml.safe_dump(clean, sort_keys=False).encode()
     # Secret values never leave the cluster: only which Secrets a restore will need.
-    names = json.dumps(sorted(secret_names), indent=2).encode() + b"\n"
-    files[SECRET_NAMES_FILE] = _write(folder / SECRET_NAMES_FILE, names)
-    manifest: dict[str, Any] = {
-        "deployment_id": deployment_id,
-        "environment": environment,
-        "namespace": namespace,
-        "namespace_existed": namespace_existed,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "files": files,
-    }
-    _write(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
-    return manifest
+    files[SECRET_NAMES_FILE] = json.dumps(sorted(secret_names), indent=2).encode() + b"\n"
+    return files
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """A backup's ``manifest.json``, or None when there is none (or it cannot be read)."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
+def saved_color(files: Mapping[str, bytes], *, version: str) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """What ran ``version`` in a backup's export (``export_files``), or None if nothing did.
 
-
-def saved_names(manifest: dict[str, Any], kinds: tuple[str, ...]) -> set[tuple[str, str]]:
-    """(kind, name) of each object the backup saved, from its file names (``file_name``)."""
-    found = set()
-    for name in manifest.get("files") or {}:
-        for kind in kinds:
-            prefix = f"{kind.lower()}-"
-            if name.startswith(prefix) and name.endswith(".yaml"):
-                found.add((kind, name.removeprefix(prefix).removesuffix(".yaml")))
-    return found
-
-
-def _write(path: Path, data: bytes) -> str:
-    """Write atomically (a crash leaves the old file or the new one) and return the sha256."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-    return hashlib.sha256(data).hexdigest()
-
-
-def saved_color(backups_dir: Path, *, environment: str, version: str) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """What ran ``version`` in the newest intact backup of ``environment`` that has it.
-
-    Returns the backup's deployment id, its objects (the ConfigMaps the Deployment that ran the
-    version reads, the NetworkPolicies it lived with, the Deployment, and its HPA and
-    PodDisruptionBudget) and the namespace's Secret names then. Other ConfigMaps are not the
-    color's and are left out: restoring them would change what the live color reads. Raises
-    ``NotFoundError`` when no intact backup ran that version.
+    Returns its objects (the ConfigMaps the Deployment that ran the version reads, the
+    NetworkPolicies it lived with, the Deployment, and its HPA and PodDisruptionBudget) and the
+    namespace's Secret names then. Other ConfigMaps are not the color's and are left out:
+    restoring them would change what the live color reads.
     """
-    manifests = []
-    for path in backups_dir.glob("*/manifest.json"):
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(manifest, dict) and manifest.get("environment") == environment:
-            manifests.append((str(manifest.get("created_at", "")), path.stat().st_mtime_ns, path, manifest))
-    for *_, path, manifest in sorted(manifests, key=lambda row: row[:2], reverse=True):  # newest first
-        found = _objects_if_intact(path.parent, manifest)
-        if found is None:
-            continue
-        deployment = next((o for o in found if o.get("kind") == "Deployment" and _version(o) == version), None)
-        if deployment is None:
-            continue
-        name = deployment["metadata"]["name"]
-        hpa = [o for o in found if o.get("kind") == "HorizontalPodAutoscaler" and _scales(o) == name]
-        budget = [o for o in found if o.get("kind") == "PodDisruptionBudget" and o["metadata"].get("name") == name]
-        reads = configmap_refs(deployment)
-        configmaps = [o for o in found if o.get("kind") == "ConfigMap" and o["metadata"].get("name") in reads]
-        policies = [o for o in found if o.get("kind") == "NetworkPolicy"]
-        names = json.loads((path.parent / SECRET_NAMES_FILE).read_text(encoding="utf-8"))
-        saved = [*configmaps, *policies, deployment, *hpa, *budget]
-        return str(manifest["deployment_id"]), saved, [str(n) for n in names]
-    raise NotFoundError(f"no intact backup of {environment} ran version {version}")
+    found = [obj for name, data in sorted(files.items()) if name.endswith(".yaml") for obj in _objects(data)]
+    deployment = next((o for o in found if o.get("kind") == "Deployment" and _version(o) == version), None)
+    if deployment is None:
+        return None
+    name = deployment["metadata"]["name"]
+    hpa = [o for o in found if o.get("kind") == "HorizontalPodAutoscaler" and _scales(o) == name]
+    budget = [o for o in found if o.get("kind") == "PodDisruptionBudget" and o["metadata"].get("name") == name]
+    reads = configmap_refs(deployment)
+    configmaps = [o for o in found if o.get("kind") == "ConfigMap" and o["metadata"].get("name") in reads]
+    policies = [o for o in found if o.get("kind") == "NetworkPolicy"]
+    names = json.loads(files.get(SECRET_NAMES_FILE, b"[]"))
+    return [*configmaps, *policies, deployment, *hpa, *budget], [str(n) for n in names]
 
 
-def _objects_if_intact(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The backup's objects, or None when a file is missing or no longer matches its digest."""
-    objects = []
-    for name, digest in dict(manifest.get("files") or {}).items():
-        try:
-            data = (folder / name).read_bytes()
-        except OSError:
-            return None
-        if hashlib.sha256(data).hexdigest() != digest:
-            return None
-        if name.endswith(".yaml"):
-            obj = yaml.safe_load(data)
-            if isinstance(obj, dict):
-                objects.append(obj)
-    return objects
+def versions_of(objects: list[dict[str, Any]]) -> set[str]:
+    """The versions the exported Deployments run."""
+    return {v for o in objects if o.get("kind") == "Deployment" and (v := _version(o))}
+
+
+def configmaps_read(objects: list[dict[str, Any]]) -> set[str]:
+    """The ConfigMaps the exported Deployments read: kept while a backup may bring them back."""
+    names: set[str] = set()
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            names |= configmap_refs(obj)
+    return names
+
+
+def _objects(data: bytes) -> list[dict[str, Any]]:
+    obj = yaml.safe_load(data)
+    return [obj] if isinstance(obj, dict) else []
 
 
 def _version(obj: dict[str, Any]) -> str | None:
@@ -167,26 +99,6 @@ def _version(obj: dict[str, Any]) -> str | None:
 
 def _scales(hpa: dict[str, Any]) -> str | None:
     return ((hpa.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
-
-
-def configmaps_in_backups(backups_dir: Path, *, environment: str) -> set[str]:
-    """The ConfigMaps that the Deployments saved in ``environment``'s backups read (intact or not)."""
-    names: set[str] = set()
-    for path in backups_dir.glob("*/manifest.json"):
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(manifest, dict) or manifest.get("environment") != environment:
-            continue
-        for saved in path.parent.glob("deployment-*.yaml"):
-            try:
-                obj = yaml.safe_load(saved.read_bytes())
-            except (OSError, yaml.YAMLError):
-                continue
-            if isinstance(obj, dict):
-                names |= configmap_refs(obj)
-    return names
 
 
 def secret_refs(obj: dict[str, Any]) -> set[str]:

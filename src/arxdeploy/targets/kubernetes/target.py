@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,8 +27,8 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import NotFoundError, TargetError, TransientTargetError
-from arxdeploy.ports import ColorState, EnvironmentState, Replica
+from arxdeploy.errors import ArxdeployError, TargetError, TransientTargetError
+from arxdeploy.ports import ColorState, EnvironmentState, Export, Replica
 from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
 from arxdeploy.targets.kubernetes.access import ProbeAuth
@@ -51,14 +51,18 @@ class KubernetesTarget:
         self,
         *,
         spec: KubeSpec,
-        state_dir: Path,
+        state_dir: Path | None = None,
         connection: Connection | None = None,
         environ: Mapping[str, str] | None = None,
+        kept: Callable[[str], Iterable[Mapping[str, Any]]] = lambda environment: (),
     ) -> None:
         """``environ``: where ``KUBECONFIG``, ``HOME``, the in-cluster variables, proxies and a credential
-        plugin's environment come from (default: this process's)."""
+        plugin's environment come from (default: this process's). ``kept``: the facts
+        (``Export.facts``) of an environment's kept backups, so that ``stop_color`` keeps the
+        ConfigMaps they would bring back. ``state_dir`` is no longer used (backups are
+        ``arxdeploy.backup``'s); it is accepted so that callers need not change."""
         self.spec = spec
-        self.backups_dir = state_dir / "backups"
+        self._kept = kept
         self._connection = connection
         self._environ = environ
 
@@ -197,7 +201,10 @@ class KubernetesTarget:
             size=deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else None,
         )
 
-    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
+    def export(self, *, environment: str) -> Export:
+        """The namespace's objects (``kinds.BACKUP``) as YAML without server-set fields, and its
+        Secrets' names (never their values). Facts: the namespace, whether it existed, each
+        object found (``Kind/name``) and the ConfigMaps the saved Deployments read."""
         ns = self.spec.namespace_for(environment)
         objects: list[dict[str, Any]] = []
         for name in kinds.BACKUP:
@@ -210,18 +217,22 @@ class KubernetesTarget:
         with calling("list", f"secrets in namespace {ns}"):
             secrets = [obj.to_dict() for obj in self._client.list(kinds.kind_of("Secret"), namespace=ns)]
         secret_names = [str(s["metadata"]["name"]) for s in secrets]
-        return backups.write(
-            self.backups_dir / deployment_id,
-            deployment_id=deployment_id,
-            environment=environment,
-            namespace=ns,
-            objects=objects,
-            secret_names=secret_names,
-            namespace_existed=self._namespace_exists(ns),
+        facts = {
+            "namespace": ns,
+            # So that a failed first deployment removes the namespace it created, never one
+            # that was there before it.
+            "namespace_existed": self._namespace_exists(ns),
+            "objects": sorted(f"{o['kind']}/{o['metadata']['name']}" for o in objects),
+            "configmaps_read": sorted(backups.configmaps_read(objects)),
+        }
+        return Export(
+            files=backups.export_files(objects, secret_names),
+            facts=facts,
+            versions=tuple(sorted(backups.versions_of(objects))),
         )
 
     def start_color(
-        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+        self, *, environment: str, color: Color, version: str, replicas: int, saved: Export | None = None
     ) -> None:
         """Apply the color's Deployment and HPA and the shared objects; point the preview Service at it.
 
@@ -244,7 +255,7 @@ class KubernetesTarget:
         if live is color and self._live_runs(environment, color, version, replicas):
             return
         self._ensure_namespace(environment, ns)
-        restored = self._restore_objects(environment, color, version) if from_backup else None
+        restored = self._restore_objects(environment, color, version, saved) if saved is not None else None
         # The color's ConfigMaps come first: its pods must find them when they start.
         own = restored if restored is not None else manifests.color_objects(self.spec, environment, color, version)
         count = self.starting_size(ns, own, color=color, version=version, floor=replicas, live=live)
@@ -302,30 +313,32 @@ class KubernetesTarget:
             hint=f"start {version} on the other color, or switch away from {color.value} first",
         )
 
-    def _restore_objects(self, environment: str, color: Color, version: str) -> list[dict[str, Any]] | None:
-        """The objects that ran ``version`` in the newest backup, re-coloured as ``color``.
+    def _restore_objects(
+        self, environment: str, color: Color, version: str, saved: Export
+    ) -> list[dict[str, Any]] | None:
+        """The objects that ran ``version`` in a backup's export, re-coloured as ``color``.
 
-        None when no intact backup ran it: the version is then rendered from the config.
+        None when nothing in it ran that version: it is then rendered from the config.
         Refuses when a Secret the saved pods use is gone, since their pods could never start.
         """
-        try:
-            backup_id, saved, _ = backups.saved_color(self.backups_dir, environment=environment, version=version)
-        except NotFoundError:
-            log.info("no backup of %s ran %s; rendering it from the config", environment, version)
+        found = backups.saved_color(saved.files, version=version)
+        if found is None:
+            log.info("the backup given for %s did not run %s; rendering it from the config", environment, version)
             return None
+        objects, _ = found
         ns = self.spec.namespace_for(environment)
         secrets = kinds.kind_of("Secret")
-        for name in sorted({ref for obj in saved for ref in backups.secret_refs(obj)}):
+        for name in sorted({ref for obj in objects for ref in backups.secret_refs(obj)}):
             if self._get(secrets, name, ns) is None:
                 raise TargetError(
-                    f"backup {backup_id} of {environment} runs {version} with Secret {name}, "
+                    f"the backup of {environment} that ran {version} uses Secret {name}, "
                     f"which no longer exists in namespace {ns}",
                     hint=f"create the Secret again, or deploy {version} from the current config",
                 )
-        log.info("restoring %s in %s from backup %s", version, environment, backup_id)
+        log.info("restoring %s in %s from a backup", version, environment)
         # A backup from before ConfigMaps were named by their content holds the plain ones: they
         # become the color's here too, so a restore never rewrites what the live color reads.
-        moved = [backups.recolored(obj, self.spec.service, color, ns) for obj in saved]
+        moved = [backups.recolored(obj, self.spec.service, color, ns) for obj in objects]
         return manifests.own_config(moved, manifests.shared_labels(self.spec, environment))
 
     def switch(self, *, environment: str, color: Color | None) -> None:
@@ -385,26 +398,23 @@ class KubernetesTarget:
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
 
-    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
+    def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template
-        folder's shared objects) that the backup ``deployment_id`` did not find, then the
-        namespace when that backup found none and nothing else is in it now.
+        folder's shared objects) that the export whose facts are ``before`` did not find, then
+        the namespace when that export found none and nothing else is in it now.
 
         Only once nothing is live and no color's Deployment is left. The namespace is left, with
         a warning in the log, when something else is in it or deleting it is not allowed (it
         takes a ClusterRole: that of whoever could create it).
         """
-        manifest = backups.read_manifest(self.backups_dir / deployment_id)
-        if manifest is None or manifest.get("environment") != environment:
-            log.info(
-                "no backup %s of %s: what was there before it is unknown, so all stays", deployment_id, environment
-            )
-            return []
         ns = self.spec.namespace_for(environment)
+        if before is None or before.get("namespace") != ns:
+            log.info("no backup of %s: what was there before is unknown, so all stays", environment)
+            return []
         service = self.spec.service
         if _selected_color(self._get(Service, service, ns)) is not None or self._color_deployments(ns):
             return []  # something runs: nothing is removed
-        existed = backups.saved_names(manifest, kinds.BACKUP)
+        existed = {tuple(str(name).split("/", 1)) for name in before.get("objects") or []}
         made = [
             *manifests.shared_objects(self.spec, environment, live=None, candidate=Color.BLUE, version="0"),
             manifests.service(self.spec, environment, name=service, color=None),
@@ -414,7 +424,7 @@ class KubernetesTarget:
             what = (obj["kind"], obj["metadata"]["name"])
             if what not in existed and self._delete_if_there(obj, ns):
                 removed.append(" ".join(what))
-        created_namespace = manifest.get("namespace_existed") is False  # older backups: it existed
+        created_namespace = before.get("namespace_existed") is False
         if created_namespace and self._namespace_exists(ns) and self._delete_namespace_if_empty(ns):
             removed.append(f"Namespace {ns}")
         return removed
@@ -511,7 +521,9 @@ class KubernetesTarget:
                 d.to_dict()
                 for d in self._client.list(kinds.kind_of("Deployment"), namespace=ns, labels={"app": self.spec.service})
             ]
-        read = backups.configmaps_in_backups(self.backups_dir, environment=environment)
+        read = self._kept_configmaps(environment)
+        if read is None:
+            return  # what the backups need is unknown: nothing is collected this time
         for deployment in running:
             if deployment["metadata"]["name"] != stopped:  # a real API server may list it a moment longer
                 read |= manifests.configmap_refs(deployment)
@@ -519,6 +531,15 @@ class KubernetesTarget:
             if name not in read:
                 log.info("deleting ConfigMap %s in %s: no color and no kept backup reads it", name, ns)
                 self._delete("ConfigMap", name, ns)
+
+    def _kept_configmaps(self, environment: str) -> set[str] | None:
+        """The ConfigMaps that the kept backups' Deployments read; None when they cannot be listed."""
+        try:
+            kept = self._kept(environment)
+        except ArxdeployError as exc:
+            log.warning("ConfigMaps in %s are kept: the backups cannot be listed (%s)", environment, exc.message)
+            return None
+        return {str(name) for facts in kept for name in facts.get("configmaps_read") or []}
 
     def _delete(self, kind: str, name: str, namespace: str) -> None:
         """Delete one object; already gone is fine."""

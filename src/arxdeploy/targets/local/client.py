@@ -1,14 +1,13 @@
 """The CLI side of the local target: ``LocalTarget`` drives the runtime over its control API.
 
 The runtime is reached lazily, on the first call that needs it. Only ``start_color`` starts one
-when none runs (``ensure_runtime``); without a runtime nothing runs, so ``inspect``, ``backup``,
+when none runs (``ensure_runtime``); without a runtime nothing runs, so ``inspect``, ``export``,
 ``switch`` and ``stop_color`` report or refuse that without starting one. It is spawned detached,
 so killing the CLI leaves it serving.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import ssl
@@ -17,21 +16,21 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError, UsageError
-from arxdeploy.ports import ColorState, EnvironmentState, Problem, ProblemKind, Replica
-from arxdeploy.targets.local.files import RuntimeFiles, read_json, write_json_atomic
+from arxdeploy.ports import ColorState, EnvironmentState, Export, Problem, ProblemKind, Replica
+from arxdeploy.targets.local.files import RuntimeFiles, read_json
 from arxdeploy.targets.local.processes import pid_alive
 
 POLL = 0.02
+ENVIRONMENT_FILE = "environment.json"
 UNAUTHORIZED = 401
 MAX_VERSION = 128
 
@@ -173,28 +172,19 @@ class LocalTarget:
     def inspect(self, *, environment: str) -> EnvironmentState:
         return _environment_state(self._read(environment))
 
-    def backup(self, *, environment: str, deployment_id: str) -> dict[str, Any]:
-        if not is_deployment_id(deployment_id):
-            raise TargetError(f"deployment id {deployment_id!r} cannot name a backup folder")
+    def export(self, *, environment: str) -> Export:
+        """The runtime's account of the environment (``environment.json``: router, colors,
+        versions, replicas); facts: the router's address then (None: there was none)."""
         state = self._read(environment)
-        folder = self._files.backups / deployment_id
         raw = json.dumps({"service": self.service, **state}, indent=2, sort_keys=True).encode() + b"\n"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "environment.json").write_bytes(raw)
-        manifest: dict[str, Any] = {
-            "deployment_id": deployment_id,
-            "environment": environment,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "files": {"environment.json": hashlib.sha256(raw).hexdigest()},
-        }
-        write_json_atomic(folder / "manifest.json", manifest, mode=0o644)
-        return manifest
+        versions = tuple(sorted({str(c["version"]) for c in state["colors"].values()}))
+        return Export(files={ENVIRONMENT_FILE: raw}, facts={"listen": state.get("listen")}, versions=versions)
 
     def start_color(
-        self, *, environment: str, color: Color, version: str, replicas: int, from_backup: bool = False
+        self, *, environment: str, color: Color, version: str, replicas: int, saved: Export | None = None
     ) -> None:
-        # ``from_backup`` changes nothing here: a local color is its command from the config,
-        # and the backup (the runtime's state) holds no more than that.
+        # ``saved`` changes nothing here: a local color is its command from the config, and the
+        # export (the runtime's account) holds no more than that.
         spec = self._spec(environment)
         body = {
             "version": version,
@@ -257,17 +247,11 @@ class LocalTarget:
             timeout=drain + 30.0,  # draining, then up to 5 s for SIGTERM and the SIGKILL
         )
 
-    def remove_created(self, *, environment: str, deployment_id: str) -> list[str]:
-        """Stop the environment's router when the backup ``deployment_id`` found none and nothing
-        runs now: a failed first deployment leaves no port held (and the runtime may go idle)."""
-        if not is_deployment_id(deployment_id):
-            return []
-        try:
-            saved = json.loads((self._files.backups / deployment_id / "environment.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []  # no such backup: what was there before is unknown, so everything stays
-        if not isinstance(saved, dict) or saved.get("listen") is not None:
-            return []  # a router served the environment before: it stays
+    def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
+        """Stop the environment's router when the export whose facts are ``before`` found none and
+        nothing runs now: a failed first deployment leaves no port held (and the runtime may go idle)."""
+        if before is None or before.get("listen") is not None:
+            return []  # no backup (what was there is unknown), or a router served before: it stays
         now = self._read(environment)
         if now.get("listen") is None or now.get("live_color") is not None or now.get("colors"):
             return []

@@ -44,10 +44,6 @@ class RuntimeFiles:
         """The process groups started, so a new runtime can kill what a dead one left behind."""
         return self.root / "replicas.json"
 
-    @property
-    def backups(self) -> Path:
-        return self.root / "backups"
-
     def logs(self, environment: str) -> Path:
         return self.root / "logs" / environment
 
