@@ -37,6 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ARXDEPLOY = str(Path(sys.executable).with_name("arxdeploy"))
 SERVICE = "bench-api"
 ENVIRONMENT = "staging"
+APP_COMMAND = [sys.executable, "app.py", "--port", "{port}", "--version", "{version}"]  # the demo app
 
 
 def free_port() -> int:
@@ -132,7 +133,7 @@ class Service:
                 "type": "local",
                 "local": {
                     "listen": f"127.0.0.1:{self.port}",
-                    "command": [sys.executable, "app.py", "--port", "{port}", "--version", "{version}"],
+                    "command": APP_COMMAND,
                 },
             },
             "environments": {
@@ -171,6 +172,55 @@ class Service:
         with self._target() as target:
             state = target.inspect(environment=ENVIRONMENT)
         return list(state.colors[state.live_color].replicas)
+
+    def start_candidate(self, version: str, *, replicas: int, weight: int) -> list[Any]:
+        """``version`` on the other color beside the live one, taking ``weight`` percent of the
+        requests (``LocalTarget.set_weight``: the CLI has no command for it); its replicas."""
+        import httpx
+
+        from arxdeploy.domain.states import Color
+        from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
+
+        listen = f"127.0.0.1:{self.port}"
+        spec = LocalEnvironmentSpec(command=tuple(APP_COMMAND), cwd=self.folder, env={}, listen=listen)
+        state_dir = self.folder / ".arxdeploy"
+        with LocalTarget(state_dir=state_dir, service=SERVICE, environments={ENVIRONMENT: spec}) as target:
+            live = target.inspect(environment=ENVIRONMENT).live_color
+            other = Color.GREEN if live == Color.BLUE else Color.BLUE
+            target.start_color(environment=ENVIRONMENT, color=other, version=version, replicas=replicas)
+            started = list(target.inspect(environment=ENVIRONMENT).colors[other].replicas)
+            deadline = time.monotonic() + 30
+            for replica in started:
+                while True:
+                    try:
+                        if httpx.get(replica.url + "/health", timeout=1).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{version} replica {replica.index} did not answer /health in 30 s")
+                    time.sleep(0.02)
+            target.set_weight(environment=ENVIRONMENT, color=other, weight=weight)
+        return started
+
+    def candidate_color(self) -> Any:
+        """The color that is not live."""
+        from arxdeploy.domain.states import Color
+
+        with self._target() as target:
+            live = target.inspect(environment=ENVIRONMENT).live_color
+        return Color.GREEN if live == Color.BLUE else Color.BLUE
+
+    def set_weight(self, color: Any, weight: int) -> None:
+        with self._target() as target:
+            target.set_weight(environment=ENVIRONMENT, color=color, weight=weight)
+
+    def metrics(self) -> str:
+        """The runtime's /metrics (the routers' counts), as Prometheus scrapes it."""
+        import httpx
+
+        info = json.loads((self.folder / ".arxdeploy" / "runtime.json").read_text())
+        return httpx.get(info["url"] + "/metrics", timeout=10).text
 
     def runtime_pid(self) -> int:
         return int(json.loads((self.folder / ".arxdeploy" / "runtime.json").read_text())["pid"])
@@ -278,6 +328,8 @@ def machine_info() -> dict[str, Any]:
         "arxdeploy": metadata.version("arxdeploy"),
         "arxdeploy_sources_sha256": source_digest(),
         "aiohttp": metadata.version("aiohttp"),
+        "uvloop": metadata.version("uvloop"),  # the runtime's event loop (its routers)
+        "httptools": metadata.version("httptools"),
         "nginx": _first_line(["nginx", "-v"]),
         "wrk": _first_line(["wrk", "--version"]),
         "hyperfine": _first_line(["hyperfine", "--version"]),

@@ -1,19 +1,26 @@
-"""Router latency and throughput, as ratios to calling a replica directly, beside nginx.
+"""Router throughput, latency and CPU per request beside nginx, without and with a 90/10 split.
 
-Two replicas of the demo app are deployed with arxdeploy; wrk then loads, in turn, one replica
-directly, the arxdeploy router, and nginx proxying both replicas (same run, same replicas).
-Every target gets an unloaded run (one connection) and a loaded one (``wrk -t2 -c32``).
+Two replicas of the demo app are deployed with arxdeploy; wrk then loads one replica directly,
+the arxdeploy router, and nginx proxying the same replicas (same run). Every setting gets an
+unloaded run (one connection) and a loaded one (``wrk -t2 -c32``). Then two replicas of v2 start
+on the other color with 10 % of the requests (``LocalTarget.set_weight``), nginx gets the same
+four replicas weighted 9:9:1:1, and both are loaded again. The router and nginx take turns,
+several rounds each (medians reported, every round kept): the machine may be shared.
 The CPU time the proxy and the replicas burn per request is read from /proc (psutil).
+Last, the router is loaded while the candidate's weight changes every 50 ms: no request may fail.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +28,15 @@ from typing import Any
 
 import psutil
 
-from common import Settings, free_port, log, run_alone, service, wait_for_port
+from common import Service, Settings, free_port, log, run_alone, service, wait_for_port
 
 NAME = "router"
 PATH = "/api/version"  # a small JSON answer: the proxy's cost is not hidden behind the app's work
 NGINX_WORKERS = 1  # like the router: one process on one event loop
+SPLIT = 10  # percent of the requests to the candidate in the split runs
 
+# The router adds X-Forwarded-For, -Proto and -Host; nginx is told to do the same, so that the
+# replicas parse the same headers behind both (Python's http.server pays per header).
 NGINX_CONF = """\
 worker_processes {workers};
 pid {dir}/nginx.pid;
@@ -49,6 +59,9 @@ http {{
             proxy_pass http://replicas;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
         }}
     }}
 }}
@@ -56,11 +69,11 @@ http {{
 
 
 @contextmanager
-def nginx(upstreams: Sequence[str]) -> Iterator[tuple[str, int]]:
-    """nginx as a foreground child on a free port; yields its URL and master pid."""
+def nginx(upstreams: Sequence[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    """nginx as a foreground child on a free port, over (URL, weight) upstreams; yields its URL and master pid."""
     folder = Path(tempfile.mkdtemp(prefix="arxdeploy-bench-nginx-"))
     port = free_port()
-    servers = "\n".join(f"        server {u.removeprefix('http://')};" for u in upstreams)
+    servers = "\n".join(f"        server {url.removeprefix('http://')} weight={weight};" for url, weight in upstreams)
     conf = folder / "nginx.conf"
     conf.write_text(NGINX_CONF.format(workers=NGINX_WORKERS, dir=folder, servers=servers, port=port))
     command = ["nginx", "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf), "-g", "daemon off;"]
@@ -139,7 +152,8 @@ def with_children(pid: int) -> list[int]:
 
 
 def load(url: str, proxy_pids: Sequence[int], replica_pids: Sequence[int], **wrk_args: Any) -> dict[str, Any]:
-    """One wrk run, with the CPU the proxy and the replicas spent per request during it."""
+    """One wrk run (after a 1 s warm-up), with the CPU the proxy and the replicas spent per request."""
+    wrk(url, threads=2, connections=32, seconds=1)  # warm up pools and caches
     proxy_before, replicas_before = cpu_seconds(proxy_pids), cpu_seconds(replica_pids)
     figures = wrk(url, **wrk_args)
     requests = max(figures["requests"], 1)
@@ -149,62 +163,147 @@ def load(url: str, proxy_pids: Sequence[int], replica_pids: Sequence[int], **wrk
     return figures
 
 
-def ratios(figures: dict[str, dict[str, Any]], of: str) -> dict[str, float]:
-    direct = figures["direct"]
-    return {key: round(figures[of][key] / direct[key], 2) for key in ("p50_ms", "p99_ms", "req_per_s")}
+MEDIAN_KEYS = ("p50_ms", "p99_ms", "req_per_s", "proxy_cpu_us_per_req", "replica_cpu_us_per_req")
+SUM_KEYS = ("requests", "non_2xx", "socket_errors")
 
 
-def compare(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Deploy two replicas, put nginx beside the router, run every wrk setting on all three."""
+def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the rounds (failures summed), and the rounds themselves."""
+    figures: dict[str, Any] = {}
+    for key in MEDIAN_KEYS:
+        if key in rounds[0]:
+            figures[key] = round(statistics.median(r[key] for r in rounds), 3)
+    for key in SUM_KEYS:
+        figures[key] = sum(r[key] for r in rounds)
+    return {**figures, "rounds": rounds}
+
+
+def ratios(figures: dict[str, dict[str, Any]], of: str, to: str, keys: Sequence[str]) -> dict[str, float]:
+    return {key: round(figures[of][key] / figures[to][key], 2) for key in keys}
+
+
+Target = tuple[str, list[int], list[int]]  # URL, the proxy's processes, the replicas' processes
+
+
+def setting(targets: dict[str, Target], rounds: int, wrk_args: dict[str, Any], name: str) -> dict[str, Any]:
+    """Direct once (if there), then the router and nginx in turn for ``rounds`` rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
+    for number in range(rounds):
+        for target, (url, proxy_pids, pids) in targets.items():
+            if target == "direct" and number:
+                continue
+            log(f"router: {name}, {target}, round {number + 1} ({url}{PATH})")
+            runs[target].append(load(url + PATH, proxy_pids, pids, **wrk_args))
+    figures = {target: medians(found) for target, found in runs.items()}
+    result: dict[str, Any] = {"wrk": " ".join(wrk_command("URL", **wrk_args)), **figures}
+    result["router_vs_nginx"] = ratios(figures, "router", "nginx", ("req_per_s", "proxy_cpu_us_per_req", "p50_ms"))
+    if "direct" in figures:
+        result["router_vs_direct"] = ratios(figures, "router", "direct", ("p50_ms", "p99_ms", "req_per_s"))
+        result["nginx_vs_direct"] = ratios(figures, "nginx", "direct", ("p50_ms", "p99_ms", "req_per_s"))
+    return result
+
+
+def color_counts(svc: Service) -> dict[str, int]:
+    """Requests the router answered per color so far (its /metrics, all origins and classes)."""
+    counts: dict[str, int] = {}
+    pattern = re.compile(r'^arxdeploy_router_requests_total\{.*?color="(\w+)".*\} ([\d.e+]+)$', re.MULTILINE)
+    for color, value in pattern.findall(svc.metrics()):
+        counts[color] = counts.get(color, 0) + int(float(value))
+    return counts
+
+
+def compare(settings: dict[str, dict[str, Any]], rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with service(Settings(replicas=2)) as svc:
-        replicas = svc.live_replicas()
-        replica_pids = [r.pid for r in replicas]
-        with nginx([r.url for r in replicas]) as (nginx_url, nginx_pid):
-            targets = {  # URL, the proxy's processes, the replicas' processes
-                "direct": (replicas[0].url, [], replica_pids[:1]),
-                "router": (svc.url, [svc.runtime_pid()], replica_pids),
-                "nginx": (nginx_url, with_children(nginx_pid), replica_pids),
+        live = svc.live_replicas()
+        live_pids = [r.pid for r in live]
+        with nginx([(r.url, 1) for r in live]) as (nginx_url, nginx_pid):
+            targets = {
+                "direct": (live[0].url, [], live_pids[:1]),
+                "router": (svc.url, [svc.runtime_pid()], live_pids),
+                "nginx": (nginx_url, with_children(nginx_pid), live_pids),
             }
-            for run_name, wrk_args in runs.items():
-                figures: dict[str, dict[str, Any]] = {}
-                for target, (url, proxy_pids, pids) in targets.items():
-                    wrk(url + PATH, threads=2, connections=32, seconds=1)  # warm up pools and caches
-                    log(f"router: {run_name}, {target} ({url}{PATH})")
-                    figures[target] = load(url + PATH, proxy_pids, pids, **wrk_args)
-                results[run_name] = {
-                    "wrk": " ".join(wrk_command("URL", **wrk_args)),
-                    **figures,
-                    "router_vs_direct": ratios(figures, "router"),
-                    "nginx_vs_direct": ratios(figures, "nginx"),
-                }
+            for name, wrk_args in settings.items():
+                results[name] = setting(targets, rounds, wrk_args, name)
+        before = color_counts(svc)
+        candidate = svc.start_candidate("v2", replicas=2, weight=SPLIT)
+        all_pids = live_pids + [r.pid for r in candidate]
+        weights = [(r.url, 100 - SPLIT) for r in live] + [(r.url, SPLIT) for r in candidate]
+        with nginx(weights) as (nginx_url, nginx_pid):
+            targets = {
+                "router": (svc.url, [svc.runtime_pid()], all_pids),
+                "nginx": (nginx_url, with_children(nginx_pid), all_pids),
+            }
+            for name, wrk_args in settings.items():
+                results[f"{name}_split"] = setting(targets, rounds, wrk_args, f"{name} split {100 - SPLIT}/{SPLIT}")
+        after = color_counts(svc)
+        results["weight_changes"] = weight_changes(svc, settings["loaded"])
+    served = {color: after.get(color, 0) - before.get(color, 0) for color in after}
+    results["split_check"] = {
+        "answers_per_color_during_the_split_runs": served,  # warm-ups included
+        "candidate_share": round(min(served.values()) / max(sum(served.values()), 1), 4),
+    }
     return results
 
 
-def wrk_runs(unloaded_s: float, loaded_s: float) -> dict[str, dict[str, Any]]:
+def weight_changes(svc: Service, wrk_args: dict[str, Any]) -> dict[str, Any]:
+    """wrk through the router while another thread changes the candidate's weight every 50 ms."""
+    color = svc.candidate_color()
+    stop = threading.Event()
+    changes = 0
+
+    def change() -> None:
+        nonlocal changes
+        for weight in itertools.cycle((0, 10, 50, 100, 30, 0, 90)):
+            if stop.wait(0.05):
+                return
+            svc.set_weight(color, weight)
+            changes += 1
+
+    changer = threading.Thread(target=change)
+    log("router: loaded, the candidate's weight changing every 50 ms")
+    changer.start()
+    try:
+        figures = wrk(svc.url + PATH, **wrk_args)
+    finally:
+        stop.set()
+        changer.join()
+    svc.set_weight(color, SPLIT)
     return {
-        "unloaded": {"threads": 1, "connections": 1, "seconds": unloaded_s},
-        "loaded": {"threads": 2, "connections": 32, "seconds": loaded_s},
+        "wrk": " ".join(wrk_command("URL", **wrk_args)),
+        "weight_changes": changes,
+        "requests": figures["requests"],
+        "failed": figures["non_2xx"] + figures["socket_errors"],
+        "req_per_s": figures["req_per_s"],
     }
 
 
 def measure(quick: bool) -> dict[str, Any]:
+    settings = {
+        "unloaded": {"threads": 1, "connections": 1, "seconds": 2 if quick else 4},
+        "loaded": {"threads": 2, "connections": 32, "seconds": 3 if quick else 5},
+    }
+    rounds = 1 if quick else 3
     return {
         "path": PATH,
         "replicas": 2,
-        "direct_is": "one replica; the router and nginx spread the load over both",
+        "rounds": rounds,
+        "direct_is": "one replica; the router and nginx spread the load over both (four in the split runs)",
         "nginx_worker_processes": NGINX_WORKERS,
-        "nginx_upstream": "both replicas, round-robin, keepalive 64, HTTP/1.1, access_log off",
-        **compare(wrk_runs(2, 3) if quick else wrk_runs(5, 10)),
+        "nginx_upstream": "the same replicas, round-robin (weights 9:9:1:1 in the split runs), keepalive 64, "
+        "HTTP/1.1, X-Forwarded-For/-Proto/-Host set as the router sets them, access_log off",
+        **compare(settings, rounds),
     }
 
 
 def headline(figures: dict[str, Any]) -> str:
-    loaded = figures["loaded"]
-    r, n = loaded["router_vs_direct"], loaded["nginx_vs_direct"]
+    def pair(run: str) -> str:
+        ratio = figures[run]["router_vs_nginx"]
+        return f"req/s x{ratio['req_per_s']}, CPU/req x{ratio['proxy_cpu_us_per_req']}"
+
     return (
-        f"-c32 vs one replica direct: router p50 x{r['p50_ms']} p99 x{r['p99_ms']} req/s x{r['req_per_s']}; "
-        f"nginx p50 x{n['p50_ms']} p99 x{n['p99_ms']} req/s x{n['req_per_s']}"
+        f"router vs nginx at 1 connection: {pair('unloaded')}; at 32: {pair('loaded')}; "
+        f"90/10 split at 1: {pair('unloaded_split')}; at 32: {pair('loaded_split')}"
     )
 
 

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; figures in bench/results/<name>.json, a summary on stderr.
 
-    python bench/run.py                  # everything, about 4 minutes on 2 cores
+    python bench/run.py                  # everything, about 8 minutes on 2 cores
     python bench/run.py --quick          # shorter runs, fewer repeats: a smoke test (bench/results/quick/)
     python bench/run.py router cli_time  # some of them
     python bench/run.py --wait-quiet 120 # on a shared machine: start each one when the CPU is idle

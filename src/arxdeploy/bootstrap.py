@@ -324,6 +324,8 @@ def _local_target(loaded: LoadedConfig) -> LocalTarget:
                 listen=config.listen_for(name),
                 crash_loop_restarts=local.crash_loop_restarts,
                 crash_loop_window=local.crash_loop_window,
+                sticky_header=sticky.header if (sticky := config.environments[name].sticky) else None,
+                sticky_cookie=sticky.cookie if sticky else None,
             )
             for name in config.environments
         },

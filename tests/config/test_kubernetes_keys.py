@@ -109,6 +109,7 @@ def test_keys_without_effect_beside_a_template_folder_are_warned_about_with_thei
         "    autoscaling: {max_replicas: 4}\n"
         "    egress: []\n"
         "    listen: 127.0.0.1:9000\n"
+        "    sticky: {header: X-User-Id}\n"
     )
     target = "    manifests: k8s\n    image: ghcr.io/arxos/api:{version}\n    container_port: 8080\n"
     found = warnings_of(write, kube(staging=staging, target=target))
@@ -120,6 +121,7 @@ def test_keys_without_effect_beside_a_template_folder_are_warned_about_with_thei
         (13, "environments.staging.autoscaling", f"{templates}/staging/ are applied"),
         (14, "environments.staging.egress", f"{templates}/staging/ are applied"),
         (15, "environments.staging.listen", "has no effect on the kubernetes target: the Service takes the traffic"),
+        (16, "environments.staging.sticky", "has no effect on the kubernetes target: the Service takes the traffic"),
     ]
 
 

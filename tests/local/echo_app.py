@@ -1,7 +1,11 @@
 """An upstream for router tests: answers every request with what it received, as JSON.
 
-``/big?bytes=N`` answers N bytes with chunked transfer encoding (to test streaming). A version
-with ``crash`` in its name (``ARXDEPLOY_VERSION``) exits with status 1 as soon as it starts.
+``/big?bytes=N`` answers N bytes with chunked transfer encoding (to test streaming);
+``/close-delimited`` answers without a length and ends the answer by closing the connection;
+``/cut`` announces 1000 bytes, sends 10 and closes; after ``/drop-next`` the next request on the
+same connection is read and dropped unanswered (as a server whose keep-alive timed out does).
+HEAD answers carry the headers of the GET answer. A version with ``crash`` in its name
+(``ARXDEPLOY_VERSION``) exits with status 1 as soon as it starts.
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
+    drop_next = False
+
     def handle_one(self) -> None:
+        if self.drop_next:
+            self.close_connection = True
+            return None
         if self.path.startswith("/big"):
             return self.big(int(self.path.partition("bytes=")[2] or "0"))
+        if self.path == "/close-delimited":
+            return self.close_delimited()
+        if self.path == "/cut":
+            return self.cut()
+        self.drop_next = self.path == "/drop-next"
         length = int(self.headers.get("Content-Length") or 0)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = self.read_chunked()
@@ -41,8 +55,23 @@ class Echo(BaseHTTPRequestHandler):
         self.send_header("Set-Cookie", "session=from-upstream")
         self.send_header("X-Upstream", "echo")
         self.end_headers()
-        self.wfile.write(answer)
+        if self.command != "HEAD":
+            self.wfile.write(answer)
         return None
+
+    def close_delimited(self) -> None:
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"until the end of the connection\n" * 1000)
+        self.close_connection = True
+
+    def cut(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"0123456789")
+        self.close_connection = True
 
     def big(self, size: int) -> None:
         self.send_response(200)
@@ -65,7 +94,7 @@ class Echo(BaseHTTPRequestHandler):
             body += self.rfile.read(size)
             self.rfile.readline()
 
-    do_GET = do_POST = do_PUT = do_DELETE = handle_one
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_one
 
     def log_message(self, format: str, *args: object) -> None:
         pass

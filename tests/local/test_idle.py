@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,20 @@ def test_a_deployment_whose_runtime_left_meanwhile_starts_a_new_one(local: Local
     wait_until(lambda: answers(green.url + "/health"), what="v2 to answer")
     seam.switch(environment=ENV, color=Color.GREEN)
     assert httpx.get(local.url + "/api/version").json()["version"] == "v2"
+
+
+@pytest.mark.usefixtures("short_idle")
+def test_a_runtime_scraped_for_metrics_still_exits_when_idle(local: Local) -> None:
+    info, _ = ensure_runtime(local.state_dir)
+
+    def scraped_and_gone() -> bool:
+        # A scraper every 0.1 s, more often than the idle time: scrapes are not activity.
+        with contextlib.suppress(httpx.TransportError):  # it left meanwhile
+            assert httpx.get(info.url + "/metrics", timeout=1.0).status_code == 200
+        return not alive(info.pid)
+
+    wait_until(scraped_and_gone, interval=0.1, what="the scraped runtime to exit once idle")
+    assert not (local.state_dir / "metrics-targets.json").exists()
 
 
 def test_the_idle_exit_flag_ends_a_runtime_that_never_served(local: Local, children: Children) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -18,6 +18,7 @@ import pytest
 
 from arxdeploy.domain.states import Color
 from tests.fixtures.local import ECHO_APP, ENV, Local
+from tests.local.load import Change, check_changes, steady_load
 from tests.support import wait_until
 
 
@@ -63,59 +64,22 @@ def test_preview_of_a_color_that_does_not_run_answers_503(local: Local) -> None:
     assert "'green' is not running" in response.text
 
 
-@dataclass(frozen=True)
-class Sample:
-    sent: float
-    answered: float
-    version: str | None  # None: the request failed
-    error: str = ""
-
-
 def test_switch_is_atomic_under_load(local: Local) -> None:
     target = local.target()
     local.start(target, "blue", "v1", replicas=2)
     local.start(target, "green", "v2", replicas=2)
     target.switch(environment=ENV, color=Color.BLUE)
-    samples: list[Sample] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        with httpx.Client(base_url=local.url, timeout=5.0) as http:
-            for _ in range(20_000):  # bounded, whatever happens
-                if stop.is_set():
-                    return
-                sent = time.monotonic()
-                try:
-                    response = http.get("/api/version")
-                    ok = response.status_code == 200
-                    version = version_of(response) if ok else None
-                    samples.append(Sample(sent, time.monotonic(), version, response.text))
-                except httpx.HTTPError as exc:
-                    samples.append(Sample(sent, time.monotonic(), None, repr(exc)))
-
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        switched: list[tuple[float, float, str]] = []  # (called, returned, version now live)
+    changes = []
+    with steady_load(local.url) as load:
         for color, version in ((Color.GREEN, "v2"), (Color.BLUE, "v1"), (Color.GREEN, "v2")):
-            count = len(samples)
-            wait_until(lambda: len(samples) >= count + 50, what="requests to flow")  # noqa: B023 (called at once)
+            load.more()
             called = time.monotonic()
             target.switch(environment=ENV, color=color)
-            switched.append((called, time.monotonic(), version))
-        count = len(samples)
-        wait_until(lambda: len(samples) >= count + 50, what="requests after the last switch")
-    finally:
-        stop.set()
-        worker.join(timeout=10)
-    failures = [s for s in samples if s.version is None]
-    assert not failures, failures[:5]
-    for index, (_, returned, version) in enumerate(switched):
-        next_called = switched[index + 1][0] if index + 1 < len(switched) else float("inf")
-        # Sent after this switch returned, answered before the next one began: only one color.
-        after = [s.version for s in samples if returned < s.sent and s.answered < next_called]
-        assert after, "no request between two switches"
-        assert set(after) == {version}, f"after switch {index + 1} to {version}: {sorted(map(str, set(after)))}"
+            changes.append(Change(called, time.monotonic(), frozenset({version})))
+        load.more(what="requests after the last switch")
+    assert not load.failures(), load.failures()[:5]
+    # Sent after a switch returned, answered before the next one began: only one color.
+    check_changes(load, changes)
 
 
 @pytest.mark.slow
@@ -239,3 +203,124 @@ def test_a_client_leaving_before_its_answer_is_not_an_error(local: Local) -> Non
     log = (local.state_dir / "runtime.log").read_text()
     assert "Error handling request" not in log
     assert "Traceback" not in log
+
+
+def raw_exchange(local: Local, request: bytes) -> bytes:
+    """Send ``request`` bytes as they are; everything the router answers until it closes."""
+    host, port = local.listen.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_pipelined_requests_are_answered_in_order(echo: Local) -> None:
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(5))
+    answer = raw_exchange(echo, requests + b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    paths = [json.loads(body.split(b"\r\n\r\n", 1)[1] or b"{}").get("path") for body in _answers(answer)]
+    assert paths == ["/0", "/1", "/2", "/3", "/4", "/last"]
+
+
+def test_pipelined_requests_then_a_half_close_are_all_answered(echo: Local) -> None:
+    host, port = echo.listen.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(3)))
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    paths = [json.loads(body.split(b"\r\n\r\n", 1)[1]).get("path") for body in _answers(answer)]
+    assert paths == ["/0", "/1", "/2"]
+
+
+def _answers(raw: bytes) -> list[bytes]:
+    """Split answers with Content-Length (the echo app's) into one bytes each."""
+    answers = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(
+            next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        )
+        answers.append(head + b"\r\n\r\n" + rest[:length])
+        raw = rest[length:]
+    return answers
+
+
+def test_an_http_1_0_client_gets_the_answer_close_delimited(echo: Local) -> None:
+    answer = raw_exchange(echo, b"GET /big?bytes=100000 HTTP/1.0\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"transfer-encoding" not in head.lower()  # HTTP/1.0 knows no chunks: the close ends it
+    assert b"\r\nConnection: close" in head
+    assert body == b"x" * 100000
+
+
+def test_an_answer_without_a_length_goes_to_http_1_1_clients_chunked(echo: Local) -> None:
+    with httpx.Client(base_url=echo.url) as http:
+        response = http.get("/close-delimited")
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert response.content == b"until the end of the connection\n" * 1000
+        assert http.get("/after").json()["path"] == "/after"  # the client's connection stays usable
+
+
+def test_head_answers_carry_no_body_and_keep_the_connection(echo: Local) -> None:
+    with httpx.Client(base_url=echo.url) as http:
+        head = http.head("/thing")
+        assert head.status_code == 201
+        assert int(head.headers["Content-Length"]) > 0 and head.content == b""
+        for n in range(3):  # the router's connection to the replica is still in step
+            assert http.get(f"/next-{n}").json()["path"] == f"/next-{n}"
+
+
+def test_a_replica_that_breaks_off_its_answer_breaks_off_the_clients(echo: Local) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(echo.url + "/cut")
+    assert httpx.get(echo.url + "/fine").status_code == 201
+
+
+def test_a_request_the_replica_dropped_is_sent_again_only_if_that_is_safe(echo: Local) -> None:
+    with httpx.Client(base_url=echo.url) as http:
+        # One replica, one request at a time: the router's one kept-alive connection carries them all.
+        assert http.get("/drop-next").status_code == 201
+        again = http.get("/read-only")  # dropped unanswered: a GET is sent again on a new connection
+        assert (again.status_code, again.json()["path"]) == (201, "/read-only")
+        assert http.get("/drop-next").status_code == 201
+        dropped = http.post("/order", content=b"one pizza")  # a POST may have been acted on: not sent again
+        assert dropped.status_code == 502
+        assert re.fullmatch(
+            r"demo-api/staging: blue replica at 127\.0\.0\.1:\d+ dropped the request(: .*)?\n", dropped.text
+        )
+        assert http.get("/after").status_code == 201
+
+
+def test_input_that_is_not_http_is_refused(echo: Local) -> None:
+    answer = raw_exchange(echo, b"HELLO THERE\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"demo-api/staging: cannot read the request" in answer
+    huge = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"y" * 70_000 + b"\r\n\r\n"
+    answer = raw_exchange(echo, huge)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert raw_exchange(echo, b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 400 Bad Request\r\n"
+    )
+    # Not a forward proxy: CONNECT is refused and the connection closed (raw_exchange reads until then).
+    answer = raw_exchange(echo, b"CONNECT elsewhere:443 HTTP/1.1\r\nHost: elsewhere:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"cannot route request target 'elsewhere:443'" in answer
+
+
+def test_a_client_that_stops_sending_still_gets_its_answer(local: Local) -> None:
+    target = local.target()
+    local.start(target, "blue", "v1")
+    target.switch(environment=ENV, color=Color.BLUE)
+    host, port = local.listen.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)  # half-closed, as some clients do once the request is out
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"slow answer from v1\n")

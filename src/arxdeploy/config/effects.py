@@ -49,12 +49,13 @@ def unused_keys(loaded: LoadedConfig) -> list[ConfigProblem]:
         warn(("target", other), f"has no effect: target.type is {target.type}", f"remove it, or set type: {other}")
     kubernetes = target.kubernetes if target.type == "kubernetes" else None
     for name, environment in config.environments.items():
-        if target.type == "kubernetes" and _is_set(environment, "listen"):
-            warn(
-                ("environments", name, "listen"),
-                "has no effect on the kubernetes target: the Service takes the traffic",
-                "remove it",
-            )
+        for key in ("listen", "sticky"):
+            if target.type == "kubernetes" and _is_set(environment, key):
+                warn(
+                    ("environments", name, key),
+                    "has no effect on the kubernetes target: the Service takes the traffic",
+                    "remove it",
+                )
         for key, instead in _ENVIRONMENT_OBJECT_KEYS.items():
             if not _is_set(environment, key):
                 continue

@@ -23,6 +23,8 @@ _HOSTNAME = re.compile(
 )
 _DOTTED_NUMBERS = re.compile(r"[0-9.]+")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+HTTP_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP header or cookie name: a token (RFC 9110 5.6.2)
+_TOKEN = re.compile(HTTP_NAME)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _CPU = re.compile(r"([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)")
 _MEMORY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e[0-9]{1,2})?")
@@ -65,6 +67,13 @@ def check_listen(value: str) -> str:
         raise _fail("listen", "is not a host:port address like 127.0.0.1:8080 or [::1]:8080", value)
     if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise _fail("listen", "has no valid port; the port must be a number from 1 to 65535", value)
+    return value
+
+
+def check_http_name(value: str) -> str:
+    """A header or cookie name: letters, digits and ``!#$%&'*+.^_`|~-``, no spaces."""
+    if not _TOKEN.fullmatch(value):
+        raise _fail("http_name", "is not a header or cookie name; use letters, digits and '-' (like X-User-Id)", value)
     return value
 
 

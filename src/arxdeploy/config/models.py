@@ -32,6 +32,9 @@ MAX_APPROVAL_MINUTES = 366 * 24 * 60
 ServiceName = Annotated[str, AfterValidator(fields.dns_label(53)), fields.dns_label_schema(53)]
 EnvironmentName = Annotated[str, AfterValidator(fields.dns_label(63)), fields.dns_label_schema(63)]
 Listen = Annotated[str, AfterValidator(fields.check_listen)]
+HttpName = Annotated[
+    str, AfterValidator(fields.check_http_name), WithJsonSchema({"type": "string", "pattern": fields.HTTP_NAME})
+]
 StoreUrl = Annotated[str, AfterValidator(fields.check_store_url)]
 CommandPart = Annotated[str, AfterValidator(fields.template(fields.COMMAND_PLACEHOLDERS))]
 Email = Annotated[str, AfterValidator(fields.check_email), WithJsonSchema({"type": "string", "format": "email"})]
@@ -224,6 +227,22 @@ class EgressRule(_Model):
         return self
 
 
+class StickyRouting(_Model):
+    header: HttpName | None = Field(
+        default=None, description="Request header whose value keeps a client on one color (like X-User-Id)."
+    )
+    cookie: HttpName | None = Field(
+        default=None, description="Cookie whose value keeps a client on one color (like session)."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> StickyRouting:
+        if (self.header is None) == (self.cookie is None):
+            message = "needs exactly one of header and cookie"
+            _problems("StickyRouting", [_problem((), "sticky_key", message, None, hint="e.g. header: X-User-Id")])
+        return self
+
+
 class Environment(_Model):
     branches: list[str] = Field(default_factory=list, description="Git branches that deploy to this environment.")
     tags: list[str] = Field(
@@ -255,6 +274,11 @@ class Environment(_Model):
     listen: Listen | None = Field(
         default=None,
         description="Local target only: this environment's router address, instead of target.local.listen.",
+    )
+    sticky: StickyRouting | None = Field(
+        default=None,
+        description="Local target only: while traffic is split between two colors, keep each client on one "
+        "color by a header's or a cookie's value (without it, requests take turns).",
     )
 
     @model_validator(mode="after")

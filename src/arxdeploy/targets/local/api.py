@@ -1,6 +1,9 @@
 """The runtime's control API: JSON over loopback HTTP, every request with the bearer token.
 
-Errors are ``{"error": ..., "hint": ...}`` with a status code, never a traceback.
+Errors are ``{"error": ..., "hint": ...}`` with a status code, never a traceback. The one path
+without the token is ``GET /metrics`` (the routers' counts in Prometheus' text format: no
+secret in them, and a scraper cannot hold a token that changes with every runtime); a scrape
+does not count as activity, so a scraped runtime still ends itself when idle.
 """
 
 from __future__ import annotations
@@ -17,19 +20,28 @@ from aiohttp import web
 from arxdeploy.targets.local.environments import COLORS, Environments, Problem
 from arxdeploy.targets.local.files import ENVIRONMENT_NAME
 from arxdeploy.targets.local.idle import Idleness
+from arxdeploy.targets.local.split import Sticky
 from arxdeploy.targets.local.supervisor import ColorSpec, SpecError
+from arxdeploy.targets.local.traffic import Exposition
 
 log = logging.getLogger("arxdeploy.runtime")
 
 MAX_REPLICAS = 64  # processes on one machine: more is a typo, not a plan
+METRICS = "/metrics"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def control_app(
-    *, token: str, environments: Environments, idleness: Idleness, shutdown: Callable[[float], Awaitable[None]]
+    *,
+    token: str,
+    environments: Environments,
+    idleness: Idleness,
+    shutdown: Callable[[float], Awaitable[None]],
+    exposition: Exposition | None = None,
 ) -> web.Application:
     expected = f"Bearer {token}".encode()
     loop = asyncio.get_running_loop()
+    exposition = exposition or Exposition(environments.traffic, environments.gauges)
 
     @web.middleware
     async def activity(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -39,6 +51,8 @@ def control_app(
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=503)  # never sent: the connection is closed
+        if request.path == METRICS:
+            return await handler(request)  # a scraper keeps nobody's runtime alive
         idleness.request_started()
         try:
             return await handler(request)
@@ -62,9 +76,13 @@ def control_app(
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        if not hmac.compare_digest(given, expected) and request.path != METRICS:
             return _error(401, "missing or wrong token", "read it from runtime.json in the state directory")
         return await handler(request)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = exposition.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "pid": os.getpid()})
@@ -98,6 +116,7 @@ def control_app(
             listen=_get(body, "listen", str),
             owner_pid=_get(body, "owner_pid", (int, type(None)), None),
             owner_grace=float(_get(body, "owner_grace_s", (int, float), 10.0)),
+            sticky=_sticky(_get(body, "sticky", (dict, type(None)), None)),
         )
         return web.json_response({"started": started, **environments.state(name)})
 
@@ -107,6 +126,18 @@ def control_app(
         if color is not None and color not in COLORS:
             raise Problem(400, f"color must be one of {', '.join(COLORS)} or null, not {color!r}")
         await environments.switch(name, color)
+        return web.json_response(environments.state(name))
+
+    async def set_weight(request: web.Request) -> web.Response:
+        name = _environment(request)
+        body = await _body(request)
+        color = _get(body, "color", str)
+        weight = _get(body, "weight", int)
+        if color not in COLORS:
+            raise Problem(400, f"color must be one of {', '.join(COLORS)}, not {color!r}")
+        if not 0 <= weight <= 100:
+            raise Problem(400, f"weight is a percentage of the requests, from 0 to 100, not {weight}")
+        await environments.set_weight(name, color, weight)
         return web.json_response(environments.state(name))
 
     async def delete_color(request: web.Request) -> web.Response:
@@ -124,10 +155,12 @@ def control_app(
         return web.json_response({"stopped": True})
 
     app = web.Application(middlewares=[activity, errors, auth], client_max_size=1024 * 1024)
+    app.router.add_get(METRICS, metrics)
     app.router.add_get("/v1/healthz", healthz)
     app.router.add_get("/v1/environments/{env}", get_environment)
     app.router.add_put("/v1/environments/{env}/colors/{color}", put_color)
     app.router.add_post("/v1/environments/{env}/switch", switch)
+    app.router.add_post("/v1/environments/{env}/weight", set_weight)
     app.router.add_delete("/v1/environments/{env}/colors/{color}", delete_color)
     app.router.add_delete("/v1/environments/{env}", delete_environment)
     app.router.add_post("/v1/shutdown", post_shutdown)
@@ -150,6 +183,15 @@ def _color(request: web.Request) -> str:
     if color not in COLORS:
         raise Problem(400, f"color must be one of {', '.join(COLORS)}, not {color!r}")
     return color
+
+
+def _sticky(raw: dict[str, Any] | None) -> Sticky | None:
+    if raw is None:
+        return None
+    try:
+        return Sticky(header=raw.get("header"), cookie=raw.get("cookie"))
+    except (TypeError, ValueError) as exc:
+        raise Problem(400, f"sticky: {exc}", 'give {"header": NAME} or {"cookie": NAME}') from None
 
 
 def _drain_timeout(request: web.Request, default: float = 30.0) -> float:

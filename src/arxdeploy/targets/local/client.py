@@ -67,6 +67,17 @@ class LocalEnvironmentSpec:
     crash_loop_restarts: int = 3
     crash_loop_window: timedelta = timedelta(seconds=60)
     abandon_after: timedelta = timedelta(seconds=10)  # a candidate whose deploy process died
+    # Sticky split: a client keeps its color while the weights stand, keyed by this request
+    # header's value or this cookie's (at most one of the two).
+    sticky_header: str | None = None
+    sticky_cookie: str | None = None
+
+    def sticky(self) -> dict[str, str] | None:
+        if self.sticky_header:
+            return {"header": self.sticky_header}
+        if self.sticky_cookie:
+            return {"cookie": self.sticky_cookie}
+        return None
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,7 @@ class LocalTarget:
             "owner_grace_s": spec.abandon_after.total_seconds(),
             "crash_loop_restarts": spec.crash_loop_restarts,
             "crash_loop_window_s": spec.crash_loop_window.total_seconds(),
+            "sticky": spec.sticky(),
         }
         self._call("PUT", f"{_env_path(environment)}/colors/{Color(color).value}", body=body, timeout=60.0)
 
@@ -197,6 +209,34 @@ class LocalTarget:
             raise TargetError(
                 f"{environment}/{Color(color).value} is not running: nothing to switch to", hint="start it first"
             )
+
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        """Send ``weight`` percent (0 to 100) of new requests to ``color`` and the rest to the live color.
+
+        ``color`` must run and must not be live. The change is atomic, like a switch: each request
+        sees the weights before it or after it; requests in flight finish where they are. Weight 0
+        ends the split; ``switch`` ends it too (everything to the color switched to), and stopping
+        the weighted color first takes its weight away. Without a sticky header or cookie, requests
+        take turns (exactly ``weight`` of every 100); with one, a client keeps its color while the
+        weights stand. Idempotent: it sets the weight, whatever it was before.
+
+        Raises ``TargetError`` if the color does not run, is live, or nothing is live (409 from
+        the runtime), ``TransientTargetError`` if the runtime cannot be reached, and
+        ``UsageError`` for a weight outside 0 to 100.
+        """
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise UsageError(f"weight {weight!r} is not a percentage", hint="give a whole number from 0 to 100")
+        body = {"color": Color(color).value, "weight": weight}
+        changed = self._call_if_running("POST", f"{_env_path(environment)}/weight", body=body)
+        if changed is None:  # no runtime: nothing runs
+            raise TargetError(
+                f"{environment}/{Color(color).value} is not running: it cannot take traffic", hint="start it first"
+            )
+
+    def weights(self, *, environment: str) -> dict[Color, int]:
+        """Each color's percent of new requests now (a color that takes none is left out)."""
+        raw = self._read(environment).get("weights") or {}
+        return {Color(color): int(weight) for color, weight in raw.items()}
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
         drain = drain_timeout.total_seconds()
@@ -386,6 +426,8 @@ def _nothing_runs(environment: str) -> dict[str, Any]:
         "listen": None,
         "live_url": None,
         "preview_url": None,
+        "weights": {},
+        "sticky": None,
         "colors": {},
     }
 

@@ -1,7 +1,8 @@
 """What the runtime runs: per environment, a router and up to two colors of replicas.
 
-Every change to an environment holds its lock, so a stop that is draining and a switch cannot
-interleave. Reads (``state``) take no lock: they see a consistent enough snapshot.
+Every change to an environment holds its lock, so a stop that is draining and a switch (or a
+change of weight) cannot interleave. Reads (``state``) take no lock: they see a consistent
+enough snapshot.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arxdeploy.targets.local.files import RuntimeFiles
+from arxdeploy.targets.local.pools import Pool
 from arxdeploy.targets.local.processes import pid_alive
-from arxdeploy.targets.local.router import Pool, Router
+from arxdeploy.targets.local.router import Router
+from arxdeploy.targets.local.split import Sticky
 from arxdeploy.targets.local.supervisor import ColorGroup, ColorSpec, SpecError
+from arxdeploy.targets.local.traffic import Gauge, Traffic
 
 log = logging.getLogger("arxdeploy.runtime")
 
@@ -57,10 +61,11 @@ class Environment:
 
 
 class Environments:
-    def __init__(self, files: RuntimeFiles, on_change: Callable[[], None]) -> None:
+    def __init__(self, files: RuntimeFiles, on_change: Callable[[], None], traffic: Traffic | None = None) -> None:
         self._files = files
         self._on_change = on_change
         self._envs: dict[str, Environment] = {}
+        self.traffic = traffic or Traffic()
 
     def serving(self) -> bool:
         """True while any environment exists: a router or a replica, or one being started or stopped."""
@@ -68,6 +73,10 @@ class Environments:
 
     def groups(self) -> list[ColorGroup]:
         return [c.group for env in self._envs.values() for c in env.colors.values()]
+
+    def gauges(self) -> list[Gauge]:
+        """Every running color's weight and requests in flight, for /metrics."""
+        return [g for env in self._envs.values() if env.router is not None for g in env.router.gauges()]
 
     def state(self, name: str) -> dict[str, object]:
         env = self._envs.get(name)
@@ -81,15 +90,27 @@ class Environments:
             "listen": f"{router.host}:{router.port}" if router else None,
             "live_url": router.url if router else None,
             "preview_url": router.url if router else None,  # with the X-Arxdeploy-Color header
+            "weights": router.weights() if router else {},
+            "sticky": router.sticky.as_dict() if router and router.sticky else None,
             "colors": colors,
         }
 
-    async def start_color(self, spec: ColorSpec, *, listen: str, owner_pid: int | None, owner_grace: float) -> bool:
+    async def start_color(
+        self,
+        spec: ColorSpec,
+        *,
+        listen: str,
+        owner_pid: int | None,
+        owner_grace: float,
+        sticky: Sticky | None = None,
+    ) -> bool:
         """Start ``spec`` unless it already runs; True if something was started."""
         spec.argv(port=0, index=1)  # a bad placeholder fails now, not in the first replica
         env = self._envs.setdefault(spec.environment, Environment(spec.environment))
         async with env.lock:
             await self._ensure_router(env, listen=listen, service=spec.service)
+            assert env.router is not None
+            env.router.sticky = sticky
             current = env.colors.get(spec.color)
             if current is not None and current.group.spec.same_release(spec):
                 if env.live_color() != spec.color:
@@ -115,8 +136,7 @@ class Environments:
                 ) from exc
             pool = Pool(spec.color, spec.version, group.replicas)
             env.colors[spec.color] = Candidate(group, pool, owner_pid, owner_grace)
-            assert env.router is not None
-            env.router.pools[spec.color] = pool
+            env.router.add_pool(pool)
             log.info("%s/%s: started %s (%d replicas)", env.name, spec.color, spec.version, spec.replicas)
             self._on_change()
             return True
@@ -130,7 +150,7 @@ class Environments:
         async with env.lock:
             if color is None:
                 if env.router is not None:
-                    env.router.live = None
+                    env.router.switch(None)
                 log.info("%s: switched to nothing", name)
                 return
             candidate = env.colors.get(color)
@@ -141,9 +161,35 @@ class Environments:
                     hint="start the color (and check its health) before switching to it",
                 )
             assert env.router is not None
-            env.router.live = candidate.pool  # the switch: one assignment
+            env.router.switch(candidate.pool)  # one assignment; ends any split
             candidate.owner_pid = None  # live now: not an abandoned candidate any more
             log.info("%s: switched to %s (%s)", name, color, candidate.group.spec.version)
+
+    async def set_weight(self, name: str, color: str, weight: int) -> None:
+        """Send ``weight`` percent of new requests to ``color``, a running color that is not live."""
+        env = self._envs.get(name)
+        not_running = Problem(
+            409,
+            f"{name}/{color} has no running replica: giving it traffic would fail those requests",
+            hint="start the color (and check its health) before giving it a weight",
+        )
+        if env is None:
+            raise not_running
+        async with env.lock:
+            candidate = env.colors.get(color)
+            if env.router is None or candidate is None or not candidate.group.running():
+                raise not_running
+            live = env.live_color()
+            if live is None:
+                raise Problem(409, f"{name} has no live color to share the traffic with", hint=f"switch to {color}")
+            if live == color:
+                raise Problem(
+                    409,
+                    f"{name}/{color} is live: it takes what the other color does not",
+                    hint="give the weight to the other color",
+                )
+            env.router.set_weight(candidate.pool, weight)
+            log.info("%s: %s takes %d%% of new requests, %s the rest", name, color, weight, live)
 
     async def stop_color(self, name: str, color: str, *, drain_timeout: float) -> bool:
         env = self._envs.get(name)
@@ -164,7 +210,7 @@ class Environments:
             return
         async with env.lock:
             if env.router is not None:
-                env.router.live = None
+                env.router.switch(None)
             await asyncio.gather(*(self._stop(env, c, drain_timeout=drain_timeout) for c in list(env.colors)))
             if env.router is not None:
                 await env.router.stop()
@@ -222,7 +268,7 @@ class Environments:
                     f"cannot listen on {listen} for {env.name}: environment {other.name} of this runtime uses it",
                     hint=f"give environments.{env.name}.listen its own address in the config",
                 )
-        router = Router(service=service, environment=env.name, host=host, port=port)
+        router = Router(service=service, environment=env.name, host=host, port=port, traffic=self.traffic)
         try:
             await router.start()
         except OSError as exc:
@@ -241,7 +287,7 @@ class Environments:
         if candidate is None:
             return False
         if env.router is not None:
-            env.router.pools.pop(color, None)  # no new previews; requests in flight go on
+            env.router.remove_pool(color)  # no new request (previews, a weight); those in flight go on
         if not await candidate.pool.drain(drain_timeout):
             log.warning(
                 "%s/%s: %d requests still in flight after %.0fs: stopping anyway",

@@ -35,6 +35,11 @@ class RuntimeFiles:
         return self.root / "runtime.log"
 
     @property
+    def metrics_targets(self) -> Path:
+        """The runtime's /metrics address for Prometheus' file-based discovery (``file_sd_configs``)."""
+        return self.root / "metrics-targets.json"
+
+    @property
     def replicas(self) -> Path:
         """The process groups started, so a new runtime can kill what a dead one left behind."""
         return self.root / "replicas.json"
