@@ -1,26 +1,13 @@
 """Store fixtures: one contract, every implementation.
 
-The PostgreSQL cases use ARXDEPLOY_TEST_POSTGRES_URL when it is set (e.g.
-``postgresql+psycopg://postgres@127.0.0.1:5439/arx_test``); otherwise, when a PostgreSQL server
-is installed (``/usr/lib/postgresql/*/bin/initdb``), a throwaway cluster started for the session.
-Without either they skip, except under CI as root, where they fail: CI must exercise PostgreSQL.
-Each test gets its own schema.
+The PostgreSQL cases use the session's server (``postgres_server`` in tests/conftest.py); each
+test gets its own schema.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
-import shlex
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,125 +15,6 @@ import pytest
 
 from arxdeploy.ports import Store
 from arxdeploy.testing.store import MemoryStore
-
-POSTGRES_ENV = "ARXDEPLOY_TEST_POSTGRES_URL"
-POSTGRES_INSTALLS = Path("/usr/lib/postgresql")  # Debian: <version>/bin/{initdb,pg_ctl,...}
-DATABASE = "arx_test"
-DEADLINE = 30.0  # seconds the throwaway cluster may take to start or stop
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a PostgreSQL database for the whole session."""
-    if url := os.environ.get(POSTGRES_ENV):
-        yield url
-        return
-    bindir = _postgres_bindir()
-    if bindir is None:
-        reason = (
-            f"no PostgreSQL server: set {POSTGRES_ENV}, or install the server (apt-get install postgresql;"
-            " scripts/install-test-deps.sh does when run as root)"
-        )
-        if os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0:
-            pytest.fail(f"CI must run the store tests on PostgreSQL; {reason}", pytrace=False)
-        pytest.skip(reason)
-    with _throwaway_cluster(bindir) as url:
-        yield url
-
-
-def _postgres_bindir() -> Path | None:
-    """The bin directory of the newest installed PostgreSQL server, if any."""
-    found = [p.parent for p in POSTGRES_INSTALLS.glob("*/bin/initdb") if p.parent.parent.name.isdigit()]
-    return max(found, key=lambda bindir: int(bindir.parent.name), default=None)
-
-
-@contextlib.contextmanager
-def _throwaway_cluster(bindir: Path) -> Iterator[str]:
-    """Start a private cluster in a temporary directory; stop and delete it afterwards."""
-    # initdb and postgres refuse to run as root: then the cluster belongs to the postgres user.
-    as_postgres = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="arx-pg-"))  # short: socket paths are limited to ~100 bytes
-    data, sockets, log = root / "data", root / "sockets", root / "server.log"
-    sockets.mkdir()
-    if as_postgres:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(root)
-            raise RuntimeError("running as root, but there is no 'postgres' user to own the test cluster") from None
-        for path in (root, sockets):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-
-    def pg(tool: str, *args: str) -> None:
-        command = [str(bindir / tool), *args]
-        if as_postgres:
-            command = (
-                ["runuser", "-u", "postgres", "--", *command]
-                if shutil.which("runuser")
-                else ["su", "-s", "/bin/sh", "postgres", "-c", shlex.join(command)]
-            )
-        done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=DEADLINE + 10, check=False)
-        if done.returncode != 0:
-            server_log = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-            raise RuntimeError(
-                f"{shlex.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}{server_log}"
-            )
-
-    try:
-        pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
-        for attempt in range(3):  # the free port may be taken before the server binds it: pick another
-            port = _free_port()
-            options = f"-p {port} -c fsync=off -c listen_addresses=127.0.0.1 -k {shlex.quote(str(sockets))}"
-            log.unlink(missing_ok=True)
-            try:
-                pg("pg_ctl", "start", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", str(int(DEADLINE)))
-                break
-            except RuntimeError as error:
-                if attempt == 2 or "Address already in use" not in str(error):
-                    raise
-        _create_database(port)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DATABASE}"
-    finally:
-        try:
-            _stop(data, pg)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-def _stop(data: Path, pg: Callable[..., None]) -> None:
-    """Stop the server if one runs (also a half-started one), forcefully if it will not stop."""
-    pidfile = data / "postmaster.pid"
-    for mode in ("fast", "immediate"):
-        if not pidfile.exists():
-            return
-        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            pg("pg_ctl", "stop", "-D", str(data), "-m", mode, "-w", "-t", str(int(DEADLINE)))
-    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)  # its backends follow it out
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _create_database(port: int) -> None:
-    """Connect (retrying until the deadline: the server may still be coming up) and create the database."""
-    import psycopg
-
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        try:
-            with psycopg.connect(
-                host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=5, autocommit=True
-            ) as conn:
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture
