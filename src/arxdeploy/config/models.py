@@ -256,6 +256,11 @@ class Environment(_Model):
         default=None,
         description="Local target only: this environment's router address, instead of target.local.listen.",
     )
+    restore_database_on_rollback: bool = Field(
+        default=False,
+        description="Whether a rollback here also restores the database from the dump taken before the change "
+        "it undoes (with backup.database); the writes made since are lost. Off: rollbacks leave the database alone.",
+    )
 
     @model_validator(mode="after")
     def _room_to_scale(self) -> Environment:
@@ -471,6 +476,21 @@ class BackupStorage(_Model):
         return self
 
 
+class DatabaseBackup(_Model):
+    backup_script: PathText = Field(
+        description="Executable that writes a dump of the database to $ARXDEPLOY_DUMP_FILE, run by every backup "
+        "(relative to the config file); the seed's DATABASE_BACKUP_SCRIPT."
+    )
+    restore_script: PathText = Field(
+        description="Executable that restores the database from the dump in $ARXDEPLOY_DUMP_FILE, run by "
+        "`backup restore --with-database` (relative to the config file); the seed's DATABASE_RESTORE_SCRIPT."
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=30),
+        description="How long either script may run; then it is stopped and its step fails.",
+    )
+
+
 class Backup(_Model):
     keep: int = Field(
         default=20,
@@ -491,6 +511,10 @@ class Backup(_Model):
         description="With encryption: the age public keys (age1...) or SSH public keys that can open backups.",
     )
     storage: BackupStorage = Field(default_factory=BackupStorage, description="Where backups are kept.")
+    database: DatabaseBackup | None = Field(
+        default=None,
+        description="The app's database: dumped by a script into every backup, restored by another on request.",
+    )
 
     @model_validator(mode="after")
     def _recipients_with_encryption(self) -> Backup:
@@ -596,6 +620,24 @@ class Config(_Model):
         return self
 
     @model_validator(mode="after")
+    def _database_to_restore(self) -> Config:
+        if self.backup.database is not None:
+            return self
+        errors = [
+            _problem(
+                ("environments", name, "restore_database_on_rollback"),
+                "no_database",
+                "needs backup.database: no dump is taken without it",
+                None,
+                hint="add backup.database with backup_script and restore_script, or remove this key",
+            )
+            for name, env in self.environments.items()
+            if env.restore_database_on_rollback
+        ]
+        _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
     def _one_namespace_each(self) -> Config:
         kubernetes = self.target.kubernetes
         if self.target.type != "kubernetes" or kubernetes is None:
@@ -668,6 +710,8 @@ class Config(_Model):
             checks=self.health_checks.policy(),
             approval=self.approval(environment),
             drain_timeout=local.drain_timeout if local is not None else DEFAULT_DRAIN_TIMEOUT,
+            database=self.backup.database is not None,
+            restore_database_on_rollback=env.restore_database_on_rollback,
         )
 
 
