@@ -20,6 +20,7 @@ import pytest
 from tests.support import SESSION_MARKER, Children
 
 if TYPE_CHECKING:
+    from tests.fixtures.database import AppDatabase
     from tests.fixtures.kube import Cluster
     from tests.fixtures.storage import AzureServer, S3Server
 
@@ -78,6 +79,15 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(reason)
     with throwaway_cluster(bindir) as url:
         yield url
+
+
+@pytest.fixture
+def app_database(postgres_server: str) -> Iterator[AppDatabase]:
+    """A database of the test's own, with rows, on the session's server (tests/fixtures/database.py)."""
+    from tests.fixtures.database import app_database
+
+    with app_database(postgres_server) as made:
+        yield made
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -98,7 +99,8 @@ def unpack(
                 sink = None
                 if into is not None and name != MANIFEST and spill(name):
                     found.spilled[name] = into / str(len(found.spilled))
-                    sink = found.spilled[name].open("xb")
+                    # New (never an existing file followed), and readable by this user only.
+                    sink = os.fdopen(os.open(found.spilled[name], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
                 with sink or contextlib.nullcontext():
                     while chunk := reader.read(CHUNK):
                         digest.update(chunk)
