@@ -167,3 +167,22 @@ def test_the_restore_script_gets_the_dump_and_the_backup_it_comes_from(tmp_path:
     assert (tmp_path / "seen").read_text().split() == [str(dump), "20261204-090000-cd34", "v1", DEPLOYMENT.id]
     with pytest.raises(StepFailed, match="holds no database dump"):
         scripts(tmp_path, "#!/bin/sh\n", restore).restore(rollback, {}, "20261204-090000-cd34")
+
+
+def test_the_variables_masked_in_the_scripts_output_are_those_named_like_secrets() -> None:
+    environ = {
+        "PGPASSWORD": "a",
+        "MYSQL_PWD": "b",
+        "AWS_SECRET_ACCESS_KEY": "c",
+        "GITHUB_TOKEN": "d",
+        "AZURE_STORAGE_CONNECTION_STRING": "e",
+        "ARXDEPLOY_BACKUP_IDENTITY": "f",
+        "STRIPE_KEY": "g",
+        "db_password": "h",
+        "PGHOST": "db.internal",
+        "PGUSER": "app",
+        "PATH": "/usr/bin",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "KEYBOARD": "us",
+    }
+    assert sorted(environment_secrets(environ)) == list("abcdefgh")
