@@ -20,9 +20,11 @@ import pytest
 from tests.support import SESSION_MARKER, Children
 
 if TYPE_CHECKING:
+    from tests.fixtures.database import AppDatabase
     from tests.fixtures.kube import Cluster
     from tests.fixtures.storage import AzureServer, S3Server
 
+POSTGRES_ENV = "ARXDEPLOY_TEST_POSTGRES_URL"
 GRACE = 10.0  # seconds for processes on their way out (a runtime draining, replicas after SIGTERM)
 _SURVIVORS = pytest.StashKey[list[str]]()
 
@@ -52,6 +54,39 @@ def cluster() -> Iterator[Cluster]:
     from tests.fixtures.kube import open_cluster
 
     with open_cluster() as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL database for the whole session: ARXDEPLOY_TEST_POSTGRES_URL when it
+    is set (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5439/arx_test``), otherwise a throwaway
+    server (tests/fixtures/postgres.py). Without either the tests that need it skip, except under CI
+    as root, where they fail: CI must exercise PostgreSQL."""
+    from tests.fixtures.postgres import postgres_bindir, throwaway_cluster
+
+    if url := os.environ.get(POSTGRES_ENV):
+        yield url
+        return
+    bindir = postgres_bindir()
+    if bindir is None:
+        reason = (
+            f"no PostgreSQL server: set {POSTGRES_ENV}, or install the server (apt-get install postgresql;"
+            " scripts/install-test-deps.sh does when run as root)"
+        )
+        if os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0:
+            pytest.fail(f"CI must run the PostgreSQL tests; {reason}", pytrace=False)
+        pytest.skip(reason)
+    with throwaway_cluster(bindir) as url:
+        yield url
+
+
+@pytest.fixture
+def app_database(postgres_server: str) -> Iterator[AppDatabase]:
+    """A database of the test's own, with rows, on the session's server (tests/fixtures/database.py)."""
+    from tests.fixtures.database import app_database
+
+    with app_database(postgres_server) as made:
         yield made
 
 

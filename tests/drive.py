@@ -36,6 +36,8 @@ def reconcile(engine: Engine, *, plan: EnvironmentPlan) -> Submitted:
     return engine.submit(plan=plan, request=Request(plan.environment, Kind.RECONCILE))
 
 
-def restore(engine: Engine, *, plan: EnvironmentPlan, backup: str, version: str) -> tuple[Deployment, View]:
-    request = Request(plan.environment, Kind.RESTORE, version=version, backup=backup)
+def restore(
+    engine: Engine, *, plan: EnvironmentPlan, backup: str, version: str, with_database: bool = False
+) -> tuple[Deployment, View]:
+    request = Request(plan.environment, Kind.RESTORE, version=version, backup=backup, with_database=with_database)
     return ran(engine.submit(plan=plan, request=request))

@@ -13,11 +13,12 @@ from arxdeploy.config.snapshot import Snapshot
 from arxdeploy.domain.events import Deployment
 from arxdeploy.errors import ConfigError, ConfigProblem
 from arxdeploy.ports import BackupInfo, Clock, Export, Store
-from arxdeploy.redact import Redactor
+from arxdeploy.redact import Redactor, environment_secrets
 
 if TYPE_CHECKING:
     from arxdeploy.backup.storage import Storage
     from arxdeploy.backup.stored import StoredBackups
+    from arxdeploy.database import DatabaseScripts
 
 
 def open_backups(
@@ -43,18 +44,49 @@ def open_backups(
         for path, content in snapshot.files.items()
         if content is not None
     }
+    database = database_scripts(loaded, snapshot, redactor, environ)
     return StoredBackups(
         storage=_backup_storage(loaded, environ),
         service=config.service,
         target=config.target.type,
         clock=clock,
-        sources=Sources(config=ConfigCopy(resolved + b"\n", files), store=store, mask=redactor.data),
+        sources=Sources(
+            config=ConfigCopy(resolved + b"\n", files),
+            store=store,
+            mask=redactor.data,
+            dumps=database.dump if database else None,
+        ),
         rules=Rules(
             keep=settings.keep,
             max_age=settings.max_age,
             recipients=tuple(settings.recipients) if settings.encryption else (),
         ),
         opener=lambda: crypto.Opener.from_environ(environ),
+        restore_dumps=database.restore if database else None,
+    )
+
+
+def database_scripts(
+    loaded: LoadedConfig, snapshot: Snapshot, redactor: Redactor, environ: Mapping[str, str]
+) -> DatabaseScripts | None:
+    """``backup.database``'s scripts as read when the command started; None without it. Their
+    output is masked of the config's secrets and of every variable named like a secret
+    (PGPASSWORD...): the credentials the scripts get come from the environment, not the config."""
+    settings = loaded.config.backup.database
+    if settings is None:
+        return None
+    from arxdeploy.database import DatabaseScripts, Script
+
+    def script(key: str, path: str) -> Script:
+        return Script(f"backup.database.{key}", path, snapshot.read(loaded.base_dir / path))
+
+    return DatabaseScripts(
+        backup_script=script("backup_script", settings.backup_script),
+        restore_script=script("restore_script", settings.restore_script),
+        timeout=settings.timeout,
+        cwd=loaded.base_dir,
+        environ=environ,
+        mask=redactor.also(environment_secrets(environ)),
     )
 
 
@@ -89,6 +121,9 @@ class DeferredBackups:
 
     def target_part(self, *, backup_id: str) -> Export:
         return self.made().target_part(backup_id=backup_id)
+
+    def restore_database(self, *, backup_id: str, deployment: Deployment) -> str:
+        return self.made().restore_database(backup_id=backup_id, deployment=deployment)
 
 
 def _backup_storage(loaded: LoadedConfig, environ: Mapping[str, str]) -> Storage:

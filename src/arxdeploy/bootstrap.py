@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from arxdeploy.backup_wiring import DeferredBackups, check_recipients, open_backups
 from arxdeploy.clock import SystemClock
-from arxdeploy.config import LoadedConfig, load
+from arxdeploy.config import LoadedConfig, database_script_problems, load
 from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
@@ -175,6 +175,8 @@ def build(
     ]
     clock = SystemClock()
     check_recipients(loaded)
+    if not reads_only and (missing := database_script_problems(loaded)):
+        raise ConfigError(missing)  # a command that may take a backup needs its database script
     backups = functools.cache(lambda: open_backups(loaded, snapshot, store, redactor, environ, clock))
     local: LocalTarget | None = None
     cluster: KubernetesTarget | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import ssl
 import subprocess
@@ -19,6 +18,7 @@ import httpx
 
 from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import CheckResult, Probe, Round
+from arxdeploy.scripts import private_copy
 
 if TYPE_CHECKING:
     from arxdeploy.check_proxy import CheckProxy
@@ -134,12 +134,7 @@ class HttpHealthProbe:
             if self._folder is None:
                 self._folder = Path(tempfile.mkdtemp(prefix="arxdeploy-checks-"))
             folder = self._folder / str(len(self._copies))
-            folder.mkdir(mode=0o700)
-            copy = folder / check.path.name
-            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
-            with os.fdopen(fd, "wb") as out:
-                out.write(check.content)
-            self._copies[check.name] = copy
+            self._copies[check.name] = private_copy(folder, check.path.name, check.content)
         return self._copies[check.name]
 
     def _get(self, client: httpx.Client, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:

@@ -354,6 +354,7 @@ class BackupInfo:
     size: int  # bytes stored
     encrypted: bool
     where: str  # where it is, for people: a path or a URL
+    database: bool = False  # it holds a dump of the database (backup.database)
 
 
 class Backups(Protocol):
@@ -375,6 +376,17 @@ class Backups(Protocol):
 
         Raises ``NotFoundError`` (no such backup), ``DamagedBackupError`` (never handed out),
         ``UsageError`` (encrypted, and no key to open it) or ``BackupError``.
+        """
+        ...
+
+    def restore_database(self, *, backup_id: str, deployment: Deployment) -> str:
+        """Put the database back as backup ``backup_id``'s dump holds it, for ``deployment`` (the
+        restore or rollback doing it), once every file of the backup matched its digest; returns
+        a line for people. The writes made since the dump are lost.
+
+        Raises what ``target_part`` raises, ``UsageError`` when no database is configured or the
+        backup holds no dump, and ``StepFailed`` when the restore script fails or runs out of
+        time (its last lines of output in ``answer``).
         """
         ...
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from arxdeploy.domain.events import Deployment, Event
@@ -15,12 +16,27 @@ MASK = "***"
 # from the environment that happens to be part of an address (a domain) would otherwise break them.
 IDENTITY_FIELDS = frozenset({"approvers", "requested_by", "who", "version", "config_digest"})
 _MIN_LEN = 3  # masking one- or two-character values would mangle ordinary text
+# Names of environment variables that hold secrets by convention: PGPASSWORD, MYSQL_PWD,
+# AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN, AZURE_STORAGE_CONNECTION_STRING, ARXDEPLOY_BACKUP_IDENTITY, STRIPE_KEY...
+_SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|PRIVATE|CREDENTIAL|CONNECTION_STRING|IDENTITY|(^|_)(PWD|KEY)$"
+)
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """The values of the variables whose names say they hold a secret: what users' scripts may
+    print (a connection error quoting its connection string) and nobody may read in a record."""
+    return [value for name, value in environ.items() if _SECRET_NAME.search(name.upper())]
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted({s for s in secrets if len(s) >= _MIN_LEN}, key=len, reverse=True)
+
+    def also(self, secrets: Iterable[str]) -> Redactor:
+        """A redactor that masks ``secrets`` too."""
+        return Redactor([*self._secrets, *secrets])
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -32,6 +32,8 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
         "created_at": d.created_at.isoformat(),
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
         "traffic_on": view.traffic_on.value if view.traffic_on else None,
+        "restores_database": view.restores_database or d.route.restore_database,
+        "database_restored_from": view.database_restored_from,
         "failure": None,
         "steps": [
             {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from arxdeploy.backup.contents import ConfigCopy, DumpHook
+from arxdeploy.backup.contents import ConfigCopy, DumpHook, RestoreHook
 from arxdeploy.backup.crypto import Opener
 from arxdeploy.backup.storage import Storage
 from arxdeploy.backup.storage.azure import AzureBlobStorage
@@ -53,6 +53,7 @@ class Place:
         recipients: tuple[str, ...] = (),
         opener: Opener | None = None,
         dumps: DumpHook | None = None,
+        restore_dumps: RestoreHook | None = None,
         storage: Storage | None = None,
     ) -> StoredBackups:
         config = ConfigCopy(
@@ -67,6 +68,7 @@ class Place:
             sources=Sources(config=config, store=self.store, mask=Redactor([SECRET]).data, dumps=dumps),
             rules=Rules(keep=keep, max_age=max_age, recipients=recipients),
             opener=lambda: opener,
+            restore_dumps=restore_dumps,
         )
 
     def deployment(self, environment: str = "staging", *, live: str | None = "1.0") -> Deployment:

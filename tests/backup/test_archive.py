@@ -26,6 +26,11 @@ def test_an_archive_reads_back_whole_with_the_members_asked_for(tmp_path: Path) 
     opened = unpack(tmp_path / "b.tar.gz", keep=lambda name: name.startswith("target/"))
     assert opened.damaged == [] and opened.manifest == manifest_for(files)
     assert opened.kept == {"target/a.yaml": b"kind: A\n"}  # the dump was checked, not kept
+    # A dump asked for is streamed to a file, checked on the way, never held in memory.
+    (tmp_path / "out").mkdir()
+    opened = unpack(tmp_path / "b.tar.gz", spill=lambda name: name.startswith("dumps/"), into=tmp_path / "out")
+    assert opened.damaged == [] and opened.kept == {} and opened.spilled == {"dumps/dump.sql": tmp_path / "out" / "0"}
+    assert (tmp_path / "out" / "0").read_bytes() == big.read_bytes()
     # The same content makes the same archive.
     pack(tmp_path / "again.tar.gz", manifest_for(files), files, mtime=0)
     assert (tmp_path / "again.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
@@ -56,6 +61,14 @@ def test_hostile_or_unlisted_members_are_reported_and_never_written(tmp_path: Pa
         "extra.txt: not in the manifest",
     ]
     assert set(opened.kept) == {"target/a.yaml", "extra.txt"}
+    assert not (tmp_path.parent / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
+    # Written to files (as dumps are): under numbers of the reader's choosing, never by their names.
+    (tmp_path / "out").mkdir()
+    spilled = unpack(path, spill=lambda name: True, into=tmp_path / "out")
+    assert spilled.damaged == opened.damaged and spilled.kept == {}
+    assert spilled.spilled == {"target/a.yaml": tmp_path / "out" / "0", "extra.txt": tmp_path / "out" / "1"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0", "1"]
+    assert (tmp_path / "out" / "0").read_bytes() == b"kind: A\n"
     assert not (tmp_path.parent / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
 
 

@@ -6,13 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arxdeploy.domain.decide import Route, next_state
-from arxdeploy.domain.states import STEP_OF, TERMINAL, Outcome, State
+from arxdeploy.domain.decide import Route, next_state, route_for
+from arxdeploy.domain.states import STEP_OF, TERMINAL, Kind, Outcome, State
 
 S, O = State, Outcome  # noqa: E741 - short names keep the table readable
 PLAIN = Route()
 GATED = Route(needs_approval=True)
 NO_MONITOR = Route(monitor=False)
+WITH_DATA = Route(monitor=False, restore_database=True)  # a restore --with-database, or a rollback asked to
 
 TABLE = [
     # happy path
@@ -23,6 +24,9 @@ TABLE = [
     (S.BACKING_UP, O.OK, PLAIN, S.DEPLOYING),
     (S.DEPLOYING, O.OK, PLAIN, S.VERIFYING),
     (S.VERIFYING, O.OK, PLAIN, S.SWITCHING),
+    (S.VERIFYING, O.OK, WITH_DATA, S.RESTORING_DATABASE),
+    (S.RESTORING_DATABASE, O.OK, WITH_DATA, S.SWITCHING),
+    (S.SWITCHING, O.OK, WITH_DATA, S.FINALIZING),
     (S.SWITCHING, O.OK, PLAIN, S.MONITORING),
     (S.SWITCHING, O.OK, NO_MONITOR, S.FINALIZING),
     (S.MONITORING, O.OK, PLAIN, S.FINALIZING),
@@ -43,6 +47,9 @@ TABLE = [
     (S.VERIFYING, O.FAILED, PLAIN, S.CLEANING_UP),
     (S.VERIFYING, O.INTERRUPTED, PLAIN, S.CLEANING_UP),
     (S.DEPLOYING, O.REJECTED, PLAIN, S.CLEANING_UP),
+    # the database restore comes before the switch: what was live still is
+    (S.RESTORING_DATABASE, O.FAILED, WITH_DATA, S.CLEANING_UP),
+    (S.RESTORING_DATABASE, O.INTERRUPTED, WITH_DATA, S.CLEANING_UP),
     # traffic may have moved: send it back
     (S.SWITCHING, O.FAILED, PLAIN, S.ROLLING_BACK),
     (S.SWITCHING, O.INTERRUPTED, PLAIN, S.ROLLING_BACK),
@@ -74,7 +81,7 @@ def test_every_running_state_has_a_step() -> None:
 
 
 @given(
-    route=st.builds(Route, needs_approval=st.booleans(), monitor=st.booleans()),
+    route=st.builds(Route, needs_approval=st.booleans(), monitor=st.booleans(), restore_database=st.booleans()),
     outcomes=st.lists(st.sampled_from(list(Outcome)), max_size=40),
 )
 def test_any_sequence_then_progress_ends_terminal(route: Route, outcomes: list[Outcome]) -> None:
@@ -96,3 +103,10 @@ def test_traffic_never_abandoned_after_switch(outcomes: list[Outcome]) -> None:
         seen.append(state)
     if State.SWITCHING in seen and state is State.FAILED:
         assert State.ROLLING_BACK in seen[seen.index(State.SWITCHING) :]
+
+
+def test_only_a_restore_or_a_rollback_ever_restores_the_database() -> None:
+    for kind in Kind:
+        asked = route_for(kind, restore_database=True).restore_database
+        assert asked is (kind in (Kind.RESTORE, Kind.ROLLBACK)), kind
+        assert route_for(kind).restore_database is False

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from arxdeploy.targets.local.client import LocalTarget
+from tests.fixtures.database import AppDatabase
 from tests.support import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arxos"
@@ -132,8 +133,11 @@ def test_the_workflow_passes_actionlint_and_reads_the_example_config() -> None:
     assert set(workflow["jobs"]) >= {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
 
 
-def test_the_wrapper_script_passes_shellcheck() -> None:
-    checked = run([tool("shellcheck"), str(SCRIPT)])
+def test_the_wrapper_and_database_scripts_pass_shellcheck() -> None:
+    scripts = [SCRIPT, *sorted((INFRA / "deploy" / "scripts").glob("*.sh"))]
+    assert [p.name for p in scripts] == ["deploy_script.sh", "backup_database.sh", "restore_database.sh"]
+    assert all(os.access(p, os.X_OK) for p in scripts)
+    checked = run([tool("shellcheck"), *map(str, scripts)])
     assert checked.returncode == 0, checked.stdout
 
 
@@ -142,10 +146,12 @@ def test_the_wrapper_script_passes_shellcheck() -> None:
 
 @dataclass
 class Repo:
-    """A copy of the example whose config runs the demo app on this machine instead of a cluster."""
+    """A copy of the example whose config runs the demo app on this machine instead of a cluster,
+    its database scripts dumping a real database (as a CI job's PG* variables name it)."""
 
     root: Path
     ports: dict[str, int]
+    database: AppDatabase
 
     @property
     def config(self) -> Path:
@@ -174,10 +180,10 @@ class Repo:
 
     def script(self, *args: str, person: str = "dev@arxos.com") -> subprocess.CompletedProcess[str]:
         env = {"ARXDEPLOY": f"{sys.executable} -m arxdeploy.cli.main", "ARXDEPLOY_EMAIL": person}
-        return run([str(self.root / "arx-infra" / "deploy" / "deploy_script.sh"), *args], **env)
+        return run([str(self.root / "arx-infra" / "deploy" / "deploy_script.sh"), *args], **env, **self.database.env)
 
     def cli(self, *args: str, person: str = "dev@arxos.com") -> subprocess.CompletedProcess[str]:
-        return run([*CLI, "-c", str(self.config), *args], ARXDEPLOY_EMAIL=person)
+        return run([*CLI, "-c", str(self.config), *args], ARXDEPLOY_EMAIL=person, **self.database.env)
 
     def deploy(self, environment: str, version: str) -> None:
         """What the deploy jobs do: the script, then, if it waits at the gate, an approval and resume."""
@@ -212,13 +218,13 @@ class Repo:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Repo]:
+def repo(tmp_path: Path, app_database: AppDatabase) -> Iterator[Repo]:
     root = tmp_path / "arxos"
     shutil.copytree(EXAMPLE, root)
     app = resources.files("arxdeploy.demo_app").joinpath("app.py").read_text(encoding="utf-8")
     (root / "arx-infra" / "deploy" / "app.py").write_text(app)
     ports = {"staging": free_port(), "production": free_port()}
-    made = Repo(root, ports)
+    made = Repo(root, ports, app_database)
     config = yaml.safe_load(made.config.read_text())
     config.pop("store_url")  # the record moves from the cluster to this machine too
     config["target"] = {
@@ -280,3 +286,9 @@ def test_the_seeds_five_usage_examples(repo: Repo) -> None:
         ("deploy", "v1.2.0", "succeeded"),
         ("deploy", main_version, "succeeded"),
     ]
+    # Every backup holds a dump of the database; the rollback left the data as it was.
+    backups = json.loads(repo.cli("backup", "list", "--env", "production", "--json").stdout)
+    assert len(backups) == 3 and all(b["database"] for b in backups)
+    rollback = json.loads(repo.cli("show", history[0]["id"], "--json").stdout)
+    assert rollback["database_restored_from"] is None
+    assert "the database is left as it is" in rollback["steps"][0]["detail"]

@@ -1,15 +1,11 @@
 """Store fixtures: one contract, every implementation.
 
-The PostgreSQL cases use ARXDEPLOY_TEST_POSTGRES_URL when it is set (e.g.
-``postgresql+psycopg://postgres@127.0.0.1:5439/arx_test``); otherwise, when a PostgreSQL server
-is installed (``/usr/lib/postgresql/*/bin/initdb``), a throwaway cluster started for the session.
-Without either they skip, except under CI as root, where they fail: CI must exercise PostgreSQL.
-Each test gets its own schema.
+The PostgreSQL cases use the session's server (``postgres_server`` in tests/conftest.py); each
+test gets its own schema.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,28 +15,6 @@ import pytest
 
 from arxdeploy.ports import Store
 from arxdeploy.testing.store import MemoryStore
-from tests.fixtures.postgres import postgres_bindir, throwaway_cluster
-
-POSTGRES_ENV = "ARXDEPLOY_TEST_POSTGRES_URL"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a PostgreSQL database for the whole session."""
-    if url := os.environ.get(POSTGRES_ENV):
-        yield url
-        return
-    bindir = postgres_bindir()
-    if bindir is None:
-        reason = (
-            f"no PostgreSQL server: set {POSTGRES_ENV}, or install the server (apt-get install postgresql;"
-            " scripts/install-test-deps.sh does when run as root)"
-        )
-        if os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0:
-            pytest.fail(f"CI must run the store tests on PostgreSQL; {reason}", pytrace=False)
-        pytest.skip(reason)
-    with throwaway_cluster(bindir) as url:
-        yield url
 
 
 @pytest.fixture

@@ -77,6 +77,8 @@ class DeploymentOut(_Out):
     created_at: str
     finished_at: str | None
     traffic_on: str | None
+    restores_database: bool = Field(description="A restore or rollback that puts the database back too.")
+    database_restored_from: str | None = Field(description="The backup whose database dump it restored, once it did.")
     failure: FailureOut | None
     steps: list[StepOut]
 

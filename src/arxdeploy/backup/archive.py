@@ -3,15 +3,18 @@
 Members are regular files only, with a fixed owner, mode and time, so the same content makes
 the same archive. Files given as paths (database dumps can be large) are streamed, never read
 whole. Reading streams too: each member's sha256 is checked against the manifest as it is
-read, and only the members asked for are kept in memory; nothing is ever written to disk from
-an archive, so a hostile member name has nowhere to go.
+read, and only the members asked for are kept in memory, or written (``spill``, for dumps) to
+files the reader names by number in a folder of its choosing: a member's own name never
+becomes a path, so a hostile one has nowhere to go.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -66,11 +69,21 @@ class Opened:
     manifest: Manifest | None = None
     digests: dict[str, str] = field(default_factory=dict)  # every member read -> its sha256
     kept: dict[str, bytes] = field(default_factory=dict)  # the members asked for
+    spilled: dict[str, Path] = field(default_factory=dict)  # the members written to files, by name
     damaged: list[str] = field(default_factory=list)  # "name: what is wrong", for people
 
 
-def unpack(path: Path, *, keep: Callable[[str], bool] = lambda name: False) -> Opened:
-    """Read the archive at ``path``, checking every member against the manifest."""
+def unpack(
+    path: Path,
+    *,
+    keep: Callable[[str], bool] = lambda name: False,
+    spill: Callable[[str], bool] = lambda name: False,
+    into: Path | None = None,
+) -> Opened:
+    """Read the archive at ``path``, checking every member against the manifest. Members that
+    ``keep`` names are kept in memory; those ``spill`` names are written to new files in the
+    folder ``into`` (``0``, ``1``, ...: never the member's name), to be used only once nothing
+    was found damaged."""
     found = Opened()
     sizes: dict[str, int] = {}
     try:
@@ -83,11 +96,19 @@ def unpack(path: Path, *, keep: Callable[[str], bool] = lambda name: False) -> O
                 reader = tar.extractfile(member)
                 assert reader is not None  # a regular file always has one
                 digest, kept, size = hashlib.sha256(), io.BytesIO(), 0
-                while chunk := reader.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if name == MANIFEST or keep(name):
-                        kept.write(chunk)
+                sink = None
+                if into is not None and name != MANIFEST and spill(name):
+                    found.spilled[name] = into / str(len(found.spilled))
+                    # New (never an existing file followed), and readable by this user only.
+                    sink = os.fdopen(os.open(found.spilled[name], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+                with sink or contextlib.nullcontext():
+                    while chunk := reader.read(CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if sink is not None:
+                            sink.write(chunk)
+                        elif name == MANIFEST or keep(name):
+                            kept.write(chunk)
                 if name == MANIFEST:
                     if found.manifest is not None or found.digests:
                         found.damaged.append(f"{MANIFEST}: not the first member")
@@ -98,7 +119,7 @@ def unpack(path: Path, *, keep: Callable[[str], bool] = lambda name: False) -> O
                         found.damaged.append(f"{MANIFEST}: unreadable ({exc})")
                     continue
                 found.digests[name], sizes[name] = digest.hexdigest(), size
-                if keep(name):
+                if keep(name) and name not in found.spilled:
                     found.kept[name] = kept.getvalue()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         # Cut short or altered: what was read before stays checked; the rest is reported missing.

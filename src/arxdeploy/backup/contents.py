@@ -6,7 +6,8 @@
     config/files/...          the files it names (check scripts, manifest templates), as read
                               when the command started: the content approvals bind to
     history/deployments.json  the environment's deployments with their events, masked
-    dumps/...                 database dumps, from the ``DumpHook`` when one is set
+    dumps/...                 database dumps, from the ``DumpHook`` when one is set (and put
+                              back by the ``RestoreHook`` when asked)
 
 Secrets never enter a backup: the config and the history are masked on the way in.
 """
@@ -33,6 +34,9 @@ HISTORY_LIMIT = 200  # deployments: the environment's recent past, not the whole
 # The hook for database dumps: given the deployment and an empty folder, write the dumps there
 # and return each one's name (as it will sit under dumps/) and path. Raising fails the backup.
 DumpHook = Callable[[Deployment, Path], Mapping[str, Path]]
+# The hook that restores them: given the deployment doing it, a backup's dumps (name -> a private
+# copy, every digest checked) and that backup's id; returns a line for people. Raising fails it.
+RestoreHook = Callable[[Deployment, Mapping[str, Path], str], str]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ def gather(
     files[HISTORY] = history
     files.update({DUMPS + name: path for name, path in (dumps or {}).items()})
     return files
+
+
+def is_dump(name: str) -> bool:
+    return name.startswith(DUMPS)
 
 
 def target_part(files: Mapping[str, bytes]) -> dict[str, bytes]:

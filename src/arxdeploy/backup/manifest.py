@@ -5,8 +5,9 @@
   encrypted with it: file names and digests do not leak.
 - The **index** (``<id>.json``, beside the archive) is what listings and rollbacks read without
   the key: who took the backup, when, what the target's colors ran, the target's facts (names,
-  never contents), and the archive's own size and sha256, so a truncated or altered archive is
-  caught before it is even opened. It is written last: a backup exists once its index does.
+  never contents), whether it holds a database dump, and the archive's own size and sha256, so
+  a truncated or altered archive is caught before it is even opened. It is written last: a
+  backup exists once its index does.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class Index:
             "files": i.files,
             "archive": {"name": self.archive, "size": i.size, "sha256": self.sha256},
             "encryption": "age" if i.encrypted else None,
+            "database": i.database,
         }
         return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
 
@@ -144,6 +146,7 @@ class Index:
             size=int(archive["size"]),
             encrypted=raw.get("encryption") == "age",
             where=where,
+            database=raw.get("database") is True,  # absent from indexes written before dumps existed
         )
         return cls(info=info, archive=str(archive["name"]), sha256=str(archive["sha256"]))
 

@@ -67,6 +67,7 @@ class Checked:
     backup: BackupInfo
     files: dict[str, str]  # name -> sha256 as the manifest gives it
     damaged: tuple[str, ...]  # "name: what is wrong"
+    spilled: dict[str, Path] = field(default_factory=dict)  # files written out, by name (dumps)
 
     @property
     def intact(self) -> bool:
@@ -82,6 +83,7 @@ class StoredBackups:
     sources: Sources
     rules: Rules = field(default_factory=Rules)
     opener: Callable[[], Opener | None] = lambda: None  # the identities where this command runs
+    restore_dumps: contents.RestoreHook | None = None  # puts a database back from its dump
     _opened: dict[str, Export] = field(default_factory=dict, repr=False)
 
     # --- ports.Backups -------------------------------------------------------------------
@@ -126,6 +128,7 @@ class StoredBackups:
                 size=size,
                 encrypted=sealed,
                 where=self.storage.where(folder + name),
+                database=bool(dumps),
             )
             self.storage.put(folder + name, payload)
             # Last: from now on the backup exists.
@@ -140,15 +143,29 @@ class StoredBackups:
         if backup_id not in self._opened:
             index = self._index(backup_id)
             checked, files = self._open(index, keep=lambda name: name.startswith(contents.TARGET))
-            if checked.damaged:
-                raise DamagedBackupError(
-                    f"backup {backup_id} is damaged: {'; '.join(checked.damaged)}",
-                    damaged=checked.damaged,
-                    hint="it is never restored; `arxdeploy backup verify ID` shows what is wrong",
-                )
+            _refuse_damaged(checked)
             info = index.info
             self._opened[backup_id] = Export(contents.target_part(files), info.facts, info.versions)
         return self._opened[backup_id]
+
+    def restore_database(self, *, backup_id: str, deployment: Deployment) -> str:
+        if self.restore_dumps is None:
+            raise UsageError(
+                "no database to restore: backup.database is not in the config",
+                hint="add backup.database with its backup_script and restore_script",
+            )
+        index = self._index(backup_id)
+        if not index.info.database:
+            raise UsageError(
+                f"backup {index.info.id} holds no database dump (it was taken without backup.database)",
+                hint="`arxdeploy backup list` shows which backups hold one",
+            )
+        with _scratch() as scratch:
+            (scratch / "dumps").mkdir(mode=0o700)
+            checked, _ = self._open(index, keep=lambda name: False, spill=contents.is_dump, into=scratch / "dumps")
+            _refuse_damaged(checked)
+            dumps = {name.removeprefix(contents.DUMPS): path for name, path in checked.spilled.items()}
+            return self.restore_dumps(deployment, dumps, index.info.id)
 
     # --- for people ----------------------------------------------------------------------
 
@@ -247,7 +264,16 @@ class StoredBackups:
             )
         return index
 
-    def _open(self, index: Index, *, keep: Callable[[str], bool]) -> tuple[Checked, dict[str, bytes]]:
+    def _open(
+        self,
+        index: Index,
+        *,
+        keep: Callable[[str], bool],
+        spill: Callable[[str], bool] = lambda name: False,
+        into: Path | None = None,
+    ) -> tuple[Checked, dict[str, bytes]]:
+        """Download, decrypt and check a backup; the files ``keep`` names in memory, those
+        ``spill`` names written to files in ``into`` (``Checked.spilled``)."""
         info = index.info
         key = f"{self.service}/{info.environment}/{index.archive}"
         damaged: list[str] = []
@@ -275,13 +301,22 @@ class StoredBackups:
                         damaged=[*damaged, index.archive],
                     ) from exc
                 payload = clear
-            opened = archive.unpack(payload, keep=keep)
+            opened = archive.unpack(payload, keep=keep, spill=spill, into=into)
         manifest = opened.manifest
         if manifest is not None and (manifest.id, manifest.environment) != (info.id, info.environment):
             damaged.append(f"manifest.json: names backup {manifest.id} of {manifest.environment}")
         damaged += opened.damaged
         files = {name: entry.sha256 for name, entry in (manifest.files.items() if manifest else ())}
-        return Checked(info, files, tuple(damaged)), opened.kept
+        return Checked(info, files, tuple(damaged), opened.spilled), opened.kept
+
+
+def _refuse_damaged(checked: Checked) -> None:
+    if checked.damaged:
+        raise DamagedBackupError(
+            f"backup {checked.backup.id} is damaged: {'; '.join(checked.damaged)}",
+            damaged=checked.damaged,
+            hint="it is never restored; `arxdeploy backup verify ID` shows what is wrong",
+        )
 
 
 _SUFFIXES = (INDEX, archive.SUFFIX + SEALED, archive.SUFFIX)

@@ -59,6 +59,7 @@ def backup_show(options: Options, deployment_id: str, as_json: bool) -> None:
         click.echo(f"ran:       {', '.join(found.versions) or 'nothing'}")
         sealed = "encrypted with age" if found.encrypted else "not encrypted"
         click.echo(app.redactor(f"where:     {found.where} ({found.size} bytes, {found.files} files, {sealed})"))
+        click.echo(f"database:  {'a dump (dumps/database.dump)' if found.database else 'no dump'}")
 
 
 @backup.command("verify")
@@ -98,14 +99,24 @@ def backup_verify(options: Options, deployment_id: str, as_json: bool) -> None:
 @backup.command("restore")
 @click.argument("deployment_id")
 @click.option("--reason", default="", help="Why: recorded with the restore.")
+@click.option(
+    "--with-database",
+    is_flag=True,
+    help="Also put the database back from this backup's dump (backup.database.restore_script), just "
+    "before the switch. Every write made since the dump is lost.",
+)
 @json_option
 @pass_options
-def backup_restore(options: Options, deployment_id: str, reason: str, as_json: bool) -> None:
+def backup_restore(options: Options, deployment_id: str, reason: str, with_database: bool, as_json: bool) -> None:
     """Return the environment to what was live when this backup was taken, from this backup.
 
     A recorded deployment of kind restore: the same checks and the same atomic switch as a
     rollback, starting that version as this very backup saved it. The backup is downloaded and
-    every digest checked first; a damaged one is never restored (exit 1).
+    every digest checked first; a damaged one is never restored (exit 1). The database is left
+    as it is unless --with-database is given: then the restore script runs on the backup's dump
+    once the version passed its checks, before it takes traffic; if it fails, the deployment
+    fails and what was live stays live. The restore's own backup, taken first, holds a dump of
+    the database as it was just before (`backup restore <that id> --with-database` undoes it).
     """
     from arxdeploy.cli.deploys import submit
     from arxdeploy.cli.render import Printer
@@ -118,10 +129,27 @@ def backup_restore(options: Options, deployment_id: str, reason: str, as_json: b
         found = app.backups.get(deployment_id)
         if found.live_version is None:
             raise UsageError(f"nothing was live in {found.environment} when backup {found.id} was taken")
+        if with_database and app.loaded.config.backup.database is None:
+            raise UsageError(
+                "--with-database: no database to restore, backup.database is not in the config",
+                hint="add backup.database with its backup_script and restore_script",
+            )
+        if with_database and not found.database:
+            raise UsageError(
+                f"--with-database: backup {found.id} holds no database dump (taken without backup.database)",
+                hint="`arxdeploy backup list` shows which backups hold one",
+            )
         # Opened and checked now: a damaged backup (or a missing key) stops here, before anything is recorded.
         app.backups.target_part(backup_id=found.id)
-        why = reason or f"restore of backup {found.id}"
-        request = Request(found.environment, Kind.RESTORE, version=found.live_version, reason=why, backup=found.id)
+        why = reason or f"restore of backup {found.id}" + (" with its database" if with_database else "")
+        request = Request(
+            found.environment,
+            Kind.RESTORE,
+            version=found.live_version,
+            reason=why,
+            backup=found.id,
+            with_database=with_database,
+        )
         submit(app, printer, request, as_json=as_json)
 
 
@@ -137,5 +165,6 @@ def info_json(b: BackupInfo) -> dict[str, Any]:
         "size": b.size,
         "file_count": b.files,
         "encrypted": b.encrypted,
+        "database": b.database,
         "where": b.where,
     }

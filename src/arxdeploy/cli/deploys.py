@@ -106,7 +106,10 @@ def rollback(options: Options, environment: str, to_version: str | None, reason:
     """Return an environment to the previous good version (or --to VERSION).
 
     Uses the warm color when it still runs that version, otherwise starts it fresh; the
-    same checks and the same atomic switch as a deploy. Exit codes as for deploy.
+    same checks and the same atomic switch as a deploy. The database is left as it is, unless
+    the environment sets restore_database_on_rollback: then the newest dump taken while that
+    version was live is restored before the switch (the writes since are lost). Exit codes as
+    for deploy.
     """
     from arxdeploy.cli.render import Printer
 

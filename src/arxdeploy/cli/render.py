@@ -78,6 +78,8 @@ class Printer:
             self._line(f"[bold magenta]⇄[/] traffic now on {where}")
         elif event.type == "progress":
             self._progress(str(event.data.get("message", "")))
+        elif event.type == "warning":
+            self._line(Text(f"! {event.data.get('message', '')}", style="yellow"))
         elif event.type == "approval_requested":
             data = event.data
             who = ", ".join(data.get("approvers", []))
@@ -100,7 +102,8 @@ class Printer:
                 if d.kind.value == "stop"
                 else f"{d.service} {d.version} to {d.environment}"
             )
-            self._line(f"[bold]{verb} {what}[/] (now: {was}) · deployment {d.id}")
+            data = " and its database" if d.route.restore_database else ""
+            self._line(f"[bold]{verb} {what}{data}[/] (now: {was}) · deployment {d.id}")
         elif state.terminal:
             self._stop_status()
         else:
@@ -132,7 +135,7 @@ class Printer:
             self.out.print(f"  … {text}")
             self._last_plain = news
 
-    def _line(self, markup: str) -> None:
+    def _line(self, markup: str | Text) -> None:
         self.out.print(markup)
 
     def _stop_status(self) -> None:
@@ -223,12 +226,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
 
 def backups_table(found: Sequence[Any], redactor: Redactor) -> None:
     table = Table()
-    for column in ("deployment", "env", "taken (UTC)", "live then", "size", "encrypted", "where"):
+    for column in ("deployment", "env", "taken (UTC)", "live then", "size", "encrypted", "database", "where"):
         table.add_column(column)
     for b in found:
         live = f"{b.live_version} ({b.live_color.value})" if b.live_version and b.live_color else "nothing"
         sealed = Text("age", style="green") if b.encrypted else Text("no")
+        dump = "dump" if b.database else "-"
         table.add_row(
-            b.id, b.environment, f"{b.created_at:%Y-%m-%d %H:%M:%S}", live, size_text(b.size), sealed, b.where
+            b.id, b.environment, f"{b.created_at:%Y-%m-%d %H:%M:%S}", live, size_text(b.size), sealed, dump, b.where
         )
     console(redactor).print(table if found else "no backups yet")

@@ -6,7 +6,7 @@ This package is the adapter that owns pydantic and PyYAML; nothing outside it im
 from __future__ import annotations
 
 from arxdeploy.config.effects import unused_keys
-from arxdeploy.config.loader import LoadedConfig, check_files, json_schema, load
+from arxdeploy.config.loader import LoadedConfig, check_files, database_script_problems, json_schema, load
 from arxdeploy.config.models import Config
 
-__all__ = ["Config", "LoadedConfig", "check_files", "json_schema", "load", "unused_keys"]
+__all__ = ["Config", "LoadedConfig", "check_files", "database_script_problems", "json_schema", "load", "unused_keys"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -100,24 +100,16 @@ def _tidy(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProble
 
 
 def check_files(loaded: LoadedConfig) -> list[ConfigProblem]:
-    """Problems with the files the config names: check scripts, the app's folder, manifests."""
+    """Problems with the files the config names: check scripts, database scripts, the app's
+    folder, manifests."""
     config, base = loaded.config, loaded.base_dir
     problems: list[ConfigProblem] = []
-
-    def report(key: KeyPath, message: str, hint: str | None = None) -> None:
-        problems.append(
-            ConfigProblem(
-                str(loaded.path), loaded.line_of(*key), dotted(key), mask(message, loaded.secrets) or "", hint
-            )
-        )
-
-    for index, check in enumerate(config.health_checks.custom_checks):
-        key: KeyPath = ("health_checks", "custom_checks", index, "script")
-        script = base / check.script
-        if not script.is_file():
-            report(key, f"{script} does not exist", "paths are relative to the config file's folder")
-        elif not os.access(script, os.X_OK):
-            report(key, f"{script} is not executable", f"chmod +x {script}")
+    report = _reporter(loaded, problems)
+    scripts: list[tuple[KeyPath, str]] = [
+        (("health_checks", "custom_checks", index, "script"), check.script)
+        for index, check in enumerate(config.health_checks.custom_checks)
+    ]
+    problems += _script_problems(loaded, [*scripts, *_database_scripts(loaded)])
     local = config.target.local
     if config.target.type == "local" and local is not None and local.cwd is not None:
         cwd = base / local.cwd
@@ -132,6 +124,45 @@ def check_files(loaded: LoadedConfig) -> list[ConfigProblem]:
         if kubernetes.kubeconfig is not None and not (base / kubernetes.kubeconfig).is_file():
             report(("target", "kubernetes", "kubeconfig"), f"{base / kubernetes.kubeconfig} does not exist")
     return problems
+
+
+def database_script_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+    """The database scripts that are missing or not executable: what a command that may run
+    them refuses to start with."""
+    return _script_problems(loaded, _database_scripts(loaded))
+
+
+def _database_scripts(loaded: LoadedConfig) -> list[tuple[KeyPath, str]]:
+    database = loaded.config.backup.database
+    if database is None:
+        return []
+    return [
+        (("backup", "database", "backup_script"), database.backup_script),
+        (("backup", "database", "restore_script"), database.restore_script),
+    ]
+
+
+def _script_problems(loaded: LoadedConfig, scripts: list[tuple[KeyPath, str]]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    report = _reporter(loaded, problems)
+    for key, path in scripts:
+        script = loaded.base_dir / path
+        if not script.is_file():
+            report(key, f"{script} does not exist", "paths are relative to the config file's folder")
+        elif not os.access(script, os.X_OK):
+            report(key, f"{script} is not executable", f"chmod +x {script}")
+    return problems
+
+
+def _reporter(loaded: LoadedConfig, problems: list[ConfigProblem]) -> Callable[..., None]:
+    def report(key: KeyPath, message: str, hint: str | None = None) -> None:
+        problems.append(
+            ConfigProblem(
+                str(loaded.path), loaded.line_of(*key), dotted(key), mask(message, loaded.secrets) or "", hint
+            )
+        )
+
+    return report
 
 
 def json_schema() -> dict[str, Any]:

@@ -280,6 +280,11 @@ class Environment(_Model):
         description="Local target only: while traffic is split between two colors, keep each client on one "
         "color by a header's or a cookie's value (without it, requests take turns).",
     )
+    restore_database_on_rollback: bool = Field(
+        default=False,
+        description="Whether a rollback here also restores the database from the dump taken before the change "
+        "it undoes (with backup.database); the writes made since are lost. Off: rollbacks leave the database alone.",
+    )
 
     @model_validator(mode="after")
     def _room_to_scale(self) -> Environment:
@@ -495,6 +500,21 @@ class BackupStorage(_Model):
         return self
 
 
+class DatabaseBackup(_Model):
+    backup_script: PathText = Field(
+        description="Executable that writes a dump of the database to $ARXDEPLOY_DUMP_FILE, run by every backup "
+        "(relative to the config file); the seed's DATABASE_BACKUP_SCRIPT."
+    )
+    restore_script: PathText = Field(
+        description="Executable that restores the database from the dump in $ARXDEPLOY_DUMP_FILE, run by "
+        "`backup restore --with-database` (relative to the config file); the seed's DATABASE_RESTORE_SCRIPT."
+    )
+    timeout: Duration = Field(
+        default=timedelta(minutes=30),
+        description="How long either script may run; then it is stopped and its step fails.",
+    )
+
+
 class Backup(_Model):
     keep: int = Field(
         default=20,
@@ -515,6 +535,10 @@ class Backup(_Model):
         description="With encryption: the age public keys (age1...) or SSH public keys that can open backups.",
     )
     storage: BackupStorage = Field(default_factory=BackupStorage, description="Where backups are kept.")
+    database: DatabaseBackup | None = Field(
+        default=None,
+        description="The app's database: dumped by a script into every backup, restored by another on request.",
+    )
 
     @model_validator(mode="after")
     def _recipients_with_encryption(self) -> Backup:
@@ -635,6 +659,24 @@ class Config(_Model):
         return self
 
     @model_validator(mode="after")
+    def _database_to_restore(self) -> Config:
+        if self.backup.database is not None:
+            return self
+        errors = [
+            _problem(
+                ("environments", name, "restore_database_on_rollback"),
+                "no_database",
+                "needs backup.database: no dump is taken without it",
+                None,
+                hint="add backup.database with backup_script and restore_script, or remove this key",
+            )
+            for name, env in self.environments.items()
+            if env.restore_database_on_rollback
+        ]
+        _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
     def _one_namespace_each(self) -> Config:
         kubernetes = self.target.kubernetes
         if self.target.type != "kubernetes" or kubernetes is None:
@@ -707,6 +749,8 @@ class Config(_Model):
             checks=self.health_checks.policy(),
             approval=self.approval(environment),
             drain_timeout=local.drain_timeout if local is not None else DEFAULT_DRAIN_TIMEOUT,
+            database=self.backup.database is not None,
+            restore_database_on_rollback=env.restore_database_on_rollback,
         )
 
 

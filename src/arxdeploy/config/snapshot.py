@@ -1,8 +1,8 @@
 """The content a deployment runs: the resolved config and every file it names, read once.
 
 Approvals bind to this content's digest, and what runs after the gate is this very content:
-check scripts run from a private copy of the bytes read here and manifest templates are
-rendered from the text read here, never read from disk again. Edits made while a deployment
+check scripts and database scripts run from a private copy of the bytes read here and manifest
+templates are rendered from the text read here, never read from disk again. Edits made while a deployment
 waits at its gate therefore cannot reach it; they change the digest of the content on disk,
 which voids the approvals (``engine.gate``), for the waiting process and ``resume`` alike.
 """
@@ -39,6 +39,9 @@ def take(loaded: LoadedConfig) -> Snapshot:
     config = loaded.config
     base = loaded.base_dir
     paths = [base / check.script for check in config.health_checks.custom_checks]
+    database = config.backup.database
+    if database is not None:
+        paths += [base / database.backup_script, base / database.restore_script]
     kube = config.target.kubernetes
     if kube is not None and kube.manifests:
         folder = base / kube.manifests

@@ -5,9 +5,10 @@ failures always reaches a terminal state. Each kind of deployment has its route:
 
     deploy     validating → [reconciling] → [awaiting_approval] → backing_up → deploying
                → verifying → switching → monitoring → finalizing → succeeded
-    rollback,  validating → backing_up → deploying → verifying → switching → finalizing
-    restore,     → succeeded            (back to a version that ran before: no gate, no window)
-    reconcile
+    rollback,  validating → backing_up → deploying → verifying → [restoring_database]
+    restore,     → switching → finalizing → succeeded
+    reconcile                           (back to a version that ran before: no gate, no window;
+                                         the database only when asked, never on a reconcile)
     stop       validating → backing_up → stopping → succeeded
 """
 
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from arxdeploy.domain.states import Kind, Outcome, State
 
 # Before traffic moves nothing live has changed: failures clean up the new color.
-_PRE_SWITCH_CHANGING = frozenset({State.RECONCILING, State.BACKING_UP, State.DEPLOYING, State.VERIFYING})
+_PRE_SWITCH_CHANGING = frozenset(
+    {State.RECONCILING, State.BACKING_UP, State.DEPLOYING, State.VERIFYING, State.RESTORING_DATABASE}
+)
 # From the switch on, traffic may be on the new color: failures send it back.
 _POST_SWITCH = frozenset({State.SWITCHING, State.MONITORING, State.FINALIZING})
 # Undo steps and the stop: idempotent, so an interrupted one runs again.
@@ -33,15 +36,21 @@ class Route:
     monitor: bool = True  # rollbacks, restores and reconciles skip the monitoring window
     reconcile_first: bool = False  # nothing was live although the record says so: bring it back first
     stop: bool = False  # take the environment off the air instead of starting a version
+    # A restore or rollback puts the database back from a dump too, between the checks and the
+    # switch (``backup restore --with-database``; a rollback where the environment asks for it).
+    restore_database: bool = False
 
 
-def route_for(kind: Kind, *, needs_approval: bool = False, reconcile_first: bool = False) -> Route:
+def route_for(
+    kind: Kind, *, needs_approval: bool = False, reconcile_first: bool = False, restore_database: bool = False
+) -> Route:
     if kind is Kind.STOP:
         return Route(monitor=False, stop=True)
     if kind is Kind.DEPLOY:
         return Route(needs_approval=needs_approval, reconcile_first=reconcile_first)
-    # Back to a version that already ran and passed: it never waits for people.
-    return Route(monitor=False)
+    # Back to a version that already ran and passed: it never waits for people. Its data only
+    # comes back when asked; a reconcile brings back what the record says runs, never data.
+    return Route(monitor=False, restore_database=restore_database and kind in (Kind.RESTORE, Kind.ROLLBACK))
 
 
 def next_state(state: State, outcome: Outcome, route: Route) -> State:
@@ -76,6 +85,8 @@ def _after_success(state: State, route: Route) -> State:
         return State.AWAITING_APPROVAL if route.needs_approval else State.BACKING_UP
     if state is State.BACKING_UP:
         return State.STOPPING if route.stop else State.DEPLOYING
+    if state is State.VERIFYING:
+        return State.RESTORING_DATABASE if route.restore_database else State.SWITCHING
     if state is State.SWITCHING:
         return State.MONITORING if route.monitor else State.FINALIZING
     return _HAPPY[state]
@@ -84,7 +95,7 @@ def _after_success(state: State, route: Route) -> State:
 _HAPPY: dict[State, State] = {
     State.AWAITING_APPROVAL: State.BACKING_UP,
     State.DEPLOYING: State.VERIFYING,
-    State.VERIFYING: State.SWITCHING,
+    State.RESTORING_DATABASE: State.SWITCHING,
     State.MONITORING: State.FINALIZING,
     State.FINALIZING: State.SUCCEEDED,
     State.STOPPING: State.SUCCEEDED,

@@ -7,7 +7,7 @@ earlier versions keep loading: the fold ignores fields it does not know.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +72,17 @@ def switched(color: Color | None, version: str | None, at: datetime) -> Event:
     return Event("switched", at, {"color": color.value if color else None, "version": version})
 
 
+def database_restored(backup_id: str, step: str, detail: str, at: datetime) -> Event:
+    """The database was put back from backup ``backup_id``'s dump, by ``step``."""
+    return Event("database_restored", at, {"backup": backup_id, "step": step, "detail": detail})
+
+
+def requested(at: datetime, route: Route) -> Event:
+    """The first event. A route fact that has no column in the record (the database comes back
+    too) is written here, so that the deployment read back from the record has it too."""
+    return entered(State.REQUESTED, at, **({"restore_database": True} if route.restore_database else {}))
+
+
 @dataclass(frozen=True)
 class StepRun:
     step: str
@@ -105,6 +116,8 @@ class View:
     traffic_moved: bool = False
     finished_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    restores_database: bool = False  # asked to put the database back (recorded when requested)
+    database_restored_from: str | None = None  # the backup whose dump it put back, if it did
 
 
 def fold(events: Iterable[Event]) -> View:
@@ -114,6 +127,8 @@ def fold(events: Iterable[Event]) -> View:
         if event.type == "state":
             view.state = State(event.data["state"])
             view.entered_at = event.at
+            if view.state is State.REQUESTED and event.data.get("restore_database"):
+                view.restores_database = True
             if view.state.terminal:
                 view.finished_at = event.at
         elif event.type == "step":
@@ -138,4 +153,13 @@ def fold(events: Iterable[Event]) -> View:
             view.traffic_moved = True
         elif event.type == "warning":
             view.warnings.append(str(event.data.get("message", "")))
+        elif event.type == "database_restored":
+            view.database_restored_from = str(event.data.get("backup"))
     return view
+
+
+def as_recorded(d: Deployment, view: View) -> Deployment:
+    """``d`` with what its first event says of its route (a deployment read back from the record)."""
+    if view.restores_database and not d.route.restore_database:
+        return replace(d, route=replace(d.route, restore_database=True))
+    return d

@@ -30,3 +30,5 @@ class EnvironmentPlan:
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     config_digest: str = ""  # approvals are bound to it
     drain_timeout: timedelta = timedelta(seconds=30)
+    database: bool = False  # backups hold a dump of the database (backup.database)
+    restore_database_on_rollback: bool = False  # rollbacks restore it too (the environment asks)

@@ -25,3 +25,4 @@ class Request:
     actor: str | None = None  # who triggered the CI run (GITHUB_ACTOR), when a CI run asked
     run_url: str | None = None  # the CI run that asked
     backup: str | None = None  # a restore: the backup to return to, exactly that one
+    with_database: bool = False  # a restore: put the database back from that backup's dump too

@@ -13,6 +13,7 @@ class State(StrEnum):
     BACKING_UP = "backing_up"
     DEPLOYING = "deploying"
     VERIFYING = "verifying"
+    RESTORING_DATABASE = "restoring_database"  # a restore or rollback asked to put the database back
     SWITCHING = "switching"
     MONITORING = "monitoring"
     FINALIZING = "finalizing"
@@ -40,6 +41,7 @@ class Step(StrEnum):
     BACKUP = "backup"
     DEPLOY = "deploy"
     VERIFY = "verify"
+    RESTORE_DATABASE = "restore_database"
     SWITCH = "switch"
     MONITOR = "monitor"
     FINALIZE = "finalize"
@@ -55,6 +57,7 @@ STEP_OF: dict[State, Step] = {
     State.BACKING_UP: Step.BACKUP,
     State.DEPLOYING: Step.DEPLOY,
     State.VERIFYING: Step.VERIFY,
+    State.RESTORING_DATABASE: Step.RESTORE_DATABASE,
     State.SWITCHING: Step.SWITCH,
     State.MONITORING: Step.MONITOR,
     State.FINALIZING: Step.FINALIZE,

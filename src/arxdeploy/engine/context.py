@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from arxdeploy.domain.events import Deployment, Event
@@ -24,6 +24,7 @@ class StepContext:
     progress: Callable[[str], None]  # shown to people, not stored
     lease: Lease | None = None
     undoing: bool = False
+    recorded: Callable[[], Sequence[Event]] = tuple  # the deployment's log so far
 
     @property
     def watcher(self) -> Watcher:

@@ -90,7 +90,7 @@ class Engine:
                 return Submitted(None, None, (*notes, nothing))
             d = self._deployment(plan, request, deployment_id, now, state, recorded)
             self._supersede(plan, deployment_id)
-            first = [events.entered(State.REQUESTED, now)]
+            first = [events.requested(now, d.route)]
             found = drift(recorded, state)
             if found and not d.route.reconcile_first and request.kind is not Kind.RECONCILE:
                 first.append(Event("warning", now, {"message": f"{found.message}; going on from what runs"}))
@@ -195,6 +195,7 @@ class Engine:
                 kind,
                 needs_approval=plan.approval.needs_gate(critical=request.critical),
                 reconcile_first=reconcile_first,
+                restore_database=_restores_database(plan, request),
             ),
         )
 
@@ -255,6 +256,7 @@ class Engine:
 
     def _drive(self, d: Deployment, plan: EnvironmentPlan, lease: Lease, *, interrupted: bool = False) -> View:
         view = fold(self.store.events(deployment_id=d.id))
+        d = events.as_recorded(d, view)
         if interrupted and not view.state.terminal:
             self._conclude(d, view, Outcome.INTERRUPTED, {"reason": INTERRUPTED})
             view = fold(self.store.events(deployment_id=d.id))
@@ -295,6 +297,7 @@ class Engine:
             health=self.health,
             clock=self.clock,
             record=lambda event: self._append(d, [event]),
+            recorded=lambda: self.store.events(deployment_id=d.id),
             progress=progress,
             lease=lease,
             undoing=undoing,
@@ -356,6 +359,21 @@ def _nothing_to_do(
         if found.recorded_version is None:
             raise UsageError(f"{found.message}: reconcile has no version to bring back", hint=found.fix)
     return None
+
+
+def _restores_database(plan: EnvironmentPlan, request: Request) -> bool:
+    """Whether the deployment puts the database back too: a restore when asked; a rollback when
+    the environment asks for it (``restore_database_on_rollback``); nothing else, ever."""
+    if request.with_database:
+        if request.kind is not Kind.RESTORE:
+            raise UsageError(f"a {request.kind.value} never restores the database; only `backup restore` can")
+        if not plan.database:
+            raise UsageError(
+                "no database to restore: backup.database is not in the config",
+                hint="add backup.database with its backup_script and restore_script",
+            )
+        return True
+    return request.kind is Kind.ROLLBACK and plan.database and plan.restore_database_on_rollback
 
 
 def _color_for(kind: Kind, state: EnvironmentState, version: str, recorded: LiveRelease | None) -> Color:

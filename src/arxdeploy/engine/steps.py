@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from arxdeploy.domain import events
+from arxdeploy.domain.events import Event
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.domain.units import size_text
 from arxdeploy.engine.context import StepContext
@@ -26,7 +27,46 @@ def validate(ctx: StepContext) -> str:
         raise StepFailed(f"traffic moved to {moved} since this deployment was requested; request it again")
     if d.kind is Kind.STOP:
         return f"{d.service}/{d.environment}: stopping {d.previous_version or 'what runs'}"
-    return f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
+    moves = f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
+    return moves + _database_intent(ctx)
+
+
+def _database_intent(ctx: StepContext) -> str:
+    """What a restore or rollback will do with the database, said when it starts (the record
+    tells whether the data went back too, and why not)."""
+    d, plan = ctx.deployment, ctx.plan
+    if not plan.database or d.kind not in (Kind.RESTORE, Kind.ROLLBACK):
+        return ""
+    if d.route.restore_database:
+        return "; the database goes back too, before the switch (the writes since its dump are lost)"
+    if d.kind is Kind.RESTORE:
+        return "; the database is left as it is (no --with-database)"
+    return f"; the database is left as it is (environments.{d.environment}.restore_database_on_rollback is off)"
+
+
+def restore_database(ctx: StepContext) -> str:
+    """Put the database back from a dump, after the returning version passed its checks and
+    before it takes traffic: a failure here fails the deployment with the live version untouched
+    (the restore script is expected to change nothing when it fails: one transaction)."""
+    d = ctx.deployment
+    # A restore: the backup it names. A rollback: the data as it last was under that version.
+    source = d.from_backup if d.kind is Kind.RESTORE and d.from_backup else _dump_while_live(ctx, d.version)
+    ctx.progress(f"restoring the database from backup {source}")
+    detail = ctx.backups.restore_database(backup_id=source, deployment=d)
+    ctx.record(events.database_restored(source, Step.RESTORE_DATABASE.value, detail, ctx.clock.now()))
+    return detail
+
+
+def _dump_while_live(ctx: StepContext, version: str) -> str:
+    """The newest backup whose dump was taken while ``version`` was live: its data as it last was."""
+    env = ctx.deployment.environment
+    for found in ctx.backups.kept(environment=env):
+        if found.database and found.live_version == version:
+            return found.id
+    raise StepFailed(
+        f"no backup of {env} holds a database dump taken while {version} was live",
+        check="restore_database",
+    )
 
 
 def reconcile(ctx: StepContext) -> str:
@@ -59,9 +99,9 @@ def backup(ctx: StepContext) -> str:
     export = ctx.target.export(environment=d.environment)
     saved = ctx.backups.save(deployment=d, export=export)
     sealed = ", encrypted" if saved.encrypted else ""
-    return (
-        f"saved {saved.files} file{'s' if saved.files != 1 else ''} ({size_text(saved.size)}{sealed}) to {saved.where}"
-    )
+    dump = ", the database dump among them" if saved.database else ""
+    count = f"{saved.files} file{'s' if saved.files != 1 else ''}"
+    return f"saved {count} ({size_text(saved.size)}{sealed}{dump}) to {saved.where}"
 
 
 def deploy(ctx: StepContext) -> str:
@@ -151,7 +191,8 @@ def rollback(ctx: StepContext) -> str:
         ctx.target.switch(environment=env, color=None)
         ctx.record(events.switched(None, None, ctx.clock.now()))
         ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
-        return f"nothing was live before; traffic stopped and the new color removed{_remove_created(ctx)}"
+        data = _database_on_rollback(ctx)
+        return f"nothing was live before; traffic stopped and the new color removed{_remove_created(ctx)}{data}"
     state = ctx.target.inspect(environment=env)
     old = state.colors.get(d.old_color)
     warm = (
@@ -160,6 +201,9 @@ def rollback(ctx: StepContext) -> str:
         and not old.failed
         and any(r.running for r in old.replicas)
     )
+    # The database (where the environment asks for it) goes back before the old version is
+    # judged, so that it is judged on the data it ran with.
+    data = ""
     if not warm:
         ctx.progress(f"{d.old_color.value} is not running {d.previous_version}; starting it again from the last backup")
         ctx.target.start_color(
@@ -169,15 +213,45 @@ def rollback(ctx: StepContext) -> str:
             replicas=ctx.plan.replicas,
             saved=_newest_that_ran(ctx, d.previous_version),
         )
+        data = _database_on_rollback(ctx)
         _ready(ctx, d.old_color, "rollback")
     # Warm: switch first, it is the fastest way off a failing version; then prove it.
     ctx.target.switch(environment=env, color=d.old_color)
     ctx.record(events.switched(d.old_color, d.previous_version, ctx.clock.now()))
     if warm:
+        data = _database_on_rollback(ctx)
         _ready(ctx, d.old_color, "rollback")
     ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     how = "warm" if warm else "restarted"
-    return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed"
+    return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed{data}"
+
+
+def _database_on_rollback(ctx: StepContext) -> str:
+    """Where the environment asks for it, put the database back as this deployment's own backup
+    dumped it (just before the change being undone); otherwise leave it. Either way the step's
+    detail says so. A restore that cannot be done does not stop the rollback (traffic must go
+    back): it is recorded as a warning, with the command that does it by hand."""
+    d, plan = ctx.deployment, ctx.plan
+    if not plan.database:
+        return ""
+    if not plan.restore_database_on_rollback:
+        return f"; the database is left as it is (environments.{d.environment}.restore_database_on_rollback is off)"
+    step = Step.ROLLBACK.value
+    done = [e for e in ctx.recorded() if e.type == "database_restored" and e.data.get("step") == step]
+    if done:  # a rollback run again after an interruption: the data went back already
+        return f"; {done[-1].data.get('detail')}"
+    ctx.progress(f"restoring the database from backup {d.id}, taken before this deployment changed anything")
+    try:
+        detail = ctx.backups.restore_database(backup_id=d.id, deployment=d)
+    except (StepFailed, BackupError, UsageError, NotFoundError) as exc:
+        message = (
+            f"the database was NOT restored: {exc.message}; "
+            f"`arxdeploy backup restore {d.id} --with-database` puts it back as it was before this deployment"
+        )
+        ctx.record(Event("warning", ctx.clock.now(), {"message": message}))
+        return f"; {message}"
+    ctx.record(events.database_restored(d.id, step, detail, ctx.clock.now()))
+    return f"; {detail}"
 
 
 def _remove_created(ctx: StepContext) -> str:
@@ -228,6 +302,7 @@ STEPS: dict[Step, Callable[[StepContext], str]] = {
     Step.BACKUP: backup,
     Step.DEPLOY: deploy,
     Step.VERIFY: verify,
+    Step.RESTORE_DATABASE: restore_database,
     Step.SWITCH: switch,
     Step.MONITOR: monitor,
     Step.FINALIZE: finalize,

@@ -14,4 +14,4 @@ set -euo pipefail
 
 pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
   --exit-on-error --dbname="$PGDATABASE" "$ARXDEPLOY_DUMP_FILE"
-echo "restored database $PGDATABASE from $(basename "$ARXDEPLOY_DUMP_FILE")"
+echo "restored database $PGDATABASE"
