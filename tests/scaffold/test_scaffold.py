@@ -369,17 +369,81 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "arxdeploy", "namespace": "arxos-staging"}]
 
 
+def test_the_server_folder_passes_kubernetes_validate_strict(kube_repo: Path) -> None:
+    files = sorted((kube_repo / "k8s" / "server").glob("*.yaml"))
+    assert [f.name for f in files] == ["records-production.yaml", "records-staging.yaml", "server.yaml"]
+    result = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "--quiet", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_server_runs_in_the_tokens_namespace_and_may_only_read_and_append_to_the_record(kube_repo: Path) -> None:
+    folder = kube_repo / "k8s" / "server"
+    docs = [d for d in yaml.safe_load_all((folder / "server.yaml").read_text()) if d]
+    assert [d["kind"] for d in docs] == [
+        "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "NetworkPolicy"
+    ]  # fmt: skip
+    # the last environment's namespace, where the store keeps the tokens
+    assert {d["metadata"]["namespace"] for d in docs} == {"arxos-production"}
+    account, tokens, binding, deployment, service, policy = docs
+    assert account["automountServiceAccountToken"] is False
+    assert tokens["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]}
+    ]
+    server_account = {"kind": "ServiceAccount", "name": "arxdeploy-server", "namespace": "arxos-production"}
+    assert binding["subjects"] == [server_account]
+    for environment in ("staging", "production"):
+        role, bound = yaml.safe_load_all((folder / f"records-{environment}.yaml").read_text())
+        assert role["metadata"]["namespace"] == bound["metadata"]["namespace"] == f"arxos-{environment}"
+        assert role["rules"] == [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]}
+        ]
+        assert bound["subjects"] == binding["subjects"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "arxdeploy-server" and pod["automountServiceAccountToken"] is False
+    projected = next(v for v in pod["volumes"] if v["name"] == "service-account")["projected"]["sources"]
+    assert projected[0]["serviceAccountToken"]["path"] == "token"
+    (container,) = pod["containers"]
+    assert container["image"].startswith("ghcr.io/your-org/arxdeploy:")
+    assert container["args"][:2] == ["--config", "/srv/arxdeploy/deployment_config.yaml"]
+    probes = ("startupProbe", "readinessProbe", "livenessProbe")
+    assert {container[probe]["httpGet"]["path"] for probe in probes} == {"/healthz"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m.get("subPath") for m in container["volumeMounts"]}
+    # the config and every template it names, where the config's relative paths find them
+    assert mounts["/srv/arxdeploy/deployment_config.yaml"] == "deployment_config.yaml"
+    assert mounts["/srv/arxdeploy/k8s/production/deployment.yaml"] == "production.deployment.yaml"
+    assert len([m for m in mounts.values() if m]) == 1 + 2 * len(MANIFEST_FILES)
+    assert mounts["/var/run/secrets/kubernetes.io/serviceaccount"] is None
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8700}]}]
+
+
+def test_the_server_image_is_the_one_given(tmp_path: Path) -> None:
+    image = "registry.example/ops/arxdeploy:0.1.0"
+    scaffold(directory=tmp_path, target="kubernetes", service="arxos", server_image=image)
+    deployment = [d for d in yaml.safe_load_all((tmp_path / "k8s/server/server.yaml").read_text()) if d][3]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    with pytest.raises(UsageError, match="not an image with a tag"):
+        scaffold(directory=tmp_path / "other", target="kubernetes", server_image="registry.example/ops/arxdeploy")
+
+
 # --- refusing to overwrite, and the command ------------------------------------------------------
 
 
 def test_init_refuses_to_overwrite_and_lists_what_exists(tmp_path: Path) -> None:
     written = scaffold(directory=tmp_path, target="kubernetes")
-    assert len(written) == 16
+    assert len(written) == 19  # 2 x 7 per environment, the config, the workflow, k8s/server/ (3)
     config = tmp_path / "deployment_config.yaml"
     config.write_text("service: mine\n")
     with pytest.raises(UsageError) as caught:
         scaffold(directory=tmp_path, target="kubernetes")
-    assert caught.value.message.startswith("16 files exist already:")
+    assert caught.value.message.startswith("19 files exist already:")
     for path in written:
         assert f"  {path}\n" in caught.value.message + "\n"
     assert "--force" in (caught.value.hint or "")
@@ -419,12 +483,12 @@ def test_the_command_prints_what_it_wrote_and_refuses_a_second_time(tmp_path: Pa
     assert result.exit_code == 0, result.output
     wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines() if line.startswith("wrote ")]
     assert wrote[:2] == [str(tmp_path / "deployment_config.yaml"), str(tmp_path / WORKFLOW)]
-    assert len(wrote) == 16 and all(Path(p).is_file() for p in wrote)
+    assert len(wrote) == 19 and all(Path(p).is_file() for p in wrote)
     assert "ghcr.io/your-org/arxos:{version}" in (tmp_path / "deployment_config.yaml").read_text()
 
     again = runner.invoke(init, arguments)
     assert again.exit_code == 2
-    assert "error: 16 files exist already:" in again.stderr
+    assert "error: 19 files exist already:" in again.stderr
     assert str(tmp_path / "deployment_config.yaml") in again.stderr
     assert "hint: move them away, or run again with --force" in again.stderr
     assert runner.invoke(init, [*arguments, "--force"]).exit_code == 0
