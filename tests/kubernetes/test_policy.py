@@ -28,6 +28,7 @@ from .test_manifests import AUTOSCALING_AND_EGRESS
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "arxos" / "arx-infra"
 ENVIRONMENTS = ("staging", "production")
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
 # Every check that may fail, and why arxdeploy's objects fail it on purpose.
 SKIPPED = {
@@ -81,7 +82,8 @@ def render(config: Path, folder: Path) -> list[Path]:
     out = []
     for environment in ENVIRONMENTS:
         args = ["-c", str(config), "k8s", "render", "--env", environment, "--version", "1.4.2"]
-        result = CliRunner().invoke(cli, args, env={"ARXDEPLOY_CONFIG": None})
+        # the init template's backups are sealed for a repository variable's public key
+        result = CliRunner().invoke(cli, args, env={"ARXDEPLOY_CONFIG": None, "ARXDEPLOY_BACKUP_RECIPIENT": RECIPIENT})
         assert result.exit_code == 0, result.output
         path = folder / f"{environment}.yaml"
         path.write_text(result.stdout)

@@ -26,6 +26,7 @@ WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
 KUBE_VERSION = "1.37.0"
 TARGETS = ["local", "kubernetes"]
 SEED_JOBS = {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # the backups' public key
 MANIFEST_FILES = {"deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml"}
 SEED_ENVIRONMENTS = {
     "staging": (2, {"cpu": "50m", "memory": "64Mi"}, {"cpu": "200m", "memory": "256Mi"}),
@@ -75,6 +76,7 @@ def run_steps(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 def test_arxdeploy_validate_passes_on_the_config_as_written(repo: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    env["ARXDEPLOY_BACKUP_RECIPIENT"] = RECIPIENT  # kubernetes: a repository variable in the workflow
     result = subprocess.run(
         [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(repo / "deployment_config.yaml"), "validate"],
         capture_output=True,
@@ -198,20 +200,30 @@ def test_the_workflow_keeps_the_seeds_triggers(repo: Path) -> None:
 def test_the_workflow_has_the_jobs_least_privilege_and_one_deployment_at_a_time(repo: Path) -> None:
     workflow = load(repo / WORKFLOW)
     jobs = workflow["jobs"]
-    assert set(jobs) == SEED_JOBS | {"route"}
+    assert set(jobs) == SEED_JOBS | {"route", "request-production"}
     assert workflow["permissions"] == {"contents": "read"}
     writers = {name for name, job in jobs.items() if "write" in (job.get("permissions") or {}).values()}
     assert writers == {"build"}
     assert jobs["build"]["permissions"] == {"contents": "read", "packages": "write"}
     assert set(jobs["route"]["outputs"]) == {"environment", "action", "needs_approval", "version", "reason"}
-    for name, group in [("deploy-staging", "deploy-staging"), ("deploy-production", "deploy-production")]:
-        assert jobs[name]["concurrency"] == {"group": group, "cancel-in-progress": False}
-        assert jobs[name]["environment"] == name.removeprefix("deploy-")
+    for name, environment in [
+        ("deploy-staging", "staging"),
+        ("request-production", "production"),
+        ("deploy-production", "production"),
+    ]:
+        assert jobs[name]["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
+        assert jobs[name]["environment"] == environment
     assert jobs["rollback"]["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
     assert jobs["build"]["needs"] == ["route", "validate"]
     assert jobs["deploy-staging"]["needs"] == ["route", "build"]
-    assert jobs["deploy-production"]["needs"] == ["route", "deploy-staging"]
+    # production: one job asks and ends, a later one (any runner) waits for the decision and deploys
+    assert jobs["request-production"]["needs"] == ["route", "deploy-staging"]
+    assert jobs["deploy-production"]["needs"] == ["route", "request-production"]
+    assert jobs["deploy-production"]["if"] == "needs.request-production.outputs.state == 'awaiting_approval'"
+    assert set(jobs["request-production"]["outputs"]) == {"deployment_id", "state"}
+    assert jobs["deploy-production"]["env"]["DEPLOYMENT_ID"] == "${{ needs.request-production.outputs.deployment_id }}"
     assert jobs["deploy-production"]["timeout-minutes"] > 60  # the approval timeout, and the deployment
+    assert set(jobs["monitor"]["needs"]) == {"deploy-staging", "request-production", "deploy-production", "rollback"}
     assert "always()" in jobs["monitor"]["if"]
     assert "inputs.action == 'rollback'" in jobs["rollback"]["if"]
     scripts = "\n".join(script for _, script in run_steps(workflow))
@@ -237,10 +249,18 @@ def test_no_event_data_or_input_is_interpolated_into_a_script(repo: Path, source
 
 def test_the_kubernetes_workflow_writes_the_kubeconfig_privately_and_checks_the_manifests(kube_repo: Path) -> None:
     jobs = load(kube_repo / WORKFLOW)["jobs"]
-    for name in ("deploy-staging", "deploy-production", "rollback", "monitor"):
+    for name in ("deploy-staging", "request-production", "deploy-production", "rollback", "monitor"):
         (write,) = [s for s in jobs[name]["steps"] if s.get("name") == "Write the kubeconfig"]
         assert write["env"] == {"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}"}
         assert "umask 077" in write["run"] and "chmod 600" in write["run"]
+    workflow = load(kube_repo / WORKFLOW)
+    # the backups: sealed for a repository variable's public key, stored with credentials from secrets
+    assert workflow["env"]["ARXDEPLOY_BACKUP_RECIPIENT"] == "${{ vars.ARXDEPLOY_BACKUP_RECIPIENT }}"
+    for name in ("deploy-staging", "request-production", "deploy-production", "rollback"):
+        assert jobs[name]["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+    backup = load(kube_repo / "deployment_config.yaml")["backup"]
+    assert backup["recipients"] == ["${ARXDEPLOY_BACKUP_RECIPIENT}"] and backup["encryption"] is True
+    assert backup["storage"]["type"] == "s3"
     validate = "\n".join(s.get("run", "") for s in jobs["validate"]["steps"])
     assert 'arxdeploy k8s render --env "$env" --version "$GITHUB_SHA"' in validate
     assert "kubernetes-validate --strict" in validate
@@ -254,7 +274,9 @@ def test_rendered_manifests_pass_strict_schema_validation(kube_repo: Path, envir
     assert {p.name for p in (kube_repo / "k8s" / environment).iterdir()} == MANIFEST_FILES
     config = str(kube_repo / "deployment_config.yaml")
     result = CliRunner().invoke(
-        cli, ["-c", config, "k8s", "render", "--env", environment, "--version", "1.0.0"], env={"ARXDEPLOY_CONFIG": None}
+        cli,
+        ["-c", config, "k8s", "render", "--env", environment, "--version", "1.0.0"],
+        env={"ARXDEPLOY_CONFIG": None, "ARXDEPLOY_BACKUP_RECIPIENT": RECIPIENT},
     )
     assert result.exit_code == 0, result.output
     objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
