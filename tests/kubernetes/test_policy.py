@@ -107,7 +107,11 @@ def init_templates(tmp_path: Path) -> list[Path]:
 
 
 def example(tmp_path: Path) -> list[Path]:
-    admin = sorted((EXAMPLE / "k8s").glob("rbac/*.yaml")) + sorted((EXAMPLE / "k8s").glob("network-policies/*.yaml"))
+    admin = [
+        p
+        for folder in ("rbac", "network-policies", "server")
+        for p in sorted((EXAMPLE / "k8s").glob(f"{folder}/*.yaml"))
+    ]
     return [*render(EXAMPLE / "deploy" / "deployment_config.yaml", tmp_path), *admin]
 
 
