@@ -13,9 +13,11 @@ NEXT_STEPS = {
     ),
     "kubernetes": (
         "replace the approvers with real addresses; review k8s/staging and k8s/production",
+        "export ARXDEPLOY_BACKUP_RECIPIENT=<age public key> (the backups'; a repository variable in CI)",
         "arxdeploy validate && arxdeploy k8s render --env staging --version v0.1.0",
         "a cluster admin: kubectl apply -f k8s/rbac/ (namespaces, ServiceAccount, Role)",
-        "add the KUBECONFIG secret to the staging and production GitHub environments",
+        "add the KUBECONFIG secret to the staging and production GitHub environments, the AWS secrets"
+        " and the ARXDEPLOY_BACKUP_RECIPIENT and AWS_REGION variables",
         "the approval server: build arxdeploy's image, then see k8s/server/server.yaml's header",
     ),
 }
