@@ -43,6 +43,9 @@ fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for tool in nginx wrk hyperfine chromium shellcheck; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  # unshare (util-linux, Essential in Debian, so normally there): the approval server's test runs
+  # it in a mount namespace with the pod's service account path (tests/kubernetes/test_shared_path.py).
+  command -v unshare >/dev/null || missing+=(util-linux)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     # Installing postgresql would start the Debian "main" cluster, which the tests do not use:

@@ -35,6 +35,8 @@ SCRIPT = INFRA / "deploy" / "deploy_script.sh"
 CLI = [sys.executable, "-m", "arxdeploy.cli.main"]
 SHA_DEVELOP = "1111111111111111111111111111111111111111"
 SHA_MAIN = "2222222222222222222222222222222222222222"
+# The repository variable the example's backups are sealed for (an age public key).
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
 
 def tool(name: str) -> str:
@@ -47,7 +49,7 @@ def tool(name: str) -> str:
 def clean_env(**extra: str) -> dict[str, str]:
     # Not CI either: the approvals here stand for people at their terminals, even when the suite runs in CI.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ARXDEPLOY_", "RUNNER_")) and k != "CI"}
-    return {**env, **extra}
+    return {**env, "ARXDEPLOY_BACKUP_RECIPIENT": RECIPIENT, **extra}
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -119,8 +121,9 @@ def test_the_app_may_reach_its_database_past_the_namespaces_dns_only_egress(envi
 
 
 def test_rbac_and_network_policies_pass_the_kubernetes_schemas() -> None:
-    files = sorted(str(p) for p in (INFRA / "k8s").glob("*/*.yaml") if p.parent.name in ("rbac", "network-policies"))
-    assert len(files) >= 4
+    admin = ("rbac", "network-policies", "server")
+    files = sorted(str(p) for p in (INFRA / "k8s").glob("*/*.yaml") if p.parent.name in admin)
+    assert len(files) >= 7
     checked = run([tool("kubernetes-validate"), "--strict", "--quiet", *files])
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -131,6 +134,11 @@ def test_the_workflow_passes_actionlint_and_reads_the_example_config() -> None:
     workflow = yaml.safe_load(WORKFLOW.read_text())
     assert workflow["env"]["ARXDEPLOY_CONFIG"] == "arx-infra/deploy/deployment_config.yaml"
     assert set(workflow["jobs"]) >= {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
+    # production: asked for by one job, resumed by a later one (any runner), on the shared record
+    assert workflow["jobs"]["deploy-production"]["needs"] == ["route", "request-production"]
+    assert workflow["env"]["ARXDEPLOY_BACKUP_RECIPIENT"] == "${{ vars.ARXDEPLOY_BACKUP_RECIPIENT }}"
+    config = yaml.safe_load(CONFIG.read_text())
+    assert config["store_url"] == "kubernetes://" and config["backup"]["storage"]["type"] == "s3"
 
 
 def test_the_wrapper_and_database_scripts_pass_shellcheck() -> None:
@@ -227,6 +235,7 @@ def repo(tmp_path: Path, app_database: AppDatabase) -> Iterator[Repo]:
     made = Repo(root, ports, app_database)
     config = yaml.safe_load(made.config.read_text())
     config.pop("store_url")  # the record moves from the cluster to this machine too
+    config["backup"] = {"keep": config["backup"]["keep"]}  # and the backups from S3 to its state dir
     config["target"] = {
         "type": "local",
         "local": {"command": [sys.executable, "app.py", "--port", "{port}", "--version", "{version}"]},

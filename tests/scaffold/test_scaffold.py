@@ -26,6 +26,7 @@ WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
 KUBE_VERSION = "1.37.0"
 TARGETS = ["local", "kubernetes"]
 SEED_JOBS = {"validate", "build", "deploy-staging", "deploy-production", "rollback", "monitor"}
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # the backups' public key
 MANIFEST_FILES = {"deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml"}
 SEED_ENVIRONMENTS = {
     "staging": (2, {"cpu": "50m", "memory": "64Mi"}, {"cpu": "200m", "memory": "256Mi"}),
@@ -75,6 +76,7 @@ def run_steps(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 def test_arxdeploy_validate_passes_on_the_config_as_written(repo: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    env["ARXDEPLOY_BACKUP_RECIPIENT"] = RECIPIENT  # kubernetes: a repository variable in the workflow
     result = subprocess.run(
         [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(repo / "deployment_config.yaml"), "validate"],
         capture_output=True,
@@ -198,20 +200,30 @@ def test_the_workflow_keeps_the_seeds_triggers(repo: Path) -> None:
 def test_the_workflow_has_the_jobs_least_privilege_and_one_deployment_at_a_time(repo: Path) -> None:
     workflow = load(repo / WORKFLOW)
     jobs = workflow["jobs"]
-    assert set(jobs) == SEED_JOBS | {"route"}
+    assert set(jobs) == SEED_JOBS | {"route", "request-production"}
     assert workflow["permissions"] == {"contents": "read"}
     writers = {name for name, job in jobs.items() if "write" in (job.get("permissions") or {}).values()}
     assert writers == {"build"}
     assert jobs["build"]["permissions"] == {"contents": "read", "packages": "write"}
     assert set(jobs["route"]["outputs"]) == {"environment", "action", "needs_approval", "version", "reason"}
-    for name, group in [("deploy-staging", "deploy-staging"), ("deploy-production", "deploy-production")]:
-        assert jobs[name]["concurrency"] == {"group": group, "cancel-in-progress": False}
-        assert jobs[name]["environment"] == name.removeprefix("deploy-")
+    for name, environment in [
+        ("deploy-staging", "staging"),
+        ("request-production", "production"),
+        ("deploy-production", "production"),
+    ]:
+        assert jobs[name]["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
+        assert jobs[name]["environment"] == environment
     assert jobs["rollback"]["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
     assert jobs["build"]["needs"] == ["route", "validate"]
     assert jobs["deploy-staging"]["needs"] == ["route", "build"]
-    assert jobs["deploy-production"]["needs"] == ["route", "deploy-staging"]
+    # production: one job asks and ends, a later one (any runner) waits for the decision and deploys
+    assert jobs["request-production"]["needs"] == ["route", "deploy-staging"]
+    assert jobs["deploy-production"]["needs"] == ["route", "request-production"]
+    assert jobs["deploy-production"]["if"] == "needs.request-production.outputs.state == 'awaiting_approval'"
+    assert set(jobs["request-production"]["outputs"]) == {"deployment_id", "state"}
+    assert jobs["deploy-production"]["env"]["DEPLOYMENT_ID"] == "${{ needs.request-production.outputs.deployment_id }}"
     assert jobs["deploy-production"]["timeout-minutes"] > 60  # the approval timeout, and the deployment
+    assert set(jobs["monitor"]["needs"]) == {"deploy-staging", "request-production", "deploy-production", "rollback"}
     assert "always()" in jobs["monitor"]["if"]
     assert "inputs.action == 'rollback'" in jobs["rollback"]["if"]
     scripts = "\n".join(script for _, script in run_steps(workflow))
@@ -237,10 +249,18 @@ def test_no_event_data_or_input_is_interpolated_into_a_script(repo: Path, source
 
 def test_the_kubernetes_workflow_writes_the_kubeconfig_privately_and_checks_the_manifests(kube_repo: Path) -> None:
     jobs = load(kube_repo / WORKFLOW)["jobs"]
-    for name in ("deploy-staging", "deploy-production", "rollback", "monitor"):
+    for name in ("deploy-staging", "request-production", "deploy-production", "rollback", "monitor"):
         (write,) = [s for s in jobs[name]["steps"] if s.get("name") == "Write the kubeconfig"]
         assert write["env"] == {"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}"}
         assert "umask 077" in write["run"] and "chmod 600" in write["run"]
+    workflow = load(kube_repo / WORKFLOW)
+    # the backups: sealed for a repository variable's public key, stored with credentials from secrets
+    assert workflow["env"]["ARXDEPLOY_BACKUP_RECIPIENT"] == "${{ vars.ARXDEPLOY_BACKUP_RECIPIENT }}"
+    for name in ("deploy-staging", "request-production", "deploy-production", "rollback"):
+        assert jobs[name]["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+    backup = load(kube_repo / "deployment_config.yaml")["backup"]
+    assert backup["recipients"] == ["${ARXDEPLOY_BACKUP_RECIPIENT}"] and backup["encryption"] is True
+    assert backup["storage"]["type"] == "s3"
     validate = "\n".join(s.get("run", "") for s in jobs["validate"]["steps"])
     assert 'arxdeploy k8s render --env "$env" --version "$GITHUB_SHA"' in validate
     assert "kubernetes-validate --strict" in validate
@@ -254,7 +274,9 @@ def test_rendered_manifests_pass_strict_schema_validation(kube_repo: Path, envir
     assert {p.name for p in (kube_repo / "k8s" / environment).iterdir()} == MANIFEST_FILES
     config = str(kube_repo / "deployment_config.yaml")
     result = CliRunner().invoke(
-        cli, ["-c", config, "k8s", "render", "--env", environment, "--version", "1.0.0"], env={"ARXDEPLOY_CONFIG": None}
+        cli,
+        ["-c", config, "k8s", "render", "--env", environment, "--version", "1.0.0"],
+        env={"ARXDEPLOY_CONFIG": None, "ARXDEPLOY_BACKUP_RECIPIENT": RECIPIENT},
     )
     assert result.exit_code == 0, result.output
     objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -369,17 +391,81 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "arxdeploy", "namespace": "arxos-staging"}]
 
 
+def test_the_server_folder_passes_kubernetes_validate_strict(kube_repo: Path) -> None:
+    files = sorted((kube_repo / "k8s" / "server").glob("*.yaml"))
+    assert [f.name for f in files] == ["records-production.yaml", "records-staging.yaml", "server.yaml"]
+    result = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "--quiet", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_server_runs_in_the_tokens_namespace_and_may_only_read_and_append_to_the_record(kube_repo: Path) -> None:
+    folder = kube_repo / "k8s" / "server"
+    docs = [d for d in yaml.safe_load_all((folder / "server.yaml").read_text()) if d]
+    assert [d["kind"] for d in docs] == [
+        "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "NetworkPolicy"
+    ]  # fmt: skip
+    # the last environment's namespace, where the store keeps the tokens
+    assert {d["metadata"]["namespace"] for d in docs} == {"arxos-production"}
+    account, tokens, binding, deployment, service, policy = docs
+    assert account["automountServiceAccountToken"] is False
+    assert tokens["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]}
+    ]
+    server_account = {"kind": "ServiceAccount", "name": "arxdeploy-server", "namespace": "arxos-production"}
+    assert binding["subjects"] == [server_account]
+    for environment in ("staging", "production"):
+        role, bound = yaml.safe_load_all((folder / f"records-{environment}.yaml").read_text())
+        assert role["metadata"]["namespace"] == bound["metadata"]["namespace"] == f"arxos-{environment}"
+        assert role["rules"] == [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]}
+        ]
+        assert bound["subjects"] == binding["subjects"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "arxdeploy-server" and pod["automountServiceAccountToken"] is False
+    projected = next(v for v in pod["volumes"] if v["name"] == "service-account")["projected"]["sources"]
+    assert projected[0]["serviceAccountToken"]["path"] == "token"
+    (container,) = pod["containers"]
+    assert container["image"].startswith("ghcr.io/your-org/arxdeploy:")
+    assert container["args"][:2] == ["--config", "/srv/arxdeploy/deployment_config.yaml"]
+    probes = ("startupProbe", "readinessProbe", "livenessProbe")
+    assert {container[probe]["httpGet"]["path"] for probe in probes} == {"/healthz"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m.get("subPath") for m in container["volumeMounts"]}
+    # the config and every template it names, where the config's relative paths find them
+    assert mounts["/srv/arxdeploy/deployment_config.yaml"] == "deployment_config.yaml"
+    assert mounts["/srv/arxdeploy/k8s/production/deployment.yaml"] == "production.deployment.yaml"
+    assert len([m for m in mounts.values() if m]) == 1 + 2 * len(MANIFEST_FILES)
+    assert mounts["/var/run/secrets/kubernetes.io/serviceaccount"] is None
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8700}]}]
+
+
+def test_the_server_image_is_the_one_given(tmp_path: Path) -> None:
+    image = "registry.example/ops/arxdeploy:0.1.0"
+    scaffold(directory=tmp_path, target="kubernetes", service="arxos", server_image=image)
+    deployment = [d for d in yaml.safe_load_all((tmp_path / "k8s/server/server.yaml").read_text()) if d][3]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    with pytest.raises(UsageError, match="not an image with a tag"):
+        scaffold(directory=tmp_path / "other", target="kubernetes", server_image="registry.example/ops/arxdeploy")
+
+
 # --- refusing to overwrite, and the command ------------------------------------------------------
 
 
 def test_init_refuses_to_overwrite_and_lists_what_exists(tmp_path: Path) -> None:
     written = scaffold(directory=tmp_path, target="kubernetes")
-    assert len(written) == 16
+    assert len(written) == 19  # 2 x 7 per environment, the config, the workflow, k8s/server/ (3)
     config = tmp_path / "deployment_config.yaml"
     config.write_text("service: mine\n")
     with pytest.raises(UsageError) as caught:
         scaffold(directory=tmp_path, target="kubernetes")
-    assert caught.value.message.startswith("16 files exist already:")
+    assert caught.value.message.startswith("19 files exist already:")
     for path in written:
         assert f"  {path}\n" in caught.value.message + "\n"
     assert "--force" in (caught.value.hint or "")
@@ -419,12 +505,12 @@ def test_the_command_prints_what_it_wrote_and_refuses_a_second_time(tmp_path: Pa
     assert result.exit_code == 0, result.output
     wrote = [line.removeprefix("wrote ") for line in result.stdout.splitlines() if line.startswith("wrote ")]
     assert wrote[:2] == [str(tmp_path / "deployment_config.yaml"), str(tmp_path / WORKFLOW)]
-    assert len(wrote) == 16 and all(Path(p).is_file() for p in wrote)
+    assert len(wrote) == 19 and all(Path(p).is_file() for p in wrote)
     assert "ghcr.io/your-org/arxos:{version}" in (tmp_path / "deployment_config.yaml").read_text()
 
     again = runner.invoke(init, arguments)
     assert again.exit_code == 2
-    assert "error: 16 files exist already:" in again.stderr
+    assert "error: 19 files exist already:" in again.stderr
     assert str(tmp_path / "deployment_config.yaml") in again.stderr
     assert "hint: move them away, or run again with --force" in again.stderr
     assert runner.invoke(init, [*arguments, "--force"]).exit_code == 0

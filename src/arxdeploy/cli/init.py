@@ -13,9 +13,12 @@ NEXT_STEPS = {
     ),
     "kubernetes": (
         "replace the approvers with real addresses; review k8s/staging and k8s/production",
+        "export ARXDEPLOY_BACKUP_RECIPIENT=<age public key> (the backups'; a repository variable in CI)",
         "arxdeploy validate && arxdeploy k8s render --env staging --version v0.1.0",
         "a cluster admin: kubectl apply -f k8s/rbac/ (namespaces, ServiceAccount, Role)",
-        "add the KUBECONFIG secret to the staging and production GitHub environments",
+        "add the KUBECONFIG secret to the staging and production GitHub environments, the AWS secrets"
+        " and the ARXDEPLOY_BACKUP_RECIPIENT and AWS_REGION variables",
+        "the approval server: build arxdeploy's image, then see k8s/server/server.yaml's header",
     ),
 }
 
@@ -35,6 +38,12 @@ NEXT_STEPS = {
     help="Container image without a tag, e.g. ghcr.io/acme/api (default: ghcr.io/your-org/SERVICE).",
 )
 @click.option(
+    "--server-image",
+    default=None,
+    help="kubernetes: the approval server's image with its tag, built from arxdeploy's Dockerfile"
+    " (default: ghcr.io/your-org/arxdeploy:<this arxdeploy's version>).",
+)
+@click.option(
     "--dir",
     "directory",
     type=click.Path(file_okay=False),
@@ -44,7 +53,15 @@ NEXT_STEPS = {
 )
 @click.option("--force", is_flag=True, help="Overwrite files that exist already.")
 @click.pass_context
-def init(ctx: click.Context, target: str, service: str, image: str | None, directory: str, force: bool) -> None:
+def init(
+    ctx: click.Context,
+    target: str,
+    service: str,
+    image: str | None,
+    server_image: str | None,
+    directory: str,
+    force: bool,
+) -> None:
     """Write deployment_config.yaml, the GitHub Actions workflow and (kubernetes) the manifests.
 
     Refuses to overwrite an existing file unless --force; prints every file it wrote.
@@ -57,7 +74,14 @@ def init(ctx: click.Context, target: str, service: str, image: str | None, direc
 
     options = ctx.find_object(Options) or Options(".", verbose=False)
     with errors_handled(options):
-        written = scaffold(directory=Path(directory), target=target, service=service, image=image, force=force)
+        written = scaffold(
+            directory=Path(directory),
+            target=target,
+            service=service,
+            image=image,
+            server_image=server_image,
+            force=force,
+        )
         for path in written:
             click.echo(f"wrote {path}")
         click.echo("next:")

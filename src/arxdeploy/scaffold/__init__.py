@@ -2,7 +2,8 @@
 
 ``scaffold`` writes ``deployment_config.yaml``, ``.github/workflows/deploy_pipeline.yml`` and,
 for the kubernetes target, template folders ``k8s/staging/`` and ``k8s/production/`` plus
-``k8s/rbac/`` (the namespaces and what arxdeploy may do in them). The texts live under
+``k8s/rbac/`` (the namespaces and what arxdeploy may do in them) and ``k8s/server/`` (the approval
+server in the cluster, on the same record, with what it may do). The texts live under
 ``templates/`` with two small conventions, so each file reads as what it produces:
 
 - ``__NAME__`` markers are replaced (``__SERVICE__``, ``__IMAGE__``, ...). arxdeploy's own
@@ -35,10 +36,17 @@ CONFIG = Path("deployment_config.yaml")
 WORKFLOW = Path(".github/workflows/deploy_pipeline.yml")
 MANIFESTS = Path("k8s")
 RBAC = MANIFESTS / "rbac"
+SERVER = MANIFESTS / "server"
+# The approval server's image: arxdeploy publishes none (the Dockerfile at the root of its
+# repository builds it), so the default names the registry path to replace and this version.
+DEFAULT_SERVER_IMAGE = "ghcr.io/your-org/arxdeploy:{version}"
+SERVER_CONFIG = "arxdeploy-server-config"  # the ConfigMap of the server's deployment_config.yaml and templates
+SERVER_HOME = "/srv/arxdeploy"  # where the server's pod has them (and its state dir, writable)
 MANIFEST_FILES = ("deployment.yaml", "service.yaml", "configmap.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml")
 
 _SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _IMAGE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _MARKER = re.compile(r"__[A-Z_]+__")
 _BLOCK = re.compile(r"#@ (?:if (\w+)|end)\s*")
 
@@ -67,11 +75,14 @@ def scaffold(
     target: str = "local",
     service: str = DEFAULT_SERVICE,
     image: str | None = None,
+    server_image: str | None = None,
     force: bool = False,
 ) -> list[Path]:
     """Write the files for ``target`` under ``directory``; return their paths, in writing order.
 
     ``image`` is the registry path without a tag (default ``ghcr.io/your-org/<service>``).
+    ``server_image`` is the approval server's image with its tag (kubernetes; default
+    ``DEFAULT_SERVER_IMAGE`` with this arxdeploy's version).
     Raises ``UsageError`` for a bad target, service or image, and, unless ``force``, when any
     of the files exists already (naming every one; nothing is written then).
     """
@@ -88,7 +99,14 @@ def scaffold(
             f"{image!r} is not an image name like ghcr.io/your-org/{service}",
             hint="give the registry path in lowercase without a tag: arxdeploy appends :{version}",
         )
-    files = _files(target=target, service=service, image=image)
+    server_image = server_image or DEFAULT_SERVER_IMAGE.format(version=_own_version())
+    name, _, tag = server_image.rpartition(":")
+    if not (_IMAGE.fullmatch(name) and _TAG.fullmatch(tag)):
+        raise UsageError(
+            f"{server_image!r} is not an image with a tag like ghcr.io/your-org/arxdeploy:{_own_version()}",
+            hint="give the registry path in lowercase and the tag you pushed arxdeploy's image with",
+        )
+    files = _files(target=target, service=service, image=image, server_image=server_image)
     existing = [directory / path for path in files if (directory / path).exists()]
     if existing and not force:
         listed = "\n".join(f"  {path}" for path in existing)
@@ -106,7 +124,7 @@ def scaffold(
     return written
 
 
-def _files(*, target: str, service: str, image: str) -> dict[Path, str]:
+def _files(*, target: str, service: str, image: str, server_image: str) -> dict[Path, str]:
     """Every file for ``target``, by path relative to the repository, filled in."""
     common = {"SERVICE": service, "IMAGE": image, "ACTION": ACTION, "RUNNER": RUNNERS[target]}
     files = {
@@ -129,7 +147,44 @@ def _files(*, target: str, service: str, image: str) -> dict[Path, str]:
             for name in MANIFEST_FILES:
                 files[MANIFESTS / environment / name] = _fill(f"k8s/env/{name}", target, values)
             files[RBAC / f"{environment}.yaml"] = _fill("k8s/rbac/rbac.yaml", target, values)
+        files.update(_server_files(target, common, service=service, server_image=server_image))
     return files
+
+
+def _server_files(target: str, common: dict[str, str], *, service: str, server_image: str) -> dict[Path, str]:
+    """k8s/server/: the server in the last environment's namespace (where the tokens live, as
+    ``store.cluster.Placement.tokens`` puts them), and its access to each environment's record."""
+    home = f"{service}-{list(ENVIRONMENTS)[-1]}"
+    templates = {f"{env}.{name}": MANIFESTS / env / name for env in ENVIRONMENTS for name in MANIFEST_FILES}
+    keys = {CONFIG.name: CONFIG} | templates
+    command = [f"kubectl create configmap {SERVER_CONFIG} -n {home} --dry-run=client -o yaml \\"]
+    command += [f"  --from-file={key}={path} \\" for key, path in keys.items()]
+    command.append("  | kubectl apply --server-side --field-manager=arxdeploy -f -")
+    mounts = [
+        f"            - {{name: config, mountPath: {SERVER_HOME}/{path.as_posix()}, subPath: {key}, readOnly: true}}"
+        for key, path in keys.items()
+    ]
+    values = {
+        **common,
+        "SERVER_NAMESPACE": home,
+        "SERVER_IMAGE": server_image,
+        "CONFIG_COMMAND": "\n".join(f"#   {line}" for line in command),
+        "CONFIG_MOUNTS": "\n".join(mounts),
+    }
+    files = {SERVER / "server.yaml": _fill("k8s/server/server.yaml", target, values)}
+    for environment in ENVIRONMENTS:
+        scoped = {**values, "ENVIRONMENT": environment, "NAMESPACE": f"{service}-{environment}"}
+        files[SERVER / f"records-{environment}.yaml"] = _fill("k8s/server/records.yaml", target, scoped)
+    return files
+
+
+def _own_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("arxdeploy")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "latest"
 
 
 def _fill(template: str, target: str, values: dict[str, str]) -> str:
