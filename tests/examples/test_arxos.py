@@ -235,7 +235,8 @@ def repo(tmp_path: Path, app_database: AppDatabase) -> Iterator[Repo]:
     made = Repo(root, ports, app_database)
     config = yaml.safe_load(made.config.read_text())
     config.pop("store_url")  # the record moves from the cluster to this machine too
-    config["backup"] = {"keep": config["backup"]["keep"]}  # and the backups from S3 to its state dir
+    # and the backups from S3 to its state dir, still with the database's dump
+    config["backup"] = {key: config["backup"][key] for key in ("keep", "database")}
     config["target"] = {
         "type": "local",
         "local": {"command": [sys.executable, "app.py", "--port", "{port}", "--version", "{version}"]},
