@@ -169,9 +169,9 @@ def measure(quick: bool) -> dict[str, Any]:
             dump_sizes.append(sum(path.stat().st_size for path in dumps.values()))
             return dumps
 
-        def restore(d: Deployment, dumps: Any, backup_id: str) -> str:
+        def restore(d: Deployment, dumps: Any, backup: Any) -> str:
             start = time.perf_counter()
-            line = scripts.restore(d, dumps, backup_id)
+            line = scripts.restore(d, dumps, backup)
             timed["restore"] = time.perf_counter() - start
             return str(line)
 

@@ -9,8 +9,8 @@ never on a command line) plus:
 
     ARXDEPLOY_DUMP_FILE       the dump: to write (backup) or to read (restore)
     ARXDEPLOY_SERVICE, ARXDEPLOY_ENVIRONMENT, ARXDEPLOY_DEPLOYMENT_ID
-    ARXDEPLOY_VERSION         the version whose data the dump holds: the live one, for a backup;
-                              the one being returned to, for a restore
+    ARXDEPLOY_VERSION         the version whose data the dump holds: the one live when it was
+                              taken (for a restore, as the backup's index says)
     ARXDEPLOY_BACKUP_ID       (restore) the backup the dump comes from
 
 The keys that open backups (``ARXDEPLOY_BACKUP_IDENTITY*``) are not passed on: a script has no
@@ -31,6 +31,7 @@ from arxdeploy import scripts
 from arxdeploy.domain.events import Deployment
 from arxdeploy.domain.units import size_text
 from arxdeploy.errors import StepFailed
+from arxdeploy.ports import BackupInfo
 
 DUMP = "database.dump"  # its name in a backup, under dumps/
 _KEYS = ("ARXDEPLOY_BACKUP_IDENTITY", "ARXDEPLOY_BACKUP_IDENTITY_FILE")
@@ -65,14 +66,17 @@ class DatabaseScripts:
             )
         return {DUMP: path}
 
-    def restore(self, deployment: Deployment, dumps: Mapping[str, Path], backup_id: str) -> str:
+    def restore(self, deployment: Deployment, dumps: Mapping[str, Path], backup: BackupInfo) -> str:
         """The backup's restore hook (``backup.contents.RestoreHook``): run the restore script on the
-        dump of backup ``backup_id``; a line for people."""
+        dump of ``backup``; a line for people."""
+        backup_id = backup.id
         dump = dumps.get(DUMP)
         if dump is None:
             raise StepFailed(f"backup {backup_id} holds no database dump ({DUMP})", check=self.restore_script.key)
         started = time.monotonic()
-        last = self._run(self.restore_script, deployment, dump, version=deployment.version, backup_id=backup_id)
+        # The version whose data it is: what was live when the dump was taken.
+        version = backup.live_version or ""
+        last = self._run(self.restore_script, deployment, dump, version=version, backup_id=backup_id)
         seconds = time.monotonic() - started
         said = f": {last}" if last else ""
         return (

@@ -17,7 +17,7 @@ from pyrage import x25519
 from arxdeploy.backup.crypto import Opener
 from arxdeploy.domain.events import Deployment
 from arxdeploy.errors import DamagedBackupError, UsageError
-from arxdeploy.ports import Export
+from arxdeploy.ports import BackupInfo, Export
 
 from .conftest import Place
 
@@ -37,11 +37,11 @@ class Restorer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, bytes], dict[str, str]]] = []
 
-    def __call__(self, deployment: Deployment, dumps: Mapping[str, Path], backup_id: str) -> str:
+    def __call__(self, deployment: Deployment, dumps: Mapping[str, Path], backup: BackupInfo) -> str:
         modes = {name: oct(path.stat().st_mode & 0o777) for name, path in dumps.items()}
-        self.calls.append((deployment.id, backup_id, {n: p.read_bytes() for n, p in dumps.items()}, modes))
+        self.calls.append((deployment.id, backup.id, {n: p.read_bytes() for n, p in dumps.items()}, modes))
         self.paths = list(dumps.values())
-        return f"restored from {backup_id}"
+        return f"restored from {backup.id}"
 
 
 @pytest.mark.parametrize("place", ["folder"], indirect=True)

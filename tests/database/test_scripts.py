@@ -13,8 +13,9 @@ import pytest
 
 from arxdeploy.database import DUMP, DatabaseScripts, Script
 from arxdeploy.domain.events import Deployment
-from arxdeploy.domain.states import Color, Kind
+from arxdeploy.domain.states import Color
 from arxdeploy.errors import StepFailed
+from arxdeploy.ports import BackupInfo
 from arxdeploy.redact import Redactor, environment_secrets
 from tests.support import marked, wait_until
 
@@ -27,6 +28,22 @@ DEPLOYMENT = Deployment(
     new_color=Color.GREEN,
     old_color=Color.BLUE,
     created_at=datetime(2026, 12, 5, 10, 15, tzinfo=UTC),
+)
+BACKUP = BackupInfo(
+    id="20261204-090000-cd34",
+    service="arxos",
+    environment="staging",
+    created_at=datetime(2026, 12, 4, 9, tzinfo=UTC),
+    target="local",
+    versions=("v1",),
+    facts={},
+    live_version="v1",
+    live_color=Color.BLUE,
+    files=5,
+    size=4096,
+    encrypted=False,
+    where="backups/arxos/staging/20261204-090000-cd34.tar.gz",
+    database=True,
 )
 PASSWORD = "pg-Secret-7f3a9c"
 KEY = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
@@ -160,13 +177,13 @@ def test_the_restore_script_gets_the_dump_and_the_backup_it_comes_from(tmp_path:
         f"{tmp_path / 'seen'}\n"
         "echo restored 3 tables\n"
     )
-    rollback = Deployment(**{**DEPLOYMENT.__dict__, "kind": Kind.ROLLBACK, "version": "v1", "previous_version": "v2"})
-    line = scripts(tmp_path, "#!/bin/sh\n", restore).restore(rollback, {DUMP: dump}, "20261204-090000-cd34")
-    assert line.startswith("database restored from backup 20261204-090000-cd34 (2.0 KiB dump, ")
+    # An automatic rollback of v2 restores the dump taken while v1 was live: ARXDEPLOY_VERSION is v1.
+    line = scripts(tmp_path, "#!/bin/sh\n", restore).restore(DEPLOYMENT, {DUMP: dump}, BACKUP)
+    assert line.startswith(f"database restored from backup {BACKUP.id} (2.0 KiB dump, ")
     assert line.endswith("s): restored 3 tables")
-    assert (tmp_path / "seen").read_text().split() == [str(dump), "20261204-090000-cd34", "v1", DEPLOYMENT.id]
+    assert (tmp_path / "seen").read_text().split() == [str(dump), BACKUP.id, "v1", DEPLOYMENT.id]
     with pytest.raises(StepFailed, match="holds no database dump"):
-        scripts(tmp_path, "#!/bin/sh\n", restore).restore(rollback, {}, "20261204-090000-cd34")
+        scripts(tmp_path, "#!/bin/sh\n", restore).restore(DEPLOYMENT, {}, BACKUP)
 
 
 def test_the_variables_masked_in_the_scripts_output_are_those_named_like_secrets() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from arxdeploy.backup.archive import Source
 from arxdeploy.domain.events import Deployment
-from arxdeploy.ports import Export, Store
+from arxdeploy.ports import BackupInfo, Export, Store
 
 TARGET = "target/"
 CONFIG = "config/resolved.json"
@@ -35,8 +35,9 @@ HISTORY_LIMIT = 200  # deployments: the environment's recent past, not the whole
 # and return each one's name (as it will sit under dumps/) and path. Raising fails the backup.
 DumpHook = Callable[[Deployment, Path], Mapping[str, Path]]
 # The hook that restores them: given the deployment doing it, a backup's dumps (name -> a private
-# copy, every digest checked) and that backup's id; returns a line for people. Raising fails it.
-RestoreHook = Callable[[Deployment, Mapping[str, Path], str], str]
+# copy, every digest checked) and that backup (its id; its live version, whose data the dumps
+# hold); returns a line for people. Raising fails it.
+RestoreHook = Callable[[Deployment, Mapping[str, Path], BackupInfo], str]
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class StoredBackups:
             checked, _ = self._open(index, keep=lambda name: False, spill=contents.is_dump, into=scratch / "dumps")
             _refuse_damaged(checked)
             dumps = {name.removeprefix(contents.DUMPS): path for name, path in checked.spilled.items()}
-            return self.restore_dumps(deployment, dumps, index.info.id)
+            return self.restore_dumps(deployment, dumps, index.info)
 
     # --- for people ----------------------------------------------------------------------
 
