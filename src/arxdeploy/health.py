@@ -1,11 +1,14 @@
-"""Health checks: HTTP GETs of the configured endpoints and custom scripts, run concurrently."""
+"""Health checks: HTTP GETs of the configured endpoints and custom scripts, run concurrently.
+
+Two ways to send a GET, one way to read its answer: plain HTTP with the standard library
+(``plain_http``) where the probes answer plain HTTP on this machine (the local target's replicas
+and routers), httpx where they need TLS, credentials or a proxy (``Access``: the Kubernetes
+target's checks through the API server). httpx is imported only by the second.
+"""
 
 from __future__ import annotations
 
 import shutil
-import ssl
-import subprocess
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -14,16 +17,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
+from arxdeploy import plain_http
 from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import CheckResult, Probe, Round
 from arxdeploy.scripts import private_copy
 
 if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
     from arxdeploy.check_proxy import CheckProxy
 
 _ANSWER_CHARS = 200
+REFUSED = "connection refused"
+DROPPED = "connection closed without an answer"
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,12 @@ class Access:
     door: bool = False
 
 
+class _NoAnswer(Exception):
+    """A GET that got no HTTP answer; the message is the check's answer (``REFUSED``, ...)."""
+
+
 class HttpHealthProbe:
-    """Implements ``arxdeploy.ports.HealthProbe`` with httpx and subprocesses.
+    """Implements ``arxdeploy.ports.HealthProbe`` with HTTP GETs and subprocesses.
 
     A check passes on a 2xx answer (HTTP) or exit status 0 (script). Scripts get the probe's
     URL, color and version in ``ARXDEPLOY_CHECK_URL``, ``ARXDEPLOY_COLOR``, ``ARXDEPLOY_VERSION``,
@@ -58,6 +70,7 @@ class HttpHealthProbe:
     With ``Access.door`` the URL is a loopback one, lent for the round, that forwards to the
     probe's URL with this probe's credentials (``check_proxy.CheckProxy``).
 
+    Without ``access`` the GETs are plain HTTP (``plain_http``: no TLS, no proxy, no httpx).
     ``access`` may be a function: it is called once, by the first round (reading commands that
     never check pay nothing for it, a Kubernetes target's kubeconfig included).
     """
@@ -69,7 +82,7 @@ class HttpHealthProbe:
         scripts: Sequence[ScriptCheck] = (),
         cwd: Path,
         environ: Mapping[str, str],
-        access: Access | Callable[[], Access] = Access(),
+        access: Access | Callable[[], Access] | None = None,
     ) -> None:
         self._endpoints = list(endpoints)
         self._scripts = list(scripts)
@@ -86,7 +99,7 @@ class HttpHealthProbe:
         # Copies are written before any check starts: a file still open for writing in one
         # thread while another forks could not be executed (ETXTBSY).
         copies = {s.name: self._copy_of(s) for s in self._scripts} if probes else {}
-        client = self._client_for_checks()
+        client = self._client_for_checks() if self._access is not None else None
         door = self._door if self._scripts and probes else None
         lent: AbstractContextManager[dict[str, str]] = (
             door.lend([p.url for p in probes], timeout=timeout.total_seconds()) if door else nullcontext({})
@@ -102,6 +115,9 @@ class HttpHealthProbe:
 
     def _client_for_checks(self) -> httpx.Client:
         if self._client is None:
+            import httpx  # only checks that need TLS, credentials or a proxy
+
+            assert self._access is not None
             access = self._access() if callable(self._access) else self._access
             # Checks must see each replica as a new client would: no pooled connections.
             self._client = httpx.Client(
@@ -132,26 +148,27 @@ class HttpHealthProbe:
             return None
         if check.name not in self._copies:
             if self._folder is None:
+                import tempfile
+
                 self._folder = Path(tempfile.mkdtemp(prefix="arxdeploy-checks-"))
             folder = self._folder / str(len(self._copies))
             self._copies[check.name] = private_copy(folder, check.path.name, check.content)
         return self._copies[check.name]
 
-    def _get(self, client: httpx.Client, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
+    def _get(self, client: httpx.Client | None, probe: Probe, endpoint: str, timeout: timedelta) -> CheckResult:
         name = f"GET {endpoint} on {probe.label}"
+        url, seconds = probe.url.rstrip("/") + endpoint, timeout.total_seconds()
         try:
-            response = client.get(probe.url.rstrip("/") + endpoint, timeout=timeout.total_seconds())
-        except httpx.TimeoutException:
-            return CheckResult(name, False, f"no answer within {timeout.total_seconds():g}s")
-        except httpx.HTTPError as exc:
-            return CheckResult(name, False, _describe_http_error(exc))
+            response = _plain_get(url, seconds) if client is None else _httpx_get(client, url, seconds)
+        except _NoAnswer as exc:
+            return CheckResult(name, False, str(exc))
         except ArxdeployError as exc:  # the target's credentials could not be had (a plugin failed)
             return CheckResult(name, False, f"no credentials: {exc.message}")
-        answer = f"HTTP {response.status_code}"
-        if not response.is_success:
-            body = _brief(_status_message(response) or response.text)
+        answer = f"HTTP {response.status}"
+        if not response.ok:
+            body = _brief(_status_message(response) or response.text())
             answer = f"{answer}: {body}" if body else answer
-        return CheckResult(name, response.is_success, answer)
+        return CheckResult(name, response.ok, answer)
 
     def _script(
         self, probe: Probe, check: ScriptCheck, copy: Path | None, timeout: timedelta, door_url: str | None
@@ -166,6 +183,8 @@ class HttpHealthProbe:
         limit = (check.timeout or timeout).total_seconds()
         if copy is None:
             return CheckResult(name, False, f"could not read {check.path} when this command started")
+        import subprocess  # only for custom checks
+
         try:
             done = subprocess.run(
                 [str(copy)],
@@ -188,9 +207,39 @@ class HttpHealthProbe:
         return CheckResult(name, done.returncode == 0, answer)
 
 
-def _status_message(response: httpx.Response) -> str | None:
+def _plain_get(url: str, seconds: float) -> plain_http.Reply:
+    try:
+        return plain_http.request("GET", url, timeout=seconds)
+    except plain_http.TimedOut:
+        raise _NoAnswer(f"no answer within {seconds:g}s") from None
+    except plain_http.Unreachable:
+        raise _NoAnswer(REFUSED) from None
+    except plain_http.Dropped:
+        raise _NoAnswer(DROPPED) from None
+    except plain_http.NoAnswer as exc:
+        raise _NoAnswer(str(exc)) from None
+
+
+def _httpx_get(client: httpx.Client, url: str, seconds: float) -> plain_http.Reply:
+    """The same GET through httpx, its answer in the same form as a plain one."""
+    import httpx
+
+    try:
+        response = client.get(url, timeout=seconds)
+    except httpx.TimeoutException:
+        raise _NoAnswer(f"no answer within {seconds:g}s") from None
+    except httpx.ConnectError:
+        raise _NoAnswer(REFUSED) from None
+    except httpx.RemoteProtocolError:
+        raise _NoAnswer(DROPPED) from None
+    except httpx.HTTPError as exc:
+        raise _NoAnswer(f"{type(exc).__name__}: {exc}") from None
+    return plain_http.Reply(response.status_code, response.headers.get("content-type", ""), response.content)
+
+
+def _status_message(response: plain_http.Reply) -> str | None:
     """The message of a Kubernetes Status answer (the API server's proxy saying why), if it is one."""
-    if "json" not in response.headers.get("content-type", ""):
+    if "json" not in response.content_type:
         return None
     try:
         data = response.json()
@@ -208,11 +257,3 @@ def _brief(text: str) -> str:
         return text
     cut = text[:_ANSWER_CHARS].rsplit(" ", 1)[0]
     return f"{cut} … ({len(text)} characters)"
-
-
-def _describe_http_error(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "connection closed without an answer"
-    return f"{type(exc).__name__}: {exc}"

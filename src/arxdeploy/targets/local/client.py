@@ -1,6 +1,7 @@
 """The CLI side of the local target: ``LocalTarget`` drives the runtime over its control API.
 
-The runtime is reached lazily, on the first call that needs it. Only ``start_color`` starts one
+The runtime is reached lazily, on the first call that needs it, over plain HTTP on loopback
+(``plain_http``: the standard library; one connection per call). Only ``start_color`` starts one
 when none runs (``ensure_runtime``); without a runtime nothing runs, so ``inspect``, ``export``,
 ``switch`` and ``stop_color`` report or refuse that without starting one. It is spawned detached,
 so killing the CLI leaves it serving.
@@ -9,9 +10,6 @@ so killing the CLI leaves it serving.
 from __future__ import annotations
 
 import json
-import secrets
-import ssl
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -21,8 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
+from arxdeploy import plain_http
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, TransientTargetError, UsageError
 from arxdeploy.ports import ColorState, EnvironmentState, Export, Problem, ProblemKind, Replica
@@ -30,6 +27,7 @@ from arxdeploy.targets.local.files import RuntimeFiles, read_json
 from arxdeploy.targets.local.processes import pid_alive
 
 POLL = 0.02
+CONNECT_TIMEOUT = 2.0  # seconds: the runtime is on loopback, a slow connect means it is gone
 ENVIRONMENT_FILE = "environment.json"
 UNAUTHORIZED = 401
 MAX_VERSION = 128
@@ -93,8 +91,7 @@ class RuntimeInfo:
 
 def read_runtime(state_dir: Path) -> RuntimeInfo | None:
     """The runtime serving ``state_dir``, or None if none runs (or it does not answer)."""
-    with _http_client() as http:
-        return _probe(RuntimeFiles(Path(state_dir)), http)
+    return _probe(RuntimeFiles(Path(state_dir)))
 
 
 def ensure_runtime(state_dir: Path, *, python: str = sys.executable, timeout: float = 10.0) -> tuple[RuntimeInfo, bool]:
@@ -103,43 +100,45 @@ def ensure_runtime(state_dir: Path, *, python: str = sys.executable, timeout: fl
     Callers racing here end up with one runtime: the others' daemons lose the lock and exit,
     and every caller waits for the winner's ``runtime.json``.
     """
+    import secrets  # only here: reading commands never start a runtime
+    import subprocess
+
     files = RuntimeFiles(Path(state_dir).resolve())
-    with _http_client() as http:
-        info = _probe(files, http)
-        if info is not None:
-            return info, False
-        files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        launch_id = secrets.token_hex(8)
-        argv = [python, "-m", "arxdeploy.targets.local.runtime", "--state-dir", str(files.root)]
-        with files.log.open("ab") as log:
-            # --detach: the daemon forks away from this short-lived launcher, so it is nobody's
-            # child here and a kill -9 of this process does not reach it.
-            try:
-                launcher = subprocess.run(
-                    [*argv, "--detach", "--launch-id", launch_id],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:  # a slow machine: worth another try
-                raise TransientTargetError(
-                    f"starting the local runtime took over {timeout:.0f}s: {_tail(files.log)}",
-                    hint=f"see {files.log}",
-                ) from exc
-        if launcher.returncode != 0:
-            raise TargetError(
-                f"could not start the local runtime (exit status {launcher.returncode}): {_tail(files.log)}",
-                hint=f"see {files.log}",
+    info = _probe(files)
+    if info is not None:
+        return info, False
+    files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    launch_id = secrets.token_hex(8)
+    argv = [python, "-m", "arxdeploy.targets.local.runtime", "--state-dir", str(files.root)]
+    with files.log.open("ab") as log:
+        # --detach: the daemon forks away from this short-lived launcher, so it is nobody's
+        # child here and a kill -9 of this process does not reach it.
+        try:
+            launcher = subprocess.run(
+                [*argv, "--detach", "--launch-id", launch_id],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                timeout=timeout,
+                check=False,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = _probe(files, http)
-            if info is not None:
-                return info, info.launch_id == launch_id
-            time.sleep(POLL)
+        except subprocess.TimeoutExpired as exc:  # a slow machine: worth another try
+            raise TransientTargetError(
+                f"starting the local runtime took over {timeout:.0f}s: {_tail(files.log)}",
+                hint=f"see {files.log}",
+            ) from exc
+    if launcher.returncode != 0:
+        raise TargetError(
+            f"could not start the local runtime (exit status {launcher.returncode}): {_tail(files.log)}",
+            hint=f"see {files.log}",
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = _probe(files)
+        if info is not None:
+            return info, info.launch_id == launch_id
+        time.sleep(POLL)
     raise TransientTargetError(
         f"the local runtime did not answer within {timeout:.0f}s: {_tail(files.log)}", hint=f"see {files.log}"
     )
@@ -165,7 +164,6 @@ class LocalTarget:
         self.runtime_started = False  # True once this instance had to start a fresh runtime
         self._files = RuntimeFiles(self.state_dir)
         self._info: RuntimeInfo | None = None
-        self._http: httpx.Client | None = None
 
     # --- Target ---------------------------------------------------------------------------
 
@@ -281,9 +279,7 @@ class LocalTarget:
         return sorted(self._files.logs(environment).glob("*.log"))
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        """Nothing to release (each call has its own connection); kept so that every target closes."""
 
     def __enter__(self) -> LocalTarget:
         return self
@@ -302,14 +298,9 @@ class LocalTarget:
                 hint=f"add environments.{environment} to the config",
             ) from None
 
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = _http_client()
-        return self._http
-
     def _running_runtime(self) -> RuntimeInfo | None:
         if self._info is None:
-            self._info = _probe(self._files, self._client())
+            self._info = _probe(self._files)
         return self._info
 
     def _runtime(self) -> RuntimeInfo:
@@ -348,23 +339,24 @@ class LocalTarget:
         if info is None:
             return None
         try:
-            response = self._client().request(
+            response = plain_http.request(
                 method,
                 info.url + path,
                 json=body,
                 params=params,
                 headers={"Authorization": f"Bearer {info.token}"},
-                timeout=httpx.Timeout(timeout, connect=2.0),
+                timeout=timeout,
+                connect_timeout=CONNECT_TIMEOUT,
             )
-        except httpx.ReadTimeout as exc:
-            raise TransientTargetError(
-                f"the local runtime took over {timeout:.0f}s to answer {method} {path}",
-                hint=f"see {self._files.log}",
-            ) from exc
-        except httpx.TransportError as exc:
+        except plain_http.NoAnswer as exc:
+            if isinstance(exc, plain_http.TimedOut) and not exc.connecting:
+                raise TransientTargetError(
+                    f"the local runtime took over {timeout:.0f}s to answer {method} {path}",
+                    hint=f"see {self._files.log}",
+                ) from exc
             self._info = None  # it may have died or ended itself: find (or start) it on the next call
             raise TransientTargetError(f"cannot reach the local runtime: {exc}", hint=f"see {self._files.log}") from exc
-        if response.status_code == UNAUTHORIZED:
+        if response.status == UNAUTHORIZED:
             # Our token was refused: that port now belongs to another runtime (ours ended itself
             # when idle and the port was reused). Look for the runtime again on the next call.
             self._info = None
@@ -374,12 +366,7 @@ class LocalTarget:
         return _decode(response, f"{method} {path}")
 
 
-def _http_client() -> httpx.Client:
-    # Plain HTTP to loopback only: an empty TLS context spares loading the CA bundle (~50 ms).
-    return httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-
-
-def _probe(files: RuntimeFiles, http: httpx.Client) -> RuntimeInfo | None:
+def _probe(files: RuntimeFiles) -> RuntimeInfo | None:
     raw = read_json(files.info)
     if not isinstance(raw, dict):
         return None
@@ -396,24 +383,26 @@ def _probe(files: RuntimeFiles, http: httpx.Client) -> RuntimeInfo | None:
     if not pid_alive(info.pid):
         return None
     try:
-        answer = http.get(info.url + "/v1/healthz", headers={"Authorization": f"Bearer {info.token}"}, timeout=2.0)
-        healthy = answer.status_code == 200 and answer.json().get("pid") == info.pid
-    except (httpx.HTTPError, ValueError):
+        answer = plain_http.request(
+            "GET", info.url + "/v1/healthz", headers={"Authorization": f"Bearer {info.token}"}, timeout=CONNECT_TIMEOUT
+        )
+        healthy = answer.status == 200 and answer.json().get("pid") == info.pid
+    except (plain_http.NoAnswer, ValueError, AttributeError):
         return None
     return info if healthy else None
 
 
-def _decode(response: httpx.Response, what: str) -> dict[str, Any]:
+def _decode(response: plain_http.Reply, what: str) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
         data = None
-    if response.is_success and isinstance(data, dict):
+    if response.ok and isinstance(data, dict):
         return data
     error = data.get("error") if isinstance(data, dict) else None
     hint = data.get("hint") if isinstance(data, dict) else None
-    message = str(error or f"{what} answered {response.status_code}: {response.text[:200]}")
-    if response.status_code in (502, 503, 504):
+    message = str(error or f"{what} answered {response.status}: {response.text()[:200]}")
+    if response.status in (502, 503, 504):
         raise TransientTargetError(message, hint=hint)
     raise TargetError(message, hint=hint)
 

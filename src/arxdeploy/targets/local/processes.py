@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -50,6 +49,8 @@ def die_with_parent() -> Callable[[], None] | None:
     """
     if sys.platform != "linux":
         return None
+    import ctypes  # only the runtime forks replicas: the client's pid checks need none of it
+
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getpid()
 
