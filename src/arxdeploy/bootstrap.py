@@ -9,8 +9,6 @@ import logging
 import os
 import secrets
 import socket
-import ssl
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,25 +16,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arxdeploy.backup_wiring import DeferredBackups, check_recipients, open_backups
+from arxdeploy.backup_wiring import check_recipients, open_backups
 from arxdeploy.clock import SystemClock
 from arxdeploy.config import LoadedConfig, database_script_problems, load
 from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
-from arxdeploy.engine.gate import Approvals
 from arxdeploy.engine.locks import Identity, Leases
-from arxdeploy.engine.run import Engine
-from arxdeploy.engine.tokens import Tokens
 from arxdeploy.errors import ConfigError, UsageError
 from arxdeploy.health import Access, HttpHealthProbe, ScriptCheck
-from arxdeploy.ports import Hook, LockHolder, Store, Target
+from arxdeploy.ports import Clock, Hook, LockHolder, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
 from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
 from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
+    # What only changing commands (or the Kubernetes target) use is imported where it is built,
+    # so reading commands never load it (tests/e2e/test_import_budget.py).
     from arxdeploy.backup.stored import StoredBackups
+    from arxdeploy.engine.gate import Approvals
+    from arxdeploy.engine.run import Engine
+    from arxdeploy.engine.tokens import Tokens
     from arxdeploy.notify import Notifier
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
@@ -64,6 +64,8 @@ def identity(environ: Mapping[str, str], cwd: Path | None = None) -> Identity:
 
 def _git_email(cwd: Path | None) -> str | None:
     """``git config user.email`` where the config lives: who this person says they are."""
+    import subprocess  # only when someone is asked who they are
+
     try:
         done = subprocess.run(
             ["git", "config", "--get", "user.email"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
@@ -97,12 +99,33 @@ class App:
     store: Store
     target: Target
     local: LocalTarget | None  # the local target's extras (logs, stopping its router), if that is the target
-    engine: Engine
     backups_of: Callable[[], StoredBackups]  # built on first use (``backups``)
     redactor: Redactor
     health: HttpHealthProbe
     notifier: Notifier | None  # None: no channel is configured
     version_rule: Callable[[str], None]  # the target's: raises UsageError for a version it cannot carry
+    clock: Clock
+    leases: Leases
+    hooks: Sequence[Hook]  # the engine's: the log file, notices, the command's own
+    content_now: Callable[[], str]  # the digest of the config's files as they are on disk now
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """The engine, made on first use: commands that only read never load it."""
+        from arxdeploy.backup_wiring import DeferredBackups
+        from arxdeploy.engine.run import Engine
+
+        return Engine(
+            store=self.store,
+            target=self.target,
+            health=self.health,
+            clock=self.clock,
+            leases=self.leases,
+            new_id=new_deployment_id,
+            backups=DeferredBackups(self.backups_of),
+            hooks=list(self.hooks),
+            content_now=self.content_now,
+        )
 
     @property
     def service(self) -> str:
@@ -116,15 +139,19 @@ class App:
     @property
     def approvals(self) -> Approvals:
         """Decisions on approval gates, under the rules recorded with each request."""
-        return Approvals(store=self.store, clock=self.engine.clock, hooks=self.engine.hooks)
+        from arxdeploy.engine.gate import Approvals
+
+        return Approvals(store=self.store, clock=self.clock, hooks=list(self.hooks))
 
     @property
     def tokens(self) -> Tokens:
-        return Tokens(store=self.store, clock=self.engine.clock)
+        from arxdeploy.engine.tokens import Tokens
+
+        return Tokens(store=self.store, clock=self.clock)
 
     @property
     def me(self) -> Identity:
-        return self.engine.leases.me
+        return self.leases.me
 
     def check_version(self, version: str) -> None:
         """Refuse (``UsageError``, exit 2) a version the target cannot carry, before anything is asked of it."""
@@ -212,14 +239,8 @@ def build(
                 hint="drop --context, or set target.type: kubernetes",
             )
         target = local = _local_target(loaded)
-        # Replicas and routers answer plain HTTP on loopback: no CA bundle to load (~40 ms).
-        health = HttpHealthProbe(
-            endpoints=checks.endpoints,
-            scripts=scripts,
-            cwd=loaded.base_dir,
-            environ=environ,
-            access=Access(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)),
-        )
+        # Replicas and routers answer plain HTTP on this machine: no TLS, no proxy, no httpx.
+        health = HttpHealthProbe(endpoints=checks.endpoints, scripts=scripts, cwd=loaded.base_dir, environ=environ)
     # After the target: on Kubernetes the record lives in the cluster, through the target's connection.
     record = _open_store(config.store_url, loaded, reads_only=reads_only, cluster=cluster)
     store: Store = RedactingStore(record, redactor)
@@ -231,29 +252,21 @@ def build(
         from arxdeploy.announce import build_notifier  # imports the notify package: only when needed
 
         notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
-    engine = Engine(
-        store=store,
-        target=target,
-        health=health,
-        clock=clock,
-        leases=leases,
-        new_id=new_deployment_id,
-        backups=DeferredBackups(backups),
-        hooks=[log_events, *list(announcers), *hooks],
-        content_now=lambda: _content_now(config_path, environ),
-    )
     return App(
         loaded=loaded,
         snapshot=snapshot,
         store=store,
         target=target,
         local=local,
-        engine=engine,
         backups_of=backups,
         redactor=redactor,
         health=health,
         notifier=notifier,
         version_rule=version_rule,
+        clock=clock,
+        leases=leases,
+        hooks=[log_events, *list(announcers), *hooks],
+        content_now=lambda: _content_now(config_path, environ),
     )
 
 

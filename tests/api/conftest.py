@@ -141,18 +141,20 @@ def make_app(folder: Path) -> tuple[App, ManualClock, Engine]:
     app = build(folder / "deployment_config.yaml", environ)
     clock = ManualClock(start=datetime.now(UTC).replace(microsecond=0))
     target = FakeTarget(clock=clock)
+    # Manual time jumps minutes at once: a long lease keeps expiry out of these tests.
+    leases = Leases(store=app.store, clock=clock, me=app.me, is_alive=lambda _holder: True, ttl=timedelta(days=1))
     engine = Engine(
         store=app.store,
         target=target,
         health=FakeHealth(target),
         clock=clock,
-        # Manual time jumps minutes at once: a long lease keeps expiry out of these tests.
-        leases=Leases(store=app.store, clock=clock, me=app.me, is_alive=lambda _holder: True, ttl=timedelta(days=1)),
+        leases=leases,
         new_id=new_deployment_id,
         backups=app.backups,
-        hooks=app.engine.hooks,
+        hooks=app.hooks,
     )
-    app.engine = engine  # the server reads app.approvals and app.tokens: they now use the manual clock
+    # The server reads app.clock, app.approvals and app.tokens: they now use the manual clock.
+    app.clock, app.leases, app.engine = clock, leases, engine
     return app, clock, engine
 
 

@@ -207,7 +207,7 @@ def build_api(app: "App") -> FastAPI:
         who: Caller, environment: Annotated[str | None, Query(description="Only this environment.")] = None
     ) -> list[dict[str, Any]]:
         """Deployments whose gate waits for people, oldest first."""
-        now = app.engine.clock.now()
+        now = app.clock.now()
         waiting = app.approvals.pending(service=app.service, environment=known_environment(environment))
         return [redacted(pending_out(deployment_out(s), g, now)) for s, g in waiting]
 
@@ -216,7 +216,7 @@ def build_api(app: "App") -> FastAPI:
         """Where one deployment's gate stands: the request, approvals, rejection, refusals, time left."""
         summary = summary_of(deployment_id)
         _, found = app.approvals.gate(deployment_id=summary.deployment.id)
-        return redacted(gate_out(summary, found, app.engine.clock.now()))
+        return redacted(gate_out(summary, found, app.clock.now()))
 
     @api.post(
         "/api/v1/approvals/{deployment_id}/approve",
@@ -246,12 +246,12 @@ def build_api(app: "App") -> FastAPI:
             deployment_id=d.id, who=who.email, verdict=verdict, via=VIA, reason=reason, logins=logins, role=who.role
         )
         log.info("%s by %s via the server", verdict.value, who.email, extra={"deployment": d.id})
-        return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.engine.clock.now()))
+        return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.clock.now()))
 
     # --- /api/v1/tokens: admins only -------------------------------------------------------
 
     def token_view(record: TokenRecord) -> dict[str, Any]:
-        return redacted(token_out(record, app.engine.clock.now()))
+        return redacted(token_out(record, app.clock.now()))
 
     @api.post(
         "/api/v1/tokens",

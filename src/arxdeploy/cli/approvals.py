@@ -58,7 +58,7 @@ def _decide(
             gate = views.decide_remotely(url, deployment_id, verdict, reason, os.environ)
         else:
             decided = _decide_locally(app, deployment_id, verdict, reason)
-            gate = gate_out(app.store.get(deployment_id=deployment_id), decided, app.engine.clock.now())
+            gate = gate_out(app.store.get(deployment_id=deployment_id), decided, app.clock.now())
         if as_json:
             emit_json(app, gate)
         else:
@@ -116,7 +116,7 @@ def approvals_list(options: Options, environment: str | None, as_json: bool) -> 
     with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
-        now = app.engine.clock.now()
+        now = app.clock.now()
         rows = []
         for summary, gate in app.approvals.pending(service=app.service, environment=environment):
             events = app.store.events(deployment_id=summary.deployment.id)

@@ -82,7 +82,7 @@ def token_bootstrap(
 
     with app_for(options, as_json=as_json) as app:
         record, text = app.tokens.bootstrap(email=email, created_by=app.me.person, github=github, expires_in=expires_in)
-        created = {**token_out(record, app.engine.clock.now()), "token": text}
+        created = {**token_out(record, app.clock.now()), "token": text}
         if as_json:
             click.echo(json.dumps(created))
             return
@@ -165,7 +165,7 @@ def token_list(options: Options, server_url: str | None, as_json: bool) -> None:
         if url:
             rows = remote.call(url, "GET", ("tokens",), os.environ, doing="listing tokens", hint=_ADMIN_TOKEN)
         else:
-            now = app.engine.clock.now()
+            now = app.clock.now()
             rows = [token_out(t, now) for t in app.tokens.list()]
         if as_json:
             emit_json(app, rows)
