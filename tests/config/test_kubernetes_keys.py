@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arxdeploy.config import unused_keys
+from arxdeploy.config.effects import unused_keys
 
 from .conftest import Write, error_for, load_text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -97,6 +98,7 @@ def app_for(
             reads_only=reads_only,
             context=options.context,
         )
+        started()
         options.redact = app.redactor
         try:
             if deploys is not None:
@@ -109,6 +111,15 @@ def app_for(
             yield app
         finally:
             app.close()
+
+
+def started() -> None:
+    """Start-up is over. If `main` turned the garbage collector off for it, freeze what start-up
+    made (it lives as long as the command: no collection needs to walk it again) and turn the
+    collector back on. Elsewhere (tests, the API calling in) the collector is left alone."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def emit_json(app: App, data: Any) -> None:

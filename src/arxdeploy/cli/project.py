@@ -27,7 +27,8 @@ def validate(options: Options, as_json: bool) -> None:
     import json
 
     from arxdeploy.cli import github
-    from arxdeploy.config import check_files, load, unused_keys
+    from arxdeploy.config import check_files, load
+    from arxdeploy.config.effects import unused_keys
     from arxdeploy.errors import ConfigError
 
     with errors_handled(options, as_json):

@@ -6,10 +6,9 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from rich.console import Console
-from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +17,9 @@ from arxdeploy.domain.states import State
 from arxdeploy.domain.units import size_text
 from arxdeploy.ports import Summary
 from arxdeploy.redact import RedactingWriter, Redactor
+
+if TYPE_CHECKING:
+    from rich.status import Status  # made by Console.status, for deployments only
 
 _STYLE = {
     State.SUCCEEDED: "bold green",

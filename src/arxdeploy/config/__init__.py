@@ -5,8 +5,9 @@ This package is the adapter that owns pydantic and PyYAML; nothing outside it im
 
 from __future__ import annotations
 
-from arxdeploy.config.effects import unused_keys
 from arxdeploy.config.loader import LoadedConfig, check_files, database_script_problems, json_schema, load
 from arxdeploy.config.models import Config
 
-__all__ = ["Config", "LoadedConfig", "check_files", "database_script_problems", "json_schema", "load", "unused_keys"]
+# `effects.unused_keys` (what `validate` warns about) is imported from its module: reading
+# commands do not load it.
+__all__ = ["Config", "LoadedConfig", "check_files", "database_script_problems", "json_schema", "load"]
