@@ -52,8 +52,6 @@ def status(options: Options, environment: str | None, as_json: bool, output: str
 @pass_options
 def history(options: Options, environment: str | None, limit: int, as_json: bool) -> None:
     """Past deployments, newest first."""
-    from arxdeploy.cli import render
-
     with app_for(options, as_json=as_json, reads_only=True) as app:
         if environment:
             app.plan(environment)
@@ -61,6 +59,8 @@ def history(options: Options, environment: str | None, limit: int, as_json: bool
         if as_json:
             emit_json(app, [_summary_json(s) for s in rows])
         else:
+            from arxdeploy.cli import render  # Rich: only for people
+
             render.history_table(rows, app.redactor)
 
 
@@ -86,17 +86,19 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 @pass_options
 def show(options: Options, deployment_id: str, as_json: bool) -> None:
     """The full event log of one deployment (an id or a unique prefix of 6+ characters)."""
-    from arxdeploy.cli import render
     from arxdeploy.domain.events import fold
-    from arxdeploy.views import deployment_json
 
     with app_for(options, as_json=as_json, reads_only=True) as app:
         summary = app.store.get(deployment_id=deployment_id)
         events = app.store.events(deployment_id=summary.deployment.id)
         view = fold(events)
         if as_json:
+            from arxdeploy.views import deployment_json
+
             emit_json(app, deployment_json(summary.deployment, view, events))
         else:
+            from arxdeploy.cli import render  # Rich: only for people
+
             render.show(summary.deployment, view, events, app.redactor)
 
 
