@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from arxdeploy.cli.options import Options, errors_handled, json_option, pass_options
+from arxdeploy.cli.options import Options, errors_handled, json_option, pass_options, started
 
 if TYPE_CHECKING:
     from arxdeploy.config import LoadedConfig
@@ -95,5 +95,6 @@ def demo(options: Options, keep: bool) -> None:
     """Deploy a sample service three times on this machine and explain what happened."""
     from arxdeploy.cli.demo import run_demo
 
+    started()  # the demo runs for a minute, with a client thread: the collector is back on
     with errors_handled(options):
         sys.exit(run_demo(keep=keep, verbose=options.verbose))
