@@ -120,3 +120,17 @@ def test_reading_commands_load_nothing_only_changes_need(service: Service, tmp_p
     modules, printed = imported(service, tmp_path, "show", newest["id"])
     assert "succeeded" in printed
     assert loaded(modules, NEVER | NEVER_OURS) == []
+
+
+def test_status_beside_a_running_deployment_loads_no_engine(service: Service, tmp_path: Path) -> None:
+    deployed = service.run("deploy", "--env", "staging", "--version", "v1")
+    assert deployed.returncode == 0, deployed.stderr
+    service.write(monitoring="300s")  # the next deploy stays in monitoring until the test ends
+    running = service.start("deploy", "--env", "staging", "--version", "v2")
+    service.wait_for(running, "v2", "monitoring")
+
+    # The lease's holder is alive: status names the deployment and its process (the leases, not the engine).
+    modules, printed = imported(service, tmp_path, "status", "--json")
+    (row,) = json.loads(printed)["environments"]
+    assert any(f"is monitoring (pid {running.pid})" in note for note in row["notes"]), row["notes"]
+    assert loaded(modules, NEVER | NEVER_OURS | {"rich"}) == []

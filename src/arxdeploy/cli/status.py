@@ -84,7 +84,7 @@ def _unfinished(app: App, environment: str) -> list[str]:
         d = summary.deployment
         if summary.state is State.AWAITING_APPROVAL:
             notes.append(f"deployment {d.id} ({d.version}) waits for approval")
-        elif holder is not None and holder.deployment_id == d.id and not app.engine.leases.abandoned(holder):
+        elif holder is not None and holder.deployment_id == d.id and not app.leases.abandoned(holder):
             notes.append(f"deployment {d.id} ({d.kind.value} {d.version}) is {summary.state.value} (pid {holder.pid})")
         else:
             notes.append(
