@@ -42,7 +42,9 @@ _VERBS = {
 def console(redactor: Redactor) -> Console:
     stream = cast(TextIO, RedactingWriter(sys.stdout, redactor))
     # Logs and pipes get wide lines rather than tables squeezed to 80 columns.
-    return Console(file=stream, highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    return Console(
+        file=stream, highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200
+    )
 
 
 class Printer:
