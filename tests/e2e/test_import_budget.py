@@ -58,7 +58,7 @@ NEVER_OURS = {
     "arxdeploy.engine.gate",
     "arxdeploy.engine.tokens",
     "arxdeploy.engine.seam",
-    "arxdeploy.backups",
+    "arxdeploy.backup",  # the backups are built on first use
     "arxdeploy.announce",
     "arxdeploy.notify",
     "arxdeploy.check_proxy",
