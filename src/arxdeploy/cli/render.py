@@ -29,7 +29,7 @@ _STYLE = {
     State.EXPIRED: "bold red",
 }
 # What only counts down ("283s left", "41m05s left"): not news in a CI log.
-_COUNTDOWN = re.compile(r"\b\d+(?:m\d{2})?s left\b")
+_COUNTDOWN = r"\b\d+(?:m\d{2})?s left\b"  # compiled on first use: tables never need it
 _VERBS = {
     "deploy": "Deploying",
     "rollback": "Rolling back to",
@@ -134,7 +134,7 @@ class Printer:
                 self._status.update(text)
             return
         # In CI logs: a line when there is news, never the same line again (a countdown is no news).
-        news = _COUNTDOWN.sub("", message)
+        news = re.sub(_COUNTDOWN, "", message)
         if news != self._last_plain:
             self.out.print(f"  … {text}")
             self._last_plain = news

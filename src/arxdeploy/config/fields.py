@@ -18,16 +18,15 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*"
-)
-_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
-_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+# The patterns below are compiled on first use (re.fullmatch keeps them): most configs never need
+# most of them, and compiling all at import costs every command, `status` included.
+_HOSTNAME = r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*"
+_DOTTED_NUMBERS = r"[0-9.]+"
+_LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 HTTP_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP header or cookie name: a token (RFC 9110 5.6.2)
-_TOKEN = re.compile(HTTP_NAME)
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_CPU = re.compile(r"([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)")
-_MEMORY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e[0-9]{1,2})?")
+_EMAIL = r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+"
+_CPU = r"([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)"
+_MEMORY = r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|e[0-9]{1,2})?"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 
@@ -72,18 +71,18 @@ def check_listen(value: str) -> str:
 
 def check_http_name(value: str) -> str:
     """A header or cookie name: letters, digits and ``!#$%&'*+.^_`|~-``, no spaces."""
-    if not _TOKEN.fullmatch(value):
+    if not re.fullmatch(HTTP_NAME, value):
         raise _fail("http_name", "is not a header or cookie name; use letters, digits and '-' (like X-User-Id)", value)
     return value
 
 
-KUBERNETES_STORE = re.compile(r"kubernetes://([a-z0-9]([-a-z0-9]*[a-z0-9])?)?/?")
+KUBERNETES_STORE = r"kubernetes://([a-z0-9]([-a-z0-9]*[a-z0-9])?)?/?"
 
 
 def check_store_url(value: str) -> str:
     # The URL may carry a password: never echo it.
     if value.startswith("kubernetes:"):
-        if not KUBERNETES_STORE.fullmatch(value) or len(value) > len("kubernetes://") + 63:
+        if not re.fullmatch(KUBERNETES_STORE, value) or len(value) > len("kubernetes://") + 63:
             raise PydanticCustomError(
                 "store_url",
                 "is not kubernetes:// (each environment's namespace) or kubernetes://NAMESPACE (one namespace,"
@@ -105,13 +104,13 @@ def _valid_host(host: str) -> bool:
         except ValueError:
             return False
         return True
-    if _DOTTED_NUMBERS.fullmatch(host):  # looks like IPv4, so it must be valid IPv4
+    if re.fullmatch(_DOTTED_NUMBERS, host):  # looks like IPv4, so it must be valid IPv4
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
             return False
         return True
-    return host.isascii() and _HOSTNAME.fullmatch(host) is not None
+    return host.isascii() and re.fullmatch(_HOSTNAME, host) is not None
 
 
 def check_cidr(value: str) -> str:
@@ -126,7 +125,7 @@ def check_cidr(value: str) -> str:
 
 
 def check_label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+    if len(value) > 63 or not re.fullmatch(_LABEL_VALUE, value):
         raise _fail(
             "label_value",
             "is not a Kubernetes label value; use at most 63 letters, digits, '-', '_' and '.',"
@@ -138,14 +137,16 @@ def check_label_value(value: str) -> str:
 
 def check_label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
-    valid_prefix = not prefix or (len(prefix) <= 253 and _HOSTNAME.fullmatch(prefix) is not None and prefix.islower())
-    if not valid_prefix or len(name) > 63 or not _LABEL_VALUE.fullmatch(name):
+    valid_prefix = not prefix or (
+        len(prefix) <= 253 and re.fullmatch(_HOSTNAME, prefix) is not None and prefix.islower()
+    )
+    if not valid_prefix or len(name) > 63 or not re.fullmatch(_LABEL_VALUE, name):
         raise _fail("label_key", "is not a Kubernetes label key like app or app.kubernetes.io/name", value)
     return value
 
 
 def check_email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not re.fullmatch(_EMAIL, value):
         raise _fail("email", "is not an email address like ops@example.com", value)
     return value
 
@@ -215,7 +216,7 @@ def cpu_millis(value: str) -> Decimal:
 
 def memory_bytes(value: str) -> Decimal:
     """Memory quantity in bytes: ``64Mi`` -> 67108864, ``128M`` -> 128000000, ``1e3`` -> 1000."""
-    match = _MEMORY.fullmatch(value)
+    match = re.fullmatch(_MEMORY, value)
     if match is None:
         raise ValueError(value)
     number, suffix = Decimal(match.group(1)), match.group(3) or ""
@@ -225,14 +226,14 @@ def memory_bytes(value: str) -> Decimal:
 
 
 def check_cpu(value: str) -> str:
-    if not _CPU.fullmatch(value) or cpu_millis(value) <= 0:
+    if not re.fullmatch(_CPU, value) or cpu_millis(value) <= 0:
         raise _fail("cpu_quantity", "is not a CPU amount; use cores like 0.5 or 2, or millicores like 250m", value)
     return value
 
 
 def check_memory(value: str) -> str:
     try:
-        valid = _MEMORY.fullmatch(value) is not None and memory_bytes(value) > 0
+        valid = re.fullmatch(_MEMORY, value) is not None and memory_bytes(value) > 0
     except (ArithmeticError, ValueError):  # decimal's errors are ArithmeticErrors
         valid = False
     if not valid:
@@ -258,26 +259,26 @@ CpuQuantity = Annotated[
     str,
     BeforeValidator(_number_to_text),
     AfterValidator(check_cpu),
-    _quantity_schema(_CPU.pattern, "A Kubernetes CPU quantity: cores (0.5, 2) or millicores (250m)."),
+    _quantity_schema(_CPU, "A Kubernetes CPU quantity: cores (0.5, 2) or millicores (250m)."),
 ]
 MemoryQuantity = Annotated[
     str,
     BeforeValidator(_number_to_text),
     AfterValidator(check_memory),
-    _quantity_schema(_MEMORY.pattern, "A Kubernetes memory quantity like 64Mi, 1Gi or 128M."),
+    _quantity_schema(_MEMORY, "A Kubernetes memory quantity like 64Mi, 1Gi or 128M."),
 ]
 
 
 # An age X25519 recipient is "age1" and 58 bech32 characters; an SSH one is an OpenSSH public key.
-_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
-_SSH_RECIPIENT = re.compile(r"(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?")
+_AGE_RECIPIENT = r"age1[02-9ac-hj-np-z]{58}"
+_SSH_RECIPIENT = r"(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?"
 # S3 bucket names (general purpose buckets) and Azure container names, as the providers define them.
-_BUCKET = re.compile(r"(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]")
-_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]")
+_BUCKET = r"(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]"
+_CONTAINER = r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]"
 
 
 def check_recipient(value: str) -> str:
-    if _AGE_RECIPIENT.fullmatch(value) or _SSH_RECIPIENT.fullmatch(value):
+    if re.fullmatch(_AGE_RECIPIENT, value) or re.fullmatch(_SSH_RECIPIENT, value):
         return value
     if value.startswith("AGE-SECRET-KEY-"):
         # Never repeated: it is a private key, and it must not be in the config at all.
@@ -293,13 +294,13 @@ def check_recipient(value: str) -> str:
 
 
 def check_bucket(value: str) -> str:
-    if not _BUCKET.fullmatch(value) or ".." in value:
+    if not re.fullmatch(_BUCKET, value) or ".." in value:
         raise _fail("bucket", "is not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'", value)
     return value
 
 
 def check_container(value: str) -> str:
-    if not _CONTAINER.fullmatch(value):
+    if not re.fullmatch(_CONTAINER, value):
         raise _fail(
             "container", "is not an Azure container name: 3 to 63 lowercase letters, digits and single '-'", value
         )
