@@ -35,6 +35,21 @@ def invoke(config: Path, *args: str, ci: dict[str, str], monkeypatch: pytest.Mon
     return CliRunner().invoke(cli, ["-c", str(config), *args])
 
 
+def deployed_in_ci(
+    tmp_path: Path, app_url: str, extra: str, ci: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy in CI with ``extra`` in the config succeeds."""
+    with KubeEmulator(ready_delay=0.1) as kube:
+        for service in ("arxos", "arxos-preview"):
+            kube.register_service_backend("arxos-staging", service, app_url)
+        config = configured(tmp_path, kube, extra)
+        done = invoke(
+            config, "deploy", "--env", "staging", "--version", "1.0", "--json", ci=ci, monkeypatch=monkeypatch
+        )
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["state"] == "succeeded"
+
+
 def writes(kube: KubeEmulator) -> list[str]:
     return [call for call in kube.calls if not call.startswith("GET ")]
 
@@ -84,24 +99,7 @@ def test_in_ci_backups_off_the_runner_let_the_deployment_run(
         monkeypatch.setenv(name, value)
     bucket = s3_server.new_place()
     storage = f"backup:\n  storage: {{type: s3, bucket: {bucket}, endpoint_url: '{s3_server.endpoint}'}}\n"
-    with KubeEmulator(ready_delay=0.1) as kube:
-        for service in ("arxos", "arxos-preview"):
-            kube.register_service_backend("arxos-staging", service, app_url)
-        config = configured(tmp_path, kube, storage)
-        done = invoke(
-            config,
-            "deploy",
-            "--env",
-            "staging",
-            "--version",
-            "1.0",
-            "--json",
-            ci={"GITHUB_ACTIONS": "true"},
-            monkeypatch=monkeypatch,
-        )
-
-        assert done.exit_code == 0, done.output
-        assert json.loads(done.stdout)["state"] == "succeeded"
+    deployed_in_ci(tmp_path, app_url, storage, {"GITHUB_ACTIONS": "true"}, monkeypatch)
     assert not (tmp_path / STATE_DIR / "backups").exists()  # nothing kept on the runner
     assert not (tmp_path / STATE_DIR / "state.db").exists()
 
@@ -109,25 +107,7 @@ def test_in_ci_backups_off_the_runner_let_the_deployment_run(
 def test_single_runner_says_the_runner_keeps_its_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_url: str
 ) -> None:
-    with KubeEmulator(ready_delay=0.1) as kube:
-        for service in ("arxos", "arxos-preview"):
-            kube.register_service_backend("arxos-staging", service, app_url)
-        config = configured(tmp_path, kube)
-        config.write_text("single_runner: true\n" + config.read_text())
-        done = invoke(
-            config,
-            "deploy",
-            "--env",
-            "staging",
-            "--version",
-            "1.0",
-            "--json",
-            ci={"CI": "true"},
-            monkeypatch=monkeypatch,
-        )
-
-        assert done.exit_code == 0, done.output
-        assert json.loads(done.stdout)["state"] == "succeeded"
+    deployed_in_ci(tmp_path, app_url, "single_runner: true\n", {"CI": "true"}, monkeypatch)
 
 
 def test_reading_commands_in_ci_are_not_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
