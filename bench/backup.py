@@ -100,7 +100,10 @@ def seed_export() -> Any:
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
     from arxdeploy.testing.kube import KubeEmulator
 
-    loaded = load(EXAMPLE, {})
+    from pyrage import x25519
+
+    # The example seals its backups for a key its workflow gives in a variable: any key will do here.
+    loaded = load(EXAMPLE, {"ARXDEPLOY_BACKUP_RECIPIENT": str(x25519.Identity.generate().to_public())})
     spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
     with (
         KubeEmulator(ready_delay=0.1) as kube,
