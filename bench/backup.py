@@ -94,13 +94,16 @@ def seed_export() -> Any:
     """What the Kubernetes target exports of examples/arxos's staging environment with 1.0 running."""
     import dataclasses
 
+    from pyrage import x25519
+
     from arxdeploy.config import load
     from arxdeploy.domain.states import Color
     from arxdeploy.targets.kubernetes.spec import spec_from_config
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
     from arxdeploy.testing.kube import KubeEmulator
 
-    loaded = load(EXAMPLE, {})
+    # The example seals its backups for a key its workflow gives in a variable: any key will do here.
+    loaded = load(EXAMPLE, {"ARXDEPLOY_BACKUP_RECIPIENT": str(x25519.Identity.generate().to_public())})
     spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
     with (
         KubeEmulator(ready_delay=0.1) as kube,

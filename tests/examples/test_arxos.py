@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,6 +140,24 @@ def test_the_workflow_passes_actionlint_and_reads_the_example_config() -> None:
     assert workflow["env"]["ARXDEPLOY_BACKUP_RECIPIENT"] == "${{ vars.ARXDEPLOY_BACKUP_RECIPIENT }}"
     config = yaml.safe_load(CONFIG.read_text())
     assert config["store_url"] == "kubernetes://" and config["backup"]["storage"]["type"] == "s3"
+
+
+def test_every_job_that_may_take_a_backup_names_the_database() -> None:
+    """Every deploy, resume and rollback takes a backup first, and the backup runs the database
+    script: those jobs give it libpq's variables, the password from a secret."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    changing = {
+        name
+        for name, job in jobs.items()
+        if any(re.search(r"arxdeploy (deploy|resume|rollback)\b", step.get("run", "")) for step in job["steps"])
+    }
+    assert changing >= {"deploy-staging", "request-production", "deploy-production", "rollback"}
+    for name in changing:
+        env = jobs[name].get("env", {})
+        assert {k: env.get(k) for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE")} == {
+            k: f"${{{{ vars.{k} }}}}" for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE")
+        }, name
+        assert env.get("PGPASSWORD") == "${{ secrets.PGPASSWORD }}", name
 
 
 def test_the_wrapper_and_database_scripts_pass_shellcheck() -> None:
