@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arxdeploy import plain_http
+from arxdeploy import plain_http, scripts
 from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import CheckResult, Probe, Round
 from arxdeploy.scripts import private_copy
@@ -183,28 +183,19 @@ class HttpHealthProbe:
         limit = (check.timeout or timeout).total_seconds()
         if copy is None:
             return CheckResult(name, False, f"could not read {check.path} when this command started")
-        import subprocess  # only for custom checks
-
+        # In a process group of its own: at its time limit, what it started (curl, a client) stops too.
         try:
-            done = subprocess.run(
-                [str(copy)],
-                cwd=self._cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=limit,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return CheckResult(name, False, f"still running after {limit:g}s")
+            done = scripts.run([str(copy)], cwd=self._cwd, env=env, timeout=limit)
         except OSError as exc:
             return CheckResult(name, False, f"could not run {check.path}: {exc.strerror}")
-        output = done.stdout + done.stderr
+        if done.exit_status is None:
+            return CheckResult(name, False, f"still running after {limit:g}s")
+        output = "\n".join(done.last_lines)
         if door_url:  # the door's key opens nothing after the round, but it is not for the record
             output = output.replace(door_url, probe.url)
         output = output.strip()[-_ANSWER_CHARS:]
-        answer = f"exit {done.returncode}" + (f": {output}" if output else "")
-        return CheckResult(name, done.returncode == 0, answer)
+        answer = f"exit {done.exit_status}" + (f": {output}" if output else "")
+        return CheckResult(name, done.ok, answer)
 
 
 def _plain_get(url: str, seconds: float) -> plain_http.Reply:
