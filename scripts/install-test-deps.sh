@@ -3,7 +3,7 @@
 # Azurite from npm, for the backup tests), checkov in an
 # environment of its own, and, when
 # running as root, the Debian packages the benchmarks compare against and time with (nginx, wrk,
-# hyperfine) and the
+# hyperfine), Prometheus, the OCI registry and skopeo, and the
 # PostgreSQL server the store tests start a throwaway cluster of (tests/store/conftest.py), and
 # Debian's chromium, which the approval page's browser test drives through Playwright (no
 # browser is ever downloaded), and shellcheck for the example's deploy_script.sh.
@@ -47,13 +47,20 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # it in a mount namespace with the pod's service account path (tests/kubernetes/test_shared_path.py).
   command -v unshare >/dev/null || missing+=(util-linux)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  # Prometheus and promtool (metric analysis, the served metrics, the alert rules' unit tests);
+  # the reference OCI registry and skopeo (the security gates' image digests).
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v skopeo >/dev/null || missing+=(skopeo)
   if [ ${#missing[@]} -gt 0 ]; then
-    # Installing postgresql would start the Debian "main" cluster, which the tests do not use:
-    # unless the machine has its own policy, deny that start for the duration of the install.
+    # Installing postgresql, prometheus or docker-registry would start Debian's own service,
+    # which the tests do not use (they start their own on free ports): unless the machine has
+    # its own policy, deny those starts for the duration of the install.
     policy=/usr/sbin/policy-rc.d
-    if [[ " ${missing[*]} " == *" postgresql "* && ! -e $policy ]]; then
+    if [ ! -e $policy ]; then
       trap 'rm -f "$policy"' EXIT
-      printf '#!/bin/sh\ncase "$1" in postgresql*) exit 101 ;; esac\nexit 104\n' >"$policy"
+      # shellcheck disable=SC2016 # $1 is the policy script's own argument
+      printf '#!/bin/sh\ncase "$1" in postgresql*|prometheus*|docker-registry*) exit 101 ;; esac\nexit 104\n' >"$policy"
       chmod 755 "$policy"
     fi
     apt-get update -qq >/dev/null
