@@ -143,8 +143,13 @@ def sarif_report(vulns: list[Vuln], *, digest: str = DIGEST, image: str = IMAGE)
         "$schema": "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/main/sarif-2.1/schema/sarif-schema-2.1.0.json",
         "runs": [
             {
-                "tool": {"driver": {"name": "Trivy", "informationUri": "https://github.com/aquasecurity/trivy",
-                                    "rules": list(rules.values())}},
+                "tool": {
+                    "driver": {
+                        "name": "Trivy",
+                        "informationUri": "https://github.com/aquasecurity/trivy",
+                        "rules": list(rules.values()),
+                    }
+                },
                 "results": [
                     {
                         "ruleId": vid,
