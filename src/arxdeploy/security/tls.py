@@ -14,9 +14,9 @@ import ssl
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from arxdeploy.config.models import Config, TlsGate
