@@ -566,7 +566,6 @@ class Backup(_Model):
         return self
 
 
-
 # --- security gates ------------------------------------------------------------------------
 
 SeverityLevel = Literal["unknown", "low", "medium", "high", "critical"]
@@ -692,9 +691,7 @@ class Config(_Model):
         default_factory=Notifications, description="Who is told about deployments and approvals, and how."
     )
     backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
-    security: Security = Field(
-        default_factory=Security, description="The security gates run before anything changes."
-    )
+    security: Security = Field(default_factory=Security, description="The security gates run before anything changes.")
 
     @model_validator(mode="after")
     def _gates_name_environments(self) -> Config:

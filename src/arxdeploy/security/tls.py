@@ -67,6 +67,7 @@ def check(*, config: Config, environment: str, base_dir: Path, now: datetime, en
 def judge(url: str, host: str, port: int, settings: TlsGate, ca_file: str | None, now: datetime) -> GateResult:
     timeout = settings.timeout.total_seconds()
     facts: dict[str, object] = {"url": url}
+    seen: _Seen | None
     try:
         seen = _handshake(host, port, _verifying(ca_file), timeout)
     except ssl.SSLCertVerificationError as exc:
@@ -75,7 +76,7 @@ def judge(url: str, host: str, port: int, settings: TlsGate, ca_file: str | None
         return _result(Status.FAILED, f"{url}: {reason}{_until(seen)}", "tls.chain", facts, seen, now)
     except ssl.SSLError as exc:
         seen = _unverified(host, port, timeout, legacy=True)
-        if seen.protocol in ("TLSv1", "TLSv1.1"):
+        if seen is not None and seen.protocol in ("TLSv1", "TLSv1.1"):
             message = f"{url} speaks only {seen.protocol}, older than TLS 1.2{_until(seen)}"
             return _result(Status.FAILED, message, "tls.protocol", facts, seen, now)
         return _result(Status.FAILED, f"{url}: TLS handshake failed ({exc.reason or exc})", "tls.handshake", facts)
@@ -89,7 +90,7 @@ def judge(url: str, host: str, port: int, settings: TlsGate, ca_file: str | None
     if legacy is not None:
         message = f"{url} also accepts {legacy}; only TLS 1.2 or newer should be{_until(seen)}"
         return _result(Status.FAILED, message, "tls.protocol", facts, seen, now)
-    assert seen.expires is not None  # a verified handshake always shows a certificate
+    assert seen is not None and seen.expires is not None  # a verified handshake always shows a certificate
     days = (seen.expires - now).days
     status, rule = Status.PASSED, None
     if days < settings.min_days:
@@ -118,7 +119,7 @@ def _result(
             facts["expires"] = seen.expires.isoformat()
             if now is not None:
                 facts["days_left"] = (seen.expires - now).days
-    findings = ()
+    findings: tuple[Finding, ...] = ()
     if rule is not None:
         severity = Severity.HIGH if status is Status.FAILED else Severity.MEDIUM
         findings = (Finding(rule=rule, message=summary, severity=severity),)
