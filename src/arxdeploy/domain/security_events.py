@@ -103,3 +103,21 @@ def _finding(raw: Mapping[str, Any]) -> Finding:
         fixable=raw.get("fixable"),
         allowed=raw.get("allowed"),
     )
+
+
+MARK = {
+    Status.PASSED: "ok",
+    Status.WARNING: "warning",
+    Status.FAILED: "FAILED",
+    Status.NOT_APPLICABLE: "n/a",
+    Status.SKIPPED: "skipped",
+}
+
+
+def line(result: GateResult) -> str:
+    """One line for people: ``vulnerabilities FAILED: 2 vulnerabilities at high or above ...``."""
+    return f"{result.gate} {MARK[result.status]}: {result.summary}"
+
+
+def blocking(results: Iterable[GateResult]) -> list[GateResult]:
+    return [r for r in results if r.blocks]
