@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from arxdeploy.domain import security_events
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.domain.states import State
 from arxdeploy.domain.units import size_text
@@ -222,9 +223,17 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     if view.failure:
         f = view.failure
         out.print(f"[red]failure:[/]   {f.step}: {f.reason}")
+    gates = security_events.results(events)
+    if gates:
+        out.print("security:")
+        for result in gates:
+            out.print(f"  {security_events.line(result)}", markup=False)
     out.print("events:")
     for e in events:
-        fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
+        if e.type == security_events.EVENT:  # the findings are in --json; one line here
+            fields = security_events.line(security_events.from_data(e.data))
+        else:
+            fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
 
 
