@@ -4,6 +4,8 @@ and the notices every channel renders."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -133,3 +135,32 @@ def test_show_json_lists_the_results_and_the_failure_names_the_gate(site: Site, 
     (failed,) = [n for n in site.seen.notices if n.kind == "deployment_failed"]
     assert failed.detail.startswith("vulnerabilities: 1 vulnerability at high or above")
     assert failed.security[0].startswith("vulnerabilities FAILED")
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.which("/usr/bin/chromium") else None)
+
+
+def test_the_approval_page_lists_each_gate_with_its_status(site: Site) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no chromium executable (apt-get install -y --no-install-recommends chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    d, _ = deploy(site.engine, plan=site.app.plan("production"), version="v2", wait=False)
+    _, token = site.app.tokens.create(email="bo@example.com", created_by="admin@example.com")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(f"{str(site.client.base_url).rstrip('/')}/approvals/{d.id}")
+            page.fill("#token", token)
+            page.click("#signin-button")
+            items = page.locator("#security > li")
+            expect(items).to_have_count(2)
+            expect(items.nth(0)).to_have_text(re.compile(r"^vulnerabilities passed: none at high or above"))
+            expect(items.nth(1)).to_have_text(re.compile(r"^tls warning: cannot reach localhost"))
+            expect(items.nth(1)).to_have_attribute("data-status", "warning")
+            assert problems == []
+        finally:
+            browser.close()
