@@ -96,6 +96,10 @@ class Printer:
         elif event.type == "approval":
             verb = "approved" if event.data.get("verdict") == "approve" else "rejected"
             self._line(f"[bold yellow]✓[/] {verb} by {event.data.get('who')}")
+        elif event.type == security_events.EVENT:
+            result = security_events.from_data(event.data)
+            style = {"failed": "red", "warning": "yellow", "passed": "green"}.get(result.status.value, "dim")
+            self._line(Text(f"  {security_events.line(result)}", style=style))
 
     def _on_state(self, d: Deployment, state: State) -> None:
         self._state, self._state_since = state, time.monotonic()
