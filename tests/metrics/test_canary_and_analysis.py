@@ -12,7 +12,7 @@ from arxdeploy.domain.states import Color, State
 from arxdeploy.ports import LockHolder
 from tests.api.conftest import World
 from tests.metrics.scrape import Samples, value, values
-from tests.metrics.test_served import SERVICE, scrape, unhealthy
+from tests.metrics.test_served import SERVICE, scrape, settled, unhealthy
 
 STAGING = {"service": SERVICE, "environment": "staging"}
 
@@ -54,7 +54,7 @@ def test_the_canary_weight_follows_its_steps_and_analysis_results_count_once(wor
     add(world, d, "canary_step", weight=10)
     add(world, d, "analysis", verdict="pass", phase="canary", metric="error-rate")
     add(world, d, "analysis", verdict="inconclusive", phase="canary", metric="p99")
-    samples = scrape(world)
+    samples = settled(world)
     assert value(samples, "arxdeploy_canary_weight", **STAGING) == 10
     ((labels, _),) = values(samples, "arxdeploy_canary_weight", **STAGING)
     assert labels["version"] == "v2"
@@ -64,13 +64,13 @@ def test_the_canary_weight_follows_its_steps_and_analysis_results_count_once(wor
     world.clock.advance(timedelta(minutes=2))
     add(world, d, "canary_step", weight=50)
     add(world, d, "analysis", verdict="fail", phase="canary", metric="error-rate")
-    samples = scrape(world)
+    samples = settled(world)
     assert value(samples, "arxdeploy_canary_weight", **STAGING) == 50
     assert analysis(samples) == {("pass", "canary"): 1, ("inconclusive", "canary"): 1, ("fail", "canary"): 1}
 
     add(world, d, "promoted", who="ana@example.com")
     add(world, d, "state", state="succeeded")
-    samples = scrape(world)
+    samples = settled(world)
     assert value(samples, "arxdeploy_canary_weight", **STAGING) == 100
     assert value(samples, "arxdeploy_deployments_finished_total", **STAGING, kind="deploy", outcome="succeeded") == 2
     assert sum(analysis(samples).values()) == 3  # scraped three times, each result once
@@ -85,7 +85,7 @@ def test_an_aborted_canary_weighs_zero_and_a_blue_green_deployment_has_no_weight
     assert value(scrape(world), "arxdeploy_canary_weight", **STAGING) == 0
     add(world, d, "state", state="rolling_back")
     add(world, d, "state", state="rolled_back")
-    samples = scrape(world)
+    samples = settled(world)
     assert value(samples, "arxdeploy_canary_weight", **STAGING) == 0
     assert value(samples, "arxdeploy_rollbacks_total", **STAGING, trigger="automatic") == 1
 
@@ -105,6 +105,6 @@ def test_recorded_names_outside_the_vocabulary_become_other(world: World) -> Non
     add(world, d, "analysis", verdict="splendid", phase="Phase With Spaces")
     add(world, d, "analysis", verdict="pass", phase="x" * 40)
     add(world, d, "canary_step", weight="heavy")  # not a number: no weight
-    samples = scrape(world)
+    samples = settled(world)
     assert analysis(samples) == {("other", "other"): 1, ("pass", "other"): 1}
     assert values(samples, "arxdeploy_canary_weight") == []

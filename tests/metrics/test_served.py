@@ -24,6 +24,13 @@ def scrape(world: World) -> Samples:
     return parse(answer.text)
 
 
+def settled(world: World) -> Samples:
+    """/metrics once what the record holds is counted: a new series is served at 0 on the
+    scrape that finds its first value, which the next scrape counts."""
+    scrape(world)
+    return scrape(world)
+
+
 def fake(world: World) -> FakeTarget:
     target = world.engine.target
     assert isinstance(target, FakeTarget)
@@ -34,7 +41,7 @@ def test_a_rollback_is_counted_with_its_durations_and_time_to_restore(world: Wor
     good = world.deploy_staging("v1")
     bad = world.deploy_staging_failed("v2-fails-after-35s")  # passes its checks, fails while monitored
     assert world.app.store.get(deployment_id=bad.id).state is State.ROLLED_BACK
-    samples = scrape(world)
+    samples = settled(world)
 
     staging = {"service": SERVICE, "environment": "staging"}
     finished = "arxdeploy_deployments_finished_total"
@@ -93,7 +100,7 @@ def test_the_wait_at_the_approval_gate_is_measured_and_left_out_of_the_duration(
         assert answer.status_code == 200, answer.text
     view = world.engine.resume(plan=world.app.plan("production"), deployment_id=d.id)
     assert view.state is State.SUCCEEDED
-    samples = scrape(world)
+    samples = settled(world)
 
     assert value(samples, "arxdeploy_approval_oldest_wait_seconds", **production) == 0
     assert value(samples, "arxdeploy_approval_wait_seconds_count", **production, outcome="approved") == 1
@@ -115,7 +122,7 @@ def test_a_rejected_gate_is_a_wait_with_its_outcome(world: World) -> None:
     answer = world.post(f"/api/v1/approvals/{d.id}/reject", "bo@example.com", json={"reason": "not today"})
     assert answer.status_code == 200, answer.text
     assert world.engine.resume(plan=world.app.plan("production"), deployment_id=d.id).state is State.REJECTED
-    samples = scrape(world)
+    samples = settled(world)
     production = {"service": SERVICE, "environment": "production"}
     assert value(samples, "arxdeploy_approval_wait_seconds_sum", **production, outcome="rejected") == 180
     assert value(samples, "arxdeploy_deployments_finished_total", **production, kind="deploy", outcome="rejected") == 1
@@ -135,7 +142,7 @@ def test_what_finished_before_the_server_started_is_not_counted(world: World) ->
     (last,) = values(restarted, "arxdeploy_last_deployment_info", **staging)
     assert last[0]["version"] == "v2" and last[0]["state"] == "rolled_back"
     # The server that ran all along counted both.
-    samples = scrape(world)
+    samples = settled(world)
     assert value(samples, "arxdeploy_deployments_finished_total", **staging, kind="deploy", outcome="succeeded") == 1
     assert value(samples, "arxdeploy_rollbacks_total", **staging, trigger="automatic") == 1
 
@@ -151,7 +158,7 @@ def test_a_failed_rollback_makes_the_environment_unhealthy_until_a_deployment_su
     fake(world).fail_on["switch"] = 2  # the switch fails, then the rollback's own switch too
     d = world.deploy_staging_failed("v2")
     assert world.app.store.get(deployment_id=d.id).state is State.FAILED
-    samples = scrape(world)
+    samples = settled(world)
     assert unhealthy(samples, "staging") == {"undo_failed"}
     assert unhealthy(samples, "production") == set()
     staging = {"service": SERVICE, "environment": "staging"}
@@ -169,3 +176,16 @@ def test_an_environment_where_nothing_takes_traffic_is_unhealthy(world: World) -
     assert unhealthy(scrape(world), "production") == set()  # never deployed: nothing to say
     world.deploy_staging("v1")
     assert unhealthy(scrape(world), "staging") == set()
+
+
+def test_a_new_series_is_served_at_zero_before_its_first_value(world: World) -> None:
+    # Prometheus's increase() and rate() need a sample before a change to see it.
+    staging = {"service": SERVICE, "environment": "staging", "kind": "deploy", "outcome": "succeeded"}
+    scrape(world)  # the series made at start (finished, rollbacks) are served at 0
+    world.deploy_staging("v1")
+    first = scrape(world)
+    assert value(first, "arxdeploy_deployments_finished_total", **staging) == 1  # served at 0 before
+    assert value(first, "arxdeploy_deployment_duration_seconds_count", **staging) == 0  # new: 0 first
+    second = scrape(world)
+    assert value(second, "arxdeploy_deployment_duration_seconds_count", **staging) == 1
+    assert value(second, "arxdeploy_deployments_finished_total", **staging) == 1

@@ -8,6 +8,8 @@ Histograms and counters are cumulative in the server process, like any process's
 event is observed once, by the first scrape that finds it in the record. What had happened before
 the server started is not counted (counters start at 0 when the process starts; counting the past
 at start would look like a burst of deployments to ``rate``/``increase`` after every restart).
+A series is served at 0 for one scrape before its first value, so that ``increase`` sees the
+first deployment of a kind, the first rollback of an environment, the first result of a phase.
 The cost of a scrape is bounded: the last ``window`` deployments of each environment are listed
 (the same read as ``arxdeploy_deployments``), and only the event logs of deployments not yet
 counted to their end are read (the unfinished ones and those that finished since the last scrape).
@@ -157,6 +159,11 @@ class Tally:
         self._service = service
         self._lock = threading.Lock()  # scrapes may run side by side in the server's threads
         self._seen: dict[str, _Seen] = {}
+        # A series is served at 0 once before its first value: ``increase``/``rate`` need a
+        # sample before the change to see it (the first observation would be lost otherwise).
+        self._served: set[tuple[str, ...]] = set()  # family and labels of series served so far
+        self._made: set[tuple[str, ...]] = set()  # ... and of those made, served or not
+        self._held: list[tuple[str, Observation]] = []  # (environment, observation) held back
         self.registry = CollectorRegistry(auto_describe=False)  # private: collected through Tally
         r = self.registry
         self._families: dict[str, Counter | Histogram] = {
@@ -194,13 +201,18 @@ class Tally:
             where = (self._service, environment)
             for outcome in sorted(s.value for s in TERMINAL):
                 self._families["finished"].labels(*where, Kind.DEPLOY.value, outcome)
+                self._made.add(("finished", *where, Kind.DEPLOY.value, outcome))
             for trigger in ("automatic", "manual"):
                 self._families["rollback"].labels(*where, trigger)
+                self._made.add(("rollback", *where, trigger))
 
     def update(self, environment: str, history: Sequence[Summary]) -> Reading | None:
         """Observe what the record gained since the last scrape (``history``: the window, newest
         first); returns the newest deployment's reading, None if there is none."""
         with self._lock:
+            held, self._held = self._held, []
+            for where, observation in held:
+                self._observe(where, observation)
             seen = self._seen.setdefault(environment, _Seen())
             for summary in reversed(history):  # oldest first, as things happened
                 d = summary.deployment
@@ -229,14 +241,22 @@ class Tally:
             return seen.readings[newest.id]
 
     def _observe(self, environment: str, observation: Observation) -> None:
-        child = self._families[observation.family].labels(self._service, environment, *observation.labels)
-        if isinstance(child, Histogram):
+        labels = (self._service, environment, *observation.labels)
+        key = (observation.family, *labels)
+        child = self._families[observation.family].labels(*labels)
+        self._made.add(key)
+        if key not in self._served:
+            self._held.append((environment, observation))  # counted once the 0 was served
+        elif isinstance(child, Histogram):
             child.observe(observation.value)
         else:
             child.inc(observation.value)
 
     def collect(self) -> Iterator[Metric]:
-        yield from self.registry.collect()
+        with self._lock:
+            families = list(self.registry.collect())
+            self._served |= self._made
+        yield from families
 
 
 _DURATION = "Deployments from request to end, the wait at the approval gate left out, by kind and final state."
