@@ -158,5 +158,6 @@ def test_a_wrong_expression_is_caught(prom: PrometheusServer) -> None:
     # The check above would see a typo: Prometheus refuses it, and an unknown metric has no data.
     with pytest.raises(urllib.error.HTTPError) as refused:
         prom.query(fill("sum by (environment (arxdeploy_rollbacks_total)"))
+    refused.value.close()  # the answer's socket
     assert refused.value.code == 400
     assert prom.query("arxdeploy_rolbacks_total") == []
