@@ -49,6 +49,7 @@ APPROVAL_BUCKETS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
 VERDICTS = frozenset({"pass", "fail", "inconclusive"})
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _UNDO_STEPS = frozenset({Step.ROLLBACK.value, Step.CLEANUP.value})
+_FINAL = frozenset(s.value for s in TERMINAL)  # other states, known or not (newer records), end nothing
 UNHEALTHY_REASONS = ("stalled", "undo_failed", "no_traffic")
 
 
@@ -122,7 +123,7 @@ def read(deployment: Deployment, events: Sequence[Event]) -> Reading:
             weight = 100.0
         elif event.type == "aborted" and weight is not None:
             weight = 0.0
-        elif event.type == "state" and State(data["state"]) in TERMINAL:
+        elif event.type == "state" and data.get("state") in _FINAL:
             state = State(data["state"])
             seconds = max(0.0, (event.at - deployment.created_at).total_seconds() - waited)
             found.append(Observation("finished", (kind, state.value), 1, index))
@@ -199,7 +200,7 @@ class Tally:
                 else:
                     seen.counted[d.id] = len(self._store.events(deployment_id=d.id))
             where = (self._service, environment)
-            for outcome in sorted(s.value for s in TERMINAL):
+            for outcome in sorted(_FINAL):
                 self._families["finished"].labels(*where, Kind.DEPLOY.value, outcome)
                 self._made.add(("finished", *where, Kind.DEPLOY.value, outcome))
             for trigger in ("automatic", "manual"):
