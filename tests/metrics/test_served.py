@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from prometheus_client import generate_latest
 
 from arxdeploy.api.metrics import Metrics
 from arxdeploy.domain.events import fold
 from arxdeploy.domain.states import State
+from arxdeploy.errors import StoreError
 from arxdeploy.testing.target import FakeTarget
 from tests.api.conftest import World
 from tests.metrics.scrape import Samples, parse, value, values
@@ -189,3 +191,26 @@ def test_a_new_series_is_served_at_zero_before_its_first_value(world: World) -> 
     second = scrape(world)
     assert value(second, "arxdeploy_deployment_duration_seconds_count", **staging) == 1
     assert value(second, "arxdeploy_deployments_finished_total", **staging) == 1
+
+
+def test_a_record_unreadable_at_the_start_is_started_by_the_first_scrape_that_reads_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.deploy_staging("v1")
+
+    def unreachable(**_: object) -> None:
+        raise StoreError("the record is not reachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(world.app.store, "history", unreachable)
+        restarted = Metrics(world.app)  # the server starts all the same
+    assert "deployment metrics of staging start at the first scrape" in caplog.text
+
+    def finished() -> float:
+        samples = parse(generate_latest(restarted.registry).decode())
+        labels = {"service": SERVICE, "environment": "staging", "kind": "deploy", "outcome": "succeeded"}
+        return value(samples, "arxdeploy_deployments_finished_total", **labels)
+
+    assert finished() == 0  # v1 finished before: the first scrape's read is the start
+    world.deploy_staging("v2")
+    assert finished() == 1

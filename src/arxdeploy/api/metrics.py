@@ -10,6 +10,7 @@ set, whatever a client sends: a stranger cannot add series to /metrics.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,10 +20,13 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from arxdeploy.api.record_metrics import UNHEALTHY_REASONS, Reading, Tally
 from arxdeploy.domain.states import Kind, State
+from arxdeploy.errors import ArxdeployError
 from arxdeploy.ports import LiveRelease, Summary
 
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
+
+log = logging.getLogger(__name__)
 
 RECENT = 500  # deployments per environment counted by arxdeploy_deployments
 
@@ -40,7 +44,10 @@ class RecordCollector:
         self._app = app
         self.tally = Tally(store=app.store, service=app.service)
         for environment in app.environments():
-            self.tally.start(environment, self._history(environment))
+            try:
+                self.tally.start(environment, self._history(environment))
+            except ArxdeployError as error:  # the server starts anyway; the first scrape that reads it starts it
+                log.warning("deployment metrics of %s start at the first scrape: %s", environment, error)
 
     def _history(self, environment: str) -> list[Summary]:
         return self._app.store.history(service=self._app.service, environment=environment, limit=RECENT)

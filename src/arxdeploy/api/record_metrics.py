@@ -160,6 +160,7 @@ class Tally:
         self._service = service
         self._lock = threading.Lock()  # scrapes may run side by side in the server's threads
         self._seen: dict[str, _Seen] = {}
+        self._started: set[str] = set()  # environments whose record was read at the start
         # A series is served at 0 once before its first value: ``increase``/``rate`` need a
         # sample before the change to see it (the first observation would be lost otherwise).
         self._served: set[tuple[str, ...]] = set()  # family and labels of series served so far
@@ -190,22 +191,27 @@ class Tally:
 
     def start(self, environment: str, history: Sequence[Summary]) -> None:
         """What the record holds when the server starts is not counted; the series that alerts
-        watch exist at 0 from the start (so that ``increase`` sees the first one)."""
+        watch exist at 0 from the start (so that ``increase`` sees the first one). An environment
+        not started (the record could not be read then) starts at its first ``update``."""
         with self._lock:
-            seen = self._seen.setdefault(environment, _Seen())
-            for summary in history:
-                d = summary.deployment
-                if summary.state.terminal:
-                    seen.finished.add(d.id)
-                else:
-                    seen.counted[d.id] = len(self._store.events(deployment_id=d.id))
-            where = (self._service, environment)
-            for outcome in sorted(_FINAL):
-                self._families["finished"].labels(*where, Kind.DEPLOY.value, outcome)
-                self._made.add(("finished", *where, Kind.DEPLOY.value, outcome))
-            for trigger in ("automatic", "manual"):
-                self._families["rollback"].labels(*where, trigger)
-                self._made.add(("rollback", *where, trigger))
+            self._start(environment, history)
+
+    def _start(self, environment: str, history: Sequence[Summary]) -> None:
+        seen = self._seen.setdefault(environment, _Seen())
+        for summary in history:
+            d = summary.deployment
+            if summary.state.terminal:
+                seen.finished.add(d.id)
+            else:
+                seen.counted[d.id] = len(self._store.events(deployment_id=d.id))
+        where = (self._service, environment)
+        for outcome in sorted(_FINAL):
+            self._families["finished"].labels(*where, Kind.DEPLOY.value, outcome)
+            self._made.add(("finished", *where, Kind.DEPLOY.value, outcome))
+        for trigger in ("automatic", "manual"):
+            self._families["rollback"].labels(*where, trigger)
+            self._made.add(("rollback", *where, trigger))
+        self._started.add(environment)
 
     def update(self, environment: str, history: Sequence[Summary]) -> Reading | None:
         """Observe what the record gained since the last scrape (``history``: the window, newest
@@ -214,7 +220,9 @@ class Tally:
             held, self._held = self._held, []
             for where, observation in held:
                 self._observe(where, observation)
-            seen = self._seen.setdefault(environment, _Seen())
+            if environment not in self._started:
+                self._start(environment, history)
+            seen = self._seen[environment]
             for summary in reversed(history):  # oldest first, as things happened
                 d = summary.deployment
                 if d.id in seen.finished:
