@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from arxdeploy.domain.decide import Route
 from arxdeploy.domain.events import Deployment, Event, entered, requested
 from arxdeploy.domain.states import Color, State
+from arxdeploy.errors import StoreError
 from arxdeploy.ports import LockHolder
 from tests.api.conftest import World
 from tests.metrics.scrape import Samples, value, values
@@ -108,3 +111,16 @@ def test_recorded_names_outside_the_vocabulary_become_other(world: World) -> Non
     samples = settled(world)
     assert analysis(samples) == {("other", "other"): 1, ("pass", "other"): 1}
     assert values(samples, "arxdeploy_canary_weight") == []
+
+
+def test_a_lease_the_server_may_not_read_leaves_stalled_unsaid(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The approval server's generated Role on Kubernetes reads ConfigMaps only, no Leases.
+    world.deploy_staging("v1")
+    canary(world, "v2")
+
+    def forbidden(**_: object) -> None:
+        raise StoreError("leases.coordination.k8s.io is forbidden")
+
+    monkeypatch.setattr(world.app.store, "lock_holder", forbidden)
+    served = values(scrape(world), "arxdeploy_environment_unhealthy", **STAGING)
+    assert {labels["reason"]: v for labels, v in served} == {"undo_failed": 0, "no_traffic": 0}

@@ -92,9 +92,8 @@ class RecordCollector:
                 last.add_metric([service, environment, d.id, d.version, d.kind.value, state.value], 1)
                 if reading is not None and reading.canary_weight is not None:
                     canary.add_metric([service, environment, d.version], reading.canary_weight)
-            reasons = self._unhealthy(environment, history, reading, release, now)
-            for reason in UNHEALTHY_REASONS:
-                unhealthy.add_metric([service, environment, reason], 1 if reason in reasons else 0)
+            for reason, bad in self._unhealthy(environment, history, reading, release, now).items():
+                unhealthy.add_metric([service, environment, reason], 1 if bad else 0)
         yield deployments
         yield pending
         yield live
@@ -111,23 +110,29 @@ class RecordCollector:
         reading: Reading | None,
         release: LiveRelease | None,
         now: datetime,
-    ) -> set[str]:
-        """Why the record says the environment is not in a good state (see docs/metrics.md)."""
+    ) -> dict[str, bool]:
+        """Why the record says the environment is not in a good state (see docs/metrics.md), by
+        reason; a reason the server cannot tell is left out."""
         if not history:
-            return set()
-        reasons = set()
+            return dict.fromkeys(UNHEALTHY_REASONS, False)
         newest = history[0]
+        stopped = newest.deployment.kind is Kind.STOP and newest.state is State.SUCCEEDED
+        reasons = {
+            "undo_failed": reading is not None and reading.undo_failed and newest.state.terminal,
+            "no_traffic": (release is None or release.color is None) and newest.state.terminal and not stopped,
+            "stalled": False,
+        }
         running = [s for s in history if not s.state.terminal and s.state is not State.AWAITING_APPROVAL]
         if running:
             # Driven by a runner that holds the environment's lease; none holds it: it died.
-            holder = self._app.store.lock_holder(service=self._app.service, environment=environment)
-            if holder is None or holder.expires_at <= now or holder.deployment_id != running[0].deployment.id:
-                reasons.add("stalled")
-        if reading is not None and reading.undo_failed and newest.state.terminal:
-            reasons.add("undo_failed")
-        stopped = newest.deployment.kind is Kind.STOP and newest.state is State.SUCCEEDED
-        if (release is None or release.color is None) and newest.state.terminal and not stopped:
-            reasons.add("no_traffic")
+            try:
+                holder = self._app.store.lock_holder(service=self._app.service, environment=environment)
+            except ArxdeployError as error:  # e.g. a Role without Leases: say nothing rather than guess
+                log.warning("no lease of %s read, so whether it is stalled is not served: %s", environment, error)
+                del reasons["stalled"]
+            else:
+                gone = holder is None or holder.expires_at <= now or holder.deployment_id != running[0].deployment.id
+                reasons["stalled"] = gone
         return reasons
 
 
