@@ -50,6 +50,7 @@ def measure(quick: bool) -> dict[str, Any]:
             restarted = second.scrape()
         finally:
             second.stop()
+        in_process = _in_process(svc, rounds)
     finally:
         svc.close()
     return {
@@ -61,6 +62,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "next_scrape_ms": round(held, 1),
         "steady_scrape_ms": summary(steady, digits=1),
         "first_scrape_after_restart_ms": round(restarted, 1),
+        "in_process": in_process,
         "exposition_bytes": len(text.encode()),
         "samples": sum(1 for line in text.splitlines() if line and not line.startswith("#")),
     }
@@ -105,6 +107,32 @@ class _Server:
         self._client.close()
         self._process.terminate()
         self._process.wait(timeout=30)
+
+
+def _in_process(svc: Service, rounds: int) -> dict[str, Any]:
+    """A steady scrape's work without HTTP (the collectors, as the server registers them), and
+    the one read every scrape makes, the environment's newest 500 deployments, alone; in ms."""
+    from prometheus_client import generate_latest
+
+    from arxdeploy.api.metrics import Metrics
+    from arxdeploy.bootstrap import build
+
+    app = build(svc.config, {}, reads_only=True)
+    try:
+        metrics = Metrics(app)
+        generate_latest(metrics.registry)
+        generate_latest(metrics.registry)
+        scrapes, reads = [], []
+        for _ in range(rounds):  # interleaved, so that other work on the machine falls on both
+            start = time.perf_counter()
+            generate_latest(metrics.registry)
+            scrapes.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            app.store.history(service=SERVICE, environment=ENVIRONMENT, limit=500)
+            reads.append((time.perf_counter() - start) * 1000)
+        return {"scrape_ms": summary(scrapes, digits=2), "history_500_ms": summary(reads, digits=2)}
+    finally:
+        app.close()
 
 
 def _fill(svc: Service, count: int) -> None:
