@@ -77,7 +77,7 @@ def variable_selectors() -> list[tuple[str, str]]:
     found = []
     for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
         if variable["type"] == "query":
-            match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"])
             assert match, variable
             found.append((match[1], match[2]))
     return found
