@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import urllib.error
 from collections.abc import Iterator
 from datetime import timedelta
@@ -150,8 +151,22 @@ def test_every_expression_of_the_dashboard_and_the_rules_returns_data(world: Wor
         for selector, label in variable_selectors():
             labels = {sample["metric"].get(label) for sample in prom.query(fill(selector))}
             assert labels - {None}, (selector, label)
+
+        # Loaded as rules, Prometheus evaluates them on what it scraped: every alert is raised
+        # (pending where it waits `for` a while).
+        shutil.copy(RULES, prom.rules_dir / RULES.name)
+        prom.reload()
+        wanted = {rule["alert"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]}
+        raised = wait_until(
+            lambda: (found := {a["metric"]["alertname"] for a in prom.query("ALERTS")}) >= wanted and found,
+            timeout=60,
+            what="every alert raised",
+        )
+        assert raised == wanted
     finally:
         prom.set_targets([])
+        (prom.rules_dir / RULES.name).unlink(missing_ok=True)
+        prom.reload()
 
 
 def test_a_wrong_expression_is_caught(prom: PrometheusServer) -> None:
