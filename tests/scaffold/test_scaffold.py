@@ -423,7 +423,9 @@ def test_the_server_runs_in_the_tokens_namespace_and_may_only_read_and_append_to
         role, bound = yaml.safe_load_all((folder / f"records-{environment}.yaml").read_text())
         assert role["metadata"]["namespace"] == bound["metadata"]["namespace"] == f"arxos-{environment}"
         assert role["rules"] == [
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]}
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]},
+            # /metrics tells a deployment whose runner died by its lease: read, never taken
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get"]},
         ]
         assert bound["subjects"] == binding["subjects"]
     pod = deployment["spec"]["template"]["spec"]
