@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections import Counter
 
 import httpx
@@ -38,12 +39,12 @@ def events_of(service: Service, deployment_id: str) -> list[Event]:
         return store.events(deployment_id=deployment_id)
 
 
-def wait_for_step(service: Service, proc: object, index: int, kind: str) -> str:
+def wait_for_step(service: Service, proc: subprocess.Popen[bytes], index: int, kind: str) -> str:
     """Wait until the newest deployment recorded the start of canary step ``index`` (of ``kind``)
     and, for a pause for a person, its ``paused`` event; returns the deployment's id."""
 
     def there() -> str | None:
-        assert getattr(proc, "poll")() is None, "the deploy exited before the canary step"
+        assert proc.poll() is None, "the deploy exited before the canary step"
         newest = service.recorded()
         if newest is None or newest.deployment.version != "v2":
             return None
