@@ -15,8 +15,8 @@ from arxdeploy.domain.roles import Role
 from arxdeploy.engine.pause import pauses
 from tests.api.conftest import World
 from tests.api.conftest import world as world  # noqa: PLC0414 - the fixture, shared
-from tests.api.test_cli import run
 from tests.api.test_approvals import assert_error
+from tests.api.test_cli import run
 from tests.drive import deploy
 
 

@@ -4,20 +4,24 @@ promote and abort, failures and kills at every step, each ending with the traffi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
 
+from arxdeploy.announce import Announcer
 from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.plan import CanaryPlan, CanaryStep
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, State
 from arxdeploy.engine.pause import Action, Answers, pauses
 from arxdeploy.errors import ConflictError, RefusedError, UsageError
+from arxdeploy.notify import Notifier
+from arxdeploy.ports import Hook
 from tests.drive import deploy
 from tests.engine.conftest import PLAN, Killed, World
 from tests.engine.conftest import world as world  # noqa: PLC0414 - the fixture, shared
+from tests.engine.test_announce import ALL, Inbox
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
 STEPS = (
@@ -36,9 +40,11 @@ def live_v1(world: World) -> None:
     assert view.state is State.SUCCEEDED
 
 
-def answer_when_paused(world: World, action: Action, who: str = "rui@example.com", reason: str = "") -> None:
+def answer_when_paused(
+    world: World, action: Action, who: str = "rui@example.com", reason: str = "", hooks: Sequence[Hook] = ()
+) -> None:
     """A person answers as soon as the deployment pauses (a hook on the record, as another process would)."""
-    answers = Answers(store=world.store, clock=world.clock)
+    answers = Answers(store=world.store, clock=world.clock, hooks=hooks)
 
     def hook(d: Deployment, event: Event) -> None:
         if event.type == "paused":
@@ -235,3 +241,23 @@ def test_an_abort_needs_a_reason_and_nothing_answers_a_finished_deployment(world
     world.engine(pid=300).recover(plan=CANARY)
     with pytest.raises(ConflictError, match="nothing to promote"):
         answers.answer(deployment_id=d.id, action=Action.PROMOTE, who="rui@example.com", via="cli")
+
+
+def test_notifications_say_where_the_canary_is_who_promoted_and_who_aborted(world: World) -> None:
+    live_v1(world)
+    inbox = Inbox()
+    notifier = Notifier([inbox])
+    world.hooks.append(Announcer(notifier, ALL, world.store))
+    # The answer comes through another process (the server), with a hook of its own.
+    answer_when_paused(world, Action.ABORT, reason="p99 doubled", hooks=[Announcer(notifier, ALL, world.store)])
+    deploy(world.engine(), plan=CANARY, version="v2")
+    notifier.close(timeout=5)
+    told = [(n.kind, n.detail) for n in inbox.notices]
+    assert told == [
+        ("deployment_started", ""),
+        ("canary_weight", "10% of new requests (step 1/6)"),
+        ("canary_weight", "50% of new requests (step 4/6)"),
+        ("canary_paused", "canary step 5/6 at 50%: waiting for `arxdeploy promote` or `arxdeploy abort`"),
+        ("canary_aborted", "aborted by rui@example.com (via server): p99 doubled"),
+        ("deployment_rolled_back", "aborted by rui@example.com (via server): p99 doubled"),
+    ]

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -25,7 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arxdeploy.config import fields
 from arxdeploy.config.durations import PATTERN as DURATION_PATTERN
-from arxdeploy.config.durations import Duration, parse_duration
+from arxdeploy.config.durations import Duration, format_duration, parse_duration
 from arxdeploy.domain import notices
 from arxdeploy.domain.approvals import ApprovalPolicy
 from arxdeploy.domain.plan import CanaryPlan, CanaryStep, CheckPolicy, EnvironmentPlan
@@ -340,7 +341,16 @@ def _pause(value: object) -> timedelta | str:
 Pause = Annotated[
     timedelta | str,
     BeforeValidator(_pause),
-    WithJsonSchema({"anyOf": [{"const": UNTIL_APPROVED}, {"type": ["string", "number"], "pattern": DURATION_PATTERN}]}),
+    PlainSerializer(lambda v: format_duration(v) if isinstance(v, timedelta) else v, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"const": UNTIL_APPROVED},
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ]
+        }
+    ),
 ]
 
 
