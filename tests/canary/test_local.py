@@ -69,6 +69,12 @@ def split_at_front_door(service: Service) -> dict[str, float]:
     return {version: 100 * count / REQUESTS for version, count in counts.items()}
 
 
+def only_v1(service: Service) -> bool:
+    """A hundred new requests (one full turn of the router's slots) all answered by v1."""
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        return all(client.get("/api/version").json()["version"] == "v1" for _ in range(100))
+
+
 def deployed_v1(service: Service) -> None:
     done = service.run("deploy", "--env", "staging", "--version", "v1")
     assert done.returncode == 0, done.stderr
@@ -146,6 +152,9 @@ def test_kill_9_of_a_canary_is_recovered_with_all_traffic_on_the_old_version(
 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+    # Before any command: the runtime's watchdog stops the candidate whose process died, and
+    # stopping it takes its weight away.
+    wait_until(lambda: only_v1(service), timeout=120, interval=0.5, what="the runtime to give all traffic back to v1")
     reconciled = service.run("reconcile", "--env", "staging")
     assert reconciled.returncode == 0, reconciled.stderr
     assert f"recovered interrupted deployment {deployment_id}" in reconciled.stdout + reconciled.stderr
