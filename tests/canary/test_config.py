@@ -48,6 +48,7 @@ def test_blue_green_stays_the_default(write: Write) -> None:
         ("      - pause: soon\n", 1, "deployment_strategy.canary.steps[0].pause", "not a duration"),
         ("      - weight: 10\n        pause: 2m\n", 1, "deployment_strategy.canary.steps[0]", "weight and pause"),
         ("      - wait: 2m\n", 1, "deployment_strategy.canary.steps[0].wait", "not a known key"),
+        ("      - analysis: []\n", 1, "deployment_strategy.canary.steps[0].analysis", "at least 1"),
     ],
 )
 def test_mistakes_name_file_line_and_key(write: Write, steps: str, line: int, key: str, message: str) -> None:

@@ -363,7 +363,9 @@ class CanaryStepConfig(_Model):
         description="Wait: a duration (e.g. 2m), or until_approved to wait for `arxdeploy promote` (or abort).",
     )
     analysis: list[str] | None = Field(
-        default=None, description="Judge the new version against the old on these metrics (names in `analysis`)."
+        default=None,
+        min_length=1,
+        description="Judge the new version against the old on these metrics (names in analysis.metrics).",
     )
 
     @model_validator(mode="after")
@@ -751,6 +753,30 @@ class Config(_Model):
             )
             hint = "add approvers or lower min_approvals"
             errors.append(_problem(key, "too_few_approvers", message, policy.min_approvals, hint=hint))
+        _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _canary_names_metrics(self) -> Config:
+        """A canary's analysis steps name metrics of the top-level ``analysis`` section, where this
+        version of the config has one (read by name: the section belongs to metric analysis)."""
+        canary = self.deployment_strategy.canary
+        section = getattr(self, "analysis", None)
+        if canary is None or section is None:
+            return self
+        known = list(getattr(section, "metrics", None) or {})
+        errors = []
+        for index, step in enumerate(canary.steps):
+            for position, name in enumerate(step.analysis or ()):
+                if name in known:
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}" if known else None
+                loc: tuple[str | int, ...] = ("deployment_strategy", "canary", "steps", index, "analysis", position)
+                message = "is not a metric of analysis.metrics"
+                errors.append(
+                    _problem(loc, "unknown_metric", message, name, hint=hint or "define it under analysis.metrics")
+                )
         _problems("Config", errors)
         return self
 
