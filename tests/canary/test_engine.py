@@ -4,7 +4,7 @@ promote and abort, failures and kills at every step, each ending with the traffi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -195,9 +195,6 @@ def progressing(world: World) -> Deployment:
         deploy(world.engine(pid=200), plan=CANARY, version="v2")
     world.hooks.remove(kill)
     return world.store.unfinished(service="demo-api", environment="staging")[0].deployment
-
-
-Answer = Callable[..., object]
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,7 @@ def test_the_split_measured_at_the_front_door_matches_the_weight_and_a_promote_f
     assert abs(split.get("v1", 0) - (100 - weight)) <= TOLERANCE, split
     status = service.json("status", "--env", "staging")["environments"][0]
     assert status["weights"] == {"blue": 100 - weight, "green": weight}
+    assert any(f"`arxdeploy promote {deployment_id}` goes on" in note for note in status["notes"]), status["notes"]
     shown = service.json("show", deployment_id)
     assert shown["state"] == "progressing"
     assert shown["canary"] == {

@@ -89,12 +89,26 @@ def _unfinished(app: App, environment: str) -> list[str]:
             notes.append(f"deployment {d.id} ({d.version}) waits for approval")
         elif holder is not None and holder.deployment_id == d.id and not app.leases.abandoned(holder):
             notes.append(f"deployment {d.id} ({d.kind.value} {d.version}) is {summary.state.value} (pid {holder.pid})")
+            notes.extend(_paused(app, d.id))
         else:
             notes.append(
                 f"deployment {d.id} ({d.kind.value} {d.version}) was interrupted in {summary.state.value}: "
                 f"the next deploy, rollback or `arxdeploy reconcile --env {environment}` finishes it"
             )
     return notes
+
+
+def _paused(app: App, deployment_id: str) -> list[str]:
+    """A deployment that waits for a person (a canary's pause): why, and the two answers."""
+    from arxdeploy.domain.events import fold
+
+    why = fold(app.store.events(deployment_id=deployment_id)).paused
+    if why is None:
+        return []
+    return [
+        f"deployment {deployment_id} waits for a person ({why}): `arxdeploy promote {deployment_id}` goes on, "
+        f"`arxdeploy abort {deployment_id} --reason ...` sends the traffic back"
+    ]
 
 
 def _was_deployed(app: App, environment: str) -> bool:
