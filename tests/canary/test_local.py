@@ -24,14 +24,18 @@ REQUESTS = 1000  # ten times round the router's 100 slots
 TOLERANCE = 3  # percentage points
 
 
-def canary_config(service: Service, steps: str) -> None:
-    """The e2e config with a canary strategy of ``steps`` (YAML flow sequence)."""
+def canary_config(service: Service, steps: str, *, sticky: bool = False) -> None:
+    """The e2e config with a canary strategy of ``steps`` (YAML flow sequence); ``sticky``: the
+    split keeps each client (its X-User-Id header) on one color."""
     service.write(monitoring="1s")
     text = service.config.read_text(encoding="utf-8")
-    assert "  type: blue_green\n" in text
-    service.config.write_text(
-        text.replace("  type: blue_green\n", f"  type: canary\n  canary:\n    steps: {steps}\n"), encoding="utf-8"
-    )
+    assert "  type: blue_green\n" in text and "    rollback_timeout: 20s\n" in text
+    text = text.replace("  type: blue_green\n", f"  type: canary\n  canary:\n    steps: {steps}\n")
+    if sticky:
+        text = text.replace(
+            "    rollback_timeout: 20s\n", "    rollback_timeout: 20s\n    sticky: {header: X-User-Id}\n"
+        )
+    service.config.write_text(text, encoding="utf-8")
 
 
 def events_of(service: Service, deployment_id: str) -> list[Event]:
@@ -112,6 +116,29 @@ def test_the_split_measured_at_the_front_door_matches_the_weight_and_a_promote_f
     canary = next(s for s in shown["steps"] if s["step"] == "canary")
     assert "promoted by" in canary["detail"] and "dashboards look fine" in canary["detail"]
     assert split_at_front_door(service) == {"v2": 100.0}
+
+
+def test_a_sticky_split_keeps_each_client_on_its_version_and_matches_the_weight_over_many_clients(
+    service: Service,
+) -> None:
+    deployed_v1(service)
+    canary_config(service, "[{weight: 20}, {pause: until_approved}, {weight: 100}]", sticky=True)
+    proc = service.start("deploy", "--env", "staging", "--version", "v2")
+    deployment_id = wait_for_step(service, proc, 2, "until_approved")
+
+    seen: dict[str, set[str]] = {}
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        for turn in range(2):  # every client twice: the second answer must be the first one's version
+            for user in range(REQUESTS // 2):
+                response = client.get("/api/version", headers={"X-User-Id": f"user-{user}"})
+                assert response.status_code == 200, (turn, response.text)
+                seen.setdefault(f"user-{user}", set()).add(response.json()["version"])
+    assert all(len(versions) == 1 for versions in seen.values()), "a client changed versions while the weights stood"
+    on_v2 = 100 * sum(versions == {"v2"} for versions in seen.values()) / len(seen)
+    assert abs(on_v2 - 20) <= TOLERANCE, on_v2
+
+    assert service.run("abort", deployment_id, "--reason", "enough").returncode == 0
+    assert proc.wait(timeout=120) != 0
 
 
 def test_an_abort_while_paused_from_another_process_sends_all_traffic_back(service: Service) -> None:
