@@ -14,7 +14,8 @@ from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.plan import CanaryPlan, CanaryStep
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, State
-from arxdeploy.engine.pause import Action, Answers, pauses
+from arxdeploy.engine.pause import Action, Answer, Answers, paused, pauses
+from arxdeploy.engine.pause import answered as pause_answered
 from arxdeploy.errors import ConflictError, RefusedError, UsageError
 from arxdeploy.notify import Notifier
 from arxdeploy.ports import Hook
@@ -117,6 +118,22 @@ def test_a_promote_during_a_timed_pause_skips_the_rest(world: World) -> None:
     assert view.state is State.SUCCEEDED
     assert [c for c in world.target.calls if c.startswith("set_weight")][-1] == "set_weight staging green 10"
     assert canary_steps(world, d)[-1] == (2, "pause", "ended", 10)
+
+
+def test_a_promote_given_before_the_canary_to_a_pause_while_verifying_is_not_the_canarys(world: World) -> None:
+    live_v1(world)
+
+    def inconclusive_analysis_promoted(d: Deployment, event: Event) -> None:
+        # What an analysis that paused while verifying leaves in the record once a person promoted it.
+        if event.type == "state" and event.data["state"] == "verifying":
+            world.store.append(deployment_id=d.id, events=[paused("inconclusive: 3 samples", event.at)])
+            answered = Answer(Action.PROMOTE, "rui@example.com", "server", "", event.at)
+            world.store.append(deployment_id=d.id, events=[pause_answered(answered)])
+
+    world.hooks.append(inconclusive_analysis_promoted)
+    d, view = deploy(world.engine(), plan=UNATTENDED, version="v2")
+    assert view.state is State.SUCCEEDED
+    assert [i for i, _, phase, _ in canary_steps(world, d) if phase == "ended"] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_first_deployment_has_no_traffic_to_share(world: World) -> None:

@@ -16,7 +16,7 @@ from arxdeploy.domain.plan import CanaryStep
 from arxdeploy.domain.states import Color
 from arxdeploy.engine import analysis
 from arxdeploy.engine.context import StepContext
-from arxdeploy.engine.pause import Answer, pauses, wait_for_person
+from arxdeploy.engine.pause import Action, Answer, pauses, wait_for_person
 from arxdeploy.engine.watch import Watcher
 from arxdeploy.errors import StepFailed
 from arxdeploy.ports import EnvironmentState
@@ -42,12 +42,15 @@ def progress(ctx: StepContext) -> str:
     if d.old_color is None:
         return f"nothing was live: no traffic to share; the switch sends all of it to {d.new_color.value}"
     weight, total = 0, len(plan.steps)
+    # Answers from before this step (to a pause of an analysis while verifying) are not the canary's.
+    before = len(pauses(ctx.recorded()).answers)
     for index, step in enumerate(plan.steps, 1):
         answers = pauses(ctx.recorded())
         if answers.aborted is not None:
             raise StepFailed(answers.aborted.line(), check="abort")
-        if answers.promoted is not None:
-            return _promoted(index, total, answers.promoted, weight)
+        promoted = next((a for a in answers.answers[before:] if a.action is Action.PROMOTE), None)
+        if promoted is not None:
+            return _promoted(index, total, promoted, weight)
         ctx.record(events.canary_step(index, step.kind, "started", weight, ctx.clock.now(), of=total))
         ctx.progress(f"canary step {index}/{total}: {step.describe()}")
         try:
@@ -94,7 +97,7 @@ def _pause(ctx: StepContext, duration: timedelta, weight: int) -> str:
         if ctx.lease is not None:
             ctx.lease.check(undoing=ctx.undoing)
         new = pauses(ctx.recorded()).answers[seen:]
-        if new and new[0].action.value == "abort":
+        if new and new[0].action is Action.ABORT:
             raise StepFailed(new[0].line(), check="abort")
         if new:
             raise _Promoted(new[0])
