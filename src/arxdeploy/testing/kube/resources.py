@@ -173,6 +173,26 @@ RESOURCES: tuple[Resource, ...] = (
         verbs=("create",),
         stored=False,
     ),
+    # Gateway API (standard channel, v1): CRDs on a real cluster, served here as built-ins (gateway.py)
+    Resource(
+        "gateway.networking.k8s.io",
+        "v1",
+        "gateways",
+        "Gateway",
+        status=True,
+        generation=True,
+        short_names=("gtw",),
+        categories=("gateway-api",),
+    ),
+    Resource(
+        "gateway.networking.k8s.io",
+        "v1",
+        "httproutes",
+        "HTTPRoute",
+        status=True,
+        generation=True,
+        categories=("gateway-api",),
+    ),
     Resource(
         "policy",
         "v1",

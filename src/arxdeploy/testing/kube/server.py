@@ -25,6 +25,7 @@ from arxdeploy.testing.kube import nodes, tls
 from arxdeploy.testing.kube.auth import EXEC_VERSIONS, MODES, Authenticator, Minted, User
 from arxdeploy.testing.kube.behaviours import Behaviours, check
 from arxdeploy.testing.kube.controller import Controller
+from arxdeploy.testing.kube.frontdoor import FrontDoor
 from arxdeploy.testing.kube.resources import by_name
 from arxdeploy.testing.kube.routes import Context, Fault, build_app, close, drop_connections
 from arxdeploy.testing.kube.selectors import parse_label_selector
@@ -103,6 +104,7 @@ class KubeEmulator:
         )
         self.url = ""
         self.app_url: str | None = None
+        self.gateway_url = ""  # the Gateways' front door (frontdoor.py)
         self.kubeconfig = Path()
 
     # lifecycle
@@ -188,6 +190,12 @@ class KubeEmulator:
             await web.TCPSite(app_runner, "127.0.0.1", 0).start()
             self.app_url = f"http://127.0.0.1:{app_runner.addresses[0][1]}"
             ctx.backends.app = self.app_url
+        # The data plane of every Gateway: plain HTTP, as a Gateway's HTTP listener.
+        front_door = FrontDoor(store, ctx.backends, ctx.session)
+        door_runner = web.AppRunner(front_door.app(), shutdown_timeout=1.0, handle_signals=False, access_log=None)
+        await door_runner.setup()
+        await web.TCPSite(door_runner, "127.0.0.1", 0).start()
+        self.gateway_url = f"http://127.0.0.1:{door_runner.addresses[0][1]}"
         runner = web.AppRunner(build_app(ctx), shutdown_timeout=1.0, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self._port, ssl_context=self._server_ssl)
@@ -201,6 +209,7 @@ class KubeEmulator:
         finally:
             controller.stop()
             await task
+            await door_runner.cleanup()
             await close(ctx)
             await runner.cleanup()
             if app_runner is not None:
