@@ -111,6 +111,40 @@ class LocalTarget(_Model):
         return [part.format(**values) for part in self.command]
 
 
+# Gateway API field patterns (kubernetes-sigs/gateway-api apis/v1/shared_types.go: ObjectName,
+# SectionName, Hostname), so that a bad value is refused here rather than by the API server mid-deploy.
+GatewayObjectName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+]
+GatewayHostname = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
+]
+
+
+class GatewayRoute(_Model):
+    name: GatewayObjectName = Field(description="Name of the Gateway the HTTPRoute attaches to (its parentRef).")
+    namespace: NamespaceName | None = Field(
+        default=None,
+        description="Namespace of that Gateway; defaults to the environment's (another one must allow the "
+        "route in its listener's allowedRoutes).",
+    )
+    section_name: GatewayObjectName | None = Field(
+        default=None, description="The Gateway listener to attach to (parentRef sectionName); default: all of them."
+    )
+    hostnames: list[GatewayHostname] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Host names the route answers for, like app.example.com or *.example.com; empty: the listener's.",
+    )
+    path: Endpoint = Field(default="/", description="Path prefix the route answers for.")
+
+
 class KubernetesTarget(_Model):
     kubeconfig: PathText | None = Field(
         default=None, description="Path to the kubeconfig file; defaults to the usual lookup."
@@ -133,6 +167,32 @@ class KubernetesTarget(_Model):
         description="Folder of templates, one subfolder per environment, relative to the config file: "
         "they are the objects applied, instead of the built-in ones.",
     )
+    traffic_router: Literal["service", "gateway"] = Field(
+        default="service",
+        description="How traffic reaches the live color: service (the Service's selector is switched) or "
+        "gateway (a Gateway API HTTPRoute's backend weights, which canary weights need).",
+    )
+    gateway: GatewayRoute | None = Field(default=None, description="The Gateway and route for traffic_router: gateway.")
+
+    @model_validator(mode="after")
+    def _gateway_for_router(self) -> KubernetesTarget:
+        if self.traffic_router == "gateway" and self.gateway is None:
+            hint = "add gateway: {name: <your Gateway>} under target.kubernetes"
+            _problems(
+                "KubernetesTarget",
+                [
+                    _problem(
+                        ("gateway",), "missing_section", "is required because traffic_router is gateway", None, hint
+                    )
+                ],
+            )
+        if self.traffic_router == "service" and self.gateway is not None:
+            hint = "add traffic_router: gateway, or remove the gateway section"
+            _problems(
+                "KubernetesTarget",
+                [_problem(("gateway",), "unused_section", "has no effect while traffic_router is service", None, hint)],
+            )
+        return self
 
 
 class Target(_Model):
