@@ -53,7 +53,11 @@ def gateway(name: str = "edge", **spec: Any) -> dict[str, Any]:
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
         "metadata": {"name": name},
-        "spec": {"gatewayClassName": "example", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}], **spec},
+        "spec": {
+            "gatewayClassName": "example",
+            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+            **spec,
+        },
     }
 
 

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arxdeploy.testing.kube import behaviours as pod_behaviours
-from arxdeploy.testing.kube import gateway
-from arxdeploy.testing.kube import nodes
+from arxdeploy.testing.kube import gateway, nodes
 from arxdeploy.testing.kube.errors import ApiError
 from arxdeploy.testing.kube.events import Recorder
 from arxdeploy.testing.kube.hpa import HpaController

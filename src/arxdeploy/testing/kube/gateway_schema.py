@@ -225,7 +225,8 @@ def _match(check: _Check, where: str, match: Any) -> None:
                 check.invalid(
                     f"{where}.path",
                     "object",
-                    f"must only contain valid characters (matching {PATH_CHARACTERS}) for types ['Exact', 'PathPrefix']",
+                    f"must only contain valid characters (matching {PATH_CHARACTERS}) "
+                    "for types ['Exact', 'PathPrefix']",
                 )
     for i, header in enumerate(check.array(f"{where}.headers", match.get("headers"))):
         if isinstance(header, dict):
@@ -293,4 +294,3 @@ def validate_gateway(obj: dict[str, Any]) -> list[FieldError]:
         if "hostname" in listener:
             check.string(f"{where}.hostname", listener["hostname"], pattern=HOSTNAME, least=1, most=253)
     return check.errors
-
