@@ -22,9 +22,12 @@ KINDS: dict[str, Any] = {
     ),
     "NetworkPolicy": create_namespaced_resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
     "PodDisruptionBudget": create_namespaced_resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    "HTTPRoute": create_namespaced_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
 }
 # What a backup exports, in restore order.
 BACKUP = ("ConfigMap", "Service", "NetworkPolicy", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")
+# With traffic_router: gateway, the route too (a cluster without the Gateway API's CRDs has no such list).
+GATEWAY_BACKUP = (*BACKUP, "HTTPRoute")
 
 
 def kind_of(name: str) -> Any:
