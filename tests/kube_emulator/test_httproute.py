@@ -109,7 +109,7 @@ def _two_colors(kube: KubeEmulator, api: httpx.Client, backends: dict[str, str])
 
 
 def _split(kube: KubeEmulator, requests: int) -> Counter[str]:
-    with httpx.Client(base_url=kube.gateway_url, timeout=10) as client:
+    with httpx.Client(base_url=kube.gateway_url("default", "edge"), timeout=10) as client:
         return Counter(client.get("/").text for _ in range(requests))
 
 
@@ -230,7 +230,7 @@ def test_weight_zero_takes_nothing_and_a_switch_moves_everything(
     api.patch(f"{ROUTES}/web", json={"spec": {"rules": route(0, 100)["spec"]["rules"]}}, headers=MERGE)
     assert _split(kube, 50) == Counter(green=50)  # the front door reads the route as it is now
     api.patch(f"{ROUTES}/web", json={"spec": {"rules": route(0, 0)["spec"]["rules"]}}, headers=MERGE)
-    with httpx.Client(base_url=kube.gateway_url, timeout=10) as client:
+    with httpx.Client(base_url=kube.gateway_url("default", "edge"), timeout=10) as client:
         assert client.get("/").status_code == 500  # no backend takes traffic
 
 
@@ -245,7 +245,9 @@ def test_hostnames_and_paths_choose_the_route(
     api.post(ROUTES, json=narrow)
     wait_for(api, f"{ROUTES}/web", _accepted)
     wait_for(api, f"{ROUTES}/api", _accepted)
-    with httpx.Client(base_url=kube.gateway_url, timeout=10, headers={"Host": "web.example.com"}) as client:
+    with httpx.Client(
+        base_url=kube.gateway_url("default", "edge"), timeout=10, headers={"Host": "web.example.com"}
+    ) as client:
         assert client.get("/").text == "blue"
         assert client.get("/api/x").text == "green"  # the longer prefix wins
         assert client.get("/apix").text == "blue"  # prefixes match whole segments
@@ -260,5 +262,5 @@ def test_a_backend_without_ready_pods_answers_503(
     api.post(GATEWAYS, json=gateway())
     api.post(ROUTES, json=route(100, 0))
     wait_for(api, f"{ROUTES}/web", _accepted)
-    with httpx.Client(base_url=kube.gateway_url, timeout=10) as client:
+    with httpx.Client(base_url=kube.gateway_url("default", "edge"), timeout=10) as client:
         assert client.get("/").status_code == 503

@@ -46,7 +46,9 @@ def resource(obj: dict[str, Any]) -> GenericNamespacedResource:
     if kind not in KINDS:
         group, _, version = obj["apiVersion"].rpartition("/")
         lower = kind.lower()
-        plural = lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+        # policy -> policies, but gateway -> gateways: a vowel before the y keeps it
+        consonant_y = lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u")
+        plural = lower[:-1] + "ies" if consonant_y else lower + ("es" if lower.endswith("s") else "s")
         KINDS[kind] = create_namespaced_resource(group, version, kind, plural)
     made: GenericNamespacedResource = KINDS[kind](obj)
     return made

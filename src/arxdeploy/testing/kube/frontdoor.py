@@ -1,6 +1,7 @@
-"""The emulator's Gateway data plane (``KubeEmulator.gateway_url``): requests are routed by the
-accepted HTTPRoutes' rules and split by their backendRefs' weights, as kubernetes-sigs/gateway-api
-``apis/v1`` (``HTTPRouteRule``, ``BackendRef``) says:
+"""The emulator's Gateway data plane: one front door per Gateway (``KubeEmulator.gateway_url``),
+where requests are routed by the rules of the HTTPRoutes accepted for that Gateway and split by
+their backendRefs' weights, as kubernetes-sigs/gateway-api ``apis/v1`` (``HTTPRouteRule``,
+``BackendRef``) says:
 
 - hostnames match exactly or by a leading ``*.`` wildcard, a route without any matches every host;
   paths match ``Exact``, ``PathPrefix`` (by whole segments: ``/abc`` matches ``/abc/d``, not
@@ -12,7 +13,8 @@ accepted HTTPRoutes' rules and split by their backendRefs' weights, as kubernete
 
 The split is a smooth weighted round-robin (nginx's): exact over every ``sum of weights``
 requests, so tests that measure it are deterministic, where a real data plane (Envoy) draws at
-random and is only close to it. Every Gateway's listeners are served on this one front door.
+random and is only close to it. A Gateway's listeners (ports, hostnames, protocols) are all
+served by its one front door, on a port of its own on 127.0.0.1, as plain HTTP.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from arxdeploy.testing.kube.errors import ApiError
-from arxdeploy.testing.kube.gateway import ROUTES, accepted
+from arxdeploy.testing.kube.gateway import ROUTES, accepted_by
 from arxdeploy.testing.kube.proxy import Backends, forward, service_destination
 from arxdeploy.testing.kube.store import Store
 
@@ -87,10 +89,12 @@ class _Turns:
 
 @dataclass
 class FrontDoor:
-    """Answers requests as a Gateway's data plane would."""
+    """Answers requests as the data plane of the Gateway ``namespace/name`` would."""
 
     store: Store
     backends: Backends
+    namespace: str
+    name: str
     session: ClientSession | None = None
     _turns: dict[tuple[str, str, int], _Turns] = field(default_factory=dict)
 
@@ -114,7 +118,7 @@ class FrontDoor:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         host = request.host.rsplit(":", 1)[0].lower() if request.host else ""
         async with self.store.lock:
-            routes = [r for r in self.store.iter_objects(ROUTES) if accepted(r)]
+            routes = [r for r in self.store.iter_objects(ROUTES) if accepted_by(r, self.namespace, self.name)]
         best: tuple[Any, ...] | None = None
         for route in routes:
             spec = route.get("spec") or {}

@@ -161,10 +161,15 @@ def gateway_status(store: Store, gateway: Obj) -> dict[str, Any]:
     }
 
 
-def accepted(route: Obj) -> bool:
-    return any(
-        c.get("type") == "Accepted" and c.get("status") == "True"
-        for p in (route.get("status") or {}).get("parents") or []
-        if p.get("controllerName") == CONTROLLER_NAME
-        for c in p.get("conditions") or []
-    )
+def accepted_by(route: Obj, namespace: str, name: str) -> bool:
+    """Whether this controller has accepted ``route`` for the Gateway ``namespace/name``."""
+    own = route["metadata"]["namespace"]
+    for parent in (route.get("status") or {}).get("parents") or []:
+        ref = parent.get("parentRef") or {}
+        if parent.get("controllerName") != CONTROLLER_NAME or ref.get("kind", "Gateway") != "Gateway":
+            continue
+        if (ref.get("namespace") or own, ref.get("name")) != (namespace, name):
+            continue
+        if any(c.get("type") == "Accepted" and c.get("status") == "True" for c in parent.get("conditions") or []):
+            return True
+    return False

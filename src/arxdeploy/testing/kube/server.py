@@ -104,7 +104,7 @@ class KubeEmulator:
         )
         self.url = ""
         self.app_url: str | None = None
-        self.gateway_url = ""  # the Gateways' front door (frontdoor.py)
+        self._doors: dict[tuple[str, str], tuple[web.AppRunner, str]] = {}  # Gateway -> its front door
         self.kubeconfig = Path()
 
     # lifecycle
@@ -190,12 +190,6 @@ class KubeEmulator:
             await web.TCPSite(app_runner, "127.0.0.1", 0).start()
             self.app_url = f"http://127.0.0.1:{app_runner.addresses[0][1]}"
             ctx.backends.app = self.app_url
-        # The data plane of every Gateway: plain HTTP, as a Gateway's HTTP listener.
-        front_door = FrontDoor(store, ctx.backends, ctx.session)
-        door_runner = web.AppRunner(front_door.app(), shutdown_timeout=1.0, handle_signals=False, access_log=None)
-        await door_runner.setup()
-        await web.TCPSite(door_runner, "127.0.0.1", 0).start()
-        self.gateway_url = f"http://127.0.0.1:{door_runner.addresses[0][1]}"
         runner = web.AppRunner(build_app(ctx), shutdown_timeout=1.0, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self._port, ssl_context=self._server_ssl)
@@ -209,7 +203,8 @@ class KubeEmulator:
         finally:
             controller.stop()
             await task
-            await door_runner.cleanup()
+            for door, _ in self._doors.values():
+                await door.cleanup()
             await close(ctx)
             await runner.cleanup()
             if app_runner is not None:
@@ -270,6 +265,21 @@ class KubeEmulator:
         """Injected failures not served yet."""
         with self._context.calls_lock:
             return sum(f.times for f in self._context.faults)
+
+    def gateway_url(self, namespace: str, name: str) -> str:
+        """The front door of the Gateway ``namespace/name`` (``frontdoor.py``), opened on first
+        use: plain HTTP on a port of its own, routing by the HTTPRoutes accepted for it."""
+        return self._call(self._open_door(namespace, name))
+
+    async def _open_door(self, namespace: str, name: str) -> str:
+        if (namespace, name) not in self._doors:
+            ctx = self._context
+            door = FrontDoor(ctx.store, ctx.backends, namespace, name, ctx.session)
+            runner = web.AppRunner(door.app(), shutdown_timeout=1.0, handle_signals=False, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self._doors[namespace, name] = (runner, f"http://127.0.0.1:{runner.addresses[0][1]}")
+        return self._doors[namespace, name][1]
 
     def register_service_backend(self, namespace: str, name: str, url: str) -> None:
         """Send the API server's service proxy for ``namespace/name`` to a real local ``url``."""
