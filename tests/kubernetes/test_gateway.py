@@ -18,7 +18,8 @@ from lightkube.resources.core_v1 import Service
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import TargetError, UsageError
-from arxdeploy.targets.kubernetes import kinds, routing
+from arxdeploy.targets.kubernetes import kinds, manifests
+from arxdeploy.targets.kubernetes.diff import diff
 from arxdeploy.targets.kubernetes.spec import GATEWAY_ROUTER, GatewaySpec, KubeSpec
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.kube import KubeEmulator
@@ -79,7 +80,7 @@ def target(gateway_spec: KubeSpec) -> Iterator[KubernetesTarget]:
 
 def route(target: KubernetesTarget) -> dict[str, Any]:
     found: dict[str, Any] = target.connection.client.get(
-        ROUTE, routing.route_name(target.spec), namespace=target.spec.namespace_for(ENV)
+        ROUTE, manifests.route_name(target.spec), namespace=target.spec.namespace_for(ENV)
     ).to_dict()
     return found
 
@@ -136,7 +137,7 @@ def test_a_first_start_makes_a_service_per_color_and_a_route_taking_no_traffic(t
         "arxos-preview": {"app": "arxos", "color": "blue"},
     }  # no live Service: the route says what is live
     made = route(target)
-    assert made["metadata"]["annotations"][routing.LIVE_ANNOTATION] == "none"
+    assert made["metadata"]["annotations"][manifests.LIVE_ANNOTATION] == "none"
     assert made["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge"}]
     assert made["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
     assert backend_weights(target) == {"arxos-blue": 0, "arxos-green": 0}
@@ -294,3 +295,17 @@ def test_without_a_gateway_a_split_is_refused_with_the_way_to_get_one(k8s_spec: 
             plain.set_weight(environment=ENV, color=Color.GREEN, weight=10)
         assert refused.value.hint is not None and "traffic_router: gateway" in refused.value.hint
         assert plain.weights(environment=ENV) == {Color.BLUE: 100}
+
+
+def test_k8s_diff_shows_the_route_new_once_and_then_leaves_its_weights_alone(target: KubernetesTarget) -> None:
+    first = diff(target, environment=ENV, version="1.0", replicas=2)
+    assert "+ new object: HTTPRoute arxos" in first
+    assert "+ new object: Service arxos-blue" in first and "+ new object: Service arxos-green" in first
+    assert "Service arxos\n" not in first  # no live Service with a Gateway
+    target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+    ready(target, Color.BLUE, "1.0")
+    target.switch(environment=ENV, color=Color.BLUE)
+    second = diff(target, environment=ENV, version="2.0", replicas=2)
+    assert "= unchanged: HTTPRoute arxos (its weights are the switch's alone)" in second
+    assert "= unchanged: Service arxos-blue" in second
+    assert "+ new object: Deployment arxos-green" in second  # the next color

@@ -1,4 +1,5 @@
-"""Traffic through a Gateway API ``HTTPRoute``: the route's objects, and its weights read and written.
+"""Traffic through a Gateway API ``HTTPRoute``: its live color and weights, read and written
+(``manifests.http_route`` and ``manifests.color_services`` render the objects).
 
 With ``traffic_router: gateway`` each color has a Service of its own (``<service>-blue``,
 ``<service>-green``, stable) and one HTTPRoute ``<service>`` (gateway.networking.k8s.io/v1)
@@ -21,86 +22,13 @@ from typing import Any
 
 from arxdeploy.domain.states import Color
 from arxdeploy.targets.kubernetes.manifests import (
+    LIVE_ANNOTATION,
     NO_COLOR,
-    SERVICE_PORT,
     Manifest,
-    service,
-    shared_labels,
+    backend_refs,
+    color_service_name,
 )
 from arxdeploy.targets.kubernetes.spec import KubeSpec
-
-GROUP = "gateway.networking.k8s.io"
-API_VERSION = f"{GROUP}/v1"
-LIVE_ANNOTATION = "arxdeploy.io/live-color"
-
-
-def color_service_name(service_name: str, color: Color) -> str:
-    return f"{service_name}-{color.value}"
-
-
-def route_name(spec: KubeSpec) -> str:
-    return spec.service
-
-
-def color_services(spec: KubeSpec, environment: str) -> list[Manifest]:
-    """One Service per color, selecting that color's pods: the route's backends."""
-    return [
-        service(spec, environment, name=color_service_name(spec.service, color), color=color)
-        for color in (Color.BLUE, Color.GREEN)
-    ]
-
-
-def _parent_ref(spec: KubeSpec) -> dict[str, Any]:
-    gateway = spec.gateway
-    assert gateway is not None, "a route needs target.kubernetes.gateway"
-    ref: dict[str, Any] = {"group": GROUP, "kind": "Gateway", "name": gateway.name}
-    if gateway.namespace:
-        ref["namespace"] = gateway.namespace
-    if gateway.section_name:
-        ref["sectionName"] = gateway.section_name
-    return ref
-
-
-def backend_refs(spec: KubeSpec, weights: dict[Color, int]) -> list[dict[str, Any]]:
-    """Both colors' Services, in a fixed order, each with its weight (0 when absent)."""
-    return [
-        {
-            "group": "",
-            "kind": "Service",
-            "name": color_service_name(spec.service, color),
-            "port": SERVICE_PORT,
-            "weight": int(weights.get(color, 0)),
-        }
-        for color in (Color.BLUE, Color.GREEN)
-    ]
-
-
-def http_route(spec: KubeSpec, environment: str, *, live: Color | None) -> Manifest:
-    """The environment's HTTPRoute with all traffic on ``live`` (none when None)."""
-    gateway = spec.gateway
-    assert gateway is not None, "a route needs target.kubernetes.gateway"
-    route_spec: dict[str, Any] = {
-        "parentRefs": [_parent_ref(spec)],
-        "rules": [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": gateway.path}}],
-                "backendRefs": backend_refs(spec, {live: 100} if live else {}),
-            }
-        ],
-    }
-    if gateway.hostnames:
-        route_spec["hostnames"] = list(gateway.hostnames)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "HTTPRoute",
-        "metadata": {
-            "name": route_name(spec),
-            "namespace": spec.namespace_for(environment),
-            "labels": shared_labels(spec, environment),
-            "annotations": {LIVE_ANNOTATION: live.value if live else NO_COLOR},
-        },
-        "spec": route_spec,
-    }
 
 
 def _ours(spec: KubeSpec, ref: dict[str, Any]) -> Color | None:

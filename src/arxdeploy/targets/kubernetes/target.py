@@ -132,7 +132,7 @@ class KubernetesTarget:
         if self.spec.routes_by_gateway:
             live = routing.live_color(route)
             # Checks reach the live color through its own Service (the Gateway may not be reachable from here).
-            live_entry = routing.color_service_name(service, live) if live else None
+            live_entry = manifests.color_service_name(service, live) if live else None
             live_service = services.get(live_entry) if live_entry else None
         else:
             # A live Service made before arxdeploy managed it may lack the label: read it by name.
@@ -179,7 +179,7 @@ class KubernetesTarget:
 
     def _route(self, ns: str) -> dict[str, Any] | None:
         """The environment's HTTPRoute as a dict, or None."""
-        name = routing.route_name(self.spec)
+        name = manifests.route_name(self.spec)
         try:
             found = self._client.get(kinds.kind_of("HTTPRoute"), name, namespace=ns)
         except Exception as exc:
@@ -317,10 +317,10 @@ class KubernetesTarget:
                 continue  # ours, below: the live selector belongs to switch() alone
             self._apply(obj)
         if by_route:
-            for obj in routing.color_services(self.spec, environment):
+            for obj in manifests.color_services(self.spec, environment):
                 self._apply(obj)
             if route is None:  # once: from then on its weights belong to switch() and set_weight()
-                self._apply(routing.http_route(self.spec, environment, live=live))
+                self._apply(manifests.http_route(self.spec, environment, live=live))
         elif live_service is None:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
@@ -493,7 +493,7 @@ class KubernetesTarget:
         (None: leave it), in one merge patch guarded by its resourceVersion; a conflict means
         someone wrote in between: read again, decide again. No write when nothing would change."""
         ns = self.spec.namespace_for(environment)
-        name = routing.route_name(self.spec)
+        name = manifests.route_name(self.spec)
         what = f"HTTPRoute {name} in namespace {ns}"
         for _ in range(SWITCH_ATTEMPTS):
             route = self._route(ns)
@@ -504,8 +504,8 @@ class KubernetesTarget:
             split = {c: w for c, w in wanted.items() if w > 0}
             if route is None:  # deleted by hand (start_color creates it)
                 if live is not None:
-                    made = routing.http_route(self.spec, environment, live=live)
-                    made["spec"]["rules"][0]["backendRefs"] = routing.backend_refs(self.spec, split)
+                    made = manifests.http_route(self.spec, environment, live=live)
+                    made["spec"]["rules"][0]["backendRefs"] = manifests.backend_refs(self.spec, split)
                     self._apply(made)
                 return
             if routing.live_color(route) is live and routing.weights(self.spec, route) == split:
@@ -568,8 +568,8 @@ class KubernetesTarget:
         ]
         if self.spec.routes_by_gateway:
             made += [
-                routing.http_route(self.spec, environment, live=None),
-                *routing.color_services(self.spec, environment),
+                manifests.http_route(self.spec, environment, live=None),
+                *manifests.color_services(self.spec, environment),
             ]
         removed = []
         for obj in {(o["kind"], o["metadata"]["name"]): o for o in made}.values():
