@@ -26,6 +26,9 @@ environments:
 """
 
 
+SEVENTEEN = ", ".join(f"h{i}.example.com" for i in range(17))
+
+
 def write(tmp_path: Path, extra: str) -> Path:
     path = tmp_path / "deployment_config.yaml"
     path.write_text(CONFIG.replace("EXTRA\n", extra))
@@ -100,6 +103,12 @@ def test_a_gateway_section_becomes_the_routes_parent_and_matches(tmp_path: Path)
             7,
             "target.kubernetes.gateway.hostnames[0]",
             "should match pattern",
+        ),
+        (
+            "    traffic_router: gateway\n    gateway: {name: edge, hostnames: [" + SEVENTEEN + "]}\n",
+            7,
+            "target.kubernetes.gateway.hostnames",
+            "has 17 host names; an HTTPRoute takes at most 16",
         ),
         (
             "    traffic_router: gateway\n    gateway: {name: edge, path: app}\n",

@@ -127,6 +127,17 @@ GatewayHostname = Annotated[
 ]
 
 
+def _route_hostnames(values: list[str]) -> list[str]:
+    if len(values) > MAX_ROUTE_HOSTNAMES:  # HTTPRouteSpec.Hostnames: MaxItems=16
+        raise PydanticCustomError(
+            "too_many_hostnames", "has {count} host names; an HTTPRoute takes at most 16", {"count": len(values)}
+        )
+    return values
+
+
+MAX_ROUTE_HOSTNAMES = 16
+
+
 class GatewayRoute(_Model):
     name: GatewayObjectName = Field(description="Name of the Gateway the HTTPRoute attaches to (its parentRef).")
     namespace: NamespaceName | None = Field(
@@ -137,9 +148,8 @@ class GatewayRoute(_Model):
     section_name: GatewayObjectName | None = Field(
         default=None, description="The Gateway listener to attach to (parentRef sectionName); default: all of them."
     )
-    hostnames: list[GatewayHostname] = Field(
+    hostnames: Annotated[list[GatewayHostname], AfterValidator(_route_hostnames)] = Field(
         default_factory=list,
-        max_length=16,
         description="Host names the route answers for, like app.example.com or *.example.com; empty: the listener's.",
     )
     path: Endpoint = Field(default="/", description="Path prefix the route answers for.")
