@@ -264,3 +264,12 @@ def test_a_backend_without_ready_pods_answers_503(
     wait_for(api, f"{ROUTES}/web", _accepted)
     with httpx.Client(base_url=kube.gateway_url("default", "edge"), timeout=10) as client:
         assert client.get("/").status_code == 503
+
+
+def test_a_strategic_merge_patch_is_refused_as_for_any_custom_resource(api: httpx.Client) -> None:
+    api.post(ROUTES, json=route(100, 0))
+    strategic = {"Content-Type": "application/strategic-merge-patch+json"}
+    refused = api.patch(f"{ROUTES}/web", json={"metadata": {"labels": {"a": "b"}}}, headers=strategic)
+    assert refused.status_code == 415
+    assert refused.json()["reason"] == "UnsupportedMediaType"
+    assert "application/merge-patch+json" in refused.json()["message"]

@@ -23,6 +23,7 @@ class Resource:
     fields: tuple[str, ...] = ()  # field selector labels beyond metadata.name (and metadata.namespace)
     view_of: str = ""  # stored as another resource (plural) and converted on the way (events.k8s.io)
     stored: bool = True  # False: answered on the fly, never kept (selfsubjectreviews)
+    custom: bool = False  # a CRD's on a real cluster: no strategic merge patch
 
     @property
     def field_labels(self) -> frozenset[str]:
@@ -183,6 +184,7 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
         short_names=("gtw",),
         categories=("gateway-api",),
+        custom=True,
     ),
     Resource(
         "gateway.networking.k8s.io",
@@ -192,6 +194,7 @@ RESOURCES: tuple[Resource, ...] = (
         status=True,
         generation=True,
         categories=("gateway-api",),
+        custom=True,
     ),
     Resource(
         "policy",
