@@ -309,3 +309,23 @@ def test_k8s_diff_shows_the_route_new_once_and_then_leaves_its_weights_alone(tar
     assert "= unchanged: HTTPRoute arxos (its weights are the switch's alone)" in second
     assert "= unchanged: Service arxos-blue" in second
     assert "+ new object: Deployment arxos-green" in second  # the next color
+
+
+def test_a_route_its_gateway_refused_takes_no_traffic_from_a_switch(gateway_spec: KubeSpec, cluster: Cluster) -> None:
+    """A sectionName that names no listener: the Gateway's controller sets Accepted=False."""
+    wrong = replace(gateway_spec, gateway=GatewaySpec(name="edge", section_name="https"))
+    with KubernetesTarget(spec=wrong) as target:
+        target.start_color(environment=ENV, color=Color.BLUE, version="1.0", replicas=2)
+        ready(target, Color.BLUE, "1.0")
+        target.connection.client.create(GATEWAY, namespace=target.spec.namespace_for(ENV))
+
+        def refused() -> bool:
+            parents = (route(target).get("status") or {}).get("parents") or []
+            return any(c["type"] == "Accepted" and c["status"] == "False" for p in parents for c in p["conditions"])
+
+        wait_until(refused, what="the Gateway's controller to refuse the route")
+        with pytest.raises(TargetError, match="does not accept the HTTPRoute arxos of staging") as caught:
+            target.switch(environment=ENV, color=Color.BLUE)
+        assert "NoMatchingParent" in caught.value.message
+        assert backend_weights(target) == {"arxos-blue": 0, "arxos-green": 0}
+        target.switch(environment=ENV, color=None)  # taking traffic away is never refused

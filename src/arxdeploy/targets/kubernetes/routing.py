@@ -96,3 +96,23 @@ def with_weights(spec: KubeSpec, route: Manifest, *, live: Color | None, split: 
         },
         "spec": {"rules": rules},
     }
+
+
+def refused_by_gateway(spec: KubeSpec, route: Manifest | None) -> str | None:
+    """Why the route's Gateway refused it (a ``status.parents[]`` entry for our parentRef whose
+    ``Accepted`` condition is ``False``: its reason and message), or None. A route without status
+    (no controller has seen it yet) is not refused: that cannot be told from a slow controller."""
+    gateway = spec.gateway
+    if route is None or gateway is None:
+        return None
+    own_namespace = (route.get("metadata") or {}).get("namespace")
+    for parent in (route.get("status") or {}).get("parents") or []:
+        ref = parent.get("parentRef") or {}
+        if ref.get("name") != gateway.name or (ref.get("namespace") or own_namespace) != (
+            gateway.namespace or own_namespace
+        ):
+            continue
+        for condition in parent.get("conditions") or []:
+            if condition.get("type") == "Accepted" and condition.get("status") == "False":
+                return f"{condition.get('reason')}: {condition.get('message')}"
+    return None

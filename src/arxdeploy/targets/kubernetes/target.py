@@ -412,7 +412,13 @@ class KubernetesTarget:
                     hint="start the color (and check its health) before switching to it",
                 )
         if self.spec.routes_by_gateway:
-            self._update_route(environment, lambda route: (color, {color: 100} if color else {}))
+
+            def decide(route: dict[str, Any] | None) -> tuple[Color | None, dict[Color, int]]:
+                if color is not None:
+                    self._refuse_unaccepted(environment, route)
+                return color, {color: 100} if color else {}
+
+            self._update_route(environment, decide)
             return
         wanted = {"app": name, "color": color.value if color else manifests.NO_COLOR}
         what = f"service {name} in namespace {ns}"
@@ -480,6 +486,8 @@ class KubernetesTarget:
                     f"{color.value} is live in {environment}: a weight goes to the other color",
                     hint="switch to change the live color",
                 )
+            if weight:
+                self._refuse_unaccepted(environment, route)
             return live, {live: 100 - weight, color: weight}
 
         self._update_route(environment, decide)
@@ -521,6 +529,20 @@ class KubernetesTarget:
             else:
                 return
         raise TransientTargetError(f"{what} kept changing: {SWITCH_ATTEMPTS} attempts hit a conflict")
+
+    def _refuse_unaccepted(self, environment: str, route: dict[str, Any] | None) -> None:
+        """``TargetError`` when the route's Gateway refused it: traffic sent there reaches nobody.
+        Taking traffic away (a switch to nothing, weight 0) is never refused."""
+        why = routing.refused_by_gateway(self.spec, route)
+        if why is not None:
+            gateway = self.spec.gateway
+            name = gateway.name if gateway else "?"
+            raise TargetError(
+                f"the Gateway {name} does not accept the HTTPRoute {manifests.route_name(self.spec)} "
+                f"of {environment} ({why}): no request would reach the colors through it",
+                hint="check target.kubernetes.gateway (name, namespace, section_name) and the Gateway's "
+                "listeners (allowedRoutes); kubectl describe httproute shows its status",
+            )
 
     def _backup_kinds(self) -> tuple[str, ...]:
         return kinds.GATEWAY_BACKUP if self.spec.routes_by_gateway else kinds.BACKUP
