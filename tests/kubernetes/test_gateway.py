@@ -291,7 +291,7 @@ def test_without_a_gateway_a_split_is_refused_with_the_way_to_get_one(k8s_spec: 
         ready(plain, Color.BLUE, "1.0")
         plain.switch(environment=ENV, color=Color.BLUE)
         plain.set_weight(environment=ENV, color=Color.GREEN, weight=0)  # no split to end: a no-op
-        with pytest.raises(TargetError, match="a Kubernetes Service sends every request") as refused:
+        with pytest.raises(UsageError, match="a Kubernetes Service sends every request") as refused:
             plain.set_weight(environment=ENV, color=Color.GREEN, weight=10)
         assert refused.value.hint is not None and "traffic_router: gateway" in refused.value.hint
         assert plain.weights(environment=ENV) == {Color.BLUE: 100}

@@ -453,7 +453,8 @@ class KubernetesTarget:
         stopping the weighted color first takes its weight away. Idempotent.
 
         With the default ``traffic_router: service`` one Service selects one color: weight 0 is
-        a no-op (there is never a split to end), any other weight is refused.
+        a no-op (there is never a split to end), any other weight is refused (``UsageError``:
+        the config chose a router that cannot split).
 
         ``TargetError`` if ``color`` has no running replica, is live, or nothing is live;
         ``UsageError`` for a weight outside 0 to 100.
@@ -464,7 +465,7 @@ class KubernetesTarget:
         if not self.spec.routes_by_gateway:
             if weight == 0:
                 return
-            raise TargetError(
+            raise UsageError(  # the config's choice, not the cluster's state (Target.set_weight)
                 f"{environment} cannot send {weight}% of its requests to {color.value}: "
                 "a Kubernetes Service sends every request to the one color it selects",
                 hint="set target.kubernetes.traffic_router: gateway and target.kubernetes.gateway "
