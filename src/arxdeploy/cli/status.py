@@ -48,6 +48,9 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
     state = app.target.inspect(environment=environment)
     row.update(live_version=state.live_version, url=state.live_url)
     row["live_color"] = state.live_color.value if state.live_color else None
+    # A canary's split, while there is one: each color's percent of new requests.
+    split = state.weights and state.weights != {state.live_color: 100}
+    row["weights"] = {c.value: w for c, w in sorted(state.weights.items())} if split else None
     found = drift(recorded, state)
     if found is not None:
         row["drift"] = found.to_json()

@@ -568,6 +568,15 @@ class KubernetesTarget:
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
 
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        """Not yet: the Service-selector switch sends all of the traffic to one color. Traffic
+        weights come with the Gateway API traffic router (HTTPRoute backend weights)."""
+        raise UsageError(
+            f"the Kubernetes target cannot split {environment}'s traffic ({color.value} at {weight}%) yet: "
+            "its Service selects one color",
+            hint="use deployment_strategy.type blue_green on Kubernetes for now",
+        )
+
     def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template
         folder's shared objects) that the export whose facts are ``before`` did not find, then
