@@ -16,7 +16,6 @@ settings and HTTP proxy as the API calls: ``probe_auth()``, ``probe_verify()``, 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 from collections.abc import Callable, Iterable, Mapping
@@ -155,14 +154,14 @@ class KubernetesTarget:
             url = live_url if color is live else preview_url if color is preview else None
             own = [p for p in all_pods if _color_label(p.metadata.labels if p.metadata else None) is color]
             colors[color] = self._color_state(environment, color, deployment, own, url, events)
-        state = EnvironmentState(
+        return EnvironmentState(
             environment=environment,
             live_color=live,
             colors=colors,
             live_url=live_url if live else None,
             preview_url=preview_url,
+            weights=self._split(route, live),
         )
-        return _with_weights(state, self._split(route, live))
 
     def _split(self, route: dict[str, Any] | None, live: Color | None) -> dict[Color, int]:
         """The percent of new requests each color takes (colors taking none left out)."""
@@ -568,15 +567,6 @@ class KubernetesTarget:
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
 
-    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
-        """Not yet: the Service-selector switch sends all of the traffic to one color. Traffic
-        weights come with the Gateway API traffic router (HTTPRoute backend weights)."""
-        raise UsageError(
-            f"the Kubernetes target cannot split {environment}'s traffic ({color.value} at {weight}%) yet: "
-            "its Service selects one color",
-            hint="use deployment_strategy.type blue_green on Kubernetes for now",
-        )
-
     def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template
         folder's shared objects) that the export whose facts are ``before`` did not find, then
@@ -835,12 +825,3 @@ def _without(
     if color not in routing.weights(spec, route) or live is color:
         return None
     return live, {live: 100} if live else {}
-
-
-def _with_weights(state: EnvironmentState, split: dict[Color, int]) -> EnvironmentState:
-    """``state`` with the current split, where ``EnvironmentState`` carries one (``weights``, which
-    comes with canary releases); before that, ``KubernetesTarget.weights`` tells it."""
-    if "weights" in {f.name for f in dataclasses.fields(EnvironmentState)}:
-        changes: dict[str, Any] = {"weights": split}
-        return dataclasses.replace(state, **changes)
-    return state
