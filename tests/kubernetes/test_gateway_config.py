@@ -128,3 +128,20 @@ def test_mistakes_name_the_file_line_and_key(tmp_path: Path, extra: str, line: i
     assert problem.file == str(path)
     if "is required" in message:
         assert problem.hint == "add gateway: {name: <your Gateway>} under target.kubernetes"
+
+
+CANARY = "deployment_strategy:\n  type: canary\n  canary:\n    steps: [{weight: 10}, {pause: 1m}, {weight: 50}]\n"
+
+
+def test_a_canary_on_the_service_switch_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(CONFIG.replace("EXTRA\n", "") + CANARY)
+    with pytest.raises(ConfigError) as caught:
+        load(path, {})
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.line) == ("deployment_strategy.type", 10)
+    assert "whose weights a Kubernetes Service cannot split" in problem.message
+    assert problem.hint is not None and "traffic_router: gateway" in problem.hint
+    with_gateway = "    traffic_router: gateway\n    gateway: {name: edge}\n"
+    path.write_text(CONFIG.replace("EXTRA\n", with_gateway) + CANARY)
+    assert load(path, {}).config.deployment_strategy.type == "canary"

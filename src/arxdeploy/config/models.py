@@ -873,6 +873,21 @@ class Config(_Model):
         _problems("Config", errors)
         return self
 
+    @model_validator(mode="after")
+    def _canary_weights_need_a_gateway(self) -> Config:
+        """A canary's weights on Kubernetes need the HTTPRoute router: a Service selects one color."""
+        kubernetes, strategy = self.target.kubernetes, self.deployment_strategy
+        if self.target.type != "kubernetes" or kubernetes is None or kubernetes.traffic_router != "service":
+            return self
+        if strategy.type != "canary" or strategy.canary is None:
+            return self
+        if not any(step.weight is not None and 0 < step.weight < 100 for step in strategy.canary.steps):
+            return self
+        message = "is canary, whose weights a Kubernetes Service cannot split (traffic_router: service)"
+        hint = "set target.kubernetes.traffic_router: gateway and target.kubernetes.gateway (a Gateway API Gateway)"
+        _problems("Config", [_problem(("deployment_strategy", "type"), "canary_router", message, "canary", hint=hint)])
+        return self
+
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; ``NotFoundError`` naming the known ones otherwise."""
         try:
