@@ -11,9 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from arxdeploy.testing.kube import KubeEmulator
-from tests.kube_emulator.conftest import DEPLOYMENTS, SERVICES, deployment, rollout_done, wait_for
+from tests.kube_emulator.conftest import (
+    DEPLOYMENTS,
+    SERVICES,
+    deployment,
+    kubectl,
+    needs_kubectl,
+    rollout_done,
+    wait_for,
+)
 
 ROUTES = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes"
 GATEWAYS = "/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways"
@@ -273,3 +282,21 @@ def test_a_strategic_merge_patch_is_refused_as_for_any_custom_resource(api: http
     assert refused.status_code == 415
     assert refused.json()["reason"] == "UnsupportedMediaType"
     assert "application/merge-patch+json" in refused.json()["message"]
+
+
+@needs_kubectl
+def test_kubectl_applies_lists_and_patches_routes_as_on_a_cluster(kube: KubeEmulator) -> None:
+    body = route(90, 10)
+    body["metadata"]["namespace"] = "default"
+    assert "created" in kubectl(kube.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(body))
+    body["spec"]["rules"][0]["backendRefs"][0]["weight"] = 50
+    assert "configured" in kubectl(kube.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(body))
+    path = "jsonpath={.spec.rules[0].backendRefs[*].weight}"
+    assert kubectl(kube.kubeconfig, "get", "httproute", "web", "-o", path) == "50 10"
+    body["spec"]["rules"][0]["backendRefs"][0]["weight"] = 2_000_000
+    refused = kubectl(kube.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(body), ok=False)
+    assert "weight in body should be less than or equal to 1000000" in refused
+    # kubectl patch's default is a strategic merge, which a custom resource does not take
+    refused = kubectl(kube.kubeconfig, "patch", "httproute", "web", "-p", '{"metadata":{"labels":{"a":"b"}}}', ok=False)
+    assert "application/strategic-merge-patch+json is not supported" in refused
+    assert "patched" in kubectl(kube.kubeconfig, "patch", "httproute", "web", "--type=merge", "-p", '{"metadata":{}}')
