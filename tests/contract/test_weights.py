@@ -1,6 +1,7 @@
 """``Target.set_weight``: a share of the traffic to a color beside the live one, reported by
-``inspect``. The fake and the local target split traffic; the Kubernetes target's Service
-selects one color, so it refuses clearly until the Gateway API router gives it weights.
+``inspect``. The fake, the local target and the Kubernetes target with ``traffic_router: gateway``
+(an HTTPRoute's backend weights) split traffic; the Kubernetes target's default Service selects
+one color, so there it refuses clearly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .conftest import ENV, Subject
 from .test_target import live, says_which, start
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
-SPLITTING = pytest.mark.parametrize("subject", ["fake", "local"], indirect=True)
+SPLITTING = pytest.mark.parametrize("subject", ["fake", "local", "kubernetes-gateway"], indirect=True)
 
 
 @SPLITTING

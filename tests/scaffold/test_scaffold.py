@@ -375,8 +375,11 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
         "configmaps",
         "services",
         "networkpolicies",
+        "httproutes",
     }
-    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies", "leases"}
+    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies", "leases", "httproutes"}
+    # traffic_router: gateway weighs the colors through the environment's HTTPRoute
+    assert {("httproutes", v) for v in ("get", "list", "create", "patch", "delete")} <= grants
     namespace = docs[0]["metadata"]["labels"]
     assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"

@@ -122,6 +122,50 @@ class LocalTarget(_Model):
         return [part.format(**values) for part in self.command]
 
 
+# Gateway API field patterns (kubernetes-sigs/gateway-api apis/v1/shared_types.go: ObjectName,
+# SectionName, Hostname), so that a bad value is refused here rather than by the API server mid-deploy.
+GatewayObjectName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+]
+GatewayHostname = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
+]
+
+
+def _route_hostnames(values: list[str]) -> list[str]:
+    if len(values) > MAX_ROUTE_HOSTNAMES:  # HTTPRouteSpec.Hostnames: MaxItems=16
+        raise PydanticCustomError(
+            "too_many_hostnames", "has {count} host names; an HTTPRoute takes at most 16", {"count": len(values)}
+        )
+    return values
+
+
+MAX_ROUTE_HOSTNAMES = 16
+
+
+class GatewayRoute(_Model):
+    name: GatewayObjectName = Field(description="Name of the Gateway the HTTPRoute attaches to (its parentRef).")
+    namespace: NamespaceName | None = Field(
+        default=None,
+        description="Namespace of that Gateway; defaults to the environment's (another one must allow the "
+        "route in its listener's allowedRoutes).",
+    )
+    section_name: GatewayObjectName | None = Field(
+        default=None, description="The Gateway listener to attach to (parentRef sectionName); default: all of them."
+    )
+    hostnames: Annotated[list[GatewayHostname], AfterValidator(_route_hostnames)] = Field(
+        default_factory=list,
+        description="Host names the route answers for, like app.example.com or *.example.com; empty: the listener's.",
+    )
+    path: Endpoint = Field(default="/", description="Path prefix the route answers for.")
+
+
 class KubernetesTarget(_Model):
     kubeconfig: PathText | None = Field(
         default=None, description="Path to the kubeconfig file; defaults to the usual lookup."
@@ -144,6 +188,32 @@ class KubernetesTarget(_Model):
         description="Folder of templates, one subfolder per environment, relative to the config file: "
         "they are the objects applied, instead of the built-in ones.",
     )
+    traffic_router: Literal["service", "gateway"] = Field(
+        default="service",
+        description="How traffic reaches the live color: service (the Service's selector is switched) or "
+        "gateway (a Gateway API HTTPRoute's backend weights, which canary weights need).",
+    )
+    gateway: GatewayRoute | None = Field(default=None, description="The Gateway and route for traffic_router: gateway.")
+
+    @model_validator(mode="after")
+    def _gateway_for_router(self) -> KubernetesTarget:
+        if self.traffic_router == "gateway" and self.gateway is None:
+            hint = "add gateway: {name: <your Gateway>} under target.kubernetes"
+            _problems(
+                "KubernetesTarget",
+                [
+                    _problem(
+                        ("gateway",), "missing_section", "is required because traffic_router is gateway", None, hint
+                    )
+                ],
+            )
+        if self.traffic_router == "service" and self.gateway is not None:
+            hint = "add traffic_router: gateway, or remove the gateway section"
+            _problems(
+                "KubernetesTarget",
+                [_problem(("gateway",), "unused_section", "has no effect while traffic_router is service", None, hint)],
+            )
+        return self
 
 
 class Target(_Model):
@@ -827,6 +897,21 @@ class Config(_Model):
                 hint = "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
                 errors.append(_problem(where, "namespace_name", message, kubernetes.namespace, hint=hint))
         _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _canary_weights_need_a_gateway(self) -> Config:
+        """A canary's weights on Kubernetes need the HTTPRoute router: a Service selects one color."""
+        kubernetes, strategy = self.target.kubernetes, self.deployment_strategy
+        if self.target.type != "kubernetes" or kubernetes is None or kubernetes.traffic_router != "service":
+            return self
+        if strategy.type != "canary" or strategy.canary is None:
+            return self
+        if not any(step.weight is not None and 0 < step.weight < 100 for step in strategy.canary.steps):
+            return self
+        message = "is canary, whose weights a Kubernetes Service cannot split (traffic_router: service)"
+        hint = "set target.kubernetes.traffic_router: gateway and target.kubernetes.gateway (a Gateway API Gateway)"
+        _problems("Config", [_problem(("deployment_strategy", "type"), "canary_router", message, "canary", hint=hint)])
         return self
 
     def environment(self, name: str) -> Environment:
