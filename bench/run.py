@@ -21,6 +21,7 @@ import backup
 import cli_time
 import engine_overhead
 import k8s
+import metrics
 import record
 import rollback_time
 import router
@@ -28,7 +29,19 @@ import security
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record, security)
+MODULES = (
+    router,
+    switch_load,
+    rollback_time,
+    cli_time,
+    engine_overhead,
+    k8s,
+    approvals,
+    backup,
+    record,
+    metrics,
+    security,
+)
 BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 

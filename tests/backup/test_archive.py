@@ -4,10 +4,11 @@ nothing an archive names ever reaches the disk."""
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
-from arxdeploy.backup.archive import entries, pack, unpack
+from arxdeploy.backup.archive import COMPRESSION, STORED, entries, level_for, pack, unpack
 from arxdeploy.backup.manifest import MANIFEST, Manifest
 
 
@@ -83,3 +84,23 @@ def test_a_missing_manifest_or_member_is_named(tmp_path: Path) -> None:
     assert unpack(path).damaged == ["target/b.yaml: missing"]
     (tmp_path / "none.tar.gz").write_bytes(b"not even gzip")
     assert unpack(tmp_path / "none.tar.gz").damaged[-1] == "manifest.json: missing"
+
+
+def test_a_dump_compressed_already_is_stored_not_deflated_again(tmp_path: Path) -> None:
+    """A compressed dump (as ``pg_dump -Fc`` writes) makes most of the bytes: the archive stores
+    them as they are, and still reads back whole; a plain SQL dump is compressed."""
+    packed = tmp_path / "dump.custom"
+    packed.write_bytes(os.urandom(3 << 20))  # random bytes do not compress, like a compressed dump
+    plain = tmp_path / "dump.sql"
+    plain.write_bytes(b"INSERT INTO t VALUES (1);\n" * 120_000)
+    config = {"config/deployment_config.yaml": b"service: arxos\n" * 50}
+    assert level_for({**config, "dumps/database.dump": packed}) == STORED
+    assert level_for({**config, "dumps/database.dump": plain}) == COMPRESSION
+    assert level_for(config) == COMPRESSION
+    files: dict[str, bytes | Path] = {**config, "dumps/database.dump": packed}
+    pack(tmp_path / "b.tar.gz", manifest_for(files), files, mtime=0)
+    size = (tmp_path / "b.tar.gz").stat().st_size
+    assert packed.stat().st_size < size < packed.stat().st_size + 64 * 1024  # stored: its size and a little
+    (tmp_path / "out").mkdir()
+    opened = unpack(tmp_path / "b.tar.gz", spill=lambda name: name.startswith("dumps/"), into=tmp_path / "out")
+    assert opened.damaged == [] and (tmp_path / "out" / "0").read_bytes() == packed.read_bytes()

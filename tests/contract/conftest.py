@@ -1,9 +1,10 @@
 """The implementations of ``Target`` under contract, each with a way to watch it from outside.
 
-``subject`` runs every test of this folder three times: against the fake, the local target (a
+``subject`` runs every test of this folder four times: against the fake, the local target (a
 real runtime, real processes: the echo app) and the Kubernetes target (on the session's API
-emulator). A subject's ``footprint()`` is what the environment is, read without going through
-the target; tests compare it around the calls that must change nothing.
+emulator), there once with its default Service switch and once with a Gateway API HTTPRoute.
+A subject's ``footprint()`` is what the environment is, read without going through the target;
+tests compare it around the calls that must change nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import copy
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from arxdeploy.ports import Target
 from arxdeploy.targets.kubernetes.manifests import image_for
-from arxdeploy.targets.kubernetes.spec import spec_from_config
+from arxdeploy.targets.kubernetes.spec import GATEWAY_ROUTER, GatewaySpec, spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.targets.local.client import LocalTarget, read_runtime
 from arxdeploy.testing.clock import ManualClock
@@ -135,6 +136,7 @@ class KubeSubject:
     def set_up(self) -> object:
         """Whether the namespace exists, and the objects arxdeploy could have made in it."""
         made = {"configmaps", "services", "networkpolicies", "deployments", "horizontalpodautoscalers", "secrets"}
+        made.add("httproutes")  # traffic_router: gateway
         found: set[tuple[str, str]] = set()
         for plural in sorted(made | {"poddisruptionbudgets"}):
             found |= {(plural, o["metadata"]["name"]) for o in self.kube.objects(plural, self.namespace)}
@@ -164,10 +166,12 @@ def _local(tmp_path: Path) -> Iterator[Subject]:
 
 
 @contextlib.contextmanager
-def _kubernetes(tmp_path: Path, cluster: Cluster, test_id: str) -> Iterator[Subject]:
+def _kubernetes(tmp_path: Path, cluster: Cluster, test_id: str, *, gateway: bool = False) -> Iterator[Subject]:
     kube = cluster.need_emulator()  # the footprint reads resourceVersions from the emulator's store
     seed = load_seed(tmp_path)
     spec = own_namespace(spec_from_config(seed.config, base_dir=seed.base_dir), cluster, test_id)
+    if gateway:
+        spec = replace(spec, traffic_router=GATEWAY_ROUTER, gateway=GatewaySpec(name="edge"))
     with KubernetesTarget(
         spec=spec,
     ) as target:
@@ -176,13 +180,14 @@ def _kubernetes(tmp_path: Path, cluster: Cluster, test_id: str) -> Iterator[Subj
             target.connection.client.delete(Namespace, spec.namespace_for(ENV))
 
 
-@pytest.fixture(params=["fake", "local", "kubernetes"])
+@pytest.fixture(params=["fake", "local", "kubernetes", "kubernetes-gateway"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "fake":
         made = _fake()
     elif request.param == "local":
         made = _local(tmp_path)
     else:  # the emulator is started once per session, and only when a test needs it
-        made = _kubernetes(tmp_path, request.getfixturevalue("cluster"), request.node.nodeid)
+        gateway = request.param == "kubernetes-gateway"
+        made = _kubernetes(tmp_path, request.getfixturevalue("cluster"), request.node.nodeid, gateway=gateway)
     with made as subject:
         yield subject

@@ -27,6 +27,7 @@ def test_core_and_group_discovery_list_every_served_resource(api: httpx.Client) 
         "events.k8s.io": "events.k8s.io/v1",
         "authentication.k8s.io": "authentication.k8s.io/v1",
         "policy": "policy/v1",
+        "gateway.networking.k8s.io": "gateway.networking.k8s.io/v1",
     }
     core = {r["name"]: r for r in api.get("/api/v1").json()["resources"]}
     assert {"namespaces", "nodes", "pods", "services", "configmaps", "secrets", "events"} <= set(core)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -19,21 +18,16 @@ from typing import Any
 
 import pytest
 
-from arxdeploy.clock import SystemClock
 from arxdeploy.domain.events import Deployment as Record
 from arxdeploy.domain.events import Event
-from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
-from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
-from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.targets.kubernetes.spec import KubeSpec, spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget, start_size
-from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.kube import Autoscaler, KubeEmulator, NodeSpec
-from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
 from tests.fixtures.kube import SEED_K8S, Cluster, load_seed, own_namespace
+from tests.kubernetes.engines import engine_on, quick_plan, serve_app
 from tests.support import wait_until
 
 ENV = "staging"
@@ -45,16 +39,7 @@ SIZED = SEED_K8S.replace(
     "    replicas: 2\n    monitoring_duration: 5m\n",
     "    replicas: 4\n    monitoring_duration: 5m\n    autoscaling: {max_replicas: 10, cpu_utilization: 70}\n",
 )
-PLAN = EnvironmentPlan(
-    service="arxos",
-    environment=ENV,
-    replicas=4,
-    monitoring_duration=timedelta(seconds=0.5),
-    rollback_timeout=timedelta(seconds=20),
-    traffic_switch_delay=timedelta(0),
-    scale_down_delay=timedelta(0),
-    checks=CheckPolicy(interval=timedelta(seconds=0.1), success_threshold=2, progress_deadline=timedelta(seconds=20)),
-)
+PLAN = quick_plan(replicas=4)
 
 
 def test_the_size_rule() -> None:
@@ -91,26 +76,9 @@ def target(spec: KubeSpec, tmp_path: Path) -> Iterator[KubernetesTarget]:
 
 @pytest.fixture
 def engine(target: KubernetesTarget, kube: KubeEmulator, app_url: str, tmp_path: Path) -> Iterator[Engine]:
-    ns = target.spec.namespace_for(ENV)
-    for service in ("arxos", "arxos-preview"):
-        kube.register_service_backend(ns, service, app_url)
-    health = HttpHealthProbe(
-        endpoints=["/health"],
-        cwd=tmp_path,
-        environ={},
-        access=Access(verify=target.probe_verify(), auth=target.probe_auth()),
-    )
-    clock, store = SystemClock(), MemoryStore()
-    leases = Leases(store=store, clock=clock, me=Identity(user="ana", host="ci-1", pid=os.getpid()), is_alive=bool)
-    yield Engine(
-        store=store,
-        target=target,
-        health=health,
-        clock=clock,
-        leases=leases,
-        new_id=lambda now: f"d{time.time_ns()}",
-        backups=MemoryBackups(clock),
-    )
+    serve_app(kube, target, app_url)
+    made, health = engine_on(target, tmp_path)
+    yield made
     health.close()
 
 

@@ -13,11 +13,9 @@ import base64
 import itertools
 import json
 import logging
-import os
 import socket
 import sys
 import threading
-import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -30,23 +28,18 @@ from click.testing import CliRunner, Result
 from lightkube.resources.core_v1 import Namespace
 
 from arxdeploy.cli.main import cli
-from arxdeploy.clock import SystemClock
-from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
-from arxdeploy.engine.locks import Identity, Leases
-from arxdeploy.engine.run import Engine
 from arxdeploy.errors import TargetError, TransientTargetError
 from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.ports import Probe
 from arxdeploy.targets.kubernetes.client import connect
 from arxdeploy.targets.kubernetes.spec import KubeSpec
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
-from arxdeploy.testing.backups import MemoryBackups
 from arxdeploy.testing.kube import KubeEmulator
 from arxdeploy.testing.kube import tls as emulator_tls
-from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy
 from tests.fixtures.kube import SEED_K8S, Cluster
+from tests.kubernetes.engines import engine_on, quick_plan
 from tests.support import wait_until
 
 V1 = "client.authentication.k8s.io/v1"
@@ -437,46 +430,7 @@ def test_in_a_pod_the_service_account_token_is_read_again_as_it_rotates(
         assert sum(kube.unauthorized.values()) == 1  # once refused, then read again
 
 
-PLAN = EnvironmentPlan(
-    service="arxos",
-    environment=ENV,
-    replicas=1,
-    monitoring_duration=timedelta(seconds=0.3),
-    rollback_timeout=timedelta(seconds=20),
-    traffic_switch_delay=timedelta(0),
-    scale_down_delay=timedelta(0),
-    checks=CheckPolicy(
-        interval=timedelta(seconds=0.1),
-        timeout=timedelta(seconds=2),
-        success_threshold=2,
-        failure_threshold=3,
-        progress_deadline=timedelta(seconds=20),
-    ),
-)
-
-
-def engine_on(target: KubernetesTarget, tmp_path: Path) -> tuple[Engine, HttpHealthProbe]:
-    """An engine as the bootstrap wires one: the checks with the target's own access."""
-    health = HttpHealthProbe(
-        endpoints=["/health"],
-        cwd=tmp_path,
-        environ={},
-        access=lambda: Access(verify=target.probe_verify(), auth=target.probe_auth(), proxy=target.probe_proxy()),
-    )
-    clock, store = SystemClock(), MemoryStore()
-    leases = Leases(
-        store=store, clock=clock, me=Identity(user="ana", host="ci-1", pid=os.getpid()), is_alive=lambda _: True
-    )
-    engine = Engine(
-        store=store,
-        target=target,
-        health=health,
-        clock=clock,
-        leases=leases,
-        new_id=lambda now: f"d{time.time_ns()}",
-        backups=MemoryBackups(clock),
-    )
-    return engine, health
+PLAN = quick_plan(replicas=1, monitoring=0.3)
 
 
 # --- check scripts through the loopback door --------------------------------------------------

@@ -7,7 +7,6 @@ Health checks are the real ``HttpHealthProbe`` carrying what the API server's pr
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -19,19 +18,15 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Secret
 
 from arxdeploy.backup.stored import StoredBackups
-from arxdeploy.clock import SystemClock
 from arxdeploy.domain.events import Event
-from arxdeploy.domain.plan import CheckPolicy, EnvironmentPlan
 from arxdeploy.domain.states import Color, State
-from arxdeploy.engine.locks import Identity, Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.errors import TransientTargetError
-from arxdeploy.health import Access, HttpHealthProbe
 from arxdeploy.targets.kubernetes import kinds
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
-from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy, rollback
 from tests.fixtures.kube import Cluster
+from tests.kubernetes.engines import engine_on, quick_plan, serve_app
 
 ENV = "staging"
 BAD_IMAGE = "ghcr.io/arxos/arxos-backend:{}"
@@ -42,51 +37,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-PLAN = EnvironmentPlan(
-    service="arxos",
-    environment=ENV,
-    replicas=2,
-    monitoring_duration=timedelta(seconds=0.5),
-    rollback_timeout=timedelta(seconds=20),
-    traffic_switch_delay=timedelta(0),
-    scale_down_delay=timedelta(0),
-    checks=CheckPolicy(
-        interval=timedelta(seconds=0.1),
-        timeout=timedelta(seconds=2),
-        success_threshold=2,
-        failure_threshold=3,
-        progress_deadline=timedelta(seconds=20),
-    ),
-)
+PLAN = quick_plan(replicas=2)
 
 
 @pytest.fixture
 def engine(
     target: KubernetesTarget, cluster: Cluster, app_url: str, tmp_path: Path, backups: StoredBackups
 ) -> Iterator[Engine]:
-    kube = cluster.need_emulator()
-    ns = target.spec.namespace_for(ENV)
-    for service in ("arxos", "arxos-preview"):
-        kube.register_service_backend(ns, service, app_url)
-    health = HttpHealthProbe(
-        endpoints=["/health"],
-        cwd=tmp_path,
-        environ={},
-        access=Access(verify=target.probe_verify(), auth=target.probe_auth()),
-    )
-    clock = SystemClock()
-    store = MemoryStore()
-    me = Identity(user="ana", host="ci-1", pid=os.getpid())
-    leases = Leases(store=store, clock=clock, me=me, is_alive=lambda _holder: True)
-    yield Engine(
-        store=store,
-        target=target,
-        health=health,
-        clock=clock,
-        leases=leases,
-        new_id=lambda now: f"d{time.time_ns()}",
-        backups=backups,
-    )
+    serve_app(cluster.need_emulator(), target, app_url)
+    made, health = engine_on(target, tmp_path, backups=backups)
+    yield made
     health.close()
 
 

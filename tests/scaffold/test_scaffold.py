@@ -375,8 +375,11 @@ def test_the_role_grants_what_arxdeploy_calls_and_no_more(kube_repo: Path) -> No
         "configmaps",
         "services",
         "networkpolicies",
+        "httproutes",
     }
-    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies", "leases"}
+    assert {res for res, verb in grants if verb in writes} == {*applied, "networkpolicies", "leases", "httproutes"}
+    # traffic_router: gateway weighs the colors through the environment's HTTPRoute
+    assert {("httproutes", v) for v in ("get", "list", "create", "patch", "delete")} <= grants
     namespace = docs[0]["metadata"]["labels"]
     assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["pod-security.kubernetes.io/enforce-version"] == "v1.37"
@@ -423,7 +426,9 @@ def test_the_server_runs_in_the_tokens_namespace_and_may_only_read_and_append_to
         role, bound = yaml.safe_load_all((folder / f"records-{environment}.yaml").read_text())
         assert role["metadata"]["namespace"] == bound["metadata"]["namespace"] == f"arxos-{environment}"
         assert role["rules"] == [
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]}
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update", "delete"]},
+            # /metrics tells a deployment whose runner died by its lease: read, never taken
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get"]},
         ]
         assert bound["subjects"] == binding["subjects"]
     pod = deployment["spec"]["template"]["spec"]

@@ -26,6 +26,11 @@ from arxdeploy.backup.manifest import CHUNK, MANIFEST, FileEntry, Manifest, sha2
 Source = bytes | Path  # a file's content, or where to stream it from
 # Level 6, gzip's own default: level 9 (tarfile's default) costs twice the time for ~1% less.
 COMPRESSION = 6
+# Most of the bytes already compressed (a ``pg_dump -Fc`` dump is): deflating them again costs
+# about a second per 50 MB and saves nothing, so they are stored (level 0; any gzip reads it).
+STORED = 0
+SAMPLE = 1 << 20  # bytes of each streamed file tried, to tell whether it still compresses
+INCOMPRESSIBLE = 0.95  # a sample that deflates to more than this share of its size
 SUFFIX = ".tar.gz"
 
 
@@ -42,12 +47,27 @@ def pack(out: Path, manifest: Manifest, files: Mapping[str, Source], *, mtime: f
     """Write the archive of ``files`` to ``out``, the manifest first, the files by name."""
     with (
         out.open("wb") as raw,
-        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=COMPRESSION, mtime=int(mtime)) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=level_for(files), mtime=int(mtime)) as zipped,
         tarfile.open(fileobj=zipped, mode="w|", format=tarfile.PAX_FORMAT) as tar,
     ):
         _add(tar, MANIFEST, manifest.to_bytes(), mtime)
         for name in sorted(files):
             _add(tar, name, files[name], mtime)
+
+
+def level_for(files: Mapping[str, Source]) -> int:
+    """``COMPRESSION``, or ``STORED`` when nine tenths of the bytes are streamed files that are
+    compressed already (judged on a sample of each)."""
+    streamed = [source for source in files.values() if isinstance(source, Path)]
+    total = sum(len(s) if isinstance(s, bytes) else s.stat().st_size for s in files.values())
+    packed = sum(source.stat().st_size for source in streamed if not _compresses(source))
+    return STORED if total and packed >= 0.9 * total else COMPRESSION
+
+
+def _compresses(path: Path) -> bool:
+    with path.open("rb") as f:
+        sample = f.read(SAMPLE)
+    return len(zlib.compress(sample, 1)) <= INCOMPRESSIBLE * len(sample) if sample else True
 
 
 def _add(tar: tarfile.TarFile, name: str, source: Source, mtime: float) -> None:

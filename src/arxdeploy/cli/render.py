@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from rich.console import Console
@@ -187,11 +187,16 @@ def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redacto
         if row.get("drift"):
             out.print(Text(f"{name}: drift: {row['drift']['message']}", style="yellow"))
             out.print(f"  fix: {row['drift']['fix']}")
+        if row.get("weights"):
+            split = ", ".join(f"{color} {weight}%" for color, weight in row["weights"].items())
+            out.print(f"{name}: traffic split (canary): {split}")
         for note in row.get("notes") or ():
             out.print(f"{name}: {note}")
 
 
-def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
+def history_table(
+    rows: Sequence[Summary], redactor: Redactor, canaries: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     table = Table()
     for column in ("id", "env", "kind", "version", "from", "state", "who", "when (UTC)", "reason"):
         table.add_column(column)
@@ -203,7 +208,7 @@ def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
             d.kind.value,
             d.version or "-",
             d.previous_version or "-",
-            Text(s.state.value, style=_STYLE.get(s.state, "")),
+            Text(_state_text(s, (canaries or {}).get(d.id)), style=_STYLE.get(s.state, "")),
             d.requested_by,
             f"{d.created_at:%m-%d %H:%M:%S}",
             d.reason,
@@ -224,6 +229,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
         out.print(f"git:       {d.git_ref or '-'} {d.git_sha or ''}")
     if d.actor or d.run_url:
         out.print(f"ci run:    {d.actor or '-'} {d.run_url or ''}")
+    if view.canary:
+        where = view.canary_step or "before its first step"
+        out.print(f"canary:    {view.canary_weight or 0}% on {d.new_color.value}; step {where}")
+    if view.paused:
+        out.print(
+            f"[yellow]paused:[/]    {view.paused}: `arxdeploy promote {d.id}` or `arxdeploy abort {d.id} --reason ...`"
+        )
     if view.failure:
         f = view.failure
         out.print(f"[red]failure:[/]   {f.step}: {f.reason}")
@@ -239,6 +251,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
         else:
             fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
+
+
+def _state_text(s: Summary, canary: Mapping[str, Any] | None) -> str:
+    """The state, and for a canary in progress its weight, and whether it waits for a person."""
+    if canary is None:
+        return s.state.value
+    return f"{s.state.value} {canary['weight']}%" + (" paused" if canary.get("paused") else "")
 
 
 def backups_table(found: Sequence[Any], redactor: Redactor) -> None:

@@ -79,11 +79,21 @@ def database_restored(backup_id: str, step: str, detail: str, at: datetime) -> E
 
 def requested(at: datetime, route: Route) -> Event:
     """The first event. A route fact that has no column in the record (the database comes back
-    too) is written here, so that the deployment read back from the record has it too."""
-    facts = {"restore_database": True} if route.restore_database else {}
+    too; a canary; the security step) is written here, so that the deployment read back from the
+    record has it too."""
+    facts: dict[str, Any] = {"restore_database": True} if route.restore_database else {}
+    if route.canary:
+        facts["canary"] = True
     if route.security:
         facts["security"] = True
     return entered(State.REQUESTED, at, **facts)
+
+
+def canary_step(index: int, kind: str, phase: str, weight: int, at: datetime, *, of: int, detail: str = "") -> Event:
+    """A canary step (``index`` from 1, ``of`` in all; ``kind`` weight, pause or analysis) started
+    or ended (``phase``), with the new color's share of the traffic (``weight``) at that moment."""
+    data: dict[str, Any] = {"index": index, "of": of, "kind": kind, "phase": phase, "weight": weight}
+    return Event("canary_step", at, {**data, **({"detail": detail} if detail else {})})
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,10 @@ class View:
     warnings: list[str] = field(default_factory=list)
     restores_database: bool = False  # asked to put the database back (recorded when requested)
     database_restored_from: str | None = None  # the backup whose dump it put back, if it did
+    canary: bool = False  # a canary deploy (recorded when requested)
+    canary_weight: int | None = None  # the new color's share of the traffic, as last recorded
+    canary_step: str | None = None  # where the canary is, e.g. "3/6 pause (weight 10%)"
+    paused: str | None = None  # why it waits for a person (promote or abort), while it does
     checks_security: bool = False  # runs the security step (recorded when requested)
 
 
@@ -133,6 +147,8 @@ def fold(events: Iterable[Event]) -> View:
             view.entered_at = event.at
             if view.state is State.REQUESTED and event.data.get("restore_database"):
                 view.restores_database = True
+            if view.state is State.REQUESTED and event.data.get("canary"):
+                view.canary = True
             if view.state is State.REQUESTED and event.data.get("security"):
                 view.checks_security = True
             if view.state.terminal:
@@ -146,6 +162,7 @@ def fold(events: Iterable[Event]) -> View:
                 detail=str(event.data.get("detail") or event.data.get("reason") or ""),
             )
             view.steps.append(run)
+            view.paused = None  # the step that paused (if one did) is over
             if run.outcome != "ok" and view.failure is None:
                 view.failure = Failure(
                     step=run.step,
@@ -161,6 +178,17 @@ def fold(events: Iterable[Event]) -> View:
             view.warnings.append(str(event.data.get("message", "")))
         elif event.type == "database_restored":
             view.database_restored_from = str(event.data.get("backup"))
+        elif event.type == "canary_step":
+            view.canary_weight = int(event.data.get("weight", 0))
+            where = f"{event.data.get('index')}/{event.data.get('of')} {event.data.get('kind')}"
+            ended = " done" if event.data.get("phase") == "ended" else ""
+            view.canary_step = f"{where}{ended} (weight {view.canary_weight}%)"
+        elif event.type == "paused":
+            view.paused = str(event.data.get("reason", ""))
+        elif event.type in ("promoted", "aborted"):
+            view.paused = None
+    if view.state.terminal:
+        view.paused = None
     return view
 
 
@@ -168,6 +196,8 @@ def as_recorded(d: Deployment, view: View) -> Deployment:
     """``d`` with what its first event says of its route (a deployment read back from the record)."""
     if view.restores_database and not d.route.restore_database:
         d = replace(d, route=replace(d.route, restore_database=True))
+    if view.canary and not d.route.canary:
+        d = replace(d, route=replace(d.route, canary=True))
     if view.checks_security and not d.route.security:
         d = replace(d, route=replace(d.route, security=True))
     return d

@@ -210,6 +210,7 @@ class Engine:
                 reconcile_first=reconcile_first,
                 restore_database=_restores_database(plan, request),
                 security=self.security is not None,
+                canary=plan.canary is not None,
             ),
         )
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import NoReturn, Self
+from typing import Any, NoReturn, Self
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
@@ -347,36 +347,50 @@ class ClusterStore:
     ) -> bool:
         """Replace exactly ``holder``'s lease by ``after`` (None: give it up); False if not theirs."""
         ns, name = self.placement.of(service, environment), o.lease_name(service, environment)
+
+        def step(tried: bool) -> bool | dict[str, Any]:
+            current = self._objects.find(LEASES, ns, name)
+            in_force = o.lease_holder(current) if current is not None else None
+            if tried and in_force == after:
+                return True  # our earlier attempt landed
+            if current is None or in_force is None or not o.exactly(in_force, holder):
+                return False
+            return o.lease_object(
+                name=name,
+                service=service,
+                environment=environment,
+                holder=after,
+                transitions=o.lease_transitions(current),
+                duration=o.lease_duration(current),
+                resource_version=current["metadata"]["resourceVersion"],
+            )
+
+        what = f"{verb} the lock on {service}/{environment}"
+        with self._guard(what):
+            return self._replace_until(LEASES, ns, what, step)
+
+    def _replace_until(self, kind: Kind, ns: str, what: str, step: Callable[[bool], bool | dict[str, Any]]) -> bool:
+        """The optimistic-concurrency loop of every change to an existing object. ``step(tried)``
+        reads the object and answers True or False when nothing (more) is to be written, or the
+        object to write, carrying the resourceVersion it read. A conflict reads again; a transient
+        error may have landed, so the next ``step`` is told (``tried``); gone is False."""
         tried = False
-        with self._guard(f"{verb} the lock on {service}/{environment}"):
-            for attempt in range(WRITE_ATTEMPTS):
-                current = self._objects.find(LEASES, ns, name)
-                in_force = o.lease_holder(current) if current is not None else None
-                if tried and in_force == after:
-                    return True  # our earlier attempt landed
-                if current is None or in_force is None or not o.exactly(in_force, holder):
+        for attempt in range(WRITE_ATTEMPTS):
+            decided = step(tried)
+            if isinstance(decided, bool):
+                return decided
+            try:
+                self._objects.replace(kind, ns, decided)
+                return True
+            except Refusal as refusal:
+                if refusal.code == NOT_FOUND:
                     return False
-                changed = o.lease_object(
-                    name=name,
-                    service=service,
-                    environment=environment,
-                    holder=after,
-                    transitions=o.lease_transitions(current),
-                    duration=o.lease_duration(current),
-                    resource_version=current["metadata"]["resourceVersion"],
-                )
-                try:
-                    self._objects.replace(LEASES, ns, changed)
-                    return True
-                except Refusal as refusal:
-                    if refusal.code == NOT_FOUND:
-                        return False
-                    if refusal.code != CONFLICT:
-                        raise
-                except TransientTargetError:
-                    tried = True
-                _pause(attempt)
-        raise StoreError(f"could not {verb} the lock on {service}/{environment}: it kept changing; retry")
+                if refusal.code != CONFLICT:
+                    raise
+            except TransientTargetError:
+                tried = True
+            _pause(attempt)
+        raise StoreError(f"could not {what}: it kept changing; retry")
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -408,30 +422,20 @@ class ClusterStore:
         if not o.label_value(token_id):
             return False
         ns, _ = self.placement.tokens
-        tried = False
-        with self._guard(f"revoke token {token_id}"):
-            for attempt in range(WRITE_ATTEMPTS):
-                found = self._objects.list(SECRETS, ns, labels=o.selector({o.RECORD: "token", o.TOKEN: token_id}))
-                if not found:
-                    return False
-                record = o.read_token(found[0])
-                if record.revoked_at is not None:
-                    return tried and record.revoked_at == at  # ours landed, or it was revoked before
-                revoked = o.token_object(found[0]["metadata"]["name"], replace(record, revoked_at=at))
-                try:
-                    self._objects.replace(
-                        SECRETS, ns, o.with_resource_version(revoked, found[0]["metadata"]["resourceVersion"])
-                    )
-                    return True
-                except Refusal as refusal:
-                    if refusal.code == NOT_FOUND:
-                        return False
-                    if refusal.code != CONFLICT:
-                        raise
-                except TransientTargetError:
-                    tried = True
-                _pause(attempt)
-        raise StoreError(f"could not revoke token {token_id}: it kept changing; retry")
+
+        def step(tried: bool) -> bool | dict[str, Any]:
+            found = self._objects.list(SECRETS, ns, labels=o.selector({o.RECORD: "token", o.TOKEN: token_id}))
+            if not found:
+                return False
+            record = o.read_token(found[0])
+            if record.revoked_at is not None:
+                return tried and record.revoked_at == at  # ours landed, or it was revoked before
+            revoked = o.token_object(found[0]["metadata"]["name"], replace(record, revoked_at=at))
+            return o.with_resource_version(revoked, found[0]["metadata"]["resourceVersion"])
+
+        what = f"revoke token {token_id}"
+        with self._guard(what):
+            return self._replace_until(SECRETS, ns, what, step)
 
     def _add_token(self, name: str, token: TokenRecord) -> bool:
         """Create the token's Secret ``name``; False if one of that name exists already."""

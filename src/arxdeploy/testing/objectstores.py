@@ -160,7 +160,11 @@ def azurite(environ: Mapping[str, str] | None = None) -> Iterator[AzureServer]:
 def _server(args: list[str], log: Path, environ: Mapping[str, str] | None) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=dict(environ or os.environ), start_new_session=True
+            [*_dies_with_us(), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(environ or os.environ),
+            start_new_session=True,
         )
     try:
         yield process
@@ -172,6 +176,14 @@ def _server(args: list[str], log: Path, environ: Mapping[str, str] | None) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _dies_with_us() -> list[str]:
+    """A prefix that makes the server get SIGKILL when the process that started it dies, even a
+    test run killed before its fixtures end (util-linux's setpriv, in every Debian; a
+    ``preexec_fn`` could deadlock a test process that runs threads)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv and sys.platform == "linux" else []
 
 
 def _wait(process: subprocess.Popen[bytes], log: Path, attempt: Callable[[], object], what: str) -> None:

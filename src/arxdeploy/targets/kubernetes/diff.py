@@ -9,6 +9,10 @@ object (like ``kubectl diff``), so defaults the server fills in and fields arxde
 sets show up as they would after a real apply. Both sides lose their server-set fields the way a
 backup does (``backup.strip``) and are dumped as YAML with sorted keys.
 
+With ``traffic_router: gateway`` the HTTPRoute takes the live Service's place: the live color is
+its annotation, the colors' own Services are applied each time, and the route only when missing
+(its weights are ``switch``'s and ``set_weight``'s alone).
+
 The dry run needs the same RBAC permission as a deploy (patch); nothing is written. The color's
 ConfigMaps show under their content-hashed names: a changed setting is a new object, as it will be.
 """
@@ -21,7 +25,7 @@ from typing import Any
 import yaml
 
 from arxdeploy.domain.states import Color
-from arxdeploy.targets.kubernetes import kinds, manifests
+from arxdeploy.targets.kubernetes import kinds, manifests, routing
 from arxdeploy.targets.kubernetes.backup import strip
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER
 from arxdeploy.targets.kubernetes.errors import NOT_FOUND, calling, status_code
@@ -43,13 +47,22 @@ def diff(target: KubernetesTarget, *, environment: str, version: str, replicas: 
     manifests.check_version(version)  # UsageError for a version Kubernetes cannot carry, as well
     ns = spec.namespace_for(environment)
     live_name, preview = spec.service, manifests.preview_name(spec.service)
-    live_service = _live(target, manifests.service(spec, environment, name=live_name, color=None))
-    live = _selected(live_service)
+    by_route = spec.routes_by_gateway
+    if by_route:
+        route = _live(target, manifests.http_route(spec, environment, live=None))
+        live_service = None
+        live = routing.live_color(route)
+    else:
+        route = None
+        live_service = _live(target, manifests.service(spec, environment, name=live_name, color=None))
+        live = _selected(live_service)
     candidate = next_color(live)
 
     parts: list[str] = []
     if live_service is not None:
         parts.append(f"{UNCHANGED}: Service {live_name} (its selector is the switch's alone)")
+    if route is not None:
+        parts.append(f"{UNCHANGED}: HTTPRoute {manifests.route_name(spec)} (its weights are the switch's alone)")
     wanted: list[dict[str, Any]] = []
     if _live(target, manifests.namespace_object(spec, environment)) is None:
         wanted.append(manifests.namespace_object(spec, environment))
@@ -60,7 +73,11 @@ def diff(target: KubernetesTarget, *, environment: str, version: str, replicas: 
         if obj["kind"] == "Service" and obj["metadata"]["name"] in (live_name, preview):
             continue  # ours, below, as start_color does
         wanted.append(obj)
-    if live_service is None:
+    if by_route:
+        wanted += manifests.color_services(spec, environment)
+        if route is None:
+            wanted.append(manifests.http_route(spec, environment, live=None))
+    elif live_service is None:
         wanted.append(manifests.service(spec, environment, name=live_name, color=None))
     wanted.append(manifests.service(spec, environment, name=preview, color=candidate))
 

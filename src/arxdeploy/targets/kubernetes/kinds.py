@@ -22,9 +22,12 @@ KINDS: dict[str, Any] = {
     ),
     "NetworkPolicy": create_namespaced_resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
     "PodDisruptionBudget": create_namespaced_resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    "HTTPRoute": create_namespaced_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
 }
 # What a backup exports, in restore order.
 BACKUP = ("ConfigMap", "Service", "NetworkPolicy", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")
+# With traffic_router: gateway, the route too (a cluster without the Gateway API's CRDs has no such list).
+GATEWAY_BACKUP = (*BACKUP, "HTTPRoute")
 
 
 def kind_of(name: str) -> Any:
@@ -43,7 +46,9 @@ def resource(obj: dict[str, Any]) -> GenericNamespacedResource:
     if kind not in KINDS:
         group, _, version = obj["apiVersion"].rpartition("/")
         lower = kind.lower()
-        plural = lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+        # policy -> policies, but gateway -> gateways: a vowel before the y keeps it
+        consonant_y = lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u")
+        plural = lower[:-1] + "ies" if consonant_y else lower + ("es" if lower.endswith("s") else "s")
         KINDS[kind] = create_namespaced_resource(group, version, kind, plural)
     made: GenericNamespacedResource = KINDS[kind](obj)
     return made

@@ -62,6 +62,10 @@ NO_COLOR = "none"
 # Kinds that belong to one color; everything else in a template folder is shared (ConfigMaps
 # that a color's pods read excepted: they become the color's, see own_config).
 COLOR_KINDS = frozenset({"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"})
+# traffic_router: gateway (kubernetes-sigs/gateway-api, apis/v1): the route and where it keeps the live color
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+ROUTE_API_VERSION = f"{GATEWAY_GROUP}/v1"
+LIVE_ANNOTATION = "arxdeploy.io/live-color"
 
 # What Kubernetes accepts where a version goes: a label value and an image tag.
 LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
@@ -290,6 +294,88 @@ def service(spec: KubeSpec, environment: str, *, name: str, color: Color | None)
     }
 
 
+# --- traffic_router: gateway ------------------------------------------------------------
+
+
+def color_service_name(service_name: str, color: Color) -> str:
+    """A color's own Service, the HTTPRoute's backend (``traffic_router: gateway``)."""
+    return f"{service_name}-{color.value}"
+
+
+def route_name(spec: KubeSpec) -> str:
+    return spec.service
+
+
+def color_services(spec: KubeSpec, environment: str) -> list[Manifest]:
+    """One Service per color, selecting that color's pods: the route's backends."""
+    return [
+        service(spec, environment, name=color_service_name(spec.service, color), color=color)
+        for color in (Color.BLUE, Color.GREEN)
+    ]
+
+
+def _parent_ref(spec: KubeSpec) -> dict[str, Any]:
+    gateway = spec.gateway
+    if gateway is None:
+        raise UsageError("traffic_router: gateway needs target.kubernetes.gateway", hint="add gateway: {name: ...}")
+    ref: dict[str, Any] = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": gateway.name}
+    if gateway.namespace:
+        ref["namespace"] = gateway.namespace
+    if gateway.section_name:
+        ref["sectionName"] = gateway.section_name
+    return ref
+
+
+def backend_refs(spec: KubeSpec, weights: dict[Color, int]) -> list[dict[str, Any]]:
+    """Both colors' Services, in a fixed order, each with its weight (0 when absent)."""
+    return [
+        {
+            "group": "",
+            "kind": "Service",
+            "name": color_service_name(spec.service, color),
+            "port": SERVICE_PORT,
+            "weight": int(weights.get(color, 0)),
+        }
+        for color in (Color.BLUE, Color.GREEN)
+    ]
+
+
+def http_route(spec: KubeSpec, environment: str, *, live: Color | None) -> Manifest:
+    """The environment's HTTPRoute with all traffic on ``live`` (none when None): a rule matching
+    the gateway's path whose backendRefs are both colors' Services, by weight (percentages); the
+    live color in an annotation, since a 50/50 split does not tell it."""
+    gateway = spec.gateway
+    if gateway is None:
+        raise UsageError("traffic_router: gateway needs target.kubernetes.gateway", hint="add gateway: {name: ...}")
+    route_spec: dict[str, Any] = {
+        "parentRefs": [_parent_ref(spec)],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": gateway.path}}],
+                "backendRefs": backend_refs(spec, {live: 100} if live else {}),
+            }
+        ],
+    }
+    if gateway.hostnames:
+        route_spec["hostnames"] = list(gateway.hostnames)
+    return {
+        "apiVersion": ROUTE_API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": route_name(spec),
+            "namespace": spec.namespace_for(environment),
+            "labels": shared_labels(spec, environment),
+            "annotations": {LIVE_ANNOTATION: live.value if live else NO_COLOR},
+        },
+        "spec": route_spec,
+    }
+
+
+def gateway_objects(spec: KubeSpec, environment: str, *, live: Color | None) -> list[Manifest]:
+    """With ``traffic_router: gateway``: both colors' Services, then the HTTPRoute (all on ``live``)."""
+    return [*color_services(spec, environment), http_route(spec, environment, live=live)]
+
+
 def network_policy(spec: KubeSpec, environment: str) -> Manifest:
     """Ingress to the app's pods on its port only (the Services, and the API server's proxy for the checks)."""
     return {
@@ -480,8 +566,10 @@ def shared_objects(
             if m.get("kind") not in COLOR_KINDS and not (m.get("kind") == "ConfigMap" and m["metadata"]["name"] in read)
         ]
     egress = egress_policy(spec, environment)
+    # With a Gateway the route says what is live: no live Service (gateway_objects has the colors' own).
+    live_service = [] if spec.routes_by_gateway else [service(spec, environment, name=spec.service, color=live)]
     return [
-        service(spec, environment, name=spec.service, color=live),
+        *live_service,
         service(spec, environment, name=preview_name(spec.service), color=candidate),
         network_policy(spec, environment),
         *([egress] if egress else []),
@@ -571,6 +659,7 @@ def objects(spec: KubeSpec, environment: str, *, version: str, color: Color = Co
         namespace_object(spec, environment),
         *color_objects(spec, environment, color, version),
         *shared_objects(spec, environment, live=color, candidate=color, version=version),
+        *(gateway_objects(spec, environment, live=color) if spec.routes_by_gateway else []),
     ]
 
 

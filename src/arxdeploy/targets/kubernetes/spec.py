@@ -37,6 +37,20 @@ class EnvSpec:
 
 
 @dataclass(frozen=True)
+class GatewaySpec:
+    """The Gateway an environment's HTTPRoute attaches to, and what the route answers for."""
+
+    name: str
+    namespace: str | None = None  # None: the environment's namespace
+    section_name: str | None = None
+    hostnames: tuple[str, ...] = ()
+    path: str = "/"
+
+
+SERVICE_ROUTER, GATEWAY_ROUTER = "service", "gateway"
+
+
+@dataclass(frozen=True)
 class KubeSpec:
     service: str
     environments: dict[str, EnvSpec]
@@ -55,6 +69,12 @@ class KubeSpec:
     success_threshold: int = 2
     failure_threshold: int = 3
     progress_deadline: timedelta = timedelta(minutes=5)
+    traffic_router: str = SERVICE_ROUTER  # or GATEWAY_ROUTER (then ``gateway`` is set)
+    gateway: GatewaySpec | None = None
+
+    @property
+    def routes_by_gateway(self) -> bool:
+        return self.traffic_router == GATEWAY_ROUTER and self.gateway is not None
 
     def env(self, environment: str) -> EnvSpec:
         try:
@@ -125,6 +145,20 @@ def spec_from_config(
         success_threshold=checks.success_threshold,
         failure_threshold=checks.failure_threshold,
         progress_deadline=checks.progress_deadline,
+        traffic_router=getattr(k8s, "traffic_router", SERVICE_ROUTER),
+        gateway=_gateway(getattr(k8s, "gateway", None)),
+    )
+
+
+def _gateway(section: Any) -> GatewaySpec | None:
+    if section is None:
+        return None
+    return GatewaySpec(
+        name=section.name,
+        namespace=section.namespace,
+        section_name=section.section_name,
+        hostnames=tuple(section.hostnames),
+        path=section.path,
     )
 
 

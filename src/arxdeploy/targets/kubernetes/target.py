@@ -5,6 +5,10 @@ selects the live color, the preview Service ``<service>-preview`` the candidate.
 merge patch of the live Service's selector carrying ``metadata.resourceVersion``, so a write
 based on a stale read fails with 409 instead of overwriting; it is then re-read and retried.
 
+With ``traffic_router: gateway`` (``routing.py``) there is no live Service: each color has its
+own Service and the HTTPRoute ``<service>`` weighs them; a switch and a weight change are each
+one merge patch of the route, guarded and retried the same way.
+
 Health checks reach a color from outside the cluster through the API server's service proxy
 (``<server>/api/v1/namespaces/<ns>/services/<name>:http/proxy``), with the same credentials, TLS
 settings and HTTP proxy as the API calls: ``probe_auth()``, ``probe_verify()``, ``probe_proxy()``.
@@ -27,10 +31,10 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import ArxdeployError, TargetError, TransientTargetError
+from arxdeploy.errors import ArxdeployError, TargetError, TransientTargetError, UsageError
 from arxdeploy.ports import ColorState, EnvironmentState, Export, Replica
 from arxdeploy.targets.kubernetes import backup as backups
-from arxdeploy.targets.kubernetes import kinds, manifests, pods
+from arxdeploy.targets.kubernetes import kinds, manifests, pods, routing
 from arxdeploy.targets.kubernetes.access import ProbeAuth
 from arxdeploy.targets.kubernetes.client import FIELD_MANAGER, Connection, connect
 from arxdeploy.targets.kubernetes.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, calling, message, status_code
@@ -121,16 +125,24 @@ class KubernetesTarget:
         with calling("list", f"services in namespace {ns}"):
             found = self._client.list(Service, namespace=ns, labels={"app": service})
             services = {s.metadata.name: s for s in found if s.metadata is not None}
-        # A live Service made before arxdeploy managed it may lack the label: read it by name.
-        live_service = services.get(service) or self._get(Service, service, ns)
         preview_service = services.get(manifests.preview_name(service))
-        live = _selected_color(live_service)
         preview = _selected_color(preview_service)
+        route = self._route(ns) if self.spec.routes_by_gateway else None
+        if self.spec.routes_by_gateway:
+            live = routing.live_color(route)
+            # Checks reach the live color through its own Service (the Gateway may not be reachable from here).
+            live_entry = manifests.color_service_name(service, live) if live else None
+            live_service = services.get(live_entry) if live_entry else None
+        else:
+            # A live Service made before arxdeploy managed it may lack the label: read it by name.
+            live_service = services.get(service) or self._get(Service, service, ns)
+            live = _selected_color(live_service)
+            live_entry = service
         with calling("list", f"deployments in namespace {ns}"):
             deployments = list(self._client.list(Deployment, namespace=ns, labels={"app": service}))
         with calling("list", f"pods in namespace {ns}"):
             all_pods = list(self._client.list(Pod, namespace=ns, labels={"app": service}))
-        live_url = self.proxy_url(environment, service) if live_service else None
+        live_url = self.proxy_url(environment, live_entry) if live_service and live_entry else None
         preview_url = self.proxy_url(environment, manifests.preview_name(service)) if preview_service else None
         # Only a color with something to explain costs a fourth request: its pods' Events.
         events = self._pod_events(ns) if pods.needs_events(deployments, all_pods) else pods.PodEvents()
@@ -148,7 +160,40 @@ class KubernetesTarget:
             colors=colors,
             live_url=live_url if live else None,
             preview_url=preview_url,
+            weights=self._split(route, live),
         )
+
+    def _split(self, route: dict[str, Any] | None, live: Color | None) -> dict[Color, int]:
+        """The percent of new requests each color takes (colors taking none left out)."""
+        if self.spec.routes_by_gateway:
+            return routing.weights(self.spec, route)
+        return {live: 100} if live else {}  # a Service selects one color: no split
+
+    def weights(self, *, environment: str) -> dict[Color, int]:
+        """Each color's percent of new requests now (a color that takes none is left out); changes nothing."""
+        ns = self.spec.namespace_for(environment)
+        if self.spec.routes_by_gateway:
+            return routing.weights(self.spec, self._route(ns))
+        return self._split(None, self._live(ns))
+
+    def _route(self, ns: str) -> dict[str, Any] | None:
+        """The environment's HTTPRoute as a dict, or None."""
+        name = manifests.route_name(self.spec)
+        try:
+            found = self._client.get(kinds.kind_of("HTTPRoute"), name, namespace=ns)
+        except Exception as exc:
+            if status_code(exc) == NOT_FOUND:
+                return None
+            with calling("get", f"HTTPRoute {name} in namespace {ns}"):
+                raise
+        route: dict[str, Any] = found.to_dict()
+        return route
+
+    def _live(self, ns: str) -> Color | None:
+        """The color new requests go to: the route's, or the live Service's selector's."""
+        if self.spec.routes_by_gateway:
+            return routing.live_color(self._route(ns))
+        return _selected_color(self._get(Service, self.spec.service, ns))
 
     def _pod_events(self, ns: str) -> pods.PodEvents:
         """The Events about the namespace's pods, newest first; none where RBAC does not allow
@@ -207,7 +252,7 @@ class KubernetesTarget:
         object found (``Kind/name``) and the ConfigMaps the saved Deployments read."""
         ns = self.spec.namespace_for(environment)
         objects: list[dict[str, Any]] = []
-        for name in kinds.BACKUP:
+        for name in self._backup_kinds():
             with calling("list", f"{name} objects in namespace {ns}"):
                 found = [obj.to_dict() for obj in self._client.list(kinds.kind_of(name), namespace=ns)]
             for obj in found:  # list items carry no apiVersion and kind on a real server
@@ -250,8 +295,11 @@ class KubernetesTarget:
         """
         ns = self.spec.namespace_for(environment)
         live_name, preview = self.spec.service, manifests.preview_name(self.spec.service)
-        live_service = self._get(Service, live_name, ns)
-        live = _selected_color(live_service)
+        by_route = self.spec.routes_by_gateway
+        route = self._route(ns) if by_route else None
+        # Without a route yet, a Service's selector still tells what is live (a move to a Gateway).
+        live_service = self._get(Service, live_name, ns) if route is None else None
+        live = routing.live_color(route) if route is not None else _selected_color(live_service)
         if live is color and self._live_runs(environment, color, version, replicas):
             return
         self._ensure_namespace(environment, ns)
@@ -267,7 +315,12 @@ class KubernetesTarget:
             if obj["kind"] == "Service" and name in (live_name, preview):
                 continue  # ours, below: the live selector belongs to switch() alone
             self._apply(obj)
-        if live_service is None:
+        if by_route:
+            for obj in manifests.color_services(self.spec, environment):
+                self._apply(obj)
+            if route is None:  # once: from then on its weights belong to switch() and set_weight()
+                self._apply(manifests.http_route(self.spec, environment, live=live))
+        elif live_service is None:
             self._apply(manifests.service(self.spec, environment, name=live_name, color=None))
         self._apply(manifests.service(self.spec, environment, name=preview, color=color))
 
@@ -357,6 +410,15 @@ class KubernetesTarget:
                     f"{environment}/{color.value} has no running replica: switching to it would drop every request",
                     hint="start the color (and check its health) before switching to it",
                 )
+        if self.spec.routes_by_gateway:
+
+            def decide(route: dict[str, Any] | None) -> tuple[Color | None, dict[Color, int]]:
+                if color is not None:
+                    self._refuse_unaccepted(environment, route)
+                return color, {color: 100} if color else {}
+
+            self._update_route(environment, decide)
+            return
         wanted = {"app": name, "color": color.value if color else manifests.NO_COLOR}
         what = f"service {name} in namespace {ns}"
         for _ in range(SWITCH_ATTEMPTS):
@@ -380,6 +442,111 @@ class KubernetesTarget:
                 return
         raise TransientTargetError(f"{what} kept changing: {SWITCH_ATTEMPTS} switch attempts hit a conflict")
 
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        """Send ``weight`` percent (0 to 100) of new requests to ``color`` and the rest to the live color.
+
+        With ``traffic_router: gateway``: one merge patch of the HTTPRoute's backendRefs weights
+        ((100 - weight) for the live color's Service, ``weight`` for ``color``'s), guarded by its
+        resourceVersion and retried on a conflict, so the change is atomic: the gateway sees the
+        old weights or the new ones. Weight 0 ends the split; ``switch`` ends it too, and
+        stopping the weighted color first takes its weight away. Idempotent.
+
+        With the default ``traffic_router: service`` one Service selects one color: weight 0 is
+        a no-op (there is never a split to end), any other weight is refused (``UsageError``:
+        the config chose a router that cannot split).
+
+        ``TargetError`` if ``color`` has no running replica, is live, or nothing is live;
+        ``UsageError`` for a weight outside 0 to 100.
+        """
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise UsageError(f"weight {weight!r} is not a percentage", hint="give a whole number from 0 to 100")
+        color = Color(color)
+        if not self.spec.routes_by_gateway:
+            if weight == 0:
+                return
+            raise UsageError(  # the config's choice, not the cluster's state (Target.set_weight)
+                f"{environment} cannot send {weight}% of its requests to {color.value}: "
+                "a Kubernetes Service sends every request to the one color it selects",
+                hint="set target.kubernetes.traffic_router: gateway and target.kubernetes.gateway "
+                "(a Gateway API Gateway in the cluster) for weighted traffic",
+            )
+        own = self.inspect(environment=environment).colors.get(color)
+        if own is None or not any(replica.running for replica in own.replicas):
+            raise TargetError(
+                f"{environment}/{color.value} has no running replica: it cannot take traffic",
+                hint="start the color (and check its health) first",
+            )
+
+        def decide(route: dict[str, Any] | None) -> tuple[Color | None, dict[Color, int]]:
+            live = routing.live_color(route)
+            if live is None:
+                raise TargetError(f"nothing is live in {environment}: there is no traffic to split with {color.value}")
+            if live is color:
+                raise TargetError(
+                    f"{color.value} is live in {environment}: a weight goes to the other color",
+                    hint="switch to change the live color",
+                )
+            if weight:
+                self._refuse_unaccepted(environment, route)
+            return live, {live: 100 - weight, color: weight}
+
+        self._update_route(environment, decide)
+
+    def _update_route(
+        self,
+        environment: str,
+        decide: Callable[[dict[str, Any] | None], tuple[Color | None, dict[Color, int]] | None],
+    ) -> None:
+        """Give the HTTPRoute the live color and weights ``decide`` chooses from the route as it is
+        (None: leave it), in one merge patch guarded by its resourceVersion; a conflict means
+        someone wrote in between: read again, decide again. No write when nothing would change."""
+        ns = self.spec.namespace_for(environment)
+        name = manifests.route_name(self.spec)
+        what = f"HTTPRoute {name} in namespace {ns}"
+        for _ in range(SWITCH_ATTEMPTS):
+            route = self._route(ns)
+            chosen = decide(route)
+            if chosen is None:
+                return
+            live, wanted = chosen
+            split = {c: w for c, w in wanted.items() if w > 0}
+            if route is None:  # deleted by hand (start_color creates it)
+                if live is not None:
+                    made = manifests.http_route(self.spec, environment, live=live)
+                    made["spec"]["rules"][0]["backendRefs"] = manifests.backend_refs(self.spec, split)
+                    self._apply(made)
+                return
+            if routing.live_color(route) is live and routing.weights(self.spec, route) == split:
+                return  # already there: idempotent, and no write
+            patch = routing.with_weights(self.spec, route, live=live, split=split)
+            try:
+                self._client.patch(kinds.kind_of("HTTPRoute"), name, patch, namespace=ns, patch_type=PatchType.MERGE)
+            except Exception as exc:
+                if status_code(exc) == CONFLICT:
+                    continue
+                with calling("patch", what):
+                    raise
+            else:
+                return
+        raise TransientTargetError(f"{what} kept changing: {SWITCH_ATTEMPTS} attempts hit a conflict")
+
+    def _refuse_unaccepted(self, environment: str, route: dict[str, Any] | None) -> None:
+        """``TargetError`` when the route's Gateway refused it: traffic sent there reaches nobody.
+        Taking traffic away (a switch to nothing, weight 0) is never refused."""
+        why = routing.refused_by_gateway(self.spec, route)
+        if why is not None:
+            gateway = self.spec.gateway
+            name = gateway.name if gateway else "?"
+            raise TargetError(
+                f"the Gateway {name} does not accept the HTTPRoute {manifests.route_name(self.spec)} "
+                f"of {environment} ({why}): no request would reach the colors through it",
+                hint="check target.kubernetes.gateway (name, namespace, section_name) and the Gateway's "
+                "listeners (allowedRoutes); kubectl describe httproute shows its status",
+            )
+
+    def _backup_kinds(self) -> tuple[str, ...]:
+        return kinds.GATEWAY_BACKUP if self.spec.routes_by_gateway else kinds.BACKUP
+
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
         """Delete the color's HPA, Deployment and PodDisruptionBudget, then the ConfigMaps nothing reads.
 
@@ -390,9 +557,11 @@ class KubernetesTarget:
         the environment reads is deleted: this is the one moment they are collected.
         """
         ns = self.spec.namespace_for(environment)
-        live = _selected_color(self._get(Service, self.spec.service, ns))
+        live = self._live(ns)
         if live is color:
             raise TargetError(f"{color.value} takes traffic in {environment}; switch away before stopping it")
+        if self.spec.routes_by_gateway:
+            self._update_route(environment, lambda route: _without(route, self.spec, color))
         name = manifests.deployment_name(self.spec.service, color)
         for kind in ("HorizontalPodAutoscaler", "Deployment", "PodDisruptionBudget"):
             self._delete(kind, name, ns)
@@ -412,13 +581,18 @@ class KubernetesTarget:
             log.info("no backup of %s: what was there before is unknown, so all stays", environment)
             return []
         service = self.spec.service
-        if _selected_color(self._get(Service, service, ns)) is not None or self._color_deployments(ns):
+        if self._live(ns) is not None or self._color_deployments(ns):
             return []  # something runs: nothing is removed
         existed = {tuple(str(name).split("/", 1)) for name in before.get("objects") or []}
         made = [
             *manifests.shared_objects(self.spec, environment, live=None, candidate=Color.BLUE, version="0"),
             manifests.service(self.spec, environment, name=service, color=None),
         ]
+        if self.spec.routes_by_gateway:
+            made += [
+                manifests.http_route(self.spec, environment, live=None),
+                *manifests.color_services(self.spec, environment),
+            ]
         removed = []
         for obj in {(o["kind"], o["metadata"]["name"]): o for o in made}.values():
             what = (obj["kind"], obj["metadata"]["name"])
@@ -453,7 +627,7 @@ class KubernetesTarget:
     def _delete_namespace_if_empty(self, ns: str) -> bool:
         """Delete ``ns`` (one arxdeploy created) if nothing but Kubernetes' own is left in it."""
         left = []
-        for name in (*kinds.BACKUP, "Secret"):
+        for name in (*self._backup_kinds(), "Secret"):
             with calling("list", f"{name} objects in namespace {ns}"):
                 found = [o.to_dict()["metadata"]["name"] for o in self._client.list(kinds.kind_of(name), namespace=ns)]
             left += [f"{name} {n}" for n in found if not (name == "ConfigMap" and n in SKIP_CONFIGMAPS)]
@@ -478,7 +652,7 @@ class KubernetesTarget:
         that never ran has no log: its text says why (``is waiting to start: ...``).
         """
         ns = self.spec.namespace_for(environment)
-        live = _selected_color(self._get(Service, self.spec.service, ns))
+        live = self._live(ns)
         with calling("list", f"pods in namespace {ns}"):
             found = list(self._client.list(Pod, namespace=ns, labels={"app": self.spec.service}))
         chosen = []
@@ -641,3 +815,13 @@ def _version_of(deployment: Deployment) -> str:
 
 def _replicas_of(deployment: Deployment | None) -> int | None:
     return deployment.spec.replicas if deployment is not None and deployment.spec else None
+
+
+def _without(
+    route: dict[str, Any] | None, spec: KubeSpec, color: Color
+) -> tuple[Color | None, dict[Color, int]] | None:
+    """The route's live color and weights once ``color`` (not live) takes none; None if it takes none now."""
+    live = routing.live_color(route)
+    if color not in routing.weights(spec, route) or live is color:
+        return None
+    return live, {live: 100} if live else {}

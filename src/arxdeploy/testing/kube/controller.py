@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arxdeploy.testing.kube import behaviours as pod_behaviours
-from arxdeploy.testing.kube import nodes
+from arxdeploy.testing.kube import gateway, nodes
 from arxdeploy.testing.kube.errors import ApiError
 from arxdeploy.testing.kube.events import Recorder
 from arxdeploy.testing.kube.hpa import HpaController
@@ -140,6 +140,10 @@ class Controller:
             self._guard(self._replicaset_status, replicaset)
         for deployment in self.store.iter_objects(DEPLOYMENTS):
             self._guard(self._deployment_status, deployment)
+        for route in self.store.iter_objects(gateway.ROUTES):
+            self._guard(self._route_status, route)
+        for found in self.store.iter_objects(gateway.GATEWAYS):
+            self._guard(self._gateway_status, found)
         try:
             self.hpas.step()
         except Exception:  # noqa: BLE001 - the HPA controller must not stop the others
@@ -321,6 +325,12 @@ class Controller:
             "observedGeneration": replicaset["metadata"].get("generation", 1),
         }
         self._write_status(REPLICASETS, replicaset, {k: v for k, v in status.items() if v or k == "replicas"})
+
+    def _route_status(self, route: Obj) -> None:
+        self._write_status(gateway.ROUTES, route, gateway.route_status(self.store, route))
+
+    def _gateway_status(self, found: Obj) -> None:
+        self._write_status(gateway.GATEWAYS, found, gateway.gateway_status(self.store, found))
 
     def _write_status(self, kind: Any, obj: Obj, status: dict[str, Any]) -> None:
         if status != obj.get("status"):

@@ -149,6 +149,16 @@ async def service_proxy(
     if parsed is None:
         raise bad_request(f'invalid service request "{target}"')
     _, name, port = parsed
+    url, extra = await service_destination(store, backends, namespace, name, port)
+    return await forward(request, session, url, rest, extra)
+
+
+async def service_destination(
+    store: Store, backends: Backends, namespace: str, name: str, port: str
+) -> tuple[str, dict[str, str]]:
+    """Where a request to Service ``name`` on ``port`` (its name or number; empty: any) goes, and
+    the headers the built-in app is told: the Service's registered backend, else its first ready
+    pod's. ``ApiError`` 404 for no such Service, 503 for no such port or no ready endpoint."""
     async with store.lock:
         service = store.get(SERVICES, namespace, name)
         ready = sorted(
@@ -168,7 +178,7 @@ async def service_proxy(
     if url is None:
         chosen = chosen or (ports[0] if ports else {})
         raise _refused(_pod_ip(ready[0]), str(chosen.get("targetPort", chosen.get("port", 80))))
-    return await forward(request, session, url, rest, extra)
+    return url, extra
 
 
 def _ready(pod: Obj) -> bool:
@@ -184,7 +194,13 @@ def _extra(pod: Obj) -> dict[str, str]:
 
 
 async def forward(
-    request: web.Request, session: ClientSession | None, base: str, rest: str, extra: dict[str, str]
+    request: web.Request,
+    session: ClientSession | None,
+    base: str,
+    rest: str,
+    extra: dict[str, str],
+    *,
+    proto: str = "https",
 ) -> web.StreamResponse:
     if session is None:
         raise ApiError(503, "ServiceUnavailable", "the emulator is shutting down")
@@ -194,7 +210,7 @@ async def forward(
     dropped = {"host", "authorization", "content-length"}
     headers: dict[str, Any] = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
     headers.update(
-        {"X-Forwarded-Uri": request.path, "X-Forwarded-Host": request.host, "X-Forwarded-Proto": "https", **extra}
+        {"X-Forwarded-Uri": request.path, "X-Forwarded-Host": request.host, "X-Forwarded-Proto": proto, **extra}
     )
     try:
         async with session.request(

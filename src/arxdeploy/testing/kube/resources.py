@@ -23,6 +23,7 @@ class Resource:
     fields: tuple[str, ...] = ()  # field selector labels beyond metadata.name (and metadata.namespace)
     view_of: str = ""  # stored as another resource (plural) and converted on the way (events.k8s.io)
     stored: bool = True  # False: answered on the fly, never kept (selfsubjectreviews)
+    custom: bool = False  # a CRD's on a real cluster: no strategic merge patch
 
     @property
     def field_labels(self) -> frozenset[str]:
@@ -172,6 +173,28 @@ RESOURCES: tuple[Resource, ...] = (
         namespaced=False,
         verbs=("create",),
         stored=False,
+    ),
+    # Gateway API (standard channel, v1): CRDs on a real cluster, served here as built-ins (gateway.py)
+    Resource(
+        "gateway.networking.k8s.io",
+        "v1",
+        "gateways",
+        "Gateway",
+        status=True,
+        generation=True,
+        short_names=("gtw",),
+        categories=("gateway-api",),
+        custom=True,
+    ),
+    Resource(
+        "gateway.networking.k8s.io",
+        "v1",
+        "httproutes",
+        "HTTPRoute",
+        status=True,
+        generation=True,
+        categories=("gateway-api",),
+        custom=True,
     ),
     Resource(
         "policy",

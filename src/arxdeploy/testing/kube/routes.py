@@ -372,6 +372,15 @@ async def _resource_request(
             raise ApiError(
                 415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}"
             )
+        if content_type == "application/strategic-merge-patch+json" and resource.custom:
+            # apiextensions-apiserver serves custom resources without strategic merge (no patch
+            # strategies in a CRD's schema): kubectl falls back to a merge patch for them
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            )
         if content_type == "application/apply-patch+yaml" and not query.get("fieldManager"):
             raise bad_request("PATCH requests with apply-patch+yaml must set fieldManager")
         body = await _body(request)

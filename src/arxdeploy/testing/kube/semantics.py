@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from arxdeploy.testing.kube import quantity, validation
+from arxdeploy.testing.kube import gateway_schema, quantity, validation
 from arxdeploy.testing.kube.errors import bad_request
 from arxdeploy.testing.kube.resources import Resource
 
@@ -206,6 +206,10 @@ def _defaults(resource: Resource, obj: dict[str, Any]) -> None:
                     requests.setdefault(name, value)
     if resource.plural == "horizontalpodautoscalers" and isinstance(spec, dict):
         _hpa_defaults(spec)
+    if resource.plural == "httproutes":
+        gateway_schema.route_defaults(obj)
+    if resource.plural == "gateways":
+        gateway_schema.gateway_defaults(obj)
 
 
 def _hpa_defaults(spec: dict[str, Any]) -> None:

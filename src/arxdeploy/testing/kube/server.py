@@ -25,6 +25,7 @@ from arxdeploy.testing.kube import nodes, tls
 from arxdeploy.testing.kube.auth import EXEC_VERSIONS, MODES, Authenticator, Minted, User
 from arxdeploy.testing.kube.behaviours import Behaviours, check
 from arxdeploy.testing.kube.controller import Controller
+from arxdeploy.testing.kube.frontdoor import FrontDoor
 from arxdeploy.testing.kube.resources import by_name
 from arxdeploy.testing.kube.routes import Context, Fault, build_app, close, drop_connections
 from arxdeploy.testing.kube.selectors import parse_label_selector
@@ -103,6 +104,7 @@ class KubeEmulator:
         )
         self.url = ""
         self.app_url: str | None = None
+        self._doors: dict[tuple[str, str], tuple[web.AppRunner, str]] = {}  # Gateway -> its front door
         self.kubeconfig = Path()
 
     # lifecycle
@@ -201,6 +203,8 @@ class KubeEmulator:
         finally:
             controller.stop()
             await task
+            for door, _ in self._doors.values():
+                await door.cleanup()
             await close(ctx)
             await runner.cleanup()
             if app_runner is not None:
@@ -261,6 +265,21 @@ class KubeEmulator:
         """Injected failures not served yet."""
         with self._context.calls_lock:
             return sum(f.times for f in self._context.faults)
+
+    def gateway_url(self, namespace: str, name: str) -> str:
+        """The front door of the Gateway ``namespace/name`` (``frontdoor.py``), opened on first
+        use: plain HTTP on a port of its own, routing by the HTTPRoutes accepted for it."""
+        return self._call(self._open_door(namespace, name))
+
+    async def _open_door(self, namespace: str, name: str) -> str:
+        if (namespace, name) not in self._doors:
+            ctx = self._context
+            door = FrontDoor(ctx.store, ctx.backends, namespace, name, ctx.session)
+            runner = web.AppRunner(door.app(), shutdown_timeout=1.0, handle_signals=False, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self._doors[namespace, name] = (runner, f"http://127.0.0.1:{runner.addresses[0][1]}")
+        return self._doors[namespace, name][1]
 
     def register_service_backend(self, namespace: str, name: str, url: str) -> None:
         """Send the API server's service proxy for ``namespace/name`` to a real local ``url``."""

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from arxdeploy.testing.kube import quantity
+from arxdeploy.testing.kube import gateway_schema, quantity
 from arxdeploy.testing.kube.errors import FieldError, GoLiteral, invalid
 from arxdeploy.testing.kube.resources import Resource
 from arxdeploy.testing.kube.selectors import from_label_selector_object
@@ -464,6 +464,8 @@ _KIND_RULES: dict[str, Callable[[_Errors, dict[str, Any]], None]] = {
     "secrets": _secret,
     "horizontalpodautoscalers": _hpa,
     "leases": _lease,
+    "httproutes": lambda errors, obj: errors.items.extend(gateway_schema.validate_route(obj)),
+    "gateways": lambda errors, obj: errors.items.extend(gateway_schema.validate_gateway(obj)),
 }
 
 
