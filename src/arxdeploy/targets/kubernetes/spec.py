@@ -55,6 +55,9 @@ class KubeSpec:
     success_threshold: int = 2
     failure_threshold: int = 3
     progress_deadline: timedelta = timedelta(minutes=5)
+    # image as rendered (tag) -> the same image by digest, ``<name>@sha256:...``: resolved by the
+    # image_digest gate before the approval, so what runs is what was checked and approved.
+    pinned: Mapping[str, str] = field(default_factory=dict)
 
     def env(self, environment: str) -> EnvSpec:
         try:
@@ -126,6 +129,11 @@ def spec_from_config(
         failure_threshold=checks.failure_threshold,
         progress_deadline=checks.progress_deadline,
     )
+
+
+def pin(spec: KubeSpec, image: str, pinned: str) -> KubeSpec:
+    """``spec`` whose pods run ``pinned`` (``<name>@sha256:...``) wherever they would run ``image``."""
+    return replace(spec, pinned={**spec.pinned, image: pinned})
 
 
 def with_templates(spec: KubeSpec, manifests: Path) -> KubeSpec:
