@@ -58,7 +58,12 @@ def pull_secret(server: RegistryServer, *, password: str | None = None) -> dict[
     """A Secret as the API server returns it (``kubectl create secret docker-registry``)."""
     encoded = base64.b64encode(json.dumps(server.docker_config(password=password)).encode()).decode()
     meta = {"name": "registry-login", "namespace": "arxos-staging"}
-    return {"kind": "Secret", "type": "kubernetes.io/dockerconfigjson", "metadata": meta, "data": {".dockerconfigjson": encoded}}
+    return {
+        "kind": "Secret",
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": meta,
+        "data": {".dockerconfigjson": encoded},
+    }
 
 
 def test_a_tag_resolves_with_a_docker_config_file_on_basic_auth(basic: RegistryServer, tmp_path: Path) -> None:
@@ -232,7 +237,9 @@ def test_image_names_are_read_as_docker_reads_them(
 
 def test_docker_hub_logins_are_found_under_the_names_docker_writes() -> None:
     auth = base64.b64encode(b"me:pw").decode()
-    found = registry.credentials_for("docker.io", {"auths": {"https://index.docker.io/v1/": {"auth": auth}}}, source="x")
+    found = registry.credentials_for(
+        "docker.io", {"auths": {"https://index.docker.io/v1/": {"auth": auth}}}, source="x"
+    )
     assert found == registry.Credentials("me", "pw")
     assert "pw" not in repr(found)
 
