@@ -248,3 +248,34 @@ def test_a_pull_secret_of_another_type_is_refused_by_name() -> None:
     secret = {"type": "Opaque", "metadata": {"name": "login", "namespace": "ns"}, "data": {}}
     with pytest.raises(registry.RegistryError, match="Secret login in namespace ns is of type 'Opaque'"):
         credentials_from_pull_secret("ghcr.io/a/b:1", secret)
+
+
+def test_each_gate_reads_its_settings_from_the_config_section(tmp_path: Path) -> None:
+    from arxdeploy.security import compliance, digest, network, secrets
+
+    text = SEED_K8S + (
+        "security:\n"
+        "  image_digest: {insecure_registries: ['127.0.0.1:5000']}\n"
+        "  secrets: {read_values: true, scan: false}\n"
+        "  network_policy: {require_default_deny: false, require_egress: true}\n"
+        "  compliance:\n"
+        "    skip: [{id: CKV_K8S_40, reason: the image runs as the user it was built with}]\n"
+    )
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(text)
+    security = load(path, {}).config.security
+    assert digest.settings_from(security.image_digest) == DigestSettings(insecure_registries=("127.0.0.1:5000",))
+    assert secrets.settings_from(security.secrets) == secrets.SecretsSettings(read_values=True, scan=False)
+    assert network.settings_from(security.network_policy) == network.NetworkSettings(False, True)
+    skips = compliance.settings_from(security.compliance).skip
+    assert skips == {"CKV_K8S_40": "the image runs as the user it was built with"}
+
+
+def test_a_skip_without_a_reason_is_a_config_error_naming_the_line(tmp_path: Path) -> None:
+    from arxdeploy.errors import ConfigError
+
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(SEED_K8S + "security:\n  compliance:\n    skip: [{id: CKV_K8S_40}]\n")
+    with pytest.raises(ConfigError) as caught:
+        load(path, {})
+    assert "security.compliance.skip[0].reason" in str(caught.value)

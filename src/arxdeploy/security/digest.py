@@ -32,6 +32,11 @@ class DigestSettings:
     insecure_registries: tuple[str, ...] = ()  # host:port reached over plain HTTP
 
 
+def settings_from(section: Any) -> DigestSettings:
+    """The settings of ``security.image_digest`` (``config.models.ImageDigestGate``), read by attribute."""
+    return DigestSettings(insecure_registries=tuple(section.insecure_registries))
+
+
 def default_docker_config(environ: Mapping[str, str]) -> Path | None:
     """Where docker keeps its config: ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
     if environ.get("DOCKER_CONFIG"):

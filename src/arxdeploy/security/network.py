@@ -38,6 +38,11 @@ class NetworkSettings:
     require_egress: bool = False  # egress limited even where the environment lists no egress
 
 
+def settings_from(section: Any) -> NetworkSettings:
+    """The settings of ``security.network_policy`` (``config.models.NetworkPolicyGate``), read by attribute."""
+    return NetworkSettings(require_default_deny=section.require_default_deny, require_egress=section.require_egress)
+
+
 @dataclass(frozen=True)
 class _Policy:
     name: str

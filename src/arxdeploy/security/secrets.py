@@ -49,6 +49,11 @@ class SecretsSettings:
     scan: bool = True  # detect-secrets over the config, templates and rendered objects
 
 
+def settings_from(section: Any) -> SecretsSettings:
+    """The settings of ``security.secrets`` (``config.models.SecretsGate``), read by attribute."""
+    return SecretsSettings(read_values=section.read_values, scan=section.scan)
+
+
 @dataclass
 class Reference:
     """One Secret as the pods use it: who uses it, for which keys, and whether it may be missing."""
