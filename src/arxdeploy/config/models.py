@@ -8,7 +8,7 @@ of each problem, so the loader can point at the right line.
 from __future__ import annotations
 
 import difflib
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
@@ -284,6 +284,11 @@ class Environment(_Model):
         default=False,
         description="Whether a rollback here also restores the database from the dump taken before the change "
         "it undoes (with backup.database); the writes made since are lost. Off: rollbacks leave the database alone.",
+    )
+    url: HttpUrlText | None = Field(
+        default=None,
+        description="The environment's public URL, like https://app.example.com: its certificate is checked by "
+        "security.tls before each deployment.",
     )
 
     @model_validator(mode="after")
@@ -561,16 +566,71 @@ class Backup(_Model):
         return self
 
 
-def _names_as_property_names(schema: dict[str, Any]) -> None:
-    # pydantic writes patternProperties, which lets a badly named environment through unchecked.
-    patterns = schema.pop("patternProperties", None)
-    if isinstance(patterns, dict) and len(patterns) == 1:
-        ((pattern, value_schema),) = patterns.items()
-        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
-        schema["additionalProperties"] = value_schema
+# --- security gates ------------------------------------------------------------------------
+
+SeverityLevel = Literal["unknown", "low", "medium", "high", "critical"]
 
 
-# --- security gates (issue 13) ----------------------------------------------------------------
+class AllowedVulnerability(_Model):
+    id: str = Field(min_length=1, description="The vulnerability allowed, like CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx.")
+    reason: str = Field(min_length=1, description="Why it is accepted, for the people who approve.")
+    expires: date = Field(
+        description="Last day it is allowed (YYYY-MM-DD); from the day after, the gate fails and says so."
+    )
+
+
+class VulnerabilityGate(_Model):
+    enabled: bool = Field(
+        default=True, description="Whether image scan reports are checked (Kubernetes target; a local one has none)."
+    )
+    reports: list[PathText] = Field(
+        default_factory=list,
+        description="Scan reports (Trivy JSON, Grype JSON or SARIF), relative to the config file; globs and "
+        "{version} allowed, like reports/trivy-{version}.json.",
+    )
+    required: bool = Field(
+        default=False,
+        description="Whether a deployment without a report (and no trivy or grype on PATH) fails; "
+        "otherwise it passes with a warning.",
+    )
+    scan: bool = Field(
+        default=True, description="Without a report: run trivy or grype on the image when one is on PATH."
+    )
+    fail_on: SeverityLevel = Field(
+        default="high", description="The lowest severity that fails the deployment: low, medium, high or critical."
+    )
+    only_fixed: bool = Field(
+        default=False, description="Fail only for vulnerabilities that have a fixed version to upgrade to."
+    )
+    allow: list[AllowedVulnerability] = Field(
+        default_factory=list, description="Vulnerabilities accepted for a while, each with a reason and an expiry."
+    )
+
+
+class TlsGate(_Model):
+    enabled: bool = Field(default=True, description="Whether the certificate of each environment's url is checked.")
+    min_days: int = Field(
+        default=14, ge=0, le=3650, description="Fewer days of validity left than this fails the deployment."
+    )
+    warn_days: int = Field(
+        default=30, ge=0, le=3650, description="Fewer days of validity left than this passes with a warning."
+    )
+    ca_file: PathText | None = Field(
+        default=None,
+        description="PEM file of the CAs to trust instead of the system's (relative to the config file); "
+        "SSL_CERT_FILE works too.",
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="How long one TLS handshake may take.")
+
+    @model_validator(mode="after")
+    def _warn_before_failing(self) -> TlsGate:
+        if self.warn_days < self.min_days:
+            message = f"is lower than min_days ({self.min_days}): the warning would never show"
+            _problems("TlsGate", [_problem(("warn_days",), "warn_below_min", message, None, hint="raise it")])
+        return self
+
+
+# the cluster gates: image digest, secrets, network policy, compliance
 
 CheckovId = Annotated[str, Field(pattern=r"^CKV2?_[A-Z0-9]+_[0-9]+$")]
 
@@ -633,6 +693,15 @@ class ComplianceGate(_Model):
 
 
 class Security(_Model):
+    """One sub-section per gate; each gate that does not apply to the target says so itself."""
+
+    enabled: bool = Field(
+        default=True, description="Whether the security step runs before the approval gate and the backup."
+    )
+    vulnerabilities: VulnerabilityGate = Field(
+        default_factory=VulnerabilityGate, description="Image vulnerability scan evidence and the policy on it."
+    )
+    tls: TlsGate = Field(default_factory=TlsGate, description="TLS certificates of the environments' public URLs.")
     image_digest: ImageDigestGate = Field(
         default_factory=ImageDigestGate, description="Resolve the image tag to its digest; run and approve that."
     )
@@ -645,6 +714,15 @@ class Security(_Model):
     compliance: ComplianceGate = Field(
         default_factory=ComplianceGate, description="checkov's Kubernetes checks on what will run."
     )
+
+
+def _names_as_property_names(schema: dict[str, Any]) -> None:
+    # pydantic writes patternProperties, which lets a badly named environment through unchecked.
+    patterns = schema.pop("patternProperties", None)
+    if isinstance(patterns, dict) and len(patterns) == 1:
+        ((pattern, value_schema),) = patterns.items()
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = value_schema
 
 
 # --- the file ------------------------------------------------------------------------------
@@ -687,9 +765,7 @@ class Config(_Model):
         default_factory=Notifications, description="Who is told about deployments and approvals, and how."
     )
     backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
-    security: Security = Field(
-        default_factory=Security, description="The checks run before the approval gate and before anything changes."
-    )
+    security: Security = Field(default_factory=Security, description="The security gates run before anything changes.")
 
     @model_validator(mode="after")
     def _gates_name_environments(self) -> Config:
