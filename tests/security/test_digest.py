@@ -279,3 +279,48 @@ def test_a_skip_without_a_reason_is_a_config_error_naming_the_line(tmp_path: Pat
     with pytest.raises(ConfigError) as caught:
         load(path, {})
     assert "security.compliance.skip[0].reason" in str(caught.value)
+
+
+def test_approvals_given_for_a_digest_are_void_once_the_tag_moves(token: RegistryServer) -> None:
+    """The engine's own gate: the request carries the content digest bound to the image's digest."""
+    import dataclasses
+    from datetime import timedelta
+
+    from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
+    from arxdeploy.domain.states import State
+    from arxdeploy.engine.gate import Approvals
+    from arxdeploy.testing.backups import MemoryBackups
+    from arxdeploy.testing.clock import ManualClock
+    from arxdeploy.testing.store import MemoryStore
+    from arxdeploy.testing.target import FakeHealth, FakeTarget
+    from tests.drive import deploy
+    from tests.engine.conftest import PLAN, World
+
+    image = token.image("acme/approved", "5.0")
+    logins = load_credentials([image], pull_secret=pull_secret(token))
+
+    def digest_now() -> str:
+        result = check_image_digest(images=[image], settings=settings(token), credentials=logins)
+        assert result.status is Status.PASSED, result
+        return str(result.facts["digest"])
+
+    token.push("acme/approved", "5.0", content=b"scanned and approved")
+    content = "c0ffee" * 10
+    policy = ApprovalPolicy(required=True, approvers=("bo@example.com", "cy@example.com"), min_approvals=2,
+                            timeout=timedelta(minutes=30))  # fmt: skip
+    asked = dataclasses.replace(PLAN, approval=policy, config_digest=bind_image(content, digest_now()))
+    clock = ManualClock()
+    target = FakeTarget(clock=clock)
+    world = World(clock, target, FakeHealth(target), MemoryStore(), MemoryBackups(clock))
+    engine = world.engine()
+    d, _ = deploy(engine, plan=asked, version="5.0", wait=False)
+    for who in ("bo@example.com", "cy@example.com"):
+        Approvals(store=world.store, clock=clock).decide(
+            deployment_id=d.id, who=who, verdict=Verdict.APPROVE, via="server"
+        )
+    token.push("acme/approved", "5.0", content=b"something else under the same tag")
+    now = dataclasses.replace(asked, config_digest=bind_image(content, digest_now()))
+    view = engine.resume(plan=now, deployment_id=d.id)
+    assert view.state is State.REJECTED
+    assert view.failure is not None and "changed since approval was asked" in view.failure.reason
+    assert [c for c in target.calls if not c.startswith("inspect")] == []  # nothing changed
