@@ -6,8 +6,10 @@ References are read from the rendered Deployments' pod templates, as the kubelet
 reference marked ``optional: true`` may be missing: the pod starts without it. Existence is read
 as metadata only (``Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1``,
 https://kubernetes.io/docs/reference/using-api/api-concepts/#receiving-resources-as-tables-or-partial-object-metadata
-answers a ``get`` with the object's ``metadata`` alone), so the deploying role still needs `get`
-on Secrets, but nothing it reads carries a value. Only with ``read_values`` are the Secrets read
+answers a ``get`` with the object's ``metadata`` alone), so nothing the gate reads carries a value.
+RBAC cannot grant that view alone: it authorizes the verb, not the representation, so the role
+still needs ``get`` on Secrets (https://github.com/kubernetes/kubernetes/issues/48128: "for
+performance, not for security"). Only with ``read_values`` are the Secrets read
 whole, to check the referenced keys; their values are looked at for key names only, never kept.
 
 The plaintext scan runs detect-secrets (its plugins and filters as shipped) over the config, the
