@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from arxdeploy.config.loader import load
 from arxdeploy.config.snapshot import take
 from arxdeploy.domain.security import GateResult, Status
 from arxdeploy.domain.states import Color
-from arxdeploy.security.secrets import SecretsSettings, check_secrets, references
+from arxdeploy.security.secrets import SecretsSettings, check_secrets, references, scanned_files
 from arxdeploy.targets.kubernetes import manifests
 from arxdeploy.targets.kubernetes.rest import SECRETS, Kind, Objects
 from arxdeploy.targets.kubernetes.spec import spec_from_config
@@ -162,15 +161,10 @@ def test_plaintext_secrets_are_found_by_file_and_line_never_shown(tmp_path: Path
 
 def test_the_example_has_no_plaintext_secret_in_its_config_templates_or_rendered_objects() -> None:
     loaded = load(EXAMPLE / "deploy" / "deployment_config.yaml", RECIPIENT)
-    snapshot = take(loaded)
-    # every file the config names (templates, scripts), as the snapshot read them
-    files = {
-        str(Path(os.path.normpath(path)).relative_to(EXAMPLE)): content.decode()
-        for path, content in snapshot.files.items()
-        if content is not None
-    }
-    files["deploy/deployment_config.yaml"] = (EXAMPLE / "deploy" / "deployment_config.yaml").read_text()
-    assert any(name.startswith("k8s/staging/") for name in files)
+    files = scanned_files(EXAMPLE / "deploy" / "deployment_config.yaml", take(loaded).files)
+    assert "deployment_config.yaml" in files
+    assert "scripts/backup_database.sh" in files
+    assert "../k8s/staging/deployment.yaml" in files
     spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
     rendered = [
         *manifests.color_objects(spec, "staging", Color.GREEN, "1.4.2"),

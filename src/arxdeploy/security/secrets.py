@@ -20,6 +20,7 @@ base64 is not encryption, and such values end up in the repository.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,31 @@ def references(objects: Sequence[Obj]) -> dict[str, Reference]:
                         where = f"{owner} env {variable.get('name')}"
                         use(ref.get("name"), where, optional=ref.get("optional"), key=ref.get("key"))
     return found
+
+
+def scanned_files(config_file: Path, files: Mapping[Path, bytes | None]) -> dict[str, str]:
+    """What the plaintext scan reads: the config file and the files it names (``Snapshot.files``:
+    templates, scripts), by their path relative to the config file's folder where they are under it
+    (``deploy/../k8s/x.yaml`` reads ``k8s/x.yaml``). Files that are not UTF-8 text are left out."""
+    base = Path(os.path.normpath(config_file.parent))
+    out: dict[str, str] = {}
+    for path, content in [(config_file, _read(config_file)), *files.items()]:
+        if content is None:
+            continue
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        where = Path(os.path.normpath(path))
+        out[os.path.relpath(where, base) if where.is_absolute() else str(where)] = text
+    return out
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def check_secrets(
