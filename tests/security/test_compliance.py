@@ -96,3 +96,20 @@ def test_without_checkov_the_gate_fails_saying_how_to_install_it(tmp_path: Path)
     assert result.status is Status.FAILED
     assert result.summary == "checkov is not installed, so the rendered objects were not checked"
     assert "pip install 'checkov==3.3.30'" in result.facts["hint"]
+
+
+def test_as_the_step_runs_it_the_objects_of_the_version_are_checked(
+    cluster: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from arxdeploy.security import compliance
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
+    from tests.fixtures.kube import SEED_K8S, own_namespace
+
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(SEED_K8S)
+    loaded = load(path, {})
+    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    with KubernetesTarget(spec=spec) as target:
+        result = compliance.check(config=loaded.config, environment="staging", version="1.0", target=target)
+    assert result.status is Status.PASSED, [f.message for f in result.findings if not f.allowed]
+    assert result.facts["allowed"] == ["CKV_K8S_40", "CKV_K8S_43"]

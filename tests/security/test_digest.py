@@ -324,3 +324,63 @@ def test_approvals_given_for_a_digest_are_void_once_the_tag_moves(token: Registr
     assert view.state is State.REJECTED
     assert view.failure is not None and "changed since approval was asked" in view.failure.reason
     assert [c for c in target.calls if not c.startswith("inspect")] == []  # nothing changed
+
+
+def test_as_the_step_runs_it_the_cluster_runs_the_resolved_digest_and_a_missing_tag_changes_nothing(
+    basic: RegistryServer, cluster: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from arxdeploy.security import digest
+    from arxdeploy.targets.kubernetes.rest import SECRETS, Objects
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
+    from tests.fixtures.kube import make_namespace, own_namespace
+
+    pushed = basic.push("arxos/backend", "2.0", content=b"the app")
+    text = SEED_K8S.replace("ghcr.io/arxos/arxos-backend", f"{basic.host}/arxos/backend") + (
+        f"security:\n  image_digest: {{pull_secret: registry-login, insecure_registries: ['{basic.host}']}}\n"
+    )
+    (tmp_path / "deployment_config.yaml").write_text(text)
+    loaded = load(tmp_path / "deployment_config.yaml", {})
+    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    namespace = spec.namespace_for("staging")
+    make_namespace(cluster.kubeconfig, namespace)
+    objects = Objects.from_kubeconfig(kubeconfig=cluster.kubeconfig, context=None, environ={})
+    body = pull_secret(basic)
+    body["metadata"] = {"name": "registry-login"}
+    objects.create(SECRETS, namespace, body)
+    objects.close()
+    with KubernetesTarget(spec=spec) as target:
+
+        def run(version: str) -> Any:
+            return digest.check(
+                config=loaded.config, environment="staging", version=version,
+                image=manifests.image_for(target.spec, version), target=target, base_dir=tmp_path, environ={},
+            )  # fmt: skip
+
+        missing = run("2.1")
+        assert missing.status is Status.FAILED
+        assert missing.summary == f"{basic.host}/arxos/backend:2.1 does not exist in registry {basic.host}"
+        assert target.spec.pinned == {}
+        result = run("2.0")
+        assert result.status is Status.PASSED, result
+        assert result.facts["digest"] == pushed
+        assert result.facts["image"] == f"{basic.host}/arxos/backend:2.0"
+        target.start_color(environment="staging", color=Color.GREEN, version="2.0", replicas=2)
+        client = target.connection.client
+        from lightkube.resources.apps_v1 import Deployment
+
+        running = client.get(Deployment, "arxos-green", namespace=namespace)
+        assert running.spec is not None and running.spec.template.spec is not None
+        assert running.spec.template.spec.containers[0].image == f"{basic.host}/arxos/backend@{pushed}"
+
+
+def test_on_the_local_target_there_is_no_image_to_pin(tmp_path: Path) -> None:
+    from arxdeploy.security import digest
+
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text("service: app\ntarget:\n  type: local\n  local: {command: [app, '{port}']}\nenvironments:\n"
+                    "  staging: {replicas: 1}\n")  # fmt: skip
+    config = load(path, {}).config
+    result = digest.check(config=config, environment="staging", version="1", image=None, target=None,
+                          base_dir=tmp_path, environ={})  # fmt: skip
+    assert result.status is Status.NOT_APPLICABLE
+    assert result.summary == "the local target runs commands, not images"

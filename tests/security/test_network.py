@@ -14,6 +14,7 @@ import yaml
 from arxdeploy.config.loader import load
 from arxdeploy.domain.security import Status
 from arxdeploy.domain.states import Color
+from arxdeploy.security.cluster import SERVICES
 from arxdeploy.security.network import NETWORK_POLICIES, NetworkSettings, check_network_policy
 from arxdeploy.targets.kubernetes import manifests
 from arxdeploy.targets.kubernetes.rest import Objects
@@ -172,3 +173,30 @@ def test_the_emulator_defaults_policy_types_and_protocols_as_the_api_server(obje
     assert made["spec"]["ingress"][0]["ports"] == [{"port": 80, "protocol": "TCP"}]
     only_ingress = objects.create(NETWORK_POLICIES, namespace, {"metadata": {"name": "i"}, "spec": {"podSelector": {}}})
     assert only_ingress["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_as_the_step_runs_it_the_candidate_is_the_color_the_live_service_does_not_select(
+    cluster: Cluster, objects: Objects, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from arxdeploy.security import network
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
+    from tests.fixtures.kube import own_namespace
+
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(SEED_K8S)
+    loaded = load(path, {})
+    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    namespace = spec.namespace_for("staging")
+    make_namespace(cluster.kubeconfig, namespace)
+    with KubernetesTarget(spec=spec) as target:
+        result = network.check(config=loaded.config, environment="staging", version="1.0", target=target)
+        assert [f.rule for f in result.findings] == ["network.default-deny"]
+        assert result.facts["ingress_allowed_by"] == {"arxos-blue:8080": ["arxos-ingress"]}  # nothing live: blue
+        objects.create(NETWORK_POLICIES, namespace, DEFAULT_DENY)
+        live = manifests.service(spec, "staging", name="arxos", color=Color.BLUE)
+        objects.create(
+            SERVICES, namespace, {**live, "metadata": {"name": "arxos", "labels": live["metadata"]["labels"]}}
+        )
+        result = network.check(config=loaded.config, environment="staging", version="1.1", target=target)
+        assert result.status is Status.PASSED, result.findings
+        assert result.facts["ingress_allowed_by"] == {"arxos-green:8080": ["arxos-ingress"]}

@@ -173,3 +173,42 @@ def test_the_example_has_no_plaintext_secret_in_its_config_templates_or_rendered
     result = check_secrets(namespace="arxos-staging", objects=rendered, reader=None, files=files)
     assert result.status is Status.PASSED, [f.message for f in result.findings]
     assert result.summary == "no cluster to check references in; no plaintext secret found"
+
+
+def test_as_the_step_runs_it_on_the_local_target_the_config_is_still_scanned(tmp_path: Path) -> None:
+    from arxdeploy.security import secrets
+
+    slack = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(
+        "service: app\ntarget:\n  type: local\n  local: {command: [app, '{port}']}\nenvironments:\n"
+        f"  staging: {{replicas: 1}}\nnotifications:\n  slack: {{webhook_url: '{slack}'}}\n"
+    )
+    loaded = load(path, {})
+    result = secrets.check(
+        config=loaded.config, environment="staging", version="1", target=None, loaded=loaded, snapshot=take(loaded)
+    )
+    assert result.status is Status.FAILED
+    assert [(f.file, f.line, f.rule) for f in result.findings] == [("deployment_config.yaml", 8, "secret.SlackToken")]
+    assert slack not in shown(result)
+
+
+def test_as_the_step_runs_it_on_kubernetes_the_rendered_objects_and_the_cluster_are_read(
+    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from arxdeploy.security import secrets
+    from arxdeploy.targets.kubernetes.target import KubernetesTarget
+    from tests.fixtures.kube import SEED_K8S, own_namespace
+
+    path = tmp_path / "deployment_config.yaml"
+    path.write_text(SEED_K8S)
+    loaded = load(path, {})
+    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    with KubernetesTarget(spec=spec) as target:
+        result = secrets.check(
+            config=loaded.config, environment="staging", version="1.0", target=target, loaded=loaded,
+            snapshot=take(loaded),
+        )  # fmt: skip
+    assert result.status is Status.PASSED, result.findings
+    assert result.summary == "0 referenced Secrets exist; no plaintext secret found"
+    assert "deployment_config.yaml" in result.facts["scanned"]

@@ -159,3 +159,15 @@ def _resource(resource: str) -> str:
     """checkov's ``Deployment.<namespace>.<name>`` as people say it: ``Deployment <name>``."""
     kind, _, rest = resource.partition(".")
     return f"{kind} {rest.rpartition('.')[2]}" if rest else resource
+
+
+def check(*, config: Any, environment: str, version: str, target: Any) -> GateResult:
+    """The gate as the security step runs it: checkov on what deploying ``version`` would apply
+    (with the digest the image_digest gate pinned, when it ran first)."""
+    if config.target.type != "kubernetes":
+        return check_compliance(target=config.target.type, objects=[])
+    from arxdeploy.security import cluster
+
+    objects, rendered = cluster.candidate_objects(target, environment, version)
+    objects.close()
+    return check_compliance(target="kubernetes", objects=rendered, settings=settings_from(config.security.compliance))

@@ -152,3 +152,55 @@ def check_image_digest(
     facts["digest"] = ",".join(digests[image] for image in images)
     summary = "; ".join(f"{image} is {digest}" for image, digest in digests.items())
     return GateResult(GATE, Status.PASSED, summary, facts=facts)
+
+
+def check(
+    *,
+    config: Any,
+    environment: str,
+    version: str,
+    image: str | None,
+    target: Any,
+    base_dir: Path,
+    environ: Mapping[str, str],
+) -> GateResult:
+    """The gate as the security step runs it: the version's images (the config's, or those the
+    templates name), the credentials the cluster would use, and then the Kubernetes target runs
+    what was resolved (``spec.pin``): what was checked and approved is what runs."""
+    if config.target.type != "kubernetes":
+        return GateResult(GATE, Status.NOT_APPLICABLE, f"the {config.target.type} target runs commands, not images")
+    from arxdeploy.security import cluster
+    from arxdeploy.targets.kubernetes.rest import SECRETS
+    from arxdeploy.targets.kubernetes.spec import pin
+
+    section = config.security.image_digest
+    objects = cluster.reader(target)
+    try:
+        if image:
+            images = [image]
+        else:  # a template names the image: read it from what would be applied
+            live, color = cluster.candidate(objects, target.spec, environment)
+            images = images_of(cluster.rendered(target.spec, environment, version, live=live, color=color))
+        secret = None
+        if section.pull_secret:
+            secret = objects.find(SECRETS, target.spec.namespace_for(environment), section.pull_secret)
+            if secret is None:
+                message = (
+                    f"pull secret {section.pull_secret} does not exist in {target.spec.namespace_for(environment)}"
+                )
+                finding = Finding(rule="image.credentials", message=message, severity=Severity.HIGH)
+                return GateResult(GATE, Status.FAILED, message, (finding,))
+        docker_config = base_dir / section.docker_config if section.docker_config else default_docker_config(environ)
+        try:
+            logins = load_credentials(images, docker_config=docker_config, pull_secret=secret)
+        except RegistryError as exc:
+            finding = Finding(rule=f"image.{exc.reason}", message=exc.message, severity=Severity.HIGH)
+            return GateResult(GATE, Status.FAILED, exc.message, (finding,))
+    finally:
+        objects.close()
+    result = check_image_digest(images=images, settings=settings_from(section), credentials=logins)
+    for tagged, pinned in result.facts.get("pinned", {}).items():
+        target.spec = pin(target.spec, tagged, pinned)
+    if len(images) == 1:
+        result.facts["image"] = images[0]
+    return result

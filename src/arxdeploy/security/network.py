@@ -211,3 +211,25 @@ def check_network_policy(
     if want_egress:
         parts.append("egress limited by " + "; ".join(f"{', '.join(by)}" for by in limited_by.values()))
     return GateResult(GATE, Status.PASSED, "; ".join(p for p in parts if p), facts=facts)
+
+
+def check(*, config: Any, environment: str, version: str, target: Any) -> GateResult:
+    """The gate as the security step runs it: what deploying ``version`` would apply, and the
+    namespace's policies now."""
+    section = config.security.network_policy
+    if config.target.type != "kubernetes":
+        return check_network_policy(target=config.target.type)
+    from arxdeploy.security import cluster
+
+    objects, rendered = cluster.candidate_objects(target, environment, version)
+    try:
+        return check_network_policy(
+            target="kubernetes",
+            namespace=target.spec.namespace_for(environment),
+            objects=rendered,
+            reader=objects,
+            egress_configured=config.environment(environment).egress is not None,
+            settings=settings_from(section),
+        )
+    finally:
+        objects.close()

@@ -234,3 +234,23 @@ def _plaintext(files: Mapping[str, str], objects: Sequence[Obj]) -> Iterator[Fin
                     file=name,
                     line=secret.line_number,
                 )
+
+
+def check(*, config: Any, environment: str, version: str, target: Any, loaded: Any, snapshot: Any) -> GateResult:
+    """The gate as the security step runs it: on Kubernetes the references of what deploying
+    ``version`` would apply, read in the cluster; on any target the plaintext scan of the config
+    and the files it names (``snapshot``), and of the rendered objects."""
+    section = config.security.secrets
+    files = scanned_files(loaded.path, snapshot.files) if section.scan else {}
+    if config.target.type != "kubernetes":
+        return check_secrets(namespace="", objects=[], reader=None, settings=settings_from(section), files=files)
+    from arxdeploy.security import cluster
+
+    objects, rendered = cluster.candidate_objects(target, environment, version)
+    try:
+        namespace = target.spec.namespace_for(environment)
+        return check_secrets(
+            namespace=namespace, objects=rendered, reader=objects, settings=settings_from(section), files=files
+        )
+    finally:
+        objects.close()
