@@ -22,6 +22,7 @@ from arxdeploy.domain.states import Color
 from arxdeploy.security import registry
 from arxdeploy.security.digest import (
     DigestSettings,
+    bound_content,
     check_image_digest,
     credentials_from_pull_secret,
     images_of,
@@ -319,8 +320,9 @@ def test_approvals_given_for_a_digest_are_void_once_the_tag_moves(token: Registr
             deployment_id=d.id, who=who, verdict=Verdict.APPROVE, via="server"
         )
     token.push("acme/approved", "5.0", content=b"something else under the same tag")
-    now = dataclasses.replace(asked, config_digest=bind_image(content, digest_now()))
-    view = engine.resume(plan=now, deployment_id=d.id)
+    # the plan is the one asked with; when the approvals are counted the tag is asked again
+    engine.content_now = bound_content(lambda: content, digest_now)
+    view = engine.resume(plan=asked, deployment_id=d.id)
     assert view.state is State.REJECTED
     assert view.failure is not None and "changed since approval was asked" in view.failure.reason
     assert [c for c in target.calls if not c.startswith("inspect")] == []  # nothing changed

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from arxdeploy.config.snapshot import bind_image
 from arxdeploy.domain.security import Finding, GateResult, Severity, Status
 from arxdeploy.security import registry
 from arxdeploy.security.registry import Credentials, RegistryError
@@ -167,11 +168,39 @@ def check(
     """The gate as the security step runs it: the version's images (the config's, or those the
     templates name), the credentials the cluster would use, and then the Kubernetes target runs
     what was resolved (``spec.pin``): what was checked and approved is what runs."""
+    from arxdeploy.targets.kubernetes.spec import pin
+
+    result = resolve_now(
+        config=config, environment=environment, version=version, image=image, target=target,
+        base_dir=base_dir, environ=environ,
+    )  # fmt: skip
+    for tagged, pinned in result.facts.get("pinned", {}).items():
+        target.spec = pin(target.spec, tagged, pinned)
+    return result
+
+
+def bound_content(content_now: Callable[[], str], digest_now: Callable[[], str | None]) -> Callable[[], str]:
+    """``content_now`` for the approval gate with the image's digest bound in, resolved again when
+    the approvals are counted (``config.snapshot.bind_image``): a tag moved meanwhile voids them.
+    ``digest_now``: e.g. ``lambda: resolve_now(...).facts.get("digest")``."""
+    return lambda: bind_image(content_now(), digest_now())
+
+
+def resolve_now(
+    *,
+    config: Any,
+    environment: str,
+    version: str,
+    image: str | None,
+    target: Any,
+    base_dir: Path,
+    environ: Mapping[str, str],
+) -> GateResult:
+    """``check`` without its effect on the target: what the tag is now."""
     if config.target.type != "kubernetes":
         return GateResult(GATE, Status.NOT_APPLICABLE, f"the {config.target.type} target runs commands, not images")
     from arxdeploy.security import cluster
     from arxdeploy.targets.kubernetes.rest import SECRETS
-    from arxdeploy.targets.kubernetes.spec import pin
 
     section = config.security.image_digest
     objects = cluster.reader(target)
@@ -199,8 +228,6 @@ def check(
     finally:
         objects.close()
     result = check_image_digest(images=images, settings=settings_from(section), credentials=logins)
-    for tagged, pinned in result.facts.get("pinned", {}).items():
-        target.spec = pin(target.spec, tagged, pinned)
     if len(images) == 1:
         result.facts["image"] = images[0]
     return result
