@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from arxdeploy.engine.run import Engine
     from arxdeploy.engine.tokens import Tokens
     from arxdeploy.notify import Notifier
+    from arxdeploy.security.runner import Gates
+    from arxdeploy.targets.kubernetes.spec import KubeSpec
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,8 @@ class App:
     leases: Leases
     hooks: Sequence[Hook]  # the engine's: the log file, notices, the command's own
     content_now: Callable[[], str]  # the digest of the config's files as they are on disk now
+    environ: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the command's environment
+    image_of: Callable[[str], str | None] = lambda _version: None  # the image a version runs as, if the target knows
 
     @functools.cached_property
     def engine(self) -> Engine:
@@ -125,6 +129,22 @@ class App:
             backups=DeferredBackups(self.backups_of),
             hooks=list(self.hooks),
             content_now=self.content_now,
+            security=self.security_gates if self.loaded.config.security.enabled else None,
+        )
+
+    @functools.cached_property
+    def security_gates(self) -> Gates:
+        """The security gates (``arxdeploy.security``): the engine's ``security`` step and
+        ``security check`` run them. Made on first use: reading commands never load them."""
+        from arxdeploy.security.runner import Gates
+
+        return Gates(
+            config=self.loaded.config,
+            base_dir=self.loaded.base_dir,
+            environ=self.environ,
+            clock=self.clock,
+            image_of=self.image_of,
+            extra={"loaded": self.loaded, "snapshot": self.snapshot, "target": self.target},
         )
 
     @property
@@ -208,6 +228,7 @@ def build(
     local: LocalTarget | None = None
     cluster: KubernetesTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
+    image_of: Callable[[str], str | None] = _no_image
     if config.target.type == "kubernetes":
         from arxdeploy.targets.kubernetes.manifests import check_version
         from arxdeploy.targets.kubernetes.spec import spec_from_config
@@ -215,6 +236,9 @@ def build(
 
         version_rule = check_version
         spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
+        if spec.image is not None or spec.manifests is None:
+            # Templates name their own image: the image_digest gate reads it from the rendered objects.
+            image_of = functools.partial(_image_for, spec)
         if context is not None:
             spec = dataclasses.replace(spec, context=context)
         cluster = KubernetesTarget(
@@ -267,7 +291,19 @@ def build(
         leases=leases,
         hooks=[log_events, *list(announcers), *hooks],
         content_now=lambda: _content_now(config_path, environ),
+        environ=environ,
+        image_of=image_of,
     )
+
+
+def _no_image(_version: str) -> None:
+    return None  # the local target runs commands, not images
+
+
+def _image_for(spec: KubeSpec, version: str) -> str | None:
+    from arxdeploy.targets.kubernetes.manifests import image_for
+
+    return image_for(spec, version)
 
 
 def _open_store(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.roles import Role
+from arxdeploy.domain.security import GateResult
 from arxdeploy.domain.states import Color, State
 
 # --- target -------------------------------------------------------------------------------
@@ -388,6 +389,20 @@ class Backups(Protocol):
         backup holds no dump, and ``StepFailed`` when the restore script fails or runs out of
         time (its last lines of output in ``answer``).
         """
+        ...
+
+
+# --- security gates -----------------------------------------------------------------------
+
+
+class SecurityGates(Protocol):
+    """The security gates (``arxdeploy.security``), which the engine's ``security`` step runs."""
+
+    def check(self, *, deployment: Deployment) -> Sequence[GateResult]:
+        """Run every gate for ``deployment`` (its environment and version), the ones turned off
+        included (as ``skipped``); one result each, in order. Changes nothing anywhere. Never
+        raises for what a gate found, nor for a gate that could not run: that is a ``failed``
+        result saying why."""
         ...
 
 

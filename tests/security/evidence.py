@@ -17,13 +17,15 @@ DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64
 
 
-def config(*, target: str = "kubernetes", security: dict[str, Any] | None = None, **env: Any) -> Config:
+def config(
+    *, target: str = "kubernetes", security: dict[str, Any] | None = None, name: str = "production", **env: Any
+) -> Config:
     targets: dict[str, Any] = {"type": target, target: {} if target == "kubernetes" else {"command": ["app"]}}
     return Config.model_validate(
         {
             "service": "web",
             "target": targets,
-            "environments": {"production": {"replicas": 2, **env}},
+            "environments": {name: {"replicas": 2, **env}},
             "security": security or {},
         }
     )

@@ -33,6 +33,7 @@ COMMANDS = {
     "k8s": "k8s:k8s",
     "route": "route:route",
     "init": "init:init",
+    "security": "security:security",
 }
 
 

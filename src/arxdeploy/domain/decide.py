@@ -3,7 +3,7 @@
 Pure and total: every (state, outcome) pair has an answer, so a random sequence of
 failures always reaches a terminal state. Each kind of deployment has its route:
 
-    deploy     validating → [reconciling] → [awaiting_approval] → backing_up → deploying
+    deploy     validating → [checking_security] → [reconciling] → [awaiting_approval] → backing_up → deploying
                → verifying → switching → monitoring → finalizing → succeeded
     rollback,  validating → backing_up → deploying → verifying → [restoring_database]
     restore,     → switching → finalizing → succeeded
@@ -39,15 +39,24 @@ class Route:
     # A restore or rollback puts the database back from a dump too, between the checks and the
     # switch (``backup restore --with-database``; a rollback where the environment asks for it).
     restore_database: bool = False
+    # A deploy runs the security gates after validating, before anything changes and before
+    # people are asked (they see the results). Recorded in the first event, like restore_database.
+    security: bool = False
 
 
 def route_for(
-    kind: Kind, *, needs_approval: bool = False, reconcile_first: bool = False, restore_database: bool = False
+    kind: Kind,
+    *,
+    needs_approval: bool = False,
+    reconcile_first: bool = False,
+    restore_database: bool = False,
+    security: bool = False,
 ) -> Route:
     if kind is Kind.STOP:
         return Route(monitor=False, stop=True)
     if kind is Kind.DEPLOY:
-        return Route(needs_approval=needs_approval, reconcile_first=reconcile_first)
+        # Only a new version is checked: going back to one that ran must not wait on a new finding.
+        return Route(needs_approval=needs_approval, reconcile_first=reconcile_first, security=security)
     # Back to a version that already ran and passed: it never waits for people. Its data only
     # comes back when asked; a reconcile brings back what the record says runs, never data.
     return Route(monitor=False, restore_database=restore_database and kind in (Kind.RESTORE, Kind.ROLLBACK))
@@ -62,7 +71,7 @@ def next_state(state: State, outcome: Outcome, route: Route) -> State:
     if state is State.AWAITING_APPROVAL and outcome in (Outcome.REJECTED, Outcome.EXPIRED):
         return State.REJECTED if outcome is Outcome.REJECTED else State.EXPIRED
     # A failure, an interruption, or an answer that makes no sense in this state.
-    if state in (State.REQUESTED, State.VALIDATING, State.AWAITING_APPROVAL):
+    if state in (State.REQUESTED, State.VALIDATING, State.CHECKING_SECURITY, State.AWAITING_APPROVAL):
         return State.FAILED
     if route.stop and state is State.BACKING_UP:
         return State.FAILED  # a stop changed nothing before it stops
@@ -79,9 +88,11 @@ def next_state(state: State, outcome: Outcome, route: Route) -> State:
 def _after_success(state: State, route: Route) -> State:
     if state is State.REQUESTED:
         return State.VALIDATING
-    if state is State.VALIDATING and route.reconcile_first:
+    if state is State.VALIDATING and route.security:
+        return State.CHECKING_SECURITY
+    if state in (State.VALIDATING, State.CHECKING_SECURITY) and route.reconcile_first:
         return State.RECONCILING
-    if state in (State.VALIDATING, State.RECONCILING):
+    if state in (State.VALIDATING, State.CHECKING_SECURITY, State.RECONCILING):
         return State.AWAITING_APPROVAL if route.needs_approval else State.BACKING_UP
     if state is State.BACKING_UP:
         return State.STOPPING if route.stop else State.DEPLOYING

@@ -80,7 +80,10 @@ def database_restored(backup_id: str, step: str, detail: str, at: datetime) -> E
 def requested(at: datetime, route: Route) -> Event:
     """The first event. A route fact that has no column in the record (the database comes back
     too) is written here, so that the deployment read back from the record has it too."""
-    return entered(State.REQUESTED, at, **({"restore_database": True} if route.restore_database else {}))
+    facts = {"restore_database": True} if route.restore_database else {}
+    if route.security:
+        facts["security"] = True
+    return entered(State.REQUESTED, at, **facts)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class View:
     warnings: list[str] = field(default_factory=list)
     restores_database: bool = False  # asked to put the database back (recorded when requested)
     database_restored_from: str | None = None  # the backup whose dump it put back, if it did
+    checks_security: bool = False  # runs the security step (recorded when requested)
 
 
 def fold(events: Iterable[Event]) -> View:
@@ -129,6 +133,8 @@ def fold(events: Iterable[Event]) -> View:
             view.entered_at = event.at
             if view.state is State.REQUESTED and event.data.get("restore_database"):
                 view.restores_database = True
+            if view.state is State.REQUESTED and event.data.get("security"):
+                view.checks_security = True
             if view.state.terminal:
                 view.finished_at = event.at
         elif event.type == "step":
@@ -161,5 +167,7 @@ def fold(events: Iterable[Event]) -> View:
 def as_recorded(d: Deployment, view: View) -> Deployment:
     """``d`` with what its first event says of its route (a deployment read back from the record)."""
     if view.restores_database and not d.route.restore_database:
-        return replace(d, route=replace(d.route, restore_database=True))
+        d = replace(d, route=replace(d.route, restore_database=True))
+    if view.checks_security and not d.route.security:
+        d = replace(d, route=replace(d.route, security=True))
     return d

@@ -8,6 +8,7 @@ from enum import StrEnum
 class State(StrEnum):
     REQUESTED = "requested"
     VALIDATING = "validating"
+    CHECKING_SECURITY = "checking_security"  # the security gates, before anything changes (deploys)
     RECONCILING = "reconciling"  # a deploy found nothing live: the recorded version comes back first
     AWAITING_APPROVAL = "awaiting_approval"
     BACKING_UP = "backing_up"
@@ -36,6 +37,7 @@ TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.RE
 
 class Step(StrEnum):
     VALIDATE = "validate"
+    SECURITY = "security"
     RECONCILE = "reconcile"
     GATE = "gate"
     BACKUP = "backup"
@@ -52,6 +54,7 @@ class Step(StrEnum):
 
 STEP_OF: dict[State, Step] = {
     State.VALIDATING: Step.VALIDATE,
+    State.CHECKING_SECURITY: Step.SECURITY,
     State.RECONCILING: Step.RECONCILE,
     State.AWAITING_APPROVAL: Step.GATE,
     State.BACKING_UP: Step.BACKUP,

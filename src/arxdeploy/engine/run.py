@@ -37,7 +37,18 @@ from arxdeploy.errors import (
     StepFailed,
     UsageError,
 )
-from arxdeploy.ports import Backups, Clock, ColorState, EnvironmentState, HealthProbe, Hook, LiveRelease, Store, Target
+from arxdeploy.ports import (
+    Backups,
+    Clock,
+    ColorState,
+    EnvironmentState,
+    HealthProbe,
+    Hook,
+    LiveRelease,
+    SecurityGates,
+    Store,
+    Target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +78,8 @@ class Engine:
     # The digest of the config and the files it names as they are now (re-read): approvals are
     # void if it changed while they were given. None: the plan's digest is taken as current.
     content_now: Callable[[], str] | None = None
+    # The security step's gates; None: a deploy goes from validating straight on.
+    security: SecurityGates | None = None
 
     # --- requests -------------------------------------------------------------------------
 
@@ -196,6 +209,7 @@ class Engine:
                 needs_approval=plan.approval.needs_gate(critical=request.critical),
                 reconcile_first=reconcile_first,
                 restore_database=_restores_database(plan, request),
+                security=self.security is not None,
             ),
         )
 
@@ -301,6 +315,7 @@ class Engine:
             progress=progress,
             lease=lease,
             undoing=undoing,
+            security=self.security,
         )
         try:
             return Outcome.OK, {"detail": STEPS[step](ctx)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from arxdeploy.domain import events
+from arxdeploy.domain import events, security_events
 from arxdeploy.domain.events import Event
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.domain.units import size_text
@@ -29,6 +29,29 @@ def validate(ctx: StepContext) -> str:
         return f"{d.service}/{d.environment}: stopping {d.previous_version or 'what runs'}"
     moves = f"{d.service}/{d.environment}: {d.previous_version or 'nothing'} -> {d.version} on {d.new_color.value}"
     return moves + _database_intent(ctx)
+
+
+def security(ctx: StepContext) -> str:
+    """Run the security gates before anything changes: each result goes into the log (approvers
+    and ``show`` see them); any failed gate fails the deployment, with nothing changed."""
+    d = ctx.deployment
+    if ctx.security is None:
+        return "no security gates configured"
+    ctx.progress(f"running the security gates for {d.version}")
+    results = ctx.security.check(deployment=d)
+    for result in results:
+        ctx.record(security_events.recorded(result, ctx.clock.now()))
+    failed = [r for r in results if r.blocks]
+    if failed:
+        raise StepFailed(
+            "; ".join(f"{r.gate}: {r.summary}" for r in failed),
+            check=f"security gate{'s' if len(failed) > 1 else ''} {', '.join(r.gate for r in failed)}",
+        )
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    told = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items())
+    return f"{len(results)} security gate{'s' if len(results) != 1 else ''}: {told}"
 
 
 def _database_intent(ctx: StepContext) -> str:
@@ -298,6 +321,7 @@ def _watch_live(ctx: StepContext, duration: timedelta, what: str) -> int:
 
 STEPS: dict[Step, Callable[[StepContext], str]] = {
     Step.VALIDATE: validate,
+    Step.SECURITY: security,
     Step.RECONCILE: reconcile,
     Step.BACKUP: backup,
     Step.DEPLOY: deploy,

@@ -61,7 +61,8 @@ def report_paths(settings: VulnerabilityGate, base_dir: Path, version: str, envi
     found: list[Path] = []
     for pattern in patterns:
         full = base_dir / pattern
-        matches = sorted(glob.glob(str(full))) if glob.has_magic(pattern) else [str(full)]
+        # glob.glob: a pattern may be absolute (the variable), which Path.glob refuses.
+        matches = sorted(glob.glob(str(full))) if glob.has_magic(pattern) else [str(full)]  # noqa: PTH207
         found += [Path(m) for m in matches if Path(m) not in found]
     return found
 
