@@ -212,3 +212,17 @@ def test_as_the_step_runs_it_on_kubernetes_the_rendered_objects_and_the_cluster_
     assert result.status is Status.PASSED, result.findings
     assert result.summary == "0 referenced Secrets exist; no plaintext secret found"
     assert "deployment_config.yaml" in result.facts["scanned"]
+
+
+def test_the_name_of_a_secret_the_pods_use_is_not_taken_for_a_secret() -> None:
+    template = "spec:\n  volumes:\n    - name: tls\n      secret:\n        secretName: app-tls-material\n"
+    files = {"k8s/staging/deployment.yaml": template}
+    alone = check_secrets(namespace="ns", objects=[], reader=None, files=files)
+    # detect-secrets' keyword heuristic alone reads the name as a value
+    assert [(f.rule, f.line) for f in alone.findings] == [("secret.SecretKeyword", 5)]
+    used = deployment()
+    used["spec"]["template"]["spec"]["volumes"] = [{"name": "tls", "secret": {"secretName": "app-tls-material"}}]
+    result = check_secrets(namespace="ns", objects=[used], reader=None, files=files)
+    assert result.status is Status.PASSED, result.findings
+    named = check_secrets(namespace="ns", objects=[], reader=None, files=files, secret_names=["app-tls-material"])
+    assert named.status is Status.PASSED

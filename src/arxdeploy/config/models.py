@@ -630,13 +630,19 @@ class TlsGate(_Model):
         return self
 
 
-# the cluster gates: image digest, secrets, network policy, compliance
+# the cluster gates: image digest, secrets, network policy, compliance. Off unless turned on: each
+# needs something of the deploying machine or the cluster that a setup made before them lacks
+# (registry credentials, RBAC on Secrets and NetworkPolicies, checkov, a default-deny policy).
 
 CheckovId = Annotated[str, Field(pattern=r"^CKV2?_[A-Z0-9]+_[0-9]+$")]
 
 
 class ImageDigestGate(_Model):
-    enabled: bool = Field(default=True, description="Whether the image tag is resolved to its digest and pinned.")
+    enabled: bool = Field(
+        default=False,
+        description="Whether the image tag is resolved to its digest and pinned (needs the registry's "
+        "credentials on the deploying machine).",
+    )
     docker_config: PathText | None = Field(
         default=None,
         description="A docker config file (its `auths`) with the registry's credentials, relative to the config "
@@ -654,7 +660,9 @@ class ImageDigestGate(_Model):
 
 
 class SecretsGate(_Model):
-    enabled: bool = Field(default=True, description="Whether the Secrets the pods reference are checked.")
+    enabled: bool = Field(
+        default=False, description="Whether the Secrets the pods reference are checked and plaintext looked for."
+    )
     read_values: bool = Field(
         default=False,
         description="Also check that each referenced key exists, which reads the Secrets (needs `get` on them); "
@@ -668,7 +676,7 @@ class SecretsGate(_Model):
 
 
 class NetworkPolicyGate(_Model):
-    enabled: bool = Field(default=True, description="Whether the namespace's NetworkPolicies are checked.")
+    enabled: bool = Field(default=False, description="Whether the namespace's NetworkPolicies are checked.")
     require_default_deny: bool = Field(
         default=True,
         description="The namespace must have a policy selecting every pod that denies all ingress by default.",
@@ -686,7 +694,9 @@ class ComplianceSkip(_Model):
 
 
 class ComplianceGate(_Model):
-    enabled: bool = Field(default=True, description="Whether checkov's Kubernetes checks run on the rendered objects.")
+    enabled: bool = Field(
+        default=False, description="Whether checkov's Kubernetes checks run on the rendered objects (needs checkov)."
+    )
     skip: list[ComplianceSkip] = Field(
         default_factory=list, description="Checks allowed to fail, each with the reason why."
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -145,6 +145,7 @@ def check_secrets(
     reader: SecretReader | None,
     settings: SecretsSettings | None = None,
     files: Mapping[str, str] | None = None,
+    secret_names: Collection[str] = (),
 ) -> GateResult:
     """``objects``: what the deployment applies (rendered); ``reader``: the cluster (None on the
     local target: no references to check); ``files``: name -> text of the config and the manifest
@@ -186,7 +187,8 @@ def check_secrets(
             findings.append(Finding(rule="secret.in-manifest", message=message, severity=Severity.HIGH, file=name))
     if settings.scan:
         try:
-            scanned = list(_plaintext(files or {}, objects))
+            names = {*secret_names, *refs, *rendered}
+            scanned = list(_plaintext(files or {}, objects, names))
         except ModuleNotFoundError:
             message = "detect-secrets is not installed, so plaintext secrets were not looked for"
             findings.append(Finding(rule="secret.scanner-missing", message=message, severity=Severity.HIGH))
@@ -205,8 +207,10 @@ def check_secrets(
     return GateResult(GATE, Status.PASSED, "; ".join(parts), facts=facts)
 
 
-def _plaintext(files: Mapping[str, str], objects: Sequence[Obj]) -> Iterator[Finding]:
-    """detect-secrets over ``files`` and the rendered objects (one YAML document each)."""
+def _plaintext(files: Mapping[str, str], objects: Sequence[Obj], names: Collection[str]) -> Iterator[Finding]:
+    """detect-secrets over ``files`` and the rendered objects (one YAML document each). ``names``:
+    names of Secrets, which the keyword heuristic takes for values (``secretName: tls``,
+    ``pull_secret: registry-login``): a finding whose value is one of them is a name, not a secret."""
     from detect_secrets.core.secrets_collection import SecretsCollection  # an optional extra, slow to import
     from detect_secrets.settings import default_settings
 
@@ -225,8 +229,8 @@ def _plaintext(files: Mapping[str, str], objects: Sequence[Obj]) -> Iterator[Fin
             lines = text.splitlines()
             for _, secret in collection:
                 line = lines[secret.line_number - 1] if 0 < secret.line_number <= len(lines) else ""
-                if secret.type == KEYWORD and line.lstrip().startswith("#"):
-                    continue  # the keyword heuristic reads prose in comments as assignments
+                if secret.type == KEYWORD and (line.lstrip().startswith("#") or secret.secret_value in names):
+                    continue  # prose in a comment, or the name of a Secret: not a value
                 yield Finding(
                     rule=f"secret.{secret.type.replace(' ', '')}",
                     message=f"{name}:{secret.line_number}: looks like a {secret.type}",
@@ -242,15 +246,19 @@ def check(*, config: Any, environment: str, version: str, target: Any, loaded: A
     and the files it names (``snapshot``), and of the rendered objects."""
     section = config.security.secrets
     files = scanned_files(loaded.path, snapshot.files) if section.scan else {}
+    pull_secret = config.security.image_digest.pull_secret
+    names = [pull_secret] if pull_secret else []
     if config.target.type != "kubernetes":
-        return check_secrets(namespace="", objects=[], reader=None, settings=settings_from(section), files=files)
+        settings = settings_from(section)
+        return check_secrets(namespace="", objects=[], reader=None, settings=settings, files=files, secret_names=names)
     from arxdeploy.security import cluster
 
     objects, rendered = cluster.candidate_objects(target, environment, version)
     try:
         namespace = target.spec.namespace_for(environment)
         return check_secrets(
-            namespace=namespace, objects=rendered, reader=objects, settings=settings_from(section), files=files
-        )
+            namespace=namespace, objects=rendered, reader=objects, settings=settings_from(section), files=files,
+            secret_names=names,
+        )  # fmt: skip
     finally:
         objects.close()
