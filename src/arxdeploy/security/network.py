@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from arxdeploy.domain.security import Finding, GateResult, Severity, Status
 from arxdeploy.targets.kubernetes.rest import Kind
-from arxdeploy.testing.kube.selectors import LabelSelector, from_label_selector_object
+from arxdeploy.targets.kubernetes.selectors import LabelSelector, from_label_selector_object
 
 GATE = "network_policy"
 NETWORK_POLICIES = Kind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
