@@ -386,3 +386,30 @@ def test_on_the_local_target_there_is_no_image_to_pin(tmp_path: Path) -> None:
                           base_dir=tmp_path, environ={})  # fmt: skip
     assert result.status is Status.NOT_APPLICABLE
     assert result.summary == "the local target runs commands, not images"
+
+
+def test_a_resumed_deployment_runs_the_digest_its_record_holds(basic: RegistryServer, tmp_path: Path) -> None:
+    """Another process resumes after the approvals: the digest comes from the log, not the registry."""
+    from datetime import UTC, datetime
+
+    from arxdeploy.domain import security_events
+    from arxdeploy.security.digest import pin_recorded
+
+    pushed = basic.push("arxos/backend", "4.0", content=b"approved bytes")
+    image = f"{basic.host}/arxos/backend:4.0"
+    result = check_image_digest(
+        images=[image], settings=settings(basic), credentials={basic.host: registry.Credentials("ci", basic.password)}
+    )
+    log = [security_events.recorded(result, datetime.now(UTC))]
+    basic.push("arxos/backend", "4.0", content=b"pushed after the approval")  # the tag moves meanwhile
+    config_file = tmp_path / "deployment_config.yaml"
+    config_file.write_text(SEED_K8S.replace("ghcr.io/arxos/arxos-backend", f"{basic.host}/arxos/backend"))
+    loaded = load(config_file, {})
+
+    class Resumed:  # a fresh process's target: the spec from the config alone
+        spec = spec_from_config(loaded.config, base_dir=loaded.base_dir)
+
+    target = Resumed()
+    pin_recorded(target, security_events.results(log))
+    (deployment,) = [o for o in manifests.objects(target.spec, "staging", version="4.0") if o["kind"] == "Deployment"]
+    assert manifests.pod_spec_of(deployment)["containers"][0]["image"] == f"{basic.host}/arxos/backend@{pushed}"

@@ -179,6 +179,19 @@ def check(
     return result
 
 
+def pin_recorded(target: Any, results: Sequence[GateResult]) -> None:
+    """Make ``target`` run what the image_digest gate resolved, from its recorded result
+    (``domain.security_events.results`` of the deployment's log): a deployment resumed by another
+    process (``arxdeploy resume`` after the approvals) runs the digest that was approved, not
+    whatever the tag points at by then. Nothing without a passed image_digest result."""
+    from arxdeploy.targets.kubernetes.spec import pin
+
+    for result in results:
+        if result.gate == GATE and result.status is Status.PASSED:
+            for tagged, pinned in (result.facts.get("pinned") or {}).items():
+                target.spec = pin(target.spec, str(tagged), str(pinned))
+
+
 def bound_content(content_now: Callable[[], str], digest_now: Callable[[], str | None]) -> Callable[[], str]:
     """``content_now`` for the approval gate with the image's digest bound in, resolved again when
     the approvals are counted (``config.snapshot.bind_image``): a tag moved meanwhile voids them.
