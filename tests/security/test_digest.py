@@ -413,3 +413,13 @@ def test_a_resumed_deployment_runs_the_digest_its_record_holds(basic: RegistrySe
     pin_recorded(target, security_events.results(log))
     (deployment,) = [o for o in manifests.objects(target.spec, "staging", version="4.0") if o["kind"] == "Deployment"]
     assert manifests.pod_spec_of(deployment)["containers"][0]["image"] == f"{basic.host}/arxos/backend@{pushed}"
+
+
+def test_a_login_kept_in_a_credential_helper_is_named_with_what_to_do_instead() -> None:
+    with pytest.raises(registry.RegistryError) as caught:
+        registry.credentials_for("ghcr.io", {"auths": {}, "credsStore": "desktop"}, source="~/.docker/config.json")
+    assert caught.value.message == (
+        "~/.docker/config.json keeps the login of ghcr.io in a credential helper (docker-credential-desktop), "
+        "which arxdeploy does not run"
+    )
+    assert "pull_secret" in (caught.value.hint or "")

@@ -131,6 +131,17 @@ def credentials_for(registry: str, docker_config: Mapping[str, Any], *, source: 
         # "https://host/v1/" and the like: compare host[:port] only.
         entry = next((v for k, v in auths.items() if _host_of(str(k)) == registry), None)
     if entry is None:
+        helpers = docker_config.get("credHelpers")
+        helper = helpers.get(registry) if isinstance(helpers, Mapping) else None
+        helper = helper or docker_config.get("credsStore")
+        if helper:
+            raise RegistryError(
+                f"{source} keeps the login of {registry} in a credential helper (docker-credential-{helper}), "
+                "which arxdeploy does not run",
+                reason="credentials",
+                hint="use a pull secret (security.image_digest.pull_secret), or a docker config written with "
+                "its auths, like the one `docker login` writes in CI",
+            )
         return None
     if not isinstance(entry, Mapping):
         raise RegistryError(f"{source}: the entry for {registry} is not a mapping", reason="credentials")
