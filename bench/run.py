@@ -24,10 +24,11 @@ import k8s
 import record
 import rollback_time
 import router
+import security
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record)
+MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record, security)
 BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 

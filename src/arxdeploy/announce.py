@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from arxdeploy.config.models import Notifications
-from arxdeploy.domain import approvals
+from arxdeploy.domain import approvals, security_events
 from arxdeploy.domain.approvals import AUTO_APPROVER
 from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.states import Kind, State
@@ -96,6 +96,7 @@ class Announcer:
                 changes=tuple(self.redact(c) for c in request.changes) if request else (),
                 approve_url=self._approve_url(d) if kind == "approval_requested" else None,
                 approvers=request.approvers if request else (),
+                security=tuple(self.redact(security_events.line(r)) for r in security_events.results(record)),
             )
         )
 

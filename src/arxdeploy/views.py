@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from arxdeploy.domain import approvals
+from arxdeploy.domain import approvals, security_events
 from arxdeploy.domain.approvals import Decision, Gate, GateStatus
 from arxdeploy.domain.events import Deployment, Event, View
+from arxdeploy.domain.security import GateResult
 from arxdeploy.ports import Summary, TokenRecord
 
 
@@ -51,6 +53,7 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
         f = view.failure
         data["failure"] = {"step": f.step, "reason": f.reason, "check": f.check, "answer": f.answer}
     if events is not None:
+        data["security"] = [security_events.result_json(r) for r in security_events.results(events)]
         data["events"] = [e.to_json() for e in events]
     return data
 
@@ -77,7 +80,8 @@ def pending_out(deployment: dict[str, Any], gate: Gate, now: datetime) -> dict[s
     }
 
 
-def gate_out(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
+def gate_out(summary: Summary, gate: Gate, now: datetime, security: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """``security``: the results of the deployment's security step, which approvers see."""
     d = summary.deployment
     request = gate.request
     return {
@@ -98,6 +102,7 @@ def gate_out(summary: Summary, gate: Gate, now: datetime) -> dict[str, Any]:
         "rejection": decision_out(gate.rejection) if gate.rejection else None,
         "refusals": [{"who": r.who, "why": r.why, "at": r.at.isoformat()} for r in gate.refusals],
         "seconds_left": seconds_left(gate, now),
+        "security": [security_events.result_json(r) for r in security],
     }
 
 

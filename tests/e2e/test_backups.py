@@ -140,7 +140,7 @@ def test_a_backup_storage_that_is_down_fails_the_deploy_before_anything_changes(
     failed = json.loads(done.stdout)
     assert failed["state"] == "failed" and failed["failure"]["step"] == "backup"
     assert "cannot reach" in failed["failure"]["reason"]
-    assert [s["step"] for s in failed["steps"]] == ["validate", "backup", "cleanup"]
+    assert [s["step"] for s in failed["steps"]] == ["validate", "security", "backup", "cleanup"]
     assert service.served_version() == "v1"
     # What runs is what ran: the same replicas, the same live color; only the record has news.
     (row,), pids = service.json("status")["environments"], service.replica_pids()

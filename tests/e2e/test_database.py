@@ -140,7 +140,7 @@ def test_a_backup_script_that_fails_fails_the_deploy_before_anything_changes(run
     run.service.env["PGPASSWORD"] = wrong
 
     failed = run.deploy("v2", expect=1)
-    assert failed["state"] == "failed" and steps(failed) == ["validate", "backup", "cleanup"]
+    assert failed["state"] == "failed" and steps(failed) == ["validate", "security", "backup", "cleanup"]
     failure = failed["failure"]
     assert failure["step"] == "backup" and failure["check"] == "backup.database.backup_script"
     assert failure["reason"].startswith("backup.database.backup_script (scripts/backup_database.sh) exited with 1: ")

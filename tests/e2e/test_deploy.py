@@ -33,6 +33,7 @@ def test_good_deploys_switch_colors_and_record_every_step(service: Service) -> N
     assert (second["state"], second["new_color"], second["previous_version"]) == ("succeeded", "green", "v1")
     assert [s["step"] for s in second["steps"]] == [
         "validate",
+        "security",  # the gates run on every deploy (here each says why it has nothing to check)
         "backup",
         "deploy",
         "verify",

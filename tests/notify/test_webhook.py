@@ -54,6 +54,7 @@ def test_posts_the_notice_as_signed_json(notice: Notice, client: httpx.Client) -
         "changes": ["search: new index", "api: /v2/search"],
         "approve_url": "https://deploy.arxos.com/approvals/d-0042",
         "approvers": ["admin@arxos.com", "devops@arxos.com"],
+        "security": [],
     }
 
 

@@ -8,9 +8,6 @@ themselves.
 from __future__ import annotations
 
 import socket
-import ssl
-import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,112 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from arxdeploy.domain.security import Status
 from arxdeploy.security import tls
+from arxdeploy.testing.tls import Issued, Server, issue, server_context
 from tests.security.evidence import config
 
 NOW = datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Issuer:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _make(common: str, *, issuer: Issuer | None, not_before: datetime, not_after: datetime, ca: bool = False) -> Issuer:
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common))
-        .issuer_name(issuer.cert.subject if issuer else _name(common))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common)]), critical=False)
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    signer = issuer.key if issuer else key
-    return Issuer(builder.sign(signer, hashes.SHA256()), key)
-
-
-class Server:
-    """A TLS server on loopback that completes handshakes and hangs up, until closed."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            conn.settimeout(60)  # a client that never finishes its handshake does not hold the others
-            try:
-                with self._context.wrap_socket(conn, server_side=True):
-                    pass
-            except OSError:
-                pass  # a refused handshake is part of what is tested
-            finally:
-                conn.close()
-
-    def close(self) -> None:
-        # shutdown wakes the accept() blocked in the thread (close alone does not, on Linux).
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(timeout=30)
-
-
-def _context(leaf: Issuer, folder: Path, name: str, *, only_old: bool = False, old_too: bool = False) -> ssl.SSLContext:
-    cert_file, key_file = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_file.write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        leaf.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    # OpenSSL 3 only speaks TLS 1.0 and 1.1 at security level 0; Python deprecates setting them.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        if only_old or old_too:
-            context.set_ciphers("DEFAULT:@SECLEVEL=0")
-            context.minimum_version = ssl.TLSVersion.TLSv1
-        if only_old:
-            context.maximum_version = ssl.TLSVersion.TLSv1
-    return context
 
 
 @dataclass(frozen=True)
@@ -136,30 +34,32 @@ class Lab:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     folder = tmp_path_factory.mktemp("tls")
-    ca = _make(
+    ca = issue(
         "arxdeploy test CA",
         issuer=None,
         not_before=NOW - timedelta(days=30),
         not_after=NOW + timedelta(days=3650),
         ca=True,
     )
-    ca_file = folder / "ca.pem"
-    ca_file.write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
+    ca_file, _ = ca.write(folder, "ca")
     day = timedelta(days=1)
-    cases: dict[str, tuple[Issuer, dict[str, Any]]] = {
-        "valid": (_make("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day), {}),
-        "soon": (_make("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 20 * day), {}),
-        "expired": (_make("localhost", issuer=ca, not_before=NOW - 90 * day, not_after=NOW - 2 * day), {}),
-        "three_days": (_make("localhost", issuer=ca, not_before=NOW - 60 * day, not_after=NOW + 3 * day), {}),
-        "wrong_name": (_make("shop.example.com", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day), {}),
-        "self_signed": (_make("localhost", issuer=None, not_before=NOW - day, not_after=NOW + 90 * day), {}),
+    cases: dict[str, tuple[Issued, dict[str, Any]]] = {
+        "valid": (issue("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day), {}),
+        "soon": (issue("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 20 * day), {}),
+        "expired": (issue("localhost", issuer=ca, not_before=NOW - 90 * day, not_after=NOW - 2 * day), {}),
+        "three_days": (issue("localhost", issuer=ca, not_before=NOW - 60 * day, not_after=NOW + 3 * day), {}),
+        "wrong_name": (issue("shop.example.com", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day), {}),
+        "self_signed": (issue("localhost", issuer=None, not_before=NOW - day, not_after=NOW + 90 * day), {}),
         "tls10_only": (
-            _make("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day),
-            {"only_old": True},
+            issue("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day),
+            {"only_tls10": True},
         ),
-        "tls10_too": (_make("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day), {"old_too": True}),
+        "tls10_too": (
+            issue("localhost", issuer=ca, not_before=NOW - day, not_after=NOW + 90 * day),
+            {"tls10_too": True},
+        ),
     }
-    servers = {name: Server(_context(leaf, folder, name, **options)) for name, (leaf, options) in cases.items()}
+    servers = {name: Server(server_context(leaf, folder, name, **options)) for name, (leaf, options) in cases.items()}
     try:
         yield Lab(
             ca_file,

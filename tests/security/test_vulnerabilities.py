@@ -154,3 +154,12 @@ def test_trivy_on_path_is_run_on_the_digest_when_there_is_no_report(tmp_path: Pa
     args = (bin_dir / "args").read_text(encoding="utf-8").split()
     assert args[:4] == ["image", "--quiet", "--format", "json"]
     assert args[-1] == f"registry.example.com/shop/web@{DIGEST}"
+
+
+def test_a_report_made_by_digest_names_no_tag_and_is_taken_for_the_repository(tmp_path: Path) -> None:
+    by_digest = trivy_report([], image=f"registry.example.com/shop/web@{DIGEST}")
+    write(tmp_path, "report.json", by_digest)
+    assert run(tmp_path, {"vulnerabilities": {"reports": ["report.json"]}}, digest=None).status is Status.PASSED
+    other = trivy_report([], image=f"registry.example.com/shop/api@{DIGEST}")
+    write(tmp_path, "report.json", other)
+    assert run(tmp_path, {"vulnerabilities": {"reports": ["report.json"]}}, digest=None).status is Status.FAILED

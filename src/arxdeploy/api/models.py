@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -166,6 +166,26 @@ class RefusalOut(_Out):
     at: str
 
 
+class SecurityFindingOut(_Out):
+    rule: str = Field(description="CVE-2024-1234, tls.expiry, CKV_K8S_20, ...")
+    message: str
+    severity: str = Field(description="unknown, low, medium, high or critical.")
+    file: str | None = None
+    line: int | None = None
+    fixable: bool | None = None
+    allowed: str | None = Field(default=None, description="Allowed by the config: its reason and until when.")
+
+
+class SecurityGateOut(_Out):
+    """What one security gate found before the deployment changed anything."""
+
+    gate: str = Field(description="image_digest, vulnerabilities, secrets, network_policy, tls or compliance.")
+    status: str = Field(description="passed, warning, failed, not_applicable or skipped.")
+    summary: str
+    findings: list[SecurityFindingOut]
+    facts: dict[str, Any]
+
+
 class GateOut(_Out):
     """Where one deployment's gate stands now, with the deployment it guards."""
 
@@ -184,6 +204,9 @@ class GateOut(_Out):
     rejection: DecisionOut | None
     refusals: list[RefusalOut]
     seconds_left: int
+    security: list[SecurityGateOut] = Field(
+        default_factory=list, description="The security gates' results for this deployment, for approvers."
+    )
 
 
 # --- decisions ----------------------------------------------------------------------------

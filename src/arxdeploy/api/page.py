@@ -36,6 +36,8 @@ button.reject { background: var(--bad); border-color: var(--bad); color: #fff; }
 [data-kind="ok"] { color: var(--ok); }
 [data-status="approved"] { color: var(--ok); font-weight: 600; }
 [data-status="rejected"], [data-status="expired"] { color: var(--bad); font-weight: 600; }
+#security li[data-status="failed"] { color: var(--bad); }
+#security li[data-status="warning"] { color: #9a6700; }
 form label { display: block; margin: 0.75rem 0 0.25rem; }
 .signout { margin-top: 2rem; background: none; border: none; color: var(--muted); padding: 0; }
 .signout { text-decoration: underline; }
@@ -81,6 +83,8 @@ HTML = f"""<!doctype html>
   </dl>
   <h2>What changes</h2>
   <ul id="changes"></ul>
+  <h2>Security gates</h2>
+  <ul id="security"></ul>
   <h2>Approved so far</h2>
   <ul id="approved-by"></ul>
   <p id="rejection" data-kind="error" hidden></p>
@@ -171,6 +175,35 @@ SCRIPT = r"""
     }
   }
 
+  // One line per security gate, its findings that block under it; the status drives the colour.
+  function fillSecurity(results) {
+    const list = $("security");
+    list.replaceChildren();
+    if (!results.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "none ran";
+      list.appendChild(li);
+      return;
+    }
+    for (const r of results) {
+      const li = document.createElement("li");
+      li.dataset.status = r.status;
+      li.textContent = r.gate + " " + r.status.replace(/_/g, " ") + ": " + r.summary;
+      const blocking = (r.findings || []).filter((f) => !f.allowed).slice(0, 10);
+      if (r.status !== "passed" && blocking.length) {
+        const sub = document.createElement("ul");
+        for (const f of blocking) {
+          const item = document.createElement("li");
+          item.textContent = f.rule + " (" + f.severity + "): " + f.message;
+          sub.appendChild(item);
+        }
+        li.appendChild(sub);
+      }
+      list.appendChild(li);
+    }
+  }
+
   function stopTimer() {
     if (timer !== null) clearInterval(timer);
     timer = null;
@@ -205,6 +238,7 @@ SCRIPT = r"""
     $("tally").textContent = tallyText(gate);
     $("approvers").textContent = request ? request.approvers.join(", ") : "none";
     fillList("changes", request ? request.changes : [], "nothing listed");
+    fillSecurity(gate.security || []);
     const approved = gate.approvals.map((a) => a.who + " (" + a.at + ")" + (a.reason ? ": " + a.reason : ""));
     fillList("approved-by", approved, "nobody yet");
     if (gate.rejection) {

@@ -20,10 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arxdeploy.api import errors, models, page
 from arxdeploy.api.metrics import Metrics
+from arxdeploy.domain import security_events
 from arxdeploy.domain.approvals import Verdict
 from arxdeploy.domain.events import fold
 from arxdeploy.domain.ids import is_deployment_id
 from arxdeploy.domain.roles import Role
+from arxdeploy.domain.security import GateResult
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
 from arxdeploy.ports import Summary, TokenRecord
 from arxdeploy.redact import Redactor
@@ -92,6 +94,9 @@ def build_api(app: "App") -> FastAPI:
         if not is_deployment_id(deployment_id):
             raise NotFoundError(f"no deployment with id {deployment_id!r}")
         return app.store.get(deployment_id=deployment_id)
+
+    def security_of(deployment_id: str) -> list[GateResult]:
+        return security_events.results(app.store.events(deployment_id=deployment_id))
 
     def deployment_out(summary: Summary) -> dict[str, Any]:
         return deployment_json(summary.deployment, fold(app.store.events(deployment_id=summary.deployment.id)))
@@ -216,7 +221,7 @@ def build_api(app: "App") -> FastAPI:
         """Where one deployment's gate stands: the request, approvals, rejection, refusals, time left."""
         summary = summary_of(deployment_id)
         _, found = app.approvals.gate(deployment_id=summary.deployment.id)
-        return redacted(gate_out(summary, found, app.clock.now()))
+        return redacted(gate_out(summary, found, app.clock.now(), security_of(summary.deployment.id)))
 
     @api.post(
         "/api/v1/approvals/{deployment_id}/approve",
@@ -246,7 +251,7 @@ def build_api(app: "App") -> FastAPI:
             deployment_id=d.id, who=who.email, verdict=verdict, via=VIA, reason=reason, logins=logins, role=who.role
         )
         log.info("%s by %s via the server", verdict.value, who.email, extra={"deployment": d.id})
-        return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.clock.now()))
+        return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.clock.now(), security_of(d.id)))
 
     # --- /api/v1/tokens: admins only -------------------------------------------------------
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from arxdeploy.domain import security_events
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.domain.states import State
 from arxdeploy.domain.units import size_text
@@ -95,6 +96,10 @@ class Printer:
         elif event.type == "approval":
             verb = "approved" if event.data.get("verdict") == "approve" else "rejected"
             self._line(f"[bold yellow]✓[/] {verb} by {event.data.get('who')}")
+        elif event.type == security_events.EVENT:
+            result = security_events.from_data(event.data)
+            style = {"failed": "red", "warning": "yellow", "passed": "green"}.get(result.status.value, "dim")
+            self._line(Text(f"  {security_events.line(result)}", style=style))
 
     def _on_state(self, d: Deployment, state: State) -> None:
         self._state, self._state_since = state, time.monotonic()
@@ -222,9 +227,17 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     if view.failure:
         f = view.failure
         out.print(f"[red]failure:[/]   {f.step}: {f.reason}")
+    gates = security_events.results(events)
+    if gates:
+        out.print("security:")
+        for result in gates:
+            out.print(f"  {security_events.line(result)}", markup=False)
     out.print("events:")
     for e in events:
-        fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
+        if e.type == security_events.EVENT:  # the findings are in --json; one line here
+            fields = security_events.line(security_events.from_data(e.data))
+        else:
+            fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
 
 

@@ -43,6 +43,7 @@ class Notice:
     changes: tuple[str, ...] = ()
     approve_url: str | None = None
     approvers: tuple[str, ...] = ()
+    security: tuple[str, ...] = ()  # one line per security gate that ran, for approvers to see
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -94,6 +95,9 @@ def text(notice: Notice) -> str:
     if notice.changes:
         lines += ["", "What changes:"]
         lines += [f"  - {change}" for change in notice.changes]
+    if notice.security:
+        lines += ["", "Security gates:"]
+        lines += [f"  - {gate}" for gate in notice.security]
     url = notice.approve_url
     if url:
         lines += ["", f"{APPROVE_LABEL}: {url}"]
@@ -109,6 +113,9 @@ def html(notice: Notice) -> str:
     if notice.changes:
         items = "".join(f"<li>{escape(change)}</li>" for change in notice.changes)
         parts.append(f"<p>What changes:</p><ul>{items}</ul>")
+    if notice.security:
+        items = "".join(f"<li>{escape(gate)}</li>" for gate in notice.security)
+        parts.append(f"<p>Security gates:</p><ul>{items}</ul>")
     url = link(notice)
     if url:
         parts.append(f'<p><a href="{escape(url, quote=True)}">{APPROVE_LABEL}</a></p>')

@@ -68,6 +68,9 @@ def payload(notice: Notice) -> dict[str, Any]:
     if notice.changes:
         lines = "\n".join(f"• {_escape(change)}" for change in notice.changes)
         blocks.append(_section(f"*What changes*\n{lines}"))
+    if notice.security:
+        lines = "\n".join(f"• {_escape(gate)}" for gate in notice.security)
+        blocks.append(_section(f"*Security gates*\n{lines}"))
     if notice.approvers:
         blocks.append(_section(f"*Approvers*\n{_escape(', '.join(notice.approvers))}"))
     url = _notice.link(notice)

@@ -136,18 +136,31 @@ def _of_another_image(scan: Scan, image: str | None, digest: str | None) -> str 
         return None
     if scan.image is None:
         return f"the scan report {scan.path} does not say which image it is of: scan {image} with a scanner that does"
-    if _normal(scan.image) != _normal(image):
+    if not _same_image(scan.image, image):
         return f"the scan report {scan.path} is of {scan.image}, not of {image}, which is deployed: scan that image"
     return None
 
 
-def _normal(reference: str) -> str:
-    # docker.io/library/app:1 and app:1 name the same image; a digest suffix is not part of the name.
-    name = reference.split("@", 1)[0]
+def _same_image(scanned: str, deployed: str) -> bool:
+    """Same repository, and the same tag where both name one (a scan by digest names none)."""
+    if _normal(repository(scanned)) != _normal(repository(deployed)):
+        return False
+    tags = _tag(scanned), _tag(deployed)
+    return None in tags or tags[0] == tags[1]
+
+
+def _normal(name: str) -> str:
+    # docker.io/library/app and app name the same repository.
     for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
+
+
+def _tag(reference: str) -> str | None:
+    name = reference.split("@", 1)[0]
+    repo = repository(name)
+    return name[len(repo) + 1 :] if len(name) > len(repo) else None
 
 
 def repository(image: str) -> str:
