@@ -200,3 +200,27 @@ def test_as_the_step_runs_it_the_candidate_is_the_color_the_live_service_does_no
         result = network.check(config=loaded.config, environment="staging", version="1.1", target=target)
         assert result.status is Status.PASSED, result.findings
         assert result.facts["ingress_allowed_by"] == {"arxos-green:8080": ["arxos-ingress"]}
+
+
+def test_a_port_range_opens_the_port_and_another_protocol_does_not(tmp_path: Path) -> None:
+    objs = [o for o in rendered(seed_spec(tmp_path), "ns") if o["kind"] != "NetworkPolicy"]
+
+    def policy(ports: list[dict[str, Any]]) -> dict[str, Any]:
+        spec = {"podSelector": {"matchLabels": {"app": "arxos"}}, "ingress": [{"ports": ports}]}
+        return {"kind": "NetworkPolicy", "metadata": {"name": "range"}, "spec": spec}
+
+    lenient = NetworkSettings(require_default_deny=False)
+    in_range = check_network_policy(
+        target="kubernetes",
+        namespace="ns",
+        objects=[*objs, policy([{"port": 8000, "endPort": 8100}])],
+        settings=lenient,
+    )
+    assert in_range.status is Status.PASSED, in_range.findings
+    udp = check_network_policy(
+        target="kubernetes",
+        namespace="ns",
+        objects=[*objs, policy([{"port": 8080, "protocol": "UDP"}])],
+        settings=lenient,
+    )
+    assert [f.rule for f in udp.findings] == ["network.port-not-allowed"]
