@@ -87,3 +87,65 @@ def test_the_runner_runs_the_cluster_gates_in_order_and_the_digest_reaches_the_t
         assert again["network_policy"].status is Status.PASSED, again["network_policy"].findings
         assert again["network_policy"].facts["default_deny"] == ["default-deny"]
     objects.close()
+
+
+def test_a_deployment_resumed_by_another_process_runs_the_digest_recorded_before_the_approvals(
+    tmp_path: Path,
+) -> None:
+    """The engine's deploy step asks the gates to prepare the target from the record: the process
+    that resumes after the approvals never ran the gates, and still runs the approved digest."""
+    import dataclasses
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
+    from arxdeploy.domain.security import GateResult
+    from arxdeploy.domain.states import State
+    from arxdeploy.engine.gate import Approvals
+    from arxdeploy.targets.kubernetes.spec import EnvSpec, KubeSpec
+    from arxdeploy.testing.backups import MemoryBackups
+    from arxdeploy.testing.clock import ManualClock
+    from arxdeploy.testing.store import MemoryStore
+    from arxdeploy.testing.target import FakeHealth, FakeTarget
+    from tests.drive import deploy
+    from tests.engine.conftest import PLAN, World
+    from tests.security.evidence import config
+
+    digest = "sha256:" + "ab" * 32
+    ran: list[str] = []
+
+    def resolved(*, image: str) -> GateResult:  # the registry's answer, as the gate gives it
+        ran.append(image)
+        facts = {"digest": digest, "image": image, "pinned": {image: f"reg.example.com/demo-api@{digest}"}}
+        return GateResult("image_digest", Status.PASSED, f"{image} is {digest}", facts=facts)
+
+    def gates_of(holder: Any, clock: ManualClock) -> Gates:
+        return Gates(
+            config=config(security={"image_digest": {"enabled": True}}, name="staging"), base_dir=tmp_path,
+            environ={}, clock=clock, image_of=lambda version: f"reg.example.com/demo-api:{version}",
+            extra={"target": holder}, gates=[("image_digest", resolved)],
+        )  # fmt: skip
+
+    def fresh() -> Any:  # a process's Kubernetes target, its spec from the config alone
+        return SimpleNamespace(spec=KubeSpec(service="demo-api", environments={"staging": EnvSpec(replicas=2)},
+                                             image="reg.example.com/demo-api:{version}"))  # fmt: skip
+
+    clock = ManualClock()
+    target = FakeTarget(clock=clock)
+    world = World(clock, target, FakeHealth(target), MemoryStore(), MemoryBackups(clock))
+    policy = ApprovalPolicy(required=True, approvers=("bo@example.com",), timeout=timedelta(minutes=30))
+    plan = dataclasses.replace(PLAN, approval=policy)
+    asking = world.engine(pid=100)
+    asking.security = gates_of(fresh(), clock)
+    d, view = deploy(asking, plan=plan, version="v2", wait=False)
+    assert view.state is State.AWAITING_APPROVAL and ran == ["reg.example.com/demo-api:v2"]
+    Approvals(store=world.store, clock=clock).decide(
+        deployment_id=d.id, who="bo@example.com", verdict=Verdict.APPROVE, via="server"
+    )
+    resuming, holder = world.engine(pid=200), fresh()
+    resuming.security = gates_of(holder, clock)
+    done = resuming.resume(plan=plan, deployment_id=d.id)
+    assert done.state is State.SUCCEEDED
+    assert ran == ["reg.example.com/demo-api:v2"]  # the gates did not run again
+    assert holder.spec.pinned == {"reg.example.com/demo-api:v2": f"reg.example.com/demo-api@{digest}"}
+    assert manifests.image_for(holder.spec, "v2") == f"reg.example.com/demo-api@{digest}"
