@@ -328,10 +328,11 @@ def test_approvals_given_for_a_digest_are_void_once_the_tag_moves(token: Registr
     assert [c for c in target.calls if not c.startswith("inspect")] == []  # nothing changed
 
 
-def test_as_the_step_runs_it_the_cluster_runs_the_resolved_digest_and_a_missing_tag_changes_nothing(
+def test_as_the_step_runs_it_the_cluster_runs_the_recorded_digest_and_a_missing_tag_changes_nothing(
     basic: RegistryServer, cluster: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from arxdeploy.security import digest
+    from arxdeploy.security.digest import pin_recorded
     from arxdeploy.targets.kubernetes.rest import SECRETS, Objects
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
     from tests.fixtures.kube import make_namespace, own_namespace
@@ -361,11 +362,12 @@ def test_as_the_step_runs_it_the_cluster_runs_the_resolved_digest_and_a_missing_
         missing = run("2.1")
         assert missing.status is Status.FAILED
         assert missing.summary == f"{basic.host}/arxos/backend:2.1 does not exist in registry {basic.host}"
-        assert target.spec.pinned == {}
         result = run("2.0")
         assert result.status is Status.PASSED, result
         assert result.facts["digest"] == pushed
         assert result.facts["image"] == f"{basic.host}/arxos/backend:2.0"
+        assert target.spec.pinned == {}  # the gate changes nothing; the deploy step pins from the record
+        pin_recorded(target, [result])
         target.start_color(environment="staging", color=Color.GREEN, version="2.0", replicas=2)
         client = target.connection.client
         from lightkube.resources.apps_v1 import Deployment

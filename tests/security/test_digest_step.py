@@ -43,7 +43,7 @@ def registry() -> Iterator[RegistryServer]:
 
 
 @pytest.mark.skipif(checkov_command() is None, reason="checkov: scripts/install-test-deps.sh")
-def test_the_runner_runs_the_cluster_gates_in_order_and_the_digest_reaches_the_target(
+def test_the_runner_runs_the_cluster_gates_in_order_and_prepares_the_target_with_the_digest(
     registry: RegistryServer, cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     pushed = registry.push("arxos/backend", "3.0", content=b"three")
@@ -77,7 +77,9 @@ def test_the_runner_runs_the_cluster_gates_in_order_and_the_digest_reaches_the_t
         assert results["compliance"].status is Status.PASSED, results["compliance"].findings
         assert results["compliance"].facts["allowed"] == ["CKV_K8S_40"]  # the digest is pinned: CKV_K8S_43 passes
         assert [f.rule for f in results["network_policy"].findings] == ["network.default-deny"]
-        # what the runner pinned is what the target runs
+        # the gates changed nothing; before the deploy step starts the color, the runner pins
+        assert target.spec.pinned == {}
+        gates().prepare(deployment=None, results=list(results.values()))  # type: ignore[arg-type]
         (deployment,) = [o for o in manifests.color_objects(target.spec, "staging", manifests.Color.BLUE, "3.0")
                          if o["kind"] == "Deployment"]  # fmt: skip
         assert manifests.pod_spec_of(deployment)["containers"][0]["image"] == f"{registry.host}/arxos/backend@{pushed}"

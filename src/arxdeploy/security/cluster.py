@@ -39,8 +39,12 @@ def rendered(spec: KubeSpec, environment: str, version: str, *, live: Color | No
     ]
 
 
-def candidate_objects(target: Any, environment: str, version: str) -> tuple[Objects, list[Obj]]:
-    """The target's reader (close it when done) and what deploying ``version`` would apply now."""
+def candidate_objects(
+    target: Any, environment: str, version: str, *, spec: KubeSpec | None = None
+) -> tuple[Objects, list[Obj]]:
+    """The target's reader (close it when done) and what deploying ``version`` would apply now
+    (rendered from ``spec``, by default the target's)."""
     objects = reader(target)
-    live, color = candidate(objects, target.spec, environment)
-    return objects, rendered(target.spec, environment, version, live=live, color=color)
+    spec = spec or target.spec
+    live, color = candidate(objects, spec, environment)
+    return objects, rendered(spec, environment, version, live=live, color=color)

@@ -161,13 +161,26 @@ def _resource(resource: str) -> str:
     return f"{kind} {rest.rpartition('.')[2]}" if rest else resource
 
 
-def check(*, config: Any, environment: str, version: str, target: Any) -> GateResult:
-    """The gate as the security step runs it: checkov on what deploying ``version`` would apply
-    (with the digest the image_digest gate pinned, when it ran first)."""
+def check(
+    *,
+    config: Any,
+    environment: str,
+    version: str,
+    target: Any,
+    image: str | None = None,
+    digest: str | None = None,
+) -> GateResult:
+    """The gate as the security step runs it: checkov on what deploying ``version`` would apply,
+    the image by the ``digest`` the image_digest gate resolved (the runner passes it on), as the
+    deploy step will run it."""
     if config.target.type != "kubernetes":
         return check_compliance(target=config.target.type, objects=[])
-    from arxdeploy.security import cluster
+    from arxdeploy.security import cluster, registry
+    from arxdeploy.targets.kubernetes.spec import pin
 
-    objects, rendered = cluster.candidate_objects(target, environment, version)
+    spec = target.spec
+    if image and digest and "@" not in image:
+        spec = pin(spec, image, registry.parse_image(image).pinned(digest))
+    objects, rendered = cluster.candidate_objects(target, environment, version, spec=spec)
     objects.close()
     return check_compliance(target="kubernetes", objects=rendered, settings=settings_from(config.security.compliance))

@@ -2,9 +2,10 @@
 
 The tag is asked of the registry with the credentials a cluster would pull with (a docker config
 file, or the pull secret's ``.dockerconfigjson``); the result's ``facts["pinned"]`` is
-``<image>@sha256:...``, which the Kubernetes target then runs (``targets.kubernetes.spec.pin``)
-and ``facts["digest"]`` is what approvals bind to (``config.snapshot.bind_image``). A tag that
-does not exist, or credentials the registry refuses, fail here, before anything changes.
+``<image>@sha256:...``, which the Kubernetes target then runs (``pin_recorded`` from the record,
+before the deploy step starts the new color), and ``facts["digest"]`` is what approvers see and
+approve. A tag that does not exist, or credentials the registry refuses, fail here, before
+anything changes.
 """
 
 from __future__ import annotations
@@ -166,17 +167,13 @@ def check(
     environ: Mapping[str, str],
 ) -> GateResult:
     """The gate as the security step runs it: the version's images (the config's, or those the
-    templates name), the credentials the cluster would use, and then the Kubernetes target runs
-    what was resolved (``spec.pin``): what was checked and approved is what runs."""
-    from arxdeploy.targets.kubernetes.spec import pin
-
-    result = resolve_now(
+    templates name) resolved with the credentials the cluster would use. It changes nothing: the
+    engine's deploy step has the target run what it recorded (``pin_recorded``, through the
+    runner's ``prepare``), in this process or in one that resumes after the approvals."""
+    return resolve_now(
         config=config, environment=environment, version=version, image=image, target=target,
         base_dir=base_dir, environ=environ,
     )  # fmt: skip
-    for tagged, pinned in result.facts.get("pinned", {}).items():
-        target.spec = pin(target.spec, tagged, pinned)
-    return result
 
 
 def pin_recorded(target: Any, results: Sequence[GateResult]) -> None:
@@ -209,7 +206,7 @@ def resolve_now(
     base_dir: Path,
     environ: Mapping[str, str],
 ) -> GateResult:
-    """``check`` without its effect on the target: what the tag is now."""
+    """What the version's image tags point at now (``check``; ``bound_content`` asks again with it)."""
     if config.target.type != "kubernetes":
         return GateResult(GATE, Status.NOT_APPLICABLE, f"the {config.target.type} target runs commands, not images")
     from arxdeploy.security import cluster
