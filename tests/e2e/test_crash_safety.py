@@ -103,6 +103,7 @@ def test_no_reading_command_starts_or_changes_anything_after_the_runtime_died(se
         ["validate"],
         ["route", "--event", "push", "--ref", "refs/heads/develop", "--sha", "abc1234"],
         ["schema"],
+        ["security", "check", "--env", "staging", "--version", "v9"],
     ):
         done = service.run(*command)
         assert done.returncode == 0, (command, done.stderr)

@@ -14,7 +14,7 @@ from tests.security.evidence import grype_report, trivy_report, write
 IMAGE = "registry.example.com/shop/web:1.4.0"
 CONFIG = """\
 service: web
-store_url: sqlite:///state.db
+store_url: sqlite:///{folder}/state.db
 target:
   type: kubernetes
   kubernetes:
@@ -37,7 +37,7 @@ ALLOWED = [("CVE-2026-0009", "libxml2", "2.9.14", "high", None)]
 def project(tmp_path: Path, vulns: list, report: str = "scan.json") -> Path:
     write(tmp_path, report, trivy_report(vulns, image=IMAGE))
     config = tmp_path / "deployment_config.yaml"
-    config.write_text(CONFIG.format(report=report), encoding="utf-8")
+    config.write_text(CONFIG.format(report=report, folder=tmp_path), encoding="utf-8")
     return config
 
 
