@@ -422,6 +422,12 @@ class SecurityGates(Protocol):
         result saying why."""
         ...
 
+    def prepare(self, *, deployment: Deployment, results: Sequence[GateResult]) -> None:
+        """Before a deploy starts the new color: make the target run what the gates resolved for
+        it (the image_digest gate's digest), from ``results`` as recorded, so that a process that
+        resumes a deployment it did not check runs what was checked and approved. Idempotent."""
+        ...
+
 
 # --- time and hooks -----------------------------------------------------------------------
 

@@ -10,9 +10,7 @@ needed somewhere, so the list never keeps a reason that no longer holds.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from click.testing import CliRunner
 
 from arxdeploy.cli.main import cli
 from arxdeploy.scaffold import scaffold
+from arxdeploy.security.compliance import REASONS, checkov_command
 from tests.fixtures.kube import SEED_K8S
 
 from .test_manifests import AUTOSCALING_AND_EGRESS
@@ -30,35 +29,17 @@ EXAMPLE = ROOT / "examples" / "arxos" / "arx-infra"
 ENVIRONMENTS = ("staging", "production")
 RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
-# Every check that may fail, and why arxdeploy's objects fail it on purpose.
-SKIPPED = {
-    "CKV_K8S_43": (
-        "Image should use digest: arxdeploy deploys versions, and a version is an image tag "
-        "(image: <registry>/<app>:{version}). Where tags may move, put a digest in the image "
-        "template instead; imagePullPolicy: Always makes every pod start ask the registry."
-    ),
-    "CKV_K8S_40": (
-        "Containers should run as a high UID: the image decides its user, and arxdeploy cannot "
-        "know a UID that owns the image's files. runAsNonRoot (which the namespace's restricted "
-        "Pod Security level enforces) makes the kubelet refuse to start it as root; a template "
-        "may add runAsUser where the image allows it."
-    ),
-    "CKV2_K8S_5": (
-        "No ServiceAccount should read all Secrets: the approval server's tokens are Secrets of the "
-        "record's namespace, found by label, and Kubernetes authorizes `list` per resource, never per "
-        "label, so reading them reads the namespace's Secrets (k8s/server/server.yaml says so; "
-        "store_url: kubernetes://NAMESPACE keeps them in a namespace of their own)."
-    ),
-}
+# Every check that may fail, and why arxdeploy's objects fail it on purpose: the compliance
+# gate's reasons, one list for both.
+SKIPPED = REASONS
 
 
 def checkov() -> str:
     """checkov in its own environment (it pins packaging<24, pytest needs >=24): the test
     extras' installer links it beside python; or on PATH."""
-    beside = Path(sys.executable).parent / "checkov"
-    found = str(beside) if beside.is_file() else shutil.which("checkov")
+    found = checkov_command()
     assert found, "checkov is missing: `make install-test` (scripts/install-test-deps.sh) installs it"
-    return found
+    return str(found)
 
 
 def check(files: list[Path]) -> dict[str, Any]:

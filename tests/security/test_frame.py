@@ -71,7 +71,8 @@ def test_a_gate_gets_only_what_it_names_and_later_gates_get_the_digest(tmp_path:
         raise RuntimeError("the scanner's database is locked")
 
     extra = {"objects": lazy(lambda: made.append("made") or ["Deployment/web"])}
-    frame = gates(tmp_path, extra=extra, gates=[("image_digest", pin), ("after", after), ("broken", broken)])
+    on = {"image_digest": {"enabled": True}}  # the cluster gates are off unless turned on
+    frame = gates(tmp_path, on, extra=extra, gates=[("image_digest", pin), ("after", after), ("broken", broken)])
     results = frame.run(environment="production", version="1.4.0")
     assert [(r.gate, r.status) for r in results] == [
         ("image_digest", Status.PASSED),
@@ -163,11 +164,12 @@ def test_a_failed_gate_fails_the_deploy_with_nothing_changed(world: World, tmp_p
     assert (state.live_color, state.live_version, set(state.colors)) == (Color.BLUE, "v1", {Color.BLUE})
     assert set(world.backups.saved) == saved  # not even a backup
     recorded = security_events.results(world.store.events(deployment_id=d.id))
-    assert [(r.gate, r.status) for r in recorded] == [
+    # the cluster gates (image_digest, secrets, network_policy, compliance) are off unless turned on
+    assert [(r.gate, r.status) for r in recorded if r.status is not Status.SKIPPED] == [
         ("vulnerabilities", Status.FAILED),
         ("tls", Status.NOT_APPLICABLE),
     ]
-    assert recorded[0].findings[0].rule == "CVE-2026-0001"
+    assert next(r for r in recorded if r.gate == "vulnerabilities").findings[0].rule == "CVE-2026-0001"
 
 
 def test_passing_gates_are_recorded_and_the_deploy_goes_on(world: World, tmp_path: Path) -> None:
@@ -179,8 +181,9 @@ def test_passing_gates_are_recorded_and_the_deploy_goes_on(world: World, tmp_pat
     d, view = deploy(engine, plan=PLAN, version="v1")
     assert view.state is State.SUCCEEDED
     assert _steps(view)[:3] == ["validate", "security", "backup"]
-    assert view.steps[1].detail == "2 security gates: 1 passed, 1 not applicable"
-    assert [e.type for e in world.store.events(deployment_id=d.id)].count("security") == 2
+    # the four cluster gates are off unless turned on, and say so
+    assert view.steps[1].detail == "6 security gates: 4 skipped, 1 passed, 1 not applicable"
+    assert [e.type for e in world.store.events(deployment_id=d.id)].count("security") == 6
 
 
 def test_going_back_to_a_version_does_not_wait_on_the_gates(world: World, tmp_path: Path) -> None:

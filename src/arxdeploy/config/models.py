@@ -806,6 +806,78 @@ class TlsGate(_Model):
         return self
 
 
+# the cluster gates: image digest, secrets, network policy, compliance. Off unless turned on: each
+# needs something of the deploying machine or the cluster that a setup made before them lacks
+# (registry credentials, RBAC on Secrets and NetworkPolicies, checkov, a default-deny policy).
+
+CheckovId = Annotated[str, Field(pattern=r"^CKV2?_[A-Z0-9]+_[0-9]+$")]
+
+
+class ImageDigestGate(_Model):
+    enabled: bool = Field(
+        default=False,
+        description="Whether the image tag is resolved to its digest and pinned (needs the registry's "
+        "credentials on the deploying machine).",
+    )
+    docker_config: PathText | None = Field(
+        default=None,
+        description="A docker config file (its `auths`) with the registry's credentials, relative to the config "
+        "file; default: $DOCKER_CONFIG/config.json or ~/.docker/config.json when there.",
+    )
+    pull_secret: str | None = Field(
+        default=None,
+        description="A kubernetes.io/dockerconfigjson Secret of the environment's namespace whose credentials "
+        "are used, as the cluster's kubelet uses them (needs `get` on that Secret).",
+    )
+    insecure_registries: list[str] = Field(
+        default_factory=list,
+        description="Registries (host:port) reached over plain HTTP, like a registry on loopback in a test.",
+    )
+
+
+class SecretsGate(_Model):
+    enabled: bool = Field(
+        default=False, description="Whether the Secrets the pods reference are checked and plaintext looked for."
+    )
+    read_values: bool = Field(
+        default=False,
+        description="Also check that each referenced key exists, which reads the Secrets (needs `get` on them); "
+        "values are never printed, logged or stored. Default: names only, from metadata.",
+    )
+    scan: bool = Field(
+        default=True,
+        description="Look for plaintext secrets in the config, the manifest templates and the rendered objects "
+        "(detect-secrets: `pip install arxdeploy[secrets]`).",
+    )
+
+
+class NetworkPolicyGate(_Model):
+    enabled: bool = Field(default=False, description="Whether the namespace's NetworkPolicies are checked.")
+    require_default_deny: bool = Field(
+        default=True,
+        description="The namespace must have a policy selecting every pod that denies all ingress by default.",
+    )
+    require_egress: bool = Field(
+        default=False,
+        description="The new color's egress must be limited by a policy even where the environment lists no "
+        "egress (with an egress list it always must).",
+    )
+
+
+class ComplianceSkip(_Model):
+    id: CheckovId = Field(description="The checkov check to skip, like CKV_K8S_43.")
+    reason: str = Field(min_length=10, description="Why the rendered objects may fail it; shown with the result.")
+
+
+class ComplianceGate(_Model):
+    enabled: bool = Field(
+        default=False, description="Whether checkov's Kubernetes checks run on the rendered objects (needs checkov)."
+    )
+    skip: list[ComplianceSkip] = Field(
+        default_factory=list, description="Checks allowed to fail, each with the reason why."
+    )
+
+
 class Security(_Model):
     """One sub-section per gate; each gate that does not apply to the target says so itself."""
 
@@ -816,6 +888,18 @@ class Security(_Model):
         default_factory=VulnerabilityGate, description="Image vulnerability scan evidence and the policy on it."
     )
     tls: TlsGate = Field(default_factory=TlsGate, description="TLS certificates of the environments' public URLs.")
+    image_digest: ImageDigestGate = Field(
+        default_factory=ImageDigestGate, description="Resolve the image tag to its digest; run and approve that."
+    )
+    secrets: SecretsGate = Field(
+        default_factory=SecretsGate, description="Referenced Secrets exist; no plaintext secret anywhere."
+    )
+    network_policy: NetworkPolicyGate = Field(
+        default_factory=NetworkPolicyGate, description="Default deny, the app's port allowed, egress limited."
+    )
+    compliance: ComplianceGate = Field(
+        default_factory=ComplianceGate, description="checkov's Kubernetes checks on what will run."
+    )
 
 
 def _names_as_property_names(schema: dict[str, Any]) -> None:

@@ -139,6 +139,9 @@ def deploy(ctx: StepContext) -> str:
     elif d.kind is not Kind.DEPLOY:
         # Back to a version that ran before: as the newest backup that ran it saved it.
         saved = _newest_that_ran(ctx, d.version)
+    if d.kind is Kind.DEPLOY and ctx.security is not None:
+        # What the gates resolved (the image's digest) runs, also where another process checked it.
+        ctx.security.prepare(deployment=d, results=security_events.results(ctx.recorded()))
     ctx.target.start_color(
         environment=d.environment, color=d.new_color, version=d.version, replicas=ctx.plan.replicas, saved=saved
     )

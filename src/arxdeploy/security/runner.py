@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,16 @@ class Gates:
 
     def check(self, *, deployment: Deployment) -> tuple[GateResult, ...]:
         return self.run(environment=deployment.environment, version=deployment.version)
+
+    def prepare(self, *, deployment: Deployment, results: Sequence[GateResult]) -> None:
+        """The target runs the digest the image_digest gate recorded (``digest.pin_recorded``)."""
+        target = self.extra.get("target")
+        if isinstance(target, _Lazy):
+            target = target.make()
+        if target is not None and any(r.gate == "image_digest" for r in results):
+            from arxdeploy.security.digest import pin_recorded
+
+            pin_recorded(target, results)
 
     def run(self, *, environment: str, version: str, digest: str | None = None) -> tuple[GateResult, ...]:
         self.config.environment(environment)  # NotFoundError naming the known ones

@@ -19,7 +19,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,22 @@ def preview_name(service: str) -> str:
 
 
 def image_for(spec: KubeSpec, version: str) -> str:
-    return spec.image.format(version=version) if spec.image else f"{spec.service}:{version}"
+    image = spec.image.format(version=version) if spec.image else f"{spec.service}:{version}"
+    return spec.pinned.get(image, image)
+
+
+def _pinned_images(obj: Manifest, pinned: Mapping[str, str]) -> Manifest:
+    """A Deployment from a template whose containers run the pinned digest of their image, where one was resolved."""
+    pod = pod_spec_of(obj)
+    containers = [c for key in ("initContainers", "containers") for c in pod.get(key) or []]
+    if not pinned or not any(c.get("image") in pinned for c in containers):
+        return obj
+    made = copy.deepcopy(obj)
+    pod = pod_spec_of(made)
+    for key in ("initContainers", "containers"):
+        for container in pod.get(key) or []:
+            container["image"] = pinned.get(container.get("image"), container.get("image"))
+    return made
 
 
 def shared_labels(spec: KubeSpec, environment: str) -> dict[str, str]:
@@ -540,6 +555,7 @@ def color_objects(spec: KubeSpec, environment: str, color: Color, version: str) 
     # Our labels on the objects themselves: inspect finds colors and versions by them.
     ours = labels(spec, environment, color, version)
     mine = [_labelled(m, ours) for m in templated if m.get("kind") in COLOR_KINDS]
+    mine = [_pinned_images(m, spec.pinned) if m.get("kind") == "Deployment" else m for m in mine]
     read = {name for m in mine if m.get("kind") == "Deployment" for name in configmap_refs(m)}
     configmaps = [m for m in templated if m.get("kind") == "ConfigMap" and m["metadata"].get("name") in read]
     return own_config([*configmaps, *mine], shared_labels(spec, environment))

@@ -71,6 +71,9 @@ class KubeSpec:
     progress_deadline: timedelta = timedelta(minutes=5)
     traffic_router: str = SERVICE_ROUTER  # or GATEWAY_ROUTER (then ``gateway`` is set)
     gateway: GatewaySpec | None = None
+    # image as rendered (tag) -> the same image by digest, ``<name>@sha256:...``: resolved by the
+    # image_digest gate before the approval, so what runs is what was checked and approved.
+    pinned: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def routes_by_gateway(self) -> bool:
@@ -160,6 +163,11 @@ def _gateway(section: Any) -> GatewaySpec | None:
         hostnames=tuple(section.hostnames),
         path=section.path,
     )
+
+
+def pin(spec: KubeSpec, image: str, pinned: str) -> KubeSpec:
+    """``spec`` whose pods run ``pinned`` (``<name>@sha256:...``) wherever they would run ``image``."""
+    return replace(spec, pinned={**spec.pinned, image: pinned})
 
 
 def with_templates(spec: KubeSpec, manifests: Path) -> KubeSpec:

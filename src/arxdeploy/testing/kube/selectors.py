@@ -7,38 +7,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from arxdeploy.targets.kubernetes.selectors import LabelSelector, Requirement, from_label_selector_object
 from arxdeploy.testing.kube.errors import bad_request
+
+# The object form is the Kubernetes target's (the network_policy gate matches with it too); the
+# emulator's modules import every selector from here.
+__all__ = [
+    "FieldSelector",
+    "LabelSelector",
+    "Requirement",
+    "from_label_selector_object",
+    "parse_field_selector",
+    "parse_label_selector",
+    "to_string",
+]
 
 _KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
 _VALUE = r"[A-Za-z0-9]?(?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _EQUALITY = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
 _SET = re.compile(rf"^\s*({_KEY})\s+(in|notin)\s*\(([^)]*)\)\s*$")
 _EXISTS = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    operator: str  # in, notin, exists, !exists
-    values: frozenset[str]
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        if self.operator == "in":
-            return present and labels[self.key] in self.values
-        if self.operator == "notin":
-            return not present or labels[self.key] not in self.values
-        if self.operator == "exists":
-            return present
-        return not present
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    requirements: tuple[Requirement, ...] = ()
-
-    def matches(self, labels: Mapping[str, str] | None) -> bool:
-        return all(req.matches(labels or {}) for req in self.requirements)
 
 
 def _split(text: str) -> list[str]:
@@ -72,17 +60,6 @@ def parse_label_selector(text: str | None) -> LabelSelector:
             requirements.append(Requirement(match.group(2), "!exists" if match.group(1) else "exists", frozenset()))
         else:
             raise bad_request(f"unable to parse requirement: invalid label selector {text!r}")
-    return LabelSelector(tuple(requirements))
-
-
-def from_label_selector_object(selector: Mapping[str, Any] | None) -> LabelSelector:
-    """The ``{matchLabels, matchExpressions}`` form used in Deployment and ReplicaSet specs."""
-    selector = selector or {}
-    requirements = [Requirement(k, "in", frozenset({v})) for k, v in (selector.get("matchLabels") or {}).items()]
-    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!exists"}
-    for expression in selector.get("matchExpressions") or []:
-        operator = operators[expression["operator"]]
-        requirements.append(Requirement(expression["key"], operator, frozenset(expression.get("values") or [])))
     return LabelSelector(tuple(requirements))
 
 

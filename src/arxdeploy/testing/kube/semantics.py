@@ -210,6 +210,21 @@ def _defaults(resource: Resource, obj: dict[str, Any]) -> None:
         gateway_schema.route_defaults(obj)
     if resource.plural == "gateways":
         gateway_schema.gateway_defaults(obj)
+    if resource.plural == "networkpolicies" and isinstance(spec, dict):
+        _network_policy_defaults(spec)
+
+
+def _network_policy_defaults(spec: dict[str, Any]) -> None:
+    """pkg/apis/networking/v1/defaults.go: without policyTypes a policy is about Ingress, and
+    Egress too when it has egress rules (SetDefaults_NetworkPolicy); a port's protocol is TCP
+    (SetDefaults_NetworkPolicyPort)."""
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in (rule.get("ports") or []) if isinstance(rule, dict) else []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
 
 
 def _hpa_defaults(spec: dict[str, Any]) -> None:
