@@ -9,7 +9,7 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Lease
 from arxdeploy.engine.watch import Watcher
-from arxdeploy.ports import Backups, Clock, HealthProbe, Target
+from arxdeploy.ports import Backups, Clock, HealthProbe, Metrics, Target
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class StepContext:
     lease: Lease | None = None
     undoing: bool = False
     recorded: Callable[[], Sequence[Event]] = tuple  # the deployment's log so far
+    metrics: Metrics | None = None  # metric analysis (None: nothing can be measured)
 
     @property
     def watcher(self) -> Watcher:

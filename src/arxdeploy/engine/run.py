@@ -37,7 +37,18 @@ from arxdeploy.errors import (
     StepFailed,
     UsageError,
 )
-from arxdeploy.ports import Backups, Clock, ColorState, EnvironmentState, HealthProbe, Hook, LiveRelease, Store, Target
+from arxdeploy.ports import (
+    Backups,
+    Clock,
+    ColorState,
+    EnvironmentState,
+    HealthProbe,
+    Hook,
+    LiveRelease,
+    Metrics,
+    Store,
+    Target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +78,7 @@ class Engine:
     # The digest of the config and the files it names as they are now (re-read): approvals are
     # void if it changed while they were given. None: the plan's digest is taken as current.
     content_now: Callable[[], str] | None = None
+    metrics: Metrics | None = None  # where metric analysis reads its figures
 
     # --- requests -------------------------------------------------------------------------
 
@@ -301,6 +313,7 @@ class Engine:
             progress=progress,
             lease=lease,
             undoing=undoing,
+            metrics=self.metrics,
         )
         try:
             return Outcome.OK, {"detail": STEPS[step](ctx)}
