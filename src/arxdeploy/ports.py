@@ -434,7 +434,9 @@ class MetricReader(Protocol):
 class Metrics(Protocol):
     """Where analysis reads its figures, sends synthetic load, and compares samples."""
 
-    def reader(self, *, environment: str) -> MetricReader: ...
+    def reader(self, *, environment: str, metrics: Sequence[MetricCheck]) -> MetricReader:
+        """A reader for one analysis of ``metrics`` in ``environment``; close it when done."""
+        ...
 
     def load(self, *, environment: str, color: Color, url: str, load: SyntheticLoad) -> Callable[[], int]:
         """Start sending ``load`` to ``color`` through ``url`` (requests marked

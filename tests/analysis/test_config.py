@@ -13,12 +13,13 @@ from tests.config.conftest import SEED_TEXT, Write, error_for
 
 ANALYSIS = """
 analysis:
+  prometheus: {url: "http://127.0.0.1:9090"}
   metrics:
     errors: {provider: router, measure: error_rate, max: 0.01, max_ratio: 1.1, allowance: 0.005}
     p99: {provider: router, measure: p99, max: 0.3, max_ratio: 1.2}
     p99-prom:
       provider: prometheus
-      query: histogram_quantile(0.99, sum by (le) (rate(latency_bucket{{color="{color}"}}[{interval}])))
+      query: histogram_quantile(0.99, sum by (le) (rate(latency_bucket{color="{color}"}[{interval}])))
       max: 0.3
       judge: {confidence: 0.9, effect: 0.2}
   verify: {metrics: [errors, p99], interval: 10s, count: 4, inconclusive: pause, load: {rate: 5, paths: [/, /api]}}
@@ -100,6 +101,14 @@ def test_mistakes_name_their_line_key_and_fix(
     assert message in problem.message
     if hint:
         assert problem.hint is not None and hint in problem.hint
+
+
+def test_a_prometheus_metric_needs_the_server(write: Write) -> None:
+    text = SEED_TEXT + ANALYSIS.replace('  prometheus: {url: "http://127.0.0.1:9090"}\n', "")
+    (problem,) = error_for(write, text).problems
+    assert problem.key == "analysis.metrics.p99-prom.provider"
+    assert problem.line == _line_of(text, "provider: prometheus")
+    assert problem.hint == "add analysis.prometheus.url, like http://127.0.0.1:9090"
 
 
 def test_a_key_of_another_provider_says_so(write: Write) -> None:

@@ -716,7 +716,18 @@ class AnalysisPhases(_Model):
     )
 
 
+class PrometheusServer(_Model):
+    url: HttpUrlText = Field(description="Base URL of the Prometheus server (its HTTP API is under /api/v1).")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with each query, like Authorization (use ${VAR})."
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="How long one query may take.")
+
+
 class Analysis(AnalysisPhases):
+    prometheus: PrometheusServer | None = Field(
+        default=None, description="The Prometheus server that metrics of provider prometheus query."
+    )
     metrics: dict[MetricName, AnalysisMetric] = Field(
         default_factory=dict,
         description="The metrics analysis can judge, by name.",
@@ -882,6 +893,13 @@ class Config(_Model):
                         errors.append(
                             _problem(loc, "unknown_metric", "is not a metric of analysis.metrics", name, hint=hint)
                         )
+        for name, metric in self.analysis.metrics.items():
+            if metric.provider == "prometheus" and self.analysis.prometheus is None:
+                message = "needs analysis.prometheus: the server to query"
+                hint = "add analysis.prometheus.url, like http://127.0.0.1:9090"
+                errors.append(
+                    _problem(("analysis", "metrics", name, "provider"), "no_server", message, None, hint=hint)
+                )
         _problems("Config", errors)
         return self
 

@@ -90,7 +90,7 @@ class _Analysis:
         )
         tallies = [Tally(m) for m in s.metrics]
         stop_load = self._start_load()
-        reader = self.metrics.reader(environment=self.ctx.deployment.environment)
+        reader = self.metrics.reader(environment=self.ctx.deployment.environment, metrics=s.metrics)
         try:
             reader.window()
             tick = self.ctx.clock.now()
