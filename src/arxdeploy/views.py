@@ -52,7 +52,13 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
         data["failure"] = {"step": f.step, "reason": f.reason, "check": f.check, "answer": f.answer}
     if events is not None:
         data["events"] = [e.to_json() for e in events]
+        data["analysis"] = analysis_json(events)
     return data
+
+
+def analysis_json(events: list[Event]) -> list[dict[str, Any]]:
+    """Metric analysis as recorded: each window's readings (both colors' figures) and each verdict."""
+    return [{"at": e.at.isoformat(), **e.data} for e in events if e.type == "analysis"]
 
 
 # --- approval gates ---------------------------------------------------------------------------

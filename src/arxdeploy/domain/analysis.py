@@ -112,12 +112,18 @@ class Tally:
     metric: MetricCheck
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
     errors_in_a_row: int = 0
+    last_failure: str = ""  # the reason of its last failed measurement, with both figures
+    last_error: str = ""
     candidate: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
 
     def add(self, reading: Reading) -> None:
         self.counts[reading.outcome] += 1
         self.errors_in_a_row = self.errors_in_a_row + 1 if reading.outcome is Outcome.ERROR else 0
+        if reading.outcome is Outcome.FAIL:
+            self.last_failure = reading.reason
+        if reading.outcome is Outcome.ERROR:
+            self.last_error = reading.reason
         if reading.outcome in (Outcome.PASS, Outcome.FAIL):
             assert reading.candidate is not None
             self.candidate.append(reading.candidate)
@@ -138,13 +144,15 @@ def early(run: AnalysisRun, tallies: Sequence[Tally]) -> Verdict | None:
         failed = tally.counts[Outcome.FAIL]
         if failed > run.failure_limit:
             return Verdict(
-                Outcome.FAIL, f"{name} failed {failed} of its measurements (failure_limit {run.failure_limit})"
+                Outcome.FAIL,
+                f"{name} failed {failed} measurement{'s' if failed != 1 else ''} (failure_limit "
+                f"{run.failure_limit}); last: {tally.last_failure}",
             )
         if tally.errors_in_a_row > run.consecutive_error_limit:
             return Verdict(
                 Outcome.FAIL,
                 f"{name} could not be read {tally.errors_in_a_row} times in a row (consecutive_error_limit "
-                f"{run.consecutive_error_limit}): a metrics outage is never a pass",
+                f"{run.consecutive_error_limit}): a metrics outage is never a pass; last: {tally.last_error}",
             )
     return None
 
@@ -158,7 +166,8 @@ def final(run: AnalysisRun, tallies: Sequence[Tally], judged: dict[str, Reading]
         if tally.errors_in_a_row:
             return Verdict(
                 Outcome.FAIL,
-                f"{tally.metric.name} could not be read at the end of the analysis: a metrics outage is never a pass",
+                f"{tally.metric.name} could not be read at the end of the analysis: a metrics outage is never a pass; "
+                f"last: {tally.last_error}",
             )
     for reading in (judged or {}).values():
         if reading.outcome is Outcome.FAIL:
