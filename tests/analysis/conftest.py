@@ -16,6 +16,7 @@ from arxdeploy.testing.objectstores import MissingTool
 from arxdeploy.testing.prometheus import PrometheusServer, prometheus
 from tests.config.conftest import write  # noqa: F401 (the config tests' fixture: a config file in tmp_path)
 from tests.e2e.conftest import Service, service  # noqa: F401 (real commands, replicas and router)
+from tests.engine.conftest import world  # noqa: F401 (the engine against fakes)
 from tests.support import wait_until
 
 
