@@ -16,6 +16,7 @@ import shutil
 import sys
 import traceback
 
+import analysis
 import approvals
 import backup
 import cli_time
@@ -27,7 +28,7 @@ import router
 import switch_load
 from common import log, machine_info, options_parser, results_dir, run_one
 
-MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record)
+MODULES = (router, switch_load, rollback_time, cli_time, engine_overhead, k8s, approvals, backup, record, analysis)
 BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}
 

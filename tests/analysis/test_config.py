@@ -16,7 +16,7 @@ analysis:
   prometheus: {url: "http://127.0.0.1:9090"}
   metrics:
     errors: {provider: router, measure: error_rate, max: 0.01, max_ratio: 1.1, allowance: 0.005}
-    p99: {provider: router, measure: p99, max: 0.3, max_ratio: 1.2}
+    p99: {provider: router, measure: p99, max: 0.3, max_ratio: 1.2, failure_limit: 1}
     p99-prom:
       provider: prometheus
       query: histogram_quantile(0.99, sum by (le) (rate(latency_bucket{color="{color}"}[{interval}])))
@@ -35,7 +35,7 @@ def test_phases_resolve_into_the_plan_with_their_metrics(write: Write) -> None:
             MetricCheck(
                 name="errors", provider="router", measure="error_rate", max=0.01, max_ratio=1.1, allowance=0.005
             ),
-            MetricCheck(name="p99", provider="router", measure="p99", max=0.3, max_ratio=1.2),
+            MetricCheck(name="p99", provider="router", measure="p99", max=0.3, max_ratio=1.2, failure_limit=1),
         ),
         interval=timedelta(seconds=10),
         count=4,

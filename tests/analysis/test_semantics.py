@@ -119,6 +119,21 @@ def test_the_failure_limit_tolerates_that_many_bad_windows(world: World) -> None
     assert verdict["verdict"] == "pass"
 
 
+@pytest.mark.parametrize(
+    ("green", "state"),
+    [([0.05, 0.001, 0.001], State.SUCCEEDED), ([0.05, 0.001, 0.05], State.FAILED)],
+    ids=["one-bad-window", "two-bad-windows"],
+)
+def test_a_metric_may_have_its_own_failure_limit(world: World, green: list[float], state: State) -> None:
+    noisy = replace(ERRORS, failure_limit=1)  # tolerates one bad window; the phase's limit is 0
+    metrics = ScriptedMetrics({("errors", Color.GREEN): green, ("errors", Color.BLUE): [0.001]})
+    found, events = run_with(world, metrics, verify=AnalysisRun(metrics=(noisy,), interval=timedelta(seconds=10)))
+    assert found is state
+    (verdict,) = [a for a in analysed(events) if "verdict" in a]
+    if state is State.FAILED:
+        assert str(verdict["reason"]).startswith("errors failed 2 measurements (failure_limit 1)")
+
+
 def test_relative_bound_is_the_baseline_times_the_ratio_plus_the_allowance(world: World) -> None:
     # max 1% passes both; 1.1 x 0.002 + 0.005 = 0.0072 is what green may reach.
     metrics = ScriptedMetrics({("errors", Color.GREEN): [0.008], ("errors", Color.BLUE): [0.002]})

@@ -635,6 +635,13 @@ class AnalysisMetric(_Model):
     allowance: float = Field(
         default=0.0, ge=0, description="Added to max_ratio × baseline: what a near-zero baseline still allows."
     )
+    failure_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_COUNT,
+        description="Failed measurements of this metric tolerated, instead of the phase's failure_limit "
+        "(a noisy quantile may take 1 while error rate takes 0).",
+    )
     judge: Judge | None = Field(
         default=None,
         description="Also compare the two colors' figures over all intervals with a Mann-Whitney U test "
@@ -999,6 +1006,7 @@ def _metric_check(name: str, metric: AnalysisMetric) -> MetricCheck:
         allowance=metric.allowance,
         judge_confidence=metric.judge.confidence if metric.judge else None,
         judge_effect=metric.judge.effect if metric.judge else 0.1,
+        failure_limit=metric.failure_limit,
     )
 
 

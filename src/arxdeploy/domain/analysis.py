@@ -4,7 +4,8 @@ Pure: figures in, outcomes out. A measurement is ``pass``, ``fail``, ``inconclus
 figure, too few requests, no baseline figure for a relative condition) or ``error`` (the
 provider could not answer: never a value). The run's rules, in the order they apply:
 
-1. more failed measurements of a metric than ``failure_limit``: failed, at once;
+1. more failed measurements of a metric than ``failure_limit`` (the metric's own, else the
+   phase's): failed, at once;
 2. more provider errors in a row than ``consecutive_error_limit``: failed, at once;
 3. at the end, a metric whose last measurement was an error: failed (an outage is never a pass);
 4. at the end, a metric with more inconclusive measurements than conclusive ones: inconclusive
@@ -142,11 +143,12 @@ def early(run: AnalysisRun, tallies: Sequence[Tally]) -> Verdict | None:
     for tally in tallies:
         name = tally.metric.name
         failed = tally.counts[Outcome.FAIL]
-        if failed > run.failure_limit:
+        limit = tally.metric.failure_limit if tally.metric.failure_limit is not None else run.failure_limit
+        if failed > limit:
             return Verdict(
                 Outcome.FAIL,
                 f"{name} failed {failed} measurement{'s' if failed != 1 else ''} (failure_limit "
-                f"{run.failure_limit}); last: {tally.last_failure}",
+                f"{limit}); last: {tally.last_failure}",
             )
         if tally.errors_in_a_row > run.consecutive_error_limit:
             return Verdict(

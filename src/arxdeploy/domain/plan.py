@@ -44,6 +44,7 @@ class MetricCheck:
     allowance: float = 0.0
     judge_confidence: float | None = None
     judge_effect: float = 0.1
+    failure_limit: int | None = None  # this metric's own, instead of the phase's
 
     @property
     def relative(self) -> bool:
