@@ -17,6 +17,7 @@ from arxdeploy.domain.states import Color, State
 from arxdeploy.errors import MetricsError
 from arxdeploy.ports import Measurement, MetricReader, MetricScope
 from tests.drive import deploy
+from tests.drive import rollback as rollback_to
 from tests.engine.conftest import PLAN, World
 
 ERRORS = MetricCheck(name="errors", provider="router", measure="error_rate", max=0.01, max_ratio=1.1, allowance=0.005)
@@ -207,6 +208,19 @@ def test_monitor_takes_the_old_colors_figures_from_before_the_switch(world: Worl
     (reading,) = monitor[0]["readings"]  # type: ignore[misc]
     assert (reading["outcome"], reading["candidate"], reading["baseline"]) == ("fail", 0.009, 0.001)
     assert all(color is Color.GREEN for _, color, _ in metrics.asked[2:])  # blue is not read after the switch
+
+
+def test_a_rollback_is_never_held_up_by_analysis(world: World) -> None:
+    # Every figure is bad: a deploy would fail. The rollback back to v1 runs without analysis.
+    metrics = ScriptedMetrics({("errors", Color.GREEN): [0.5], ("errors", Color.BLUE): [0.5]})
+    engine = world.engine()
+    engine.metrics = metrics
+    deploy(engine, plan=PLAN, version="v1")
+    deploy(engine, plan=PLAN, version="v2")
+    plan = replace(PLAN, analysis=AnalysisPlan(verify=verify_run(count=1), monitor=verify_run(count=1)))
+    _, view = rollback_to(engine, plan=plan)
+    assert view.state is State.SUCCEEDED
+    assert metrics.asked == []
 
 
 def test_synthetic_load_runs_during_the_analysis_only(world: World) -> None:

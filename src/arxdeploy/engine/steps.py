@@ -129,6 +129,8 @@ def verify(ctx: StepContext) -> str:
         f"{d.new_color.value} ({ready.size} replica{'s' if ready.size != 1 else ''}) passed every check "
         f"{ctx.plan.checks.success_threshold} times in a row ({ready.rounds} rounds)"
     )
+    if d.kind is not Kind.DEPLOY:
+        return checked  # the way back (rollback, restore, reconcile) is never held up by analysis
     # On preview traffic, against the live color (None on a first deployment: absolute bounds only).
     judged = analysis.run(ctx, phase="verify", metrics=None, candidate=d.new_color, baseline=d.old_color)
     return checked if judged == analysis.NOT_CONFIGURED else f"{checked}; {judged}"
@@ -156,8 +158,12 @@ def monitor(ctx: StepContext) -> str:
         if interval > timedelta(0):
             rounds += _watch_live(ctx, interval, "monitoring")
 
-    # After the switch: the old color's figures from before it are the baseline.
-    judged = analysis.run(ctx, phase="monitor", metrics=None, candidate=d.new_color, baseline=d.old_color, wait=watch)
+    judged = analysis.NOT_CONFIGURED
+    if d.kind is Kind.DEPLOY:  # as in verify: the way back is not held up by analysis
+        # After the switch: the old color's figures from before it are the baseline.
+        judged = analysis.run(
+            ctx, phase="monitor", metrics=None, candidate=d.new_color, baseline=d.old_color, wait=watch
+        )
     left = end - ctx.clock.now()
     if left > timedelta(0):
         rounds += _watch_live(ctx, left, "monitoring")
