@@ -45,13 +45,16 @@ def scrape_runtime(server: PrometheusServer, svc: Service) -> None:
 
 @dataclass
 class Users:
-    """Real requests to the front door, as users send them (no synthetic mark), one at a time."""
+    """Real requests to the front door, as users send them (no synthetic mark): ``clients``
+    users, each one request at a time."""
 
     url: str
     path: str = "/"
+    clients: int = 3
     answers: dict[int, int] = field(default_factory=dict)  # status -> count
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         def send() -> None:
@@ -61,15 +64,17 @@ class Users:
                         status = client.get(self.path).status_code
                     except httpx.HTTPError:
                         status = 0
-                    self.answers[status] = self.answers.get(status, 0) + 1
+                    with self._lock:
+                        self.answers[status] = self.answers.get(status, 0) + 1
 
-        self._thread = threading.Thread(target=send, daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=send, daemon=True) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        for thread in self._threads:
+            thread.join(timeout=15)
 
 
 @pytest.fixture
