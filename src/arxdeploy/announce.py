@@ -112,6 +112,13 @@ def _kind(event: Event) -> tuple[str | None, str]:
         return "approval_approved", f"approved by {data.get('who')}"
     if event.type == "state":
         return STATE_NOTICES.get(State(data["state"])), ""
+    if event.type == "canary_step" and data.get("kind") == "weight" and data.get("phase") == "ended":
+        return "canary_weight", f"{data.get('weight')}% of new requests (step {data.get('index')}/{data.get('of')})"
+    if event.type == "paused":
+        return "canary_paused", f"{data.get('reason')}: waiting for `arxdeploy promote` or `arxdeploy abort`"
+    if event.type in ("promoted", "aborted"):
+        why = f": {data.get('reason')}" if data.get("reason") else ""
+        return f"canary_{event.type}", f"{event.type} by {data.get('who')} (via {data.get('via')}){why}"
     return None, ""
 
 

@@ -75,6 +75,9 @@ class EnvironmentState:
     colors: dict[Color, ColorState] = field(default_factory=dict)
     live_url: str | None = None  # the front door (router / Service)
     preview_url: str | None = None  # reaches the candidate color before the switch
+    # Each color's percent of new requests now (a canary's split); a color that takes none is left
+    # out, and so is everything where the target does not report it.
+    weights: dict[Color, int] = field(default_factory=dict)
 
     @property
     def live_version(self) -> str | None:
@@ -153,6 +156,20 @@ class Target(Protocol):
         ``TargetError`` when ``color`` has no running replica (it would drop every request).
         Switching to the live color again is a no-op. ``None``: nothing is live afterwards,
         and every color keeps running.
+        """
+        ...
+
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        """Send ``weight`` percent (0 to 100) of new requests to ``color`` and the rest to the live color.
+
+        ``color`` must run and must not be live. The change is atomic, like a switch: each request
+        sees the weights before it or after it; requests in flight finish where they are. Weight 0
+        ends the split; ``switch`` ends it too (everything to the color switched to), and stopping
+        the weighted color first takes its weight away. ``inspect`` reports the split
+        (``EnvironmentState.weights``). Idempotent: it sets the weight, whatever it was before.
+
+        ``TargetError`` if the color does not run, is live, or nothing is live; ``UsageError``
+        for a weight outside 0 to 100, or where the target cannot split traffic.
         """
         ...
 

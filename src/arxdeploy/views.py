@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arxdeploy.domain import approvals
 from arxdeploy.domain.approvals import Decision, Gate, GateStatus
 from arxdeploy.domain.events import Deployment, Event, View
 from arxdeploy.ports import Summary, TokenRecord
+
+if TYPE_CHECKING:
+    from arxdeploy.engine.pause import Answer
 
 
 def deployment_json(d: Deployment, view: View, events: list[Event] | None = None) -> dict[str, Any]:
@@ -34,6 +37,7 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
         "traffic_on": view.traffic_on.value if view.traffic_on else None,
         "restores_database": view.restores_database or d.route.restore_database,
         "database_restored_from": view.database_restored_from,
+        "canary": canary_out(view),
         "failure": None,
         "steps": [
             {
@@ -59,6 +63,27 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
 def analysis_json(events: list[Event]) -> list[dict[str, Any]]:
     """Metric analysis as recorded: each window's readings (both colors' figures) and each verdict."""
     return [{"at": e.at.isoformat(), **e.data} for e in events if e.type == "analysis"]
+
+
+def canary_out(view: View) -> dict[str, Any] | None:
+    """Where a canary is: the new color's share as last recorded, its step, why it waits (if it does)."""
+    if not view.canary:
+        return None
+    return {"weight": view.canary_weight or 0, "step": view.canary_step, "paused": view.paused}
+
+
+def answer_out(deployment_id: str, answer: Answer, state: str) -> dict[str, Any]:
+    """A promote or an abort, as recorded: for --json and the API."""
+    return {
+        "deployment_id": deployment_id,
+        "action": answer.action.value,
+        "who": answer.who,
+        "via": answer.via,
+        "reason": answer.reason,
+        "at": answer.at.isoformat(),
+        "state": state,
+        "line": answer.line(),
+    }
 
 
 # --- approval gates ---------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from arxdeploy.analysis import judge
-from arxdeploy.domain.events import Event
+from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import AnalysisPlan, AnalysisRun, MetricCheck, SyntheticLoad
 from arxdeploy.domain.states import Color, State
+from arxdeploy.engine.pause import Action, Answers
 from arxdeploy.errors import MetricsError
 from arxdeploy.ports import Measurement, MetricReader, MetricScope
 from tests.drive import deploy
@@ -147,22 +148,35 @@ def test_relative_bound_is_the_baseline_times_the_ratio_plus_the_allowance(world
 
 
 @pytest.mark.parametrize(
-    ("policy", "state", "said"),
+    ("policy", "answer", "state", "said"),
     [
-        ("fail", State.FAILED, "verify analysis of green inconclusive (inconclusive: fail): too little data: errors"),
-        ("pass", State.SUCCEEDED, "verify analysis of green inconclusive, passed as configured"),
-        # Waiting for a person is the canary's pause; until it lands the pause refuses (a fail).
-        ("pause", State.FAILED, "waiting for a person is not available yet"),
+        ("fail", None, State.FAILED, "green inconclusive (inconclusive: fail): too little data: errors"),
+        ("pass", None, State.SUCCEEDED, "verify analysis of green inconclusive, passed as configured"),
+        ("pause", Action.PROMOTE, State.SUCCEEDED, "promoted by rui@example.com (via server)"),
+        ("pause", Action.ABORT, State.FAILED, "aborted by rui@example.com (via server): no traffic to judge by"),
     ],
-)
+    ids=["fail", "pass", "pause-promoted", "pause-aborted"],
+)  # fmt: skip
 def test_no_traffic_is_inconclusive_and_leads_where_configured(
-    world: World, policy: str, state: State, said: str
+    world: World, policy: str, answer: Action | None, state: State, said: str
 ) -> None:
+    if answer is not None:
+        # A person answers once the deployment pauses, through the same rules as the CLI and the server.
+        answers = Answers(store=world.store, clock=world.clock)
+        reason = "no traffic to judge by" if answer is Action.ABORT else ""
+
+        def hook(d: Deployment, event: Event) -> None:
+            if event.type == "paused":
+                assert "verify analysis of green inconclusive" in str(event.data["reason"])
+                answers.answer(deployment_id=d.id, action=answer, who="rui@example.com", via="server", reason=reason)
+
+        world.hooks.append(hook)
     metrics = ScriptedMetrics({("errors", Color.GREEN): [None], ("errors", Color.BLUE): [0.0]})
     found, events = run_with(world, metrics, verify=verify_run(count=2, inconclusive=policy))
     assert found is state
     (verdict,) = [a for a in analysed(events) if "verdict" in a]
     assert verdict["verdict"] == "inconclusive" and verdict["then"] == policy
+    assert any(e.type == "paused" for e in events) is (policy == "pause")
     step = next(e for e in events if e.type == "step" and e.data["step"] == "verify")
     assert said in str(step.data.get("detail") or step.data.get("reason"))
 

@@ -14,6 +14,7 @@ PLAIN = Route()
 GATED = Route(needs_approval=True)
 NO_MONITOR = Route(monitor=False)
 WITH_DATA = Route(monitor=False, restore_database=True)  # a restore --with-database, or a rollback asked to
+CANARY = Route(canary=True)
 
 TABLE = [
     # happy path
@@ -56,6 +57,14 @@ TABLE = [
     (S.MONITORING, O.FAILED, PLAIN, S.ROLLING_BACK),
     (S.MONITORING, O.INTERRUPTED, PLAIN, S.ROLLING_BACK),
     (S.FINALIZING, O.FAILED, PLAIN, S.ROLLING_BACK),
+    # a canary: its steps between the checks and the switch; traffic is shared, so failures send it back
+    (S.VERIFYING, O.OK, CANARY, S.PROGRESSING),
+    (S.PROGRESSING, O.OK, CANARY, S.SWITCHING),
+    (S.SWITCHING, O.OK, CANARY, S.MONITORING),
+    (S.VERIFYING, O.FAILED, CANARY, S.CLEANING_UP),
+    (S.PROGRESSING, O.FAILED, CANARY, S.ROLLING_BACK),
+    (S.PROGRESSING, O.INTERRUPTED, CANARY, S.ROLLING_BACK),
+    (S.PROGRESSING, O.REJECTED, CANARY, S.ROLLING_BACK),
     # undo steps: an interrupted one runs again, a failed one ends the deployment
     (S.CLEANING_UP, O.INTERRUPTED, PLAIN, S.CLEANING_UP),
     (S.CLEANING_UP, O.FAILED, PLAIN, S.FAILED),
@@ -81,7 +90,13 @@ def test_every_running_state_has_a_step() -> None:
 
 
 @given(
-    route=st.builds(Route, needs_approval=st.booleans(), monitor=st.booleans(), restore_database=st.booleans()),
+    route=st.builds(
+        Route,
+        needs_approval=st.booleans(),
+        monitor=st.booleans(),
+        restore_database=st.booleans(),
+        canary=st.booleans(),
+    ),
     outcomes=st.lists(st.sampled_from(list(Outcome)), max_size=40),
 )
 def test_any_sequence_then_progress_ends_terminal(route: Route, outcomes: list[Outcome]) -> None:
@@ -103,6 +118,23 @@ def test_traffic_never_abandoned_after_switch(outcomes: list[Outcome]) -> None:
         seen.append(state)
     if State.SWITCHING in seen and state is State.FAILED:
         assert State.ROLLING_BACK in seen[seen.index(State.SWITCHING) :]
+
+
+@given(outcomes=st.lists(st.sampled_from(list(Outcome)), max_size=40))
+def test_a_canary_never_ends_failed_once_it_shared_traffic_without_rolling_back(outcomes: list[Outcome]) -> None:
+    """From the canary's first step on, no path reaches `failed` without passing through rolling_back."""
+    state, seen = State.REQUESTED, [State.REQUESTED]
+    for outcome in outcomes:
+        state = next_state(state, outcome, CANARY)
+        seen.append(state)
+    if State.PROGRESSING in seen and state is State.FAILED:
+        assert State.ROLLING_BACK in seen[seen.index(State.PROGRESSING) :]
+
+
+def test_only_a_deploy_is_ever_a_canary() -> None:
+    for kind in Kind:
+        assert route_for(kind, canary=True).canary is (kind is Kind.DEPLOY), kind
+    assert next_state(State.VERIFYING, Outcome.OK, PLAIN) is State.SWITCHING  # blue-green never progresses
 
 
 def test_only_a_restore_or_a_rollback_ever_restores_the_database() -> None:

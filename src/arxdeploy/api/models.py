@@ -55,6 +55,12 @@ class FailureOut(_Out):
     answer: str | None
 
 
+class CanaryOut(_Out):
+    weight: int = Field(description="The new version's percent of new requests, as last recorded.")
+    step: str | None = Field(description='Where the canary is, e.g. "3/6 pause (weight 10%)"; null before its steps.')
+    paused: str | None = Field(description="Why it waits for a person (promote or abort), while it does.")
+
+
 class DeploymentOut(_Out):
     """One deployment, as ``arxdeploy show --json`` prints it."""
 
@@ -79,6 +85,7 @@ class DeploymentOut(_Out):
     traffic_on: str | None
     restores_database: bool = Field(description="A restore or rollback that puts the database back too.")
     database_restored_from: str | None = Field(description="The backup whose database dump it restored, once it did.")
+    canary: CanaryOut | None = Field(default=None, description="A canary deploy: where it is; null otherwise.")
     failure: FailureOut | None
     steps: list[StepOut]
 
@@ -239,3 +246,19 @@ class TokenBody(BaseModel):
     expires_in: Duration | None = Field(
         default=None, description="How long it is valid, e.g. 90d (at most 366d); null: until revoked."
     )
+
+
+# --- promote and abort --------------------------------------------------------------------
+
+
+class AnswerOut(_Out):
+    """A person's promote or abort of a canary (or of a deployment paused for them), as recorded."""
+
+    deployment_id: str
+    action: str = Field(description="promote or abort.")
+    who: str
+    via: str = Field(description="How they were identified: server (a token).")
+    reason: str
+    at: str
+    state: str = Field(description="The deployment's state when it was recorded.")
+    line: str = Field(description="The answer for people.")

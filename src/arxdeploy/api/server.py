@@ -27,7 +27,7 @@ from arxdeploy.domain.roles import Role
 from arxdeploy.errors import NotFoundError, UnauthenticatedError
 from arxdeploy.ports import Summary, TokenRecord
 from arxdeploy.redact import Redactor
-from arxdeploy.views import deployment_json, gate_out, pending_out, token_out
+from arxdeploy.views import answer_out, deployment_json, gate_out, pending_out, token_out
 
 if TYPE_CHECKING:
     from arxdeploy.bootstrap import App
@@ -247,6 +247,47 @@ def build_api(app: "App") -> FastAPI:
         )
         log.info("%s by %s via the server", verdict.value, who.email, extra={"deployment": d.id})
         return redacted(gate_out(app.store.get(deployment_id=d.id), decided, app.clock.now()))
+
+    # --- promote and abort: a canary, or a deployment paused for a person ------------------
+
+    @api.post(
+        "/api/v1/deployments/{deployment_id}/promote",
+        response_model=models.AnswerOut,
+        responses=_DECIDE,
+        tags=["deployments"],
+    )
+    def promote(who: Caller, deployment_id: DeploymentId, body: models.ApproveBody | None = None) -> dict[str, Any]:
+        """Promote as the token's owner: the pause ends and a canary skips its remaining steps (100%)."""
+        return answer(who, deployment_id, "promote", body.reason if body else "")
+
+    @api.post(
+        "/api/v1/deployments/{deployment_id}/abort",
+        response_model=models.AnswerOut,
+        responses=_DECIDE,
+        tags=["deployments"],
+    )
+    def abort(who: Caller, deployment_id: DeploymentId, body: models.RejectBody) -> dict[str, Any]:
+        """Abort as the token's owner, with a reason: the traffic goes back to the old version now."""
+        return answer(who, deployment_id, "abort", body.reason)
+
+    def answer(who: TokenRecord, deployment_id: str, action: str, reason: str) -> dict[str, Any]:
+        from arxdeploy.engine.pause import Action, Answers
+
+        d = summary_of(deployment_id).deployment
+        policy = app.plan(d.environment).approval
+        answers = Answers(store=app.store, clock=app.clock, hooks=list(app.hooks))
+        done = answers.answer(
+            deployment_id=d.id,
+            action=Action(action),
+            who=who.email,
+            via=VIA,
+            reason=reason,
+            role=who.role,
+            approvers=policy.approvers,
+            server_only=policy.server_only,
+        )
+        log.info("%s by %s via the server", action, who.email, extra={"deployment": d.id})
+        return redacted(answer_out(d.id, done, app.store.get(deployment_id=d.id).state.value))
 
     # --- /api/v1/tokens: admins only -------------------------------------------------------
 

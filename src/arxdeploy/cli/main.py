@@ -28,6 +28,8 @@ COMMANDS = {
     "approve": "approvals:approve",
     "reject": "approvals:reject",
     "approvals": "approvals:approvals_list",
+    "promote": "canary:promote",
+    "abort": "canary:abort",
     "token": "tokens:token",
     "server": "tokens:server",
     "k8s": "k8s:k8s",

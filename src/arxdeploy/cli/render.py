@@ -182,6 +182,9 @@ def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redacto
         if row.get("drift"):
             out.print(Text(f"{name}: drift: {row['drift']['message']}", style="yellow"))
             out.print(f"  fix: {row['drift']['fix']}")
+        if row.get("weights"):
+            split = ", ".join(f"{color} {weight}%" for color, weight in row["weights"].items())
+            out.print(f"{name}: traffic split (canary): {split}")
         for note in row.get("notes") or ():
             out.print(f"{name}: {note}")
 
@@ -219,6 +222,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
         out.print(f"git:       {d.git_ref or '-'} {d.git_sha or ''}")
     if d.actor or d.run_url:
         out.print(f"ci run:    {d.actor or '-'} {d.run_url or ''}")
+    if view.canary:
+        where = view.canary_step or "before its first step"
+        out.print(f"canary:    {view.canary_weight or 0}% on {d.new_color.value}; step {where}")
+    if view.paused:
+        out.print(
+            f"[yellow]paused:[/]    {view.paused}: `arxdeploy promote {d.id}` or `arxdeploy abort {d.id} --reason ...`"
+        )
     if view.failure:
         f = view.failure
         out.print(f"[red]failure:[/]   {f.step}: {f.reason}")

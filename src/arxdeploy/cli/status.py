@@ -48,6 +48,9 @@ def environment_status(app: App, environment: str) -> dict[str, Any]:
     state = app.target.inspect(environment=environment)
     row.update(live_version=state.live_version, url=state.live_url)
     row["live_color"] = state.live_color.value if state.live_color else None
+    # A canary's split, while there is one: each color's percent of new requests.
+    split = state.weights and state.weights != {state.live_color: 100}
+    row["weights"] = {c.value: w for c, w in sorted(state.weights.items())} if split else None
     found = drift(recorded, state)
     if found is not None:
         row["drift"] = found.to_json()
@@ -86,12 +89,26 @@ def _unfinished(app: App, environment: str) -> list[str]:
             notes.append(f"deployment {d.id} ({d.version}) waits for approval")
         elif holder is not None and holder.deployment_id == d.id and not app.leases.abandoned(holder):
             notes.append(f"deployment {d.id} ({d.kind.value} {d.version}) is {summary.state.value} (pid {holder.pid})")
+            notes.extend(_paused(app, d.id))
         else:
             notes.append(
                 f"deployment {d.id} ({d.kind.value} {d.version}) was interrupted in {summary.state.value}: "
                 f"the next deploy, rollback or `arxdeploy reconcile --env {environment}` finishes it"
             )
     return notes
+
+
+def _paused(app: App, deployment_id: str) -> list[str]:
+    """A deployment that waits for a person (a canary's pause): why, and the two answers."""
+    from arxdeploy.domain.events import fold
+
+    why = fold(app.store.events(deployment_id=deployment_id)).paused
+    if why is None:
+        return []
+    return [
+        f"deployment {deployment_id} waits for a person ({why}): `arxdeploy promote {deployment_id}` goes on, "
+        f"`arxdeploy abort {deployment_id} --reason ...` sends the traffic back"
+    ]
 
 
 def _was_deployed(app: App, environment: str) -> bool:

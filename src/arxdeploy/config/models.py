@@ -11,14 +11,34 @@ import difflib
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arxdeploy.config import fields
-from arxdeploy.config.durations import Duration
+from arxdeploy.config.durations import PATTERN as DURATION_PATTERN
+from arxdeploy.config.durations import Duration, format_duration, parse_duration
 from arxdeploy.domain import notices
 from arxdeploy.domain.approvals import ApprovalPolicy
-from arxdeploy.domain.plan import AnalysisPlan, AnalysisRun, CheckPolicy, EnvironmentPlan, MetricCheck, SyntheticLoad
+from arxdeploy.domain.plan import (
+    AnalysisPlan,
+    AnalysisRun,
+    CanaryPlan,
+    CanaryStep,
+    CheckPolicy,
+    EnvironmentPlan,
+    MetricCheck,
+    SyntheticLoad,
+)
 from arxdeploy.errors import NotFoundError
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -324,11 +344,106 @@ class BlueGreen(_Model):
     )
 
 
+UNTIL_APPROVED = "until_approved"
+
+
+def _pause(value: object) -> timedelta | str:
+    """A canary pause: ``until_approved`` (a person answers) or a duration."""
+    return UNTIL_APPROVED if value == UNTIL_APPROVED else parse_duration(value)
+
+
+Pause = Annotated[
+    timedelta | str,
+    BeforeValidator(_pause),
+    PlainSerializer(lambda v: format_duration(v) if isinstance(v, timedelta) else v, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"const": UNTIL_APPROVED},
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ]
+        }
+    ),
+]
+
+
+class CanaryStepConfig(_Model):
+    weight: int | None = Field(
+        default=None, ge=0, le=100, description="Send this percent (0 to 100) of new requests to the new version."
+    )
+    pause: Pause | None = Field(
+        default=None,
+        description="Wait: a duration (e.g. 2m), or until_approved to wait for `arxdeploy promote` (or abort).",
+    )
+    analysis: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Judge the new version against the old on these metrics (names in analysis.metrics).",
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> CanaryStepConfig:
+        given = [key for key in ("weight", "pause", "analysis") if getattr(self, key) is not None]
+        if len(given) != 1:
+            message = "is " + (" and ".join(given) if given else "empty") + "; a step is one of weight, pause, analysis"
+            hint = "write each as its own step, e.g. `- weight: 10` then `- pause: 2m`"
+            _problems("CanaryStep", [_problem((), "canary_step", message, None, hint=hint)])
+        return self
+
+    def resolve(self) -> CanaryStep:
+        if self.pause == UNTIL_APPROVED:
+            return CanaryStep(until_approved=True)
+        if isinstance(self.pause, timedelta):
+            return CanaryStep(pause=self.pause)
+        return CanaryStep(weight=self.weight, analysis=tuple(self.analysis) if self.analysis is not None else None)
+
+
+class Canary(_Model):
+    steps: list[CanaryStepConfig] = Field(
+        min_length=1,
+        description="The canary's steps, in order: {weight: N}, {pause: DURATION}, {pause: until_approved}, "
+        "{analysis: [names]}. Weights never go down; after the last step the new version takes all the traffic.",
+    )
+
+    @model_validator(mode="after")
+    def _weights_grow(self) -> Canary:
+        errors, highest = [], 0
+        for index, step in enumerate(self.steps):
+            if step.weight is None:
+                continue
+            if step.weight < highest:
+                message = f"is {step.weight}, lower than the {highest} before it: a canary's weights never go down"
+                hint = f"use {highest} or more, or `arxdeploy abort` to send the traffic back"
+                errors.append(_problem(("steps", index, "weight"), "weight_down", message, step.weight, hint=hint))
+            highest = max(highest, step.weight)
+        _problems("Canary", errors)
+        return self
+
+    def plan(self) -> CanaryPlan:
+        return CanaryPlan(steps=tuple(step.resolve() for step in self.steps))
+
+
 class DeploymentStrategy(_Model):
-    type: Literal["blue_green"] = Field(
-        default="blue_green", description="The deployment strategy; only blue_green exists today."
+    type: Literal["blue_green", "canary"] = Field(
+        default="blue_green",
+        description="The deployment strategy: blue_green (the default: all traffic at once) or canary "
+        "(a growing share, step by step).",
     )
     blue_green: BlueGreen = Field(default_factory=BlueGreen, description="Settings for the blue_green strategy.")
+    canary: Canary | None = Field(default=None, description="Settings for the canary strategy: its steps.")
+
+    @model_validator(mode="after")
+    def _canary_has_steps(self) -> DeploymentStrategy:
+        if self.type == "canary" and self.canary is None:
+            hint = "add deployment_strategy.canary.steps, e.g. [{weight: 10}, {pause: 2m}, {weight: 50}]"
+            missing = _problem(("canary",), "missing", "is required for type canary", None, hint=hint)
+            _problems("DeploymentStrategy", [missing])
+        if self.type != "canary" and self.canary is not None:
+            hint = "set deployment_strategy.type: canary, or remove deployment_strategy.canary"
+            message = f"has no effect: the strategy is {self.type}"
+            _problems("DeploymentStrategy", [_problem(("canary",), "unused", message, None, hint=hint)])
+        return self
 
 
 class CustomCheck(_Model):
@@ -827,6 +942,30 @@ class Config(_Model):
         return self
 
     @model_validator(mode="after")
+    def _canary_names_metrics(self) -> Config:
+        """A canary's analysis steps name metrics of the top-level ``analysis`` section, where this
+        version of the config has one (read by name: the section belongs to metric analysis)."""
+        canary = self.deployment_strategy.canary
+        section = getattr(self, "analysis", None)
+        if canary is None or section is None:
+            return self
+        known = list(getattr(section, "metrics", None) or {})
+        errors = []
+        for index, step in enumerate(canary.steps):
+            for position, name in enumerate(step.analysis or ()):
+                if name in known:
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}" if known else None
+                loc: tuple[str | int, ...] = ("deployment_strategy", "canary", "steps", index, "analysis", position)
+                message = "is not a metric of analysis.metrics"
+                errors.append(
+                    _problem(loc, "unknown_metric", message, name, hint=hint or "define it under analysis.metrics")
+                )
+        _problems("Config", errors)
+        return self
+
+    @model_validator(mode="after")
     def _record_where_the_target_is(self) -> Config:
         if self.store_url is not None and self.store_url.startswith("kubernetes:") and self.target.type != "kubernetes":
             hint = "drop store_url (SQLite in state_dir) or use a postgresql:// database, or target.type kubernetes"
@@ -988,6 +1127,9 @@ class Config(_Model):
             database=self.backup.database is not None,
             restore_database_on_rollback=env.restore_database_on_rollback,
             analysis=self.analysis_plan(environment),
+            canary=self.deployment_strategy.canary.plan()
+            if self.deployment_strategy.type == "canary" and self.deployment_strategy.canary is not None
+            else None,
         )
 
 

@@ -79,8 +79,18 @@ def database_restored(backup_id: str, step: str, detail: str, at: datetime) -> E
 
 def requested(at: datetime, route: Route) -> Event:
     """The first event. A route fact that has no column in the record (the database comes back
-    too) is written here, so that the deployment read back from the record has it too."""
-    return entered(State.REQUESTED, at, **({"restore_database": True} if route.restore_database else {}))
+    too; a canary) is written here, so that the deployment read back from the record has it too."""
+    facts: dict[str, Any] = {"restore_database": True} if route.restore_database else {}
+    if route.canary:
+        facts["canary"] = True
+    return entered(State.REQUESTED, at, **facts)
+
+
+def canary_step(index: int, kind: str, phase: str, weight: int, at: datetime, *, of: int, detail: str = "") -> Event:
+    """A canary step (``index`` from 1, ``of`` in all; ``kind`` weight, pause or analysis) started
+    or ended (``phase``), with the new color's share of the traffic (``weight``) at that moment."""
+    data: dict[str, Any] = {"index": index, "of": of, "kind": kind, "phase": phase, "weight": weight}
+    return Event("canary_step", at, {**data, **({"detail": detail} if detail else {})})
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,10 @@ class View:
     warnings: list[str] = field(default_factory=list)
     restores_database: bool = False  # asked to put the database back (recorded when requested)
     database_restored_from: str | None = None  # the backup whose dump it put back, if it did
+    canary: bool = False  # a canary deploy (recorded when requested)
+    canary_weight: int | None = None  # the new color's share of the traffic, as last recorded
+    canary_step: str | None = None  # where the canary is, e.g. "3/6 pause (weight 10%)"
+    paused: str | None = None  # why it waits for a person (promote or abort), while it does
 
 
 def fold(events: Iterable[Event]) -> View:
@@ -129,6 +143,8 @@ def fold(events: Iterable[Event]) -> View:
             view.entered_at = event.at
             if view.state is State.REQUESTED and event.data.get("restore_database"):
                 view.restores_database = True
+            if view.state is State.REQUESTED and event.data.get("canary"):
+                view.canary = True
             if view.state.terminal:
                 view.finished_at = event.at
         elif event.type == "step":
@@ -155,11 +171,24 @@ def fold(events: Iterable[Event]) -> View:
             view.warnings.append(str(event.data.get("message", "")))
         elif event.type == "database_restored":
             view.database_restored_from = str(event.data.get("backup"))
+        elif event.type == "canary_step":
+            view.canary_weight = int(event.data.get("weight", 0))
+            where = f"{event.data.get('index')}/{event.data.get('of')} {event.data.get('kind')}"
+            ended = " done" if event.data.get("phase") == "ended" else ""
+            view.canary_step = f"{where}{ended} (weight {view.canary_weight}%)"
+        elif event.type == "paused":
+            view.paused = str(event.data.get("reason", ""))
+        elif event.type in ("promoted", "aborted"):
+            view.paused = None
+    if view.state.terminal:
+        view.paused = None
     return view
 
 
 def as_recorded(d: Deployment, view: View) -> Deployment:
     """``d`` with what its first event says of its route (a deployment read back from the record)."""
     if view.restores_database and not d.route.restore_database:
-        return replace(d, route=replace(d.route, restore_database=True))
+        d = replace(d, route=replace(d.route, restore_database=True))
+    if view.canary and not d.route.canary:
+        d = replace(d, route=replace(d.route, canary=True))
     return d

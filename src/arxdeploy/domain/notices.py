@@ -11,4 +11,8 @@ KINDS = (
     "approval_approved",
     "approval_rejected",
     "approval_expired",
+    "canary_weight",
+    "canary_paused",
+    "canary_promoted",
+    "canary_aborted",
 )

@@ -100,6 +100,39 @@ class AnalysisPlan:
 
 
 @dataclass(frozen=True)
+class CanaryStep:
+    """One step of a canary: exactly one of a weight, a pause or an analysis."""
+
+    weight: int | None = None  # the new color's share of new requests, 0 to 100
+    pause: timedelta | None = None  # wait this long (a promote ends it early, an abort fails it)
+    until_approved: bool = False  # wait for a person: `arxdeploy promote` or `abort`
+    analysis: tuple[str, ...] | None = None  # judge the new color against the old on these metrics
+
+    @property
+    def kind(self) -> str:
+        if self.weight is not None:
+            return "weight"
+        return "analysis" if self.analysis is not None else "pause"
+
+    def describe(self) -> str:
+        if self.weight is not None:
+            return f"weight {self.weight}%"
+        if self.analysis is not None:
+            return f"analysis of {', '.join(self.analysis) or 'every metric'}"
+        if self.until_approved:
+            return "pause until a person promotes"
+        assert self.pause is not None
+        return f"pause {self.pause.total_seconds():g}s"
+
+
+@dataclass(frozen=True)
+class CanaryPlan:
+    """A canary's steps, in order; after the last one the new color takes all the traffic (the switch)."""
+
+    steps: tuple[CanaryStep, ...]
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     service: str
     environment: str
@@ -115,3 +148,4 @@ class EnvironmentPlan:
     database: bool = False  # backups hold a dump of the database (backup.database)
     restore_database_on_rollback: bool = False  # rollbacks restore it too (the environment asks)
     analysis: AnalysisPlan = field(default_factory=AnalysisPlan)  # metric analysis per phase
+    canary: CanaryPlan | None = None  # deployment_strategy.type canary: its steps; None for blue-green

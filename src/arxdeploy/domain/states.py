@@ -13,6 +13,7 @@ class State(StrEnum):
     BACKING_UP = "backing_up"
     DEPLOYING = "deploying"
     VERIFYING = "verifying"
+    PROGRESSING = "progressing"  # a canary: the new color takes a growing share of the traffic, step by step
     RESTORING_DATABASE = "restoring_database"  # a restore or rollback asked to put the database back
     SWITCHING = "switching"
     MONITORING = "monitoring"
@@ -41,6 +42,7 @@ class Step(StrEnum):
     BACKUP = "backup"
     DEPLOY = "deploy"
     VERIFY = "verify"
+    CANARY = "canary"
     RESTORE_DATABASE = "restore_database"
     SWITCH = "switch"
     MONITOR = "monitor"
@@ -57,6 +59,7 @@ STEP_OF: dict[State, Step] = {
     State.BACKING_UP: Step.BACKUP,
     State.DEPLOYING: Step.DEPLOY,
     State.VERIFYING: Step.VERIFY,
+    State.PROGRESSING: Step.CANARY,
     State.RESTORING_DATABASE: Step.RESTORE_DATABASE,
     State.SWITCHING: Step.SWITCH,
     State.MONITORING: Step.MONITOR,

@@ -249,15 +249,15 @@ class _Analysis:
 
 
 def _before_switch(recorded: Sequence[Event], candidate: Color) -> tuple[dict[str, list[float]], datetime | None]:
-    """The baseline figures verify recorded (the old color's, before the switch), by metric,
-    and when traffic went to ``candidate``."""
+    """The baseline figures that verify and a canary's analysis steps recorded (the old color's,
+    before the switch), by metric, and when traffic went to ``candidate``."""
     figures: dict[str, list[float]] = {}
     switched_at = None
     for event in recorded:
         data = event.data
         if event.type == "switched" and data.get("color") == candidate.value:
             switched_at = event.at
-        if event.type != "analysis" or data.get("phase") != "verify" or "readings" not in data:
+        if event.type != "analysis" or data.get("phase") not in ("verify", "canary") or "readings" not in data:
             continue
         for reading in data["readings"]:
             value = reading.get("baseline")

@@ -208,6 +208,7 @@ class Engine:
                 needs_approval=plan.approval.needs_gate(critical=request.critical),
                 reconcile_first=reconcile_first,
                 restore_database=_restores_database(plan, request),
+                canary=plan.canary is not None,
             ),
         )
 

@@ -58,6 +58,12 @@ class TargetSeam:
     def switch(self, *, environment: str, color: Color | None) -> None:
         self._call("switch", lambda: self.target.switch(environment=environment, color=color))
 
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        self._call(
+            f"weight {color.value} {weight}%",
+            lambda: self.target.set_weight(environment=environment, color=color, weight=weight),
+        )
+
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
         self._call(
             f"stop {color.value}",

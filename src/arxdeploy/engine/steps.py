@@ -12,7 +12,7 @@ from arxdeploy.domain import events
 from arxdeploy.domain.events import Event
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.domain.units import size_text
-from arxdeploy.engine import analysis
+from arxdeploy.engine import analysis, canary
 from arxdeploy.engine.context import StepContext
 from arxdeploy.errors import BackupError, NotFoundError, StepFailed, UsageError
 from arxdeploy.ports import Export
@@ -139,7 +139,8 @@ def verify(ctx: StepContext) -> str:
 def switch(ctx: StepContext) -> str:
     d = ctx.deployment
     delay = ctx.plan.traffic_switch_delay.total_seconds()
-    if delay > 0 and d.kind is Kind.DEPLOY:
+    # A canary's steps were its way in: no extra wait before it takes all of the traffic.
+    if delay > 0 and d.kind is Kind.DEPLOY and not d.route.canary:
         ctx.progress(f"switching traffic to {d.new_color.value} in {delay:g}s (traffic_switch_delay)")
         ctx.clock.sleep(delay)
     ctx.target.switch(environment=d.environment, color=d.new_color)
@@ -219,6 +220,8 @@ def rollback(ctx: StepContext) -> str:
         data = _database_on_rollback(ctx)
         return f"nothing was live before; traffic stopped and the new color removed{_remove_created(ctx)}{data}"
     state = ctx.target.inspect(environment=env)
+    # A canary's share goes back first: the quickest way off the new version while it is not live.
+    shared = canary.end_split(ctx, state) if d.route.canary else ""
     old = state.colors.get(d.old_color)
     warm = (
         old is not None
@@ -248,7 +251,9 @@ def rollback(ctx: StepContext) -> str:
         _ready(ctx, d.old_color, "rollback")
     ctx.target.stop_color(environment=env, color=d.new_color, drain_timeout=ctx.plan.drain_timeout)
     how = "warm" if warm else "restarted"
-    return f"traffic back on {d.old_color.value} ({d.previous_version}, {how}); {d.new_color.value} removed{data}"
+    return (
+        f"traffic back on {d.old_color.value} ({d.previous_version}, {how}){shared}; {d.new_color.value} removed{data}"
+    )
 
 
 def _database_on_rollback(ctx: StepContext) -> str:
@@ -327,6 +332,7 @@ STEPS: dict[Step, Callable[[StepContext], str]] = {
     Step.BACKUP: backup,
     Step.DEPLOY: deploy,
     Step.VERIFY: verify,
+    Step.CANARY: canary.progress,
     Step.RESTORE_DATABASE: restore_database,
     Step.SWITCH: switch,
     Step.MONITOR: monitor,

@@ -21,6 +21,10 @@ _VERBS = {
     "approval_approved": "approved",
     "approval_rejected": "rejected",
     "approval_expired": "approval expired",
+    "canary_weight": "takes a share of the traffic (canary)",
+    "canary_paused": "canary waits for a person",
+    "canary_promoted": "canary promoted",
+    "canary_aborted": "canary aborted",
 }
 
 APPROVE_LABEL = "Review and approve"

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import TargetError
+from arxdeploy.errors import TargetError, UsageError
 from arxdeploy.ports import (
     CheckResult,
     Clock,
@@ -73,6 +73,7 @@ class FakeTarget:
     clock: Clock
     colors: dict[str, dict[Color, _Running]] = field(default_factory=dict)
     live: dict[str, Color | None] = field(default_factory=dict)
+    weight: dict[str, tuple[Color, int]] = field(default_factory=dict)  # a canary's split: color, percent
     calls: list[str] = field(default_factory=list)
     fail_on: dict[str, int] = field(default_factory=dict)  # method name -> how many more calls fail
     set_up: set[str] = field(default_factory=set)  # environments something was ever started in
@@ -109,7 +110,14 @@ class FakeTarget:
             live_color=self.live.get(environment),
             colors=colors,
             live_url=f"fake://{environment}/live",
+            weights=self._weights(environment),
         )
+
+    def _weights(self, environment: str) -> dict[Color, int]:
+        live = self.live.get(environment)
+        color, weight = self.weight.get(environment, (None, 0))
+        shares = {live: 100 - weight} if live is not None and weight < 100 else {}
+        return {**shares, color: weight} if color is not None and weight else shares
 
     def export(self, *, environment: str) -> Export:
         self._call("export", environment)
@@ -154,12 +162,26 @@ class FakeTarget:
                     f"{environment}/{color.value} has no running replica: switching to it would drop every request"
                 )
         self.live[environment] = color
+        self.weight.pop(environment, None)  # a switch ends the split
+
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        self._call("set_weight", f"{environment} {color.value} {weight}")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise UsageError(f"weight {weight!r} is not a percentage", hint="give a whole number from 0 to 100")
+        live = self.live.get(environment)
+        run = self.colors.get(environment, {}).get(color)
+        if live is None or live is color or run is None or not run.running:
+            why = "nothing is live" if live is None else "it is live" if live is color else "it does not run"
+            raise TargetError(f"{environment}/{color.value} cannot take a share of the traffic: {why}")
+        self.weight[environment] = (color, weight)
 
     def stop_color(self, *, environment: str, color: Color, drain_timeout: timedelta) -> None:
         self._call("stop_color", f"{environment} {color.value}")
         if self.live.get(environment) is color:
             raise TargetError(f"refusing to stop {color.value}: it is live in {environment}")
         self.colors.get(environment, {}).pop(color, None)
+        if self.weight.get(environment, (None, 0))[0] is color:
+            self.weight.pop(environment)  # stopping the weighted color takes its weight away
 
     def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         self._call("remove_created", environment)

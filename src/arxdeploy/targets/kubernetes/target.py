@@ -27,7 +27,7 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.types import PatchType
 
 from arxdeploy.domain.states import Color
-from arxdeploy.errors import ArxdeployError, TargetError, TransientTargetError
+from arxdeploy.errors import ArxdeployError, TargetError, TransientTargetError, UsageError
 from arxdeploy.ports import ColorState, EnvironmentState, Export, Replica
 from arxdeploy.targets.kubernetes import backup as backups
 from arxdeploy.targets.kubernetes import kinds, manifests, pods
@@ -397,6 +397,15 @@ class KubernetesTarget:
         for kind in ("HorizontalPodAutoscaler", "Deployment", "PodDisruptionBudget"):
             self._delete(kind, name, ns)
         self._collect_configmaps(environment, stopped=name)
+
+    def set_weight(self, *, environment: str, color: Color, weight: int) -> None:
+        """Not yet: the Service-selector switch sends all of the traffic to one color. Traffic
+        weights come with the Gateway API traffic router (HTTPRoute backend weights)."""
+        raise UsageError(
+            f"the Kubernetes target cannot split {environment}'s traffic ({color.value} at {weight}%) yet: "
+            "its Service selects one color",
+            hint="use deployment_strategy.type blue_green on Kubernetes for now",
+        )
 
     def remove_created(self, *, environment: str, before: Mapping[str, Any] | None) -> list[str]:
         """Delete the shared objects ``start_color`` makes (the Services, NetworkPolicies, a template

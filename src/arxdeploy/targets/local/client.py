@@ -442,6 +442,7 @@ def _environment_state(data: Mapping[str, Any]) -> EnvironmentState:
         colors=colors,
         live_url=data.get("live_url"),
         preview_url=data.get("preview_url"),
+        weights={Color(color): int(weight) for color, weight in (data.get("weights") or {}).items()},
     )
 
 
