@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from arxdeploy.announce import Announcer
-from arxdeploy.domain.events import Deployment, Event, fold
+from arxdeploy.domain.events import Deployment, Event, entered, fold, step_ended
 from arxdeploy.domain.plan import CanaryPlan, CanaryStep
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import Color, State
@@ -19,6 +19,7 @@ from arxdeploy.engine.pause import answered as pause_answered
 from arxdeploy.errors import ConflictError, RefusedError, UsageError
 from arxdeploy.notify import Notifier
 from arxdeploy.ports import Hook
+from arxdeploy.testing.store import MemoryStore
 from tests.drive import deploy
 from tests.engine.conftest import PLAN, Killed, World
 from tests.engine.conftest import world as world  # noqa: PLC0414 - the fixture, shared
@@ -275,3 +276,24 @@ def test_notifications_say_where_the_canary_is_who_promoted_and_who_aborted(worl
         ("canary_aborted", "aborted by rui@example.com (via server): p99 doubled"),
         ("deployment_rolled_back", "aborted by rui@example.com (via server): p99 doubled"),
     ]
+
+
+def test_an_answer_recorded_after_the_canary_moved_on_does_not_count(world: World) -> None:
+    d = progressing(world)
+
+    class MovesOn(MemoryStore):
+        """The deploying process ends the canary between the check and the record of the answer."""
+
+        def append(self, *, deployment_id: str, events: Sequence[Event]) -> None:
+            if events[0].type == "aborted":
+                at = events[0].at
+                moved = [step_ended("canary", "ok", at, at, detail="promoted"), entered(State.SWITCHING, at)]
+                super().append(deployment_id=deployment_id, events=moved)
+            super().append(deployment_id=deployment_id, events=events)
+
+    racing = MovesOn()
+    racing.__dict__.update(world.store.__dict__)
+    answers = Answers(store=racing, clock=world.clock)
+    with pytest.raises(ConflictError, match=r"moved on \(to switching\) before this abort was recorded"):
+        answers.answer(deployment_id=d.id, action=Action.ABORT, who="rui@example.com", via="cli", reason="late")
+    assert racing.events(deployment_id=d.id)[-1].type == "aborted"  # the attempt stays in the record

@@ -107,6 +107,15 @@ def test_the_split_measured_at_the_front_door_matches_the_weight_and_a_promote_f
         "paused": f"canary step 2/3 at {weight}%",
     }
 
+    shown_text = service.run("show", deployment_id).stdout
+    assert f"canary:    {weight}% on green; step 2/3 pause (weight {weight}%)" in shown_text, shown_text
+    assert f"paused:    canary step 2/3 at {weight}%: `arxdeploy promote {deployment_id}`" in shown_text, shown_text
+    assert service.json("history", "--limit", "1")[0]["canary"]["weight"] == weight
+    listed = " ".join(service.run("history", "--limit", "1").stdout.split())  # however Rich wraps the cell
+    assert "progressing" in listed and f"{weight}%" in listed and "paused" in listed, listed
+    status_text = service.run("status", "--env", "staging").stdout
+    assert f"staging: traffic split (canary): blue {100 - weight}%, green {weight}%" in status_text, status_text
+
     promoted = service.run("promote", deployment_id, "--reason", "dashboards look fine")
     assert promoted.returncode == 0, promoted.stderr
     assert "promoted by" in promoted.stdout

@@ -56,12 +56,29 @@ def history(options: Options, environment: str | None, limit: int, as_json: bool
         if environment:
             app.plan(environment)
         rows = app.store.history(service=app.service, environment=environment, limit=limit)
+        canaries = _canaries(app, rows)
         if as_json:
-            emit_json(app, [_summary_json(s) for s in rows])
+            emit_json(app, [_summary_json(s) | canaries.get(s.deployment.id, {}) for s in rows])
         else:
             from arxdeploy.cli import render  # Rich: only for people
 
-            render.history_table(rows, app.redactor)
+            render.history_table(rows, app.redactor, canaries={k: v["canary"] for k, v in canaries.items()})
+
+
+def _canaries(app: Any, rows: list[Any]) -> dict[str, dict[str, Any]]:
+    """Where each canary in progress is (``{"canary": {weight, step, paused}}`` by id): its log is
+    read for those rows only, so history stays one query otherwise."""
+    from arxdeploy.domain.events import fold
+    from arxdeploy.domain.states import State
+    from arxdeploy.views import canary_out
+
+    found = {}
+    for summary in rows:
+        if summary.state is State.PROGRESSING:
+            where = canary_out(fold(app.store.events(deployment_id=summary.deployment.id)))
+            if where is not None:
+                found[summary.deployment.id] = {"canary": where}
+    return found
 
 
 def _summary_json(summary: Any) -> dict[str, Any]:

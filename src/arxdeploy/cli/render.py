@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from rich.console import Console
@@ -189,7 +189,9 @@ def status_table(service: str, rows: Sequence[dict[str, Any]], redactor: Redacto
             out.print(f"{name}: {note}")
 
 
-def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
+def history_table(
+    rows: Sequence[Summary], redactor: Redactor, canaries: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     table = Table()
     for column in ("id", "env", "kind", "version", "from", "state", "who", "when (UTC)", "reason"):
         table.add_column(column)
@@ -201,7 +203,7 @@ def history_table(rows: Sequence[Summary], redactor: Redactor) -> None:
             d.kind.value,
             d.version or "-",
             d.previous_version or "-",
-            Text(s.state.value, style=_STYLE.get(s.state, "")),
+            Text(_state_text(s, (canaries or {}).get(d.id)), style=_STYLE.get(s.state, "")),
             d.requested_by,
             f"{d.created_at:%m-%d %H:%M:%S}",
             d.reason,
@@ -236,6 +238,13 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     for e in events:
         fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
+
+
+def _state_text(s: Summary, canary: Mapping[str, Any] | None) -> str:
+    """The state, and for a canary in progress its weight, and whether it waits for a person."""
+    if canary is None:
+        return s.state.value
+    return f"{s.state.value} {canary['weight']}%" + (" paused" if canary.get("paused") else "")
 
 
 def backups_table(found: Sequence[Any], redactor: Redactor) -> None:

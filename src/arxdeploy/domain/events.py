@@ -156,6 +156,7 @@ def fold(events: Iterable[Event]) -> View:
                 detail=str(event.data.get("detail") or event.data.get("reason") or ""),
             )
             view.steps.append(run)
+            view.paused = None  # the step that paused (if one did) is over
             if run.outcome != "ok" and view.failure is None:
                 view.failure = Failure(
                     step=run.step,

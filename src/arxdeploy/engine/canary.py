@@ -48,17 +48,20 @@ def progress(ctx: StepContext) -> str:
         answers = pauses(ctx.recorded())
         if answers.aborted is not None:
             raise StepFailed(answers.aborted.line(), check="abort")
-        promoted = next((a for a in answers.answers[before:] if a.action is Action.PROMOTE), None)
-        if promoted is not None:
-            return _promoted(index, total, promoted, weight)
+        earlier = next((a for a in answers.answers[before:] if a.action is Action.PROMOTE), None)
+        if earlier is not None:
+            return _promoted(index, total, earlier, weight)
         ctx.record(events.canary_step(index, step.kind, "started", weight, ctx.clock.now(), of=total))
         ctx.progress(f"canary step {index}/{total}: {step.describe()}")
         try:
             weight, detail = _run(ctx, step, index, total, weight)
-        except _Promoted as promoted:
+        except _Promoted as during:
             ctx.record(events.canary_step(index, step.kind, "ended", weight, ctx.clock.now(), of=total))
-            return _promoted(index + 1, total, promoted.answer, weight)
+            return _promoted(index + 1, total, during.answer, weight)
         ctx.record(events.canary_step(index, step.kind, "ended", weight, ctx.clock.now(), of=total, detail=detail))
+    aborted = pauses(ctx.recorded()).aborted  # one that came during the last step still counts
+    if aborted is not None:
+        raise StepFailed(aborted.line(), check="abort")
     return f"{total} canary steps done; {d.new_color.value} ({d.version}) took {weight}% of new requests"
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from arxdeploy.domain.approvals import DECLARED_IN_CI, TRUSTED_VIA
-from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import State
 from arxdeploy.engine.context import StepContext
@@ -76,7 +76,8 @@ def refused(who: str, action: Action, why: str, at: datetime) -> Event:
 
 
 def pauses(events: Iterable[Event]) -> Pauses:
-    """Fold the log into where its pauses stand; an answer closes the pause open then."""
+    """Fold the log into where its pauses stand; an answer, or the end of the step that paused,
+    closes the pause open then."""
     open_reason: str | None = None
     opened_at: datetime | None = None
     answers: list[Answer] = []
@@ -87,6 +88,8 @@ def pauses(events: Iterable[Event]) -> Pauses:
             action = Action.PROMOTE if event.type == PROMOTED else Action.ABORT
             who, via, why = (str(event.data.get(key, "")) for key in ("who", "via", "reason"))
             answers.append(Answer(action, who, via, why, event.at))
+            open_reason, opened_at = None, None
+        elif event.type == "step":  # the step that paused ended (killed, failed): nothing waits any more
             open_reason, opened_at = None, None
     first = {a.action: a for a in reversed(answers)}
     return Pauses(open_reason, opened_at, first.get(Action.PROMOTE), first.get(Action.ABORT), tuple(answers))
@@ -175,6 +178,17 @@ class Answers:
             raise RefusedError(why)
         answer = Answer(action, who.strip().lower(), via, reason, now)
         self._append(d, [answered(answer)])
+        # Checked and recorded in two steps: the deployment may have moved on in between (its last
+        # canary step ended). The record keeps the attempt; it does not count.
+        log = self.store.events(deployment_id=d.id)
+        mine = max(i for i, e in enumerate(log) if e.type == _EVENT_OF[action] and e.at == now)
+        earlier = log[:mine]
+        if fold(earlier).state not in _ANSWERABLE and pauses(earlier).open is None:
+            raise ConflictError(
+                f"deployment {d.id} moved on (to {fold(earlier).state.value}) before this {action.value} was "
+                "recorded; it does not count",
+                hint=f"see what happened with `arxdeploy show {d.id}`",
+            )
         return answer
 
     def _append(self, d: Deployment, batch: list[Event]) -> None:
