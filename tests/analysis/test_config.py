@@ -103,6 +103,14 @@ def test_mistakes_name_their_line_key_and_fix(
         assert problem.hint is not None and hint in problem.hint
 
 
+def test_verify_and_monitor_name_their_metrics_and_a_canary_phase_need_not(write: Write) -> None:
+    text = SEED_TEXT + ANALYSIS.replace("  monitor: {metrics: [errors], ", "  canary: {interval: 5s}\n  monitor: {")
+    (problem,) = error_for(write, text).problems
+    assert problem.key == "analysis.monitor"
+    assert "names no metric: monitor would judge nothing" in problem.message
+    assert problem.hint == "e.g. metrics: [errors]"
+
+
 def test_a_prometheus_metric_needs_the_server(write: Write) -> None:
     text = SEED_TEXT + ANALYSIS.replace('  prometheus: {url: "http://127.0.0.1:9090"}\n', "")
     (problem,) = error_for(write, text).problems

@@ -8,6 +8,7 @@ of each problem, so the loader can point at the right line.
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -692,7 +693,24 @@ def _names_as_property_names(schema: dict[str, Any]) -> None:
 
 # --- metric analysis -----------------------------------------------------------------------
 
-MetricName = Annotated[str, AfterValidator(fields.dns_label(63)), fields.dns_label_schema(63)]
+METRIC_NAME = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")  # error_rate, p99, queue-depth
+
+
+def _metric_name(value: str) -> str:
+    if not METRIC_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "metric_name",
+            "is not a valid metric name; use at most 63 lowercase letters, digits, '_' and '-', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
+MetricName = Annotated[
+    str,
+    AfterValidator(_metric_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{METRIC_NAME.pattern}$", "maxLength": 63}),
+]
 ROUTER_MEASURES = ("error_rate", "p50", "p90", "p95", "p99", "mean_latency", "rate")
 PROVIDER_KEYS = {"router": ("measure",), "prometheus": ("query",), "http": ("url", "path", "headers")}
 
@@ -795,7 +813,11 @@ class AnalysisLoad(_Model):
 
 
 class AnalysisPhase(_Model):
-    metrics: list[MetricName] = Field(min_length=1, description="Names of metrics of analysis.metrics to judge.")
+    metrics: list[MetricName] = Field(
+        default_factory=list,
+        description="Names of metrics of analysis.metrics to judge (verify and monitor need at least one; a "
+        "canary's analysis steps name their own).",
+    )
     interval: Duration = Field(default=timedelta(seconds=30), description="The window of each measurement.")
     count: int = Field(default=3, ge=1, le=MAX_COUNT, description="How many measurements of every metric.")
     failure_limit: int = Field(
@@ -1027,6 +1049,10 @@ class Config(_Model):
         for where, phases in places:
             for phase in ("verify", "monitor", "canary"):
                 settings: AnalysisPhase | None = getattr(phases, phase)
+                if settings is not None and not settings.metrics and phase != "canary":
+                    message = f"names no metric: {phase} would judge nothing"
+                    hint = f"e.g. metrics: [{known[0]}]" if known else "define metrics under analysis.metrics"
+                    errors.append(_problem((*where, phase), "no_metrics", message, None, hint=hint))
                 for index, name in enumerate(settings.metrics if settings else ()):
                     if name not in known:
                         close = difflib.get_close_matches(name, known, n=1)

@@ -91,7 +91,7 @@ class AnalysisPlan:
         settings (or the defaults)."""
         run: AnalysisRun | None = getattr(self, phase, None)
         if names is None:
-            return run
+            return run if run is not None and run.metrics else None
         known = {m.name: m for m in self.metrics}
         chosen = tuple(known[n] for n in names if n in known)
         if not chosen:
