@@ -147,3 +147,32 @@ def test_prometheus_stopped_mid_analysis_fails_it_and_never_promotes(service: Se
     )
     outcomes = [e.data["readings"][0]["outcome"] for e in events if e.type == "analysis" and "readings" in e.data]
     assert outcomes[0] == "pass" and outcomes[-2:] == ["error", "error"]
+
+
+CANARY_ANALYSIS = """
+analysis:
+  metrics:
+    errors: {provider: router, measure: error_rate, max: 0.01, max_ratio: 1.1, allowance: 0.005}
+  canary: {interval: 2s, count: 3, min_requests: 10}
+"""
+
+
+def test_a_canary_analysis_step_judges_both_colors_over_the_same_window(service: Service, users: Users) -> None:
+    service.write(monitoring="1s")
+    assert service.run("deploy", "--env", "staging", "--version", "v1").returncode == 0
+    users.start()
+    service.write(monitoring="1s", checks_extra=CANARY_ANALYSIS)
+    text = service.config.read_text(encoding="utf-8")
+    steps = "[{weight: 50}, {analysis: [errors]}, {weight: 100}]"
+    service.config.write_text(text.replace("  type: blue_green\n", f"  type: canary\n  canary:\n    steps: {steps}\n"))
+    out = deploy(service, "v2-errors-5pct")
+    assert out["state"] == "rolled_back", out
+    failure = out["failure"]
+    assert isinstance(failure, dict) and failure["step"] == "canary", failure
+    assert failure["reason"].startswith("canary analysis of green failed: errors failed 1 measurement")
+    (window, verdict) = recorded_analysis(service, str(out["id"]))
+    (reading,) = window["readings"]  # type: ignore[misc]
+    # Both colors took users' requests in that window: blue's figure is its own, not a recorded one.
+    assert reading["outcome"] == "fail" and reading["baseline"] == 0 and 0.02 < reading["candidate"] < 0.1
+    assert verdict["phase"] == "canary" and verdict["verdict"] == "fail"
+    assert service.served_version() == "v1"
