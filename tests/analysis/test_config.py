@@ -119,6 +119,14 @@ def test_a_prometheus_metric_needs_the_server(write: Write) -> None:
     assert problem.hint == "add analysis.prometheus.url, like http://127.0.0.1:9090"
 
 
+def test_the_router_provider_is_the_local_targets(write: Write) -> None:
+    text = SEED_TEXT.replace("  type: local\n", "  type: kubernetes\n  kubernetes: {}\n", 1) + ANALYSIS
+    problems = error_for(write, text).problems
+    assert [p.key for p in problems] == ["analysis.metrics.errors.provider", "analysis.metrics.p99.provider"]
+    assert "reads the local target's router, and this service's target is kubernetes" in problems[0].message
+    assert problems[0].hint == "use provider: prometheus (or http) for the same figure"
+
+
 def test_a_key_of_another_provider_says_so(write: Write) -> None:
     text = SEED_TEXT + ANALYSIS.replace("measure: p99,", "measure: p99, query: up,")
     (problem,) = error_for(write, text).problems

@@ -1066,6 +1066,12 @@ class Config(_Model):
                             _problem(loc, "unknown_metric", "is not a metric of analysis.metrics", name, hint=hint)
                         )
         for name, metric in self.analysis.metrics.items():
+            if metric.provider == "router" and self.target.type != "local":
+                message = f"reads the local target's router, and this service's target is {self.target.type}"
+                hint = "use provider: prometheus (or http) for the same figure"
+                errors.append(
+                    _problem(("analysis", "metrics", name, "provider"), "no_router", message, None, hint=hint)
+                )
             if metric.provider == "prometheus" and self.analysis.prometheus is None:
                 message = "needs analysis.prometheus: the server to query"
                 hint = "add analysis.prometheus.url, like http://127.0.0.1:9090"
