@@ -16,6 +16,7 @@ import shutil
 import sys
 import traceback
 
+import analysis
 import approvals
 import backup
 import cli_time
@@ -41,6 +42,7 @@ MODULES = (
     record,
     metrics,
     security,
+    analysis,
 )
 BENCHMARKS = {m.NAME: m for m in MODULES}
 NEEDS = {"router": ("nginx", "wrk"), "approvals": ("wrk",)}

@@ -23,11 +23,11 @@ from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Identity, Leases
-from arxdeploy.errors import ConfigError, UsageError
+from arxdeploy.errors import ConfigError, ConfigProblem, UsageError
 from arxdeploy.health import Access, HttpHealthProbe, ScriptCheck
-from arxdeploy.ports import Clock, Hook, LockHolder, Store, Target
+from arxdeploy.ports import Clock, Hook, LockHolder, Metrics, Store, Target
 from arxdeploy.redact import RedactingStore, Redactor
-from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget
+from arxdeploy.targets.local.client import LocalEnvironmentSpec, LocalTarget, read_runtime
 from arxdeploy.targets.local.client import check_version as check_local_version
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class App:
     content_now: Callable[[], str]  # the digest of the config's files as they are on disk now
     environ: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the command's environment
     image_of: Callable[[str], str | None] = lambda _version: None  # the image a version runs as, if the target knows
+    metrics: Metrics | None = None  # metric analysis' providers (None: no analysis section)
 
     @functools.cached_property
     def engine(self) -> Engine:
@@ -129,6 +130,7 @@ class App:
             backups=DeferredBackups(self.backups_of),
             hooks=list(self.hooks),
             content_now=self.content_now,
+            metrics=self.metrics,
             security=self.security_gates if self.loaded.config.security.enabled else None,
         )
 
@@ -293,6 +295,43 @@ def build(
         content_now=lambda: _content_now(config_path, environ),
         environ=environ,
         image_of=image_of,
+        metrics=None if reads_only else _metrics(loaded, clock),
+    )
+
+
+def _metrics(loaded: LoadedConfig, clock: Clock) -> Metrics | None:
+    """The providers metric analysis reads, when the config has metrics (the package is imported only then)."""
+    config = loaded.config
+    analysis = config.analysis
+    if not analysis.metrics:
+        return None
+    from arxdeploy.analysis import judge
+    from arxdeploy.analysis.source import PrometheusAccess, ProviderMetrics
+
+    judged = [name for name, metric in analysis.metrics.items() if metric.judge is not None]
+    if judged and not judge.available():
+        key = ("analysis", "metrics", judged[0], "judge")
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(loaded.path),
+                    loaded.line_of(*key),
+                    ".".join(key),
+                    "needs SciPy, which is not installed",
+                    judge.INSTALL,
+                )
+            ]
+        )
+    server = analysis.prometheus
+    kubernetes = config.target.kubernetes if config.target.type == "kubernetes" else None
+    return ProviderMetrics(
+        service=config.service,
+        clock=clock,
+        namespace=lambda env: (
+            kubernetes.namespace.format(service=config.service, environment=env) if kubernetes else ""
+        ),
+        prometheus=PrometheusAccess(server.url, dict(server.headers), server.timeout) if server else None,
+        router_url=lambda: info.url if (info := read_runtime(loaded.state_dir)) is not None else None,
     )
 
 

@@ -16,6 +16,7 @@
     ├── StoreError (5)              the store failed
     ├── BackupError (5)             the backup storage failed (unreachable, refused, misconfigured)
     │   └── DamagedBackupError (1)  a backup does not match its digests: reported, never restored
+    ├── MetricsError (5)            a metric could not be read (provider down, bad answer): counted, never a value
     └── StepFailed (1)              a deployment step failed; the engine turns it into a transition
 
 Retryability lives in the type: only ``TransientTargetError`` and its subclasses are retried,
@@ -147,6 +148,13 @@ class DamagedBackupError(BackupError):
     def __init__(self, message: str, *, damaged: Sequence[str] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.damaged = tuple(damaged)
+
+
+class MetricsError(ArxdeployError):
+    """A metric provider could not give a figure: unreachable, an error answer, not a number.
+    Analysis counts it as an error, never as a value (``consecutive_error_limit``)."""
+
+    exit_code = 5
 
 
 class StepFailed(ArxdeployError):

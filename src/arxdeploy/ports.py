@@ -5,13 +5,14 @@ Every method is keyword-only so call sites read as sentences and arguments canno
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from arxdeploy.domain.events import Deployment, Event
+from arxdeploy.domain.plan import MetricCheck, SyntheticLoad
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.security import GateResult
 from arxdeploy.domain.states import Color, State
@@ -426,6 +427,63 @@ class SecurityGates(Protocol):
         """Before a deploy starts the new color: make the target run what the gates resolved for
         it (the image_digest gate's digest), from ``results`` as recorded, so that a process that
         resumes a deployment it did not check runs what was checked and approved. Idempotent."""
+
+
+# --- metric analysis ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One metric of one color over one window."""
+
+    value: float | None  # None: nothing to judge (no traffic, an empty answer)
+    requests: int | None = None  # requests behind the figure, where the provider knows (router)
+    note: str = ""  # why there is no value, for people
+
+
+@dataclass(frozen=True)
+class MetricScope:
+    """Whose figure is read: the placeholders of a query ({service} and {namespace} are the adapter's)."""
+
+    environment: str
+    color: Color
+    version: str
+    interval: timedelta
+
+
+class MetricReader(Protocol):
+    """Reads metrics for one analysis; may keep state between windows (counter deltas)."""
+
+    def window(self) -> None:
+        """A window ends (and the next starts) now: called once before the first and after each
+        interval, before its ``measure`` calls. Never raises: a failure shows in ``measure``."""
+        ...
+
+    def measure(self, *, metric: MetricCheck, scope: MetricScope, until: datetime | None = None) -> Measurement:
+        """``metric`` of ``scope.color`` over the last window, or over ``scope.interval`` up to
+        ``until`` (a window in the past, where the provider keeps history). Raises
+        ``MetricsError`` when the provider cannot answer; never guesses a value."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Metrics(Protocol):
+    """Where analysis reads its figures, sends synthetic load, and compares samples."""
+
+    def reader(self, *, environment: str, metrics: Sequence[MetricCheck]) -> MetricReader:
+        """A reader for one analysis of ``metrics`` in ``environment``; close it when done."""
+        ...
+
+    def load(self, *, environment: str, color: Color, url: str, load: SyntheticLoad) -> Callable[[], int]:
+        """Start sending ``load`` to ``color`` through ``url`` (requests marked
+        ``X-Arxdeploy-Synthetic``) until its duration ends or the returned function is called;
+        that function stops it and returns how many requests were answered."""
+        ...
+
+    def rank_test(self, *, candidate: Sequence[float], baseline: Sequence[float]) -> float:
+        """The one-sided p-value of a Mann-Whitney U test that ``candidate`` is greater than
+        ``baseline``. Raises ``UsageError`` when the judge's library is not installed."""
         ...
 
 

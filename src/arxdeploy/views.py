@@ -59,7 +59,13 @@ def deployment_json(d: Deployment, view: View, events: list[Event] | None = None
     if events is not None:
         data["security"] = [security_events.result_json(r) for r in security_events.results(events)]
         data["events"] = [e.to_json() for e in events]
+        data["analysis"] = analysis_json(events)
     return data
+
+
+def analysis_json(events: list[Event]) -> list[dict[str, Any]]:
+    """Metric analysis as recorded: each window's readings (both colors' figures) and each verdict."""
+    return [{"at": e.at.isoformat(), **e.data} for e in events if e.type == "analysis"]
 
 
 def canary_out(view: View) -> dict[str, Any] | None:

@@ -22,6 +22,9 @@ def test_steps_resolve_into_the_plan(write: Write) -> None:
     text = canary(
         "      - weight: 10\n      - pause: 2m\n      - analysis: [error_rate, p99]\n"
         "      - weight: 50\n      - pause: until_approved\n      - weight: 100\n"
+    ) + (  # the metrics the analysis step names
+        "analysis:\n  metrics:\n    error_rate: {provider: router, measure: error_rate, max: 0.01}\n"
+        "    p99: {provider: router, measure: p99, max: 0.3}\n"
     )
     plan = load_text(write, text).config.plan("production")
     assert plan.canary is not None

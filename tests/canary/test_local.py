@@ -35,6 +35,13 @@ def canary_config(service: Service, steps: str, *, sticky: bool = False) -> None
         text = text.replace(
             "    rollback_timeout: 20s\n", "    rollback_timeout: 20s\n    sticky: {header: X-User-Id}\n"
         )
+    if "analysis:" in steps:
+        # The metric its analysis step names (the router's own counts), judged in one short window;
+        # no traffic flows in these tests, so too little data passes as configured.
+        text += (
+            "analysis:\n  metrics:\n    error_rate: {provider: router, measure: error_rate, max: 0.01}\n"
+            "  canary: {interval: 1s, count: 1, inconclusive: pass}\n"
+        )
     service.config.write_text(text, encoding="utf-8")
 
 

@@ -8,6 +8,7 @@ of each problem, so the loader can point at the right line.
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,16 @@ from arxdeploy.config.durations import PATTERN as DURATION_PATTERN
 from arxdeploy.config.durations import Duration, format_duration, parse_duration
 from arxdeploy.domain import notices
 from arxdeploy.domain.approvals import ApprovalPolicy
-from arxdeploy.domain.plan import CanaryPlan, CanaryStep, CheckPolicy, EnvironmentPlan
+from arxdeploy.domain.plan import (
+    AnalysisPlan,
+    AnalysisRun,
+    CanaryPlan,
+    CanaryStep,
+    CheckPolicy,
+    EnvironmentPlan,
+    MetricCheck,
+    SyntheticLoad,
+)
 from arxdeploy.errors import NotFoundError
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -370,6 +380,11 @@ class Environment(_Model):
         default=None,
         description="The environment's public URL, like https://app.example.com: its certificate is checked by "
         "security.tls before each deployment.",
+    )
+    analysis: AnalysisPhases | None = Field(
+        default=None,
+        description="Where metric analysis runs in this environment (verify, monitor, canary), instead of the "
+        "top-level analysis section's phases; its metrics come from analysis.metrics.",
     )
 
     @model_validator(mode="after")
@@ -911,6 +926,194 @@ def _names_as_property_names(schema: dict[str, Any]) -> None:
         schema["additionalProperties"] = value_schema
 
 
+# --- metric analysis -----------------------------------------------------------------------
+
+METRIC_NAME = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")  # error_rate, p99, queue-depth
+
+
+def _metric_name(value: str) -> str:
+    if not METRIC_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "metric_name",
+            "is not a valid metric name; use at most 63 lowercase letters, digits, '_' and '-', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
+MetricName = Annotated[
+    str,
+    AfterValidator(_metric_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{METRIC_NAME.pattern}$", "maxLength": 63}),
+]
+ROUTER_MEASURES = ("error_rate", "p50", "p90", "p95", "p99", "mean_latency", "rate")
+PROVIDER_KEYS = {"router": ("measure",), "prometheus": ("query",), "http": ("url", "path", "headers")}
+
+
+class Judge(_Model):
+    confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=0.999,
+        description="Confidence level of the Mann-Whitney U test: the candidate fails only when it is worse "
+        "than the baseline with at least this confidence (one-sided p below 1 - confidence).",
+    )
+    effect: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=100.0,
+        description="Effect-size band: a worse candidate also needs a median more than this fraction above "
+        "the baseline's (0.1: 10 %) to fail, so a significant but negligible difference passes.",
+    )
+
+
+class AnalysisMetric(_Model):
+    provider: Literal["router", "prometheus", "http"] = Field(
+        description="Where the figure comes from: the local router's own request counts, a Prometheus "
+        "query, or a number in an HTTP endpoint's JSON answer."
+    )
+    measure: Literal["error_rate", "p50", "p90", "p95", "p99", "mean_latency", "rate"] | None = Field(
+        default=None,
+        description="provider router: which figure of a color's requests over the interval (error_rate: share "
+        "of 5xx and unanswered; pNN and mean_latency in seconds; rate: requests per second).",
+    )
+    query: str | None = Field(
+        default=None,
+        description="provider prometheus: PromQL giving one number; {service}, {environment}, {namespace}, "
+        "{color}, {version} and {interval} are filled in.",
+    )
+    url: HttpUrlText | None = Field(
+        default=None,
+        description="provider http: URL answering JSON (the same placeholders as query are filled in).",
+    )
+    path: str | None = Field(
+        default=None, description="provider http: dotted path to the number in the answer, like data.error_rate."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="provider http: headers sent with each request (use ${VAR} for tokens)."
+    )
+    max: float | None = Field(default=None, description="The candidate's figure must be at most this.")
+    min: float | None = Field(default=None, description="The candidate's figure must be at least this.")
+    max_ratio: float | None = Field(
+        default=None,
+        ge=0.01,
+        description="The candidate's figure must be at most this many times the baseline color's over the same "
+        "window (plus allowance).",
+    )
+    allowance: float = Field(
+        default=0.0, ge=0, description="Added to max_ratio × baseline: what a near-zero baseline still allows."
+    )
+    failure_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_COUNT,
+        description="Failed measurements of this metric tolerated, instead of the phase's failure_limit "
+        "(a noisy quantile may take 1 while error rate takes 0).",
+    )
+    judge: Judge | None = Field(
+        default=None,
+        description="Also compare the two colors' figures over all intervals with a Mann-Whitney U test "
+        "(needs the analysis extra: SciPy).",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_provider(self) -> AnalysisMetric:
+        errors = []
+        needed = {"router": ("measure",), "prometheus": ("query",), "http": ("url", "path")}[self.provider]
+        for name in needed:
+            if getattr(self, name) is None:
+                message = f"is required with provider: {self.provider}"
+                hint = f"one of: {', '.join(ROUTER_MEASURES)}" if name == "measure" else None
+                errors.append(_problem((name,), "missing_key", message, None, hint=hint))
+        for provider, own in PROVIDER_KEYS.items():
+            for name in own:
+                if provider != self.provider and getattr(self, name) not in (None, {}):
+                    message = f"has no effect with provider: {self.provider}"
+                    hint = f"remove it, or use provider: {provider}"
+                    errors.append(_problem((name,), "unused_key", message, None, hint=hint))
+        if self.max is None and self.min is None and self.max_ratio is None and self.judge is None:
+            message = "has no condition: nothing could fail it"
+            hint = "add max, min, max_ratio or judge"
+            errors.append(_problem(("provider",), "no_condition", message, None, hint=hint))
+        _problems("AnalysisMetric", errors)
+        return self
+
+
+class AnalysisLoad(_Model):
+    rate: float = Field(ge=0.1, le=1000, description="Requests per second sent to the candidate.")
+    paths: list[Endpoint] = Field(default_factory=lambda: ["/"], min_length=1, description="Paths taken in turn.")
+    duration: Duration | None = Field(
+        default=None, description="How long to send them; default: as long as the analysis runs."
+    )
+
+
+class AnalysisPhase(_Model):
+    metrics: list[MetricName] = Field(
+        default_factory=list,
+        description="Names of metrics of analysis.metrics to judge (verify and monitor need at least one; a "
+        "canary's analysis steps name their own).",
+    )
+    interval: Duration = Field(default=timedelta(seconds=30), description="The window of each measurement.")
+    count: int = Field(default=3, ge=1, le=MAX_COUNT, description="How many measurements of every metric.")
+    failure_limit: int = Field(
+        default=0, ge=0, le=MAX_COUNT, description="Failed measurements tolerated; one more fails the analysis."
+    )
+    inconclusive: Literal["pause", "fail", "pass"] = Field(
+        default="fail",
+        description="What too little data (no traffic, too few requests) leads to: wait for a person "
+        "(promote or abort), fail, or pass.",
+    )
+    consecutive_error_limit: int = Field(
+        default=2,
+        ge=0,
+        le=MAX_COUNT,
+        description="Provider errors in a row tolerated per metric; one more fails the analysis (an outage of "
+        "the metrics is never a pass).",
+    )
+    min_requests: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="provider router: fewer requests than this in a window makes that measurement inconclusive.",
+    )
+    load: AnalysisLoad | None = Field(
+        default=None,
+        description="Synthetic requests sent to the candidate during the analysis (marked X-Arxdeploy-Synthetic).",
+    )
+
+
+class AnalysisPhases(_Model):
+    verify: AnalysisPhase | None = Field(
+        default=None, description="Before the switch, on preview traffic: the candidate against the live color."
+    )
+    monitor: AnalysisPhase | None = Field(
+        default=None,
+        description="After the switch: the new live color against the old one's figures from before the switch.",
+    )
+    canary: AnalysisPhase | None = Field(
+        default=None, description="The settings of a canary's analysis steps (their metrics are named by each step)."
+    )
+
+
+class PrometheusServer(_Model):
+    url: HttpUrlText = Field(description="Base URL of the Prometheus server (its HTTP API is under /api/v1).")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with each query, like Authorization (use ${VAR})."
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="How long one query may take.")
+
+
+class Analysis(AnalysisPhases):
+    prometheus: PrometheusServer | None = Field(
+        default=None, description="The Prometheus server that metrics of provider prometheus query."
+    )
+    metrics: dict[MetricName, AnalysisMetric] = Field(
+        default_factory=dict,
+        description="The metrics analysis can judge, by name.",
+        json_schema_extra=_names_as_property_names,
+    )
+
+
 # --- the file ------------------------------------------------------------------------------
 
 
@@ -952,6 +1155,10 @@ class Config(_Model):
     )
     backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
     security: Security = Field(default_factory=Security, description="The security gates run before anything changes.")
+    analysis: Analysis = Field(
+        default_factory=Analysis,
+        description="Metric analysis: named metrics with their conditions, and the phases that judge them.",
+    )
 
     @model_validator(mode="after")
     def _gates_name_environments(self) -> Config:
@@ -1080,6 +1287,76 @@ class Config(_Model):
         _problems("Config", [_problem(("deployment_strategy", "type"), "canary_router", message, "canary", hint=hint)])
         return self
 
+    @model_validator(mode="after")
+    def _analysis_names_metrics(self) -> Config:
+        known = list(self.analysis.metrics)
+        places: list[tuple[tuple[str | int, ...], AnalysisPhases]] = [(("analysis",), self.analysis)]
+        places += [
+            (("environments", name, "analysis"), env.analysis)
+            for name, env in self.environments.items()
+            if env.analysis
+        ]
+        errors = []
+        for where, phases in places:
+            for phase in ("verify", "monitor", "canary"):
+                settings: AnalysisPhase | None = getattr(phases, phase)
+                if settings is not None and not settings.metrics and phase != "canary":
+                    message = f"names no metric: {phase} would judge nothing"
+                    hint = f"e.g. metrics: [{known[0]}]" if known else "define metrics under analysis.metrics"
+                    errors.append(_problem((*where, phase), "no_metrics", message, None, hint=hint))
+                for index, name in enumerate(settings.metrics if settings else ()):
+                    if name not in known:
+                        close = difflib.get_close_matches(name, known, n=1)
+                        hint = (
+                            f"did you mean '{close[0]}'?"
+                            if close
+                            else (f"known: {', '.join(known)}" if known else "define it under analysis.metrics")
+                        )
+                        loc = (*where, phase, "metrics", index)
+                        errors.append(
+                            _problem(loc, "unknown_metric", "is not a metric of analysis.metrics", name, hint=hint)
+                        )
+        for name, metric in self.analysis.metrics.items():
+            if metric.provider == "router" and self.target.type != "local":
+                message = f"reads the local target's router, and this service's target is {self.target.type}"
+                hint = "use provider: prometheus (or http) for the same figure"
+                errors.append(
+                    _problem(("analysis", "metrics", name, "provider"), "no_router", message, None, hint=hint)
+                )
+            if metric.provider == "prometheus" and self.analysis.prometheus is None:
+                message = "needs analysis.prometheus: the server to query"
+                hint = "add analysis.prometheus.url, like http://127.0.0.1:9090"
+                errors.append(
+                    _problem(("analysis", "metrics", name, "provider"), "no_server", message, None, hint=hint)
+                )
+        _problems("Config", errors)
+        return self
+
+    def analysis_plan(self, environment: str) -> AnalysisPlan:
+        """Where analysis runs for ``environment``: its own phases, else the section's."""
+        phases = self.environment(environment).analysis or self.analysis
+        metrics = tuple(_metric_check(name, m) for name, m in self.analysis.metrics.items())
+        by_name = {m.name: m for m in metrics}
+
+        def run(settings: AnalysisPhase | None) -> AnalysisRun | None:
+            if settings is None:
+                return None
+            load = settings.load
+            return AnalysisRun(
+                metrics=tuple(by_name[n] for n in settings.metrics),
+                interval=settings.interval,
+                count=settings.count,
+                failure_limit=settings.failure_limit,
+                inconclusive=settings.inconclusive,
+                consecutive_error_limit=settings.consecutive_error_limit,
+                min_requests=settings.min_requests,
+                load=SyntheticLoad(rate=load.rate, paths=tuple(load.paths), duration=load.duration) if load else None,
+            )
+
+        return AnalysisPlan(
+            verify=run(phases.verify), monitor=run(phases.monitor), canary=run(phases.canary), metrics=metrics
+        )
+
     def environment(self, name: str) -> Environment:
         """The environment called ``name``; ``NotFoundError`` naming the known ones otherwise."""
         try:
@@ -1132,10 +1409,30 @@ class Config(_Model):
             drain_timeout=local.drain_timeout if local is not None else DEFAULT_DRAIN_TIMEOUT,
             database=self.backup.database is not None,
             restore_database_on_rollback=env.restore_database_on_rollback,
+            analysis=self.analysis_plan(environment),
             canary=self.deployment_strategy.canary.plan()
             if self.deployment_strategy.type == "canary" and self.deployment_strategy.canary is not None
             else None,
         )
+
+
+def _metric_check(name: str, metric: AnalysisMetric) -> MetricCheck:
+    return MetricCheck(
+        name=name,
+        provider=metric.provider,
+        measure=metric.measure or "",
+        query=metric.query or "",
+        url=metric.url or "",
+        path=metric.path or "",
+        headers=tuple(metric.headers.items()),
+        max=metric.max,
+        min=metric.min,
+        max_ratio=metric.max_ratio,
+        allowance=metric.allowance,
+        judge_confidence=metric.judge.confidence if metric.judge else None,
+        judge_effect=metric.judge.effect if metric.judge else 0.1,
+        failure_limit=metric.failure_limit,
+    )
 
 
 def _first(value: bool | None, default: bool) -> bool:

@@ -8,6 +8,8 @@ Its version string picks a behaviour, so demos and tests need no other configura
     ...unhealthy...         answers 500 on /health and /api/health
     ...fails-after-<N>s...  healthy for N seconds, then 500 on /health, /api/health and /
     ...slow-start-<N>s...   opens its port only after N seconds
+    ...errors-<N>pct...     answers 500 on / for N % of its requests, spread evenly (a regression)
+    ...latency-<N>ms...     answers / after N ms (a slower version)
 
 SIGTERM stops it cleanly: it stops accepting, lets requests in flight finish, exits 0.
 """
@@ -29,6 +31,12 @@ from urllib.parse import parse_qs, urlsplit
 
 STARTED = time.monotonic()
 HEALTH_PATHS = ("/health", "/api/health")
+
+
+def number_in(version: str, behaviour: str, unit: str) -> float | None:
+    """``5`` from ``errors-5pct`` in ``v2-errors-5pct``; None without it."""
+    match = re.search(rf"{behaviour}-(\d+(?:\.\d+)?){unit}", version)
+    return float(match.group(1)) if match else None
 
 
 def seconds_in(version: str, behaviour: str) -> float | None:
@@ -60,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(int(parse_qs(url.query).get("ms", ["1000"])[0]) / 1000)
                 self.reply(200, f"slow answer from {version}\n")
             elif url.path == "/":
+                time.sleep(self.server.latency)
+                failing = failing or self.server.error_now()
                 self.reply(500 if failing else 200, f"hello from {version}\n")
             else:
                 self.reply(404, "not found\n")
@@ -83,12 +93,22 @@ class Server(ThreadingHTTPServer):
         super().__init__((host, port), Handler)
         self.version = version
         self.fails_after = seconds_in(version, "fails-after")
+        self.error_percent = number_in(version, "errors", "pct") or 0.0
+        self.latency = (number_in(version, "latency", "ms") or 0.0) / 1000
+        self.answered = 0  # requests to /, for error_now
         self.busy = 0  # requests being answered
         self._idle = threading.Condition()
 
     def identity(self) -> dict[str, str | None]:
         env = os.environ.get
         return {"version": self.version, "color": env("ARXDEPLOY_COLOR"), "replica": env("ARXDEPLOY_REPLICA")}
+
+    def error_now(self) -> bool:
+        """Whether this request to / is one of the error_percent: exactly N of every 100, spread out."""
+        with self._idle:
+            self.answered += 1
+            n = self.answered
+        return int(n * self.error_percent / 100) > int((n - 1) * self.error_percent / 100)
 
     def failing(self) -> bool:
         return self.fails_after is not None and time.monotonic() - STARTED > self.fails_after

@@ -9,7 +9,7 @@ from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
 from arxdeploy.engine.locks import Lease
 from arxdeploy.engine.watch import Watcher
-from arxdeploy.ports import Backups, Clock, HealthProbe, SecurityGates, Target
+from arxdeploy.ports import Backups, Clock, HealthProbe, Metrics, SecurityGates, Target
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class StepContext:
     undoing: bool = False
     recorded: Callable[[], Sequence[Event]] = tuple  # the deployment's log so far
     security: SecurityGates | None = None  # the security step's gates; None: none configured
+    metrics: Metrics | None = None  # metric analysis (None: nothing can be measured)
 
     @property
     def watcher(self) -> Watcher:

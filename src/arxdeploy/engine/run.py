@@ -45,6 +45,7 @@ from arxdeploy.ports import (
     HealthProbe,
     Hook,
     LiveRelease,
+    Metrics,
     SecurityGates,
     Store,
     Target,
@@ -80,6 +81,7 @@ class Engine:
     content_now: Callable[[], str] | None = None
     # The security step's gates; None: a deploy goes from validating straight on.
     security: SecurityGates | None = None
+    metrics: Metrics | None = None  # where metric analysis reads its figures
 
     # --- requests -------------------------------------------------------------------------
 
@@ -317,6 +319,7 @@ class Engine:
             lease=lease,
             undoing=undoing,
             security=self.security,
+            metrics=self.metrics,
         )
         try:
             return Outcome.OK, {"detail": STEPS[step](ctx)}

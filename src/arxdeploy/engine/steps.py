@@ -12,7 +12,7 @@ from arxdeploy.domain import events, security_events
 from arxdeploy.domain.events import Event
 from arxdeploy.domain.states import Color, Kind, Step
 from arxdeploy.domain.units import size_text
-from arxdeploy.engine import canary
+from arxdeploy.engine import analysis, canary
 from arxdeploy.engine.context import StepContext
 from arxdeploy.errors import BackupError, NotFoundError, StepFailed, UsageError
 from arxdeploy.ports import Export
@@ -151,10 +151,15 @@ def deploy(ctx: StepContext) -> str:
 def verify(ctx: StepContext) -> str:
     d = ctx.deployment
     ready = ctx.watcher.ready(d.new_color, deadline=ctx.plan.checks.progress_deadline, progress=ctx.progress)
-    return (
+    checked = (
         f"{d.new_color.value} ({ready.size} replica{'s' if ready.size != 1 else ''}) passed every check "
         f"{ctx.plan.checks.success_threshold} times in a row ({ready.rounds} rounds)"
     )
+    if d.kind is not Kind.DEPLOY:
+        return checked  # the way back (rollback, restore, reconcile) is never held up by analysis
+    # On preview traffic, against the live color (None on a first deployment: absolute bounds only).
+    judged = analysis.run(ctx, phase="verify", metrics=None, candidate=d.new_color, baseline=d.old_color)
+    return checked if judged == analysis.NOT_CONFIGURED else f"{checked}; {judged}"
 
 
 def switch(ctx: StepContext) -> str:
@@ -170,8 +175,27 @@ def switch(ctx: StepContext) -> str:
 
 
 def monitor(ctx: StepContext) -> str:
-    rounds = _watch_live(ctx, ctx.plan.monitoring_duration, "monitoring")
-    return f"healthy for {ctx.plan.monitoring_duration.total_seconds():g}s ({rounds} rounds)"
+    d, duration = ctx.deployment, ctx.plan.monitoring_duration
+    end = ctx.clock.now() + duration
+    rounds = 0
+
+    def watch(interval: timedelta) -> None:
+        # Health is checked while analysis waits for its windows, as it is without analysis.
+        nonlocal rounds
+        if interval > timedelta(0):
+            rounds += _watch_live(ctx, interval, "monitoring")
+
+    judged = analysis.NOT_CONFIGURED
+    if d.kind is Kind.DEPLOY:  # as in verify: the way back is not held up by analysis
+        # After the switch: the old color's figures from before it are the baseline.
+        judged = analysis.run(
+            ctx, phase="monitor", metrics=None, candidate=d.new_color, baseline=d.old_color, wait=watch
+        )
+    left = end - ctx.clock.now()
+    if left > timedelta(0):
+        rounds += _watch_live(ctx, left, "monitoring")
+    healthy = f"healthy for {duration.total_seconds():g}s ({rounds} rounds)"
+    return healthy if judged == analysis.NOT_CONFIGURED else f"{healthy}; {judged}"
 
 
 def finalize(ctx: StepContext) -> str:
