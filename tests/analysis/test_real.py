@@ -83,6 +83,9 @@ def test_a_version_with_5_percent_errors_on_real_requests_is_rolled_back(
     # Both colors' figures: green's over the window, blue's from the window before the switch.
     assert reading["outcome"] == "fail" and 0.03 < reading["candidate"] < 0.08 and reading["baseline"] == 0
     assert len(windows) == 1  # rolled back after the first interval: failure_limit 0
+    # `show` says what was measured in each window and what was decided, one line each.
+    shown = service.run("show", str(out["id"])).stdout
+    assert "monitor 1/" in shown and "monitor fail:" in shown and "readings=" not in shown, shown
 
 
 # A p99 over a few seconds of requests is nearly their slowest: one window slowed by a busy

@@ -248,9 +248,19 @@ def show(d: Deployment, view: View, events: Sequence[Event], redactor: Redactor)
     for e in events:
         if e.type == security_events.EVENT:  # the findings are in --json; one line here
             fields = security_events.line(security_events.from_data(e.data))
+        elif e.type == "analysis":  # both colors' figures are in --json; what was measured and decided here
+            fields = _analysis_line(e.data)
         else:
             fields = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("started",) and v not in (None, ""))
         out.print(f"  {e.at:%H:%M:%S.%f}"[:-3] + f"  {e.type:<9} {fields}")
+
+
+def _analysis_line(data: Mapping[str, Any]) -> str:
+    """``verify 2/3: error_rate green 5.1% vs blue 0.2% [fail]`` or ``verify pass: ...``."""
+    phase = data.get("phase", "")
+    if "verdict" in data:
+        return f"{phase} {data['verdict']}: {data.get('reason', '')}"
+    return f"{phase} {data.get('window')}/{data.get('of')}: {data.get('line', '')}"
 
 
 def _state_text(s: Summary, canary: Mapping[str, Any] | None) -> str:
