@@ -176,7 +176,8 @@ def switch(ctx: StepContext) -> str:
 
 def monitor(ctx: StepContext) -> str:
     d, duration = ctx.deployment, ctx.plan.monitoring_duration
-    end = ctx.clock.now() + duration
+    started = ctx.clock.now()
+    end = started + duration
     rounds = 0
 
     def watch(interval: timedelta) -> None:
@@ -194,7 +195,9 @@ def monitor(ctx: StepContext) -> str:
     left = end - ctx.clock.now()
     if left > timedelta(0):
         rounds += _watch_live(ctx, left, "monitoring")
-    healthy = f"healthy for {duration.total_seconds():g}s ({rounds} rounds)"
+    # Analysis may take longer than the window: say how long it was watched.
+    watched = round(max(duration, ctx.clock.now() - started).total_seconds(), 1)
+    healthy = f"healthy for {watched:g}s ({rounds} rounds)"
     return healthy if judged == analysis.NOT_CONFIGURED else f"{healthy}; {judged}"
 
 
