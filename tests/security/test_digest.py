@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from arxdeploy.config.loader import load
-from arxdeploy.config.snapshot import bind_image
 from arxdeploy.domain.security import Status
+from arxdeploy.domain.security_events import bind_image
 from arxdeploy.domain.states import Color
 from arxdeploy.security import registry
 from arxdeploy.security.digest import (

@@ -206,3 +206,47 @@ def test_a_deployment_killed_in_the_security_step_is_recovered_as_failed(world: 
     view = fold(world.store.events(deployment_id="d0001"))
     assert view.state is State.FAILED and view.checks_security
     assert world.target.inspect(environment="staging").colors == {}
+
+
+class ResolvedImage:
+    """Gates of which only image_digest ran: it resolved the version's tag to ``digest``."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def check(self, *, deployment: Any) -> list[GateResult]:
+        facts = {"digest": self.digest, "pinned": {f"{REPO}:{deployment.version}": f"{REPO}@{self.digest}"}}
+        return [GateResult(security_events.IMAGE_DIGEST, Status.PASSED, f"{REPO} is {self.digest}", facts=facts)]
+
+    def prepare(self, *, deployment: Any, results: Any) -> None:
+        pass
+
+
+def test_approvals_bind_to_the_image_digest_the_security_step_recorded(world: World) -> None:
+    """The approval request names the content and the resolved image: the approvals let that
+    image run (what ``prepare`` pins), and they stand while neither changes."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from arxdeploy.domain.approvals import ApprovalPolicy, Verdict
+    from arxdeploy.engine.gate import Approvals
+
+    policy = ApprovalPolicy(required=True, approvers=("bo@example.com",), timeout=timedelta(minutes=30))
+    plan = replace(PLAN, approval=policy, config_digest="c0ffee" * 10)
+    engine = world.engine()
+    engine.security = ResolvedImage("sha256:" + "ab" * 32)
+    d, view = deploy(engine, plan=plan, version="v1", wait=False)
+    assert view.state is State.AWAITING_APPROVAL
+    asked = next(e for e in world.store.events(deployment_id=d.id) if e.type == "approval_requested")
+    bound = security_events.bind_image(plan.config_digest, "sha256:" + "ab" * 32)
+    assert asked.data["config_digest"] == bound != plan.config_digest
+    Approvals(store=world.store, clock=world.clock).decide(
+        deployment_id=d.id, who="bo@example.com", verdict=Verdict.APPROVE, via="server"
+    )
+    engine.content_now = lambda: plan.config_digest  # the config and its files are as they were asked
+    assert engine.resume(plan=plan, deployment_id=d.id).state is State.SUCCEEDED
+    # Without a resolved image (the gate off, or not on this target) the content alone is bound.
+    engine.security = None
+    d2, _ = deploy(engine, plan=replace(plan, approval=policy), version="v2", wait=False)
+    asked = next(e for e in world.store.events(deployment_id=d2.id) if e.type == "approval_requested")
+    assert asked.data["config_digest"] == plan.config_digest

@@ -58,15 +58,3 @@ def take(loaded: LoadedConfig) -> Snapshot:
         digest.update(b"\0" + str(name).encode())
         digest.update(b"\0" + (content if content is not None else b"missing"))
     return Snapshot(files=files, digest=digest.hexdigest())
-
-
-def bind_image(digest: str, image_digest: str | None) -> str:
-    """The content digest approvals bind to, with the image's digest (``sha256:...``) in it.
-
-    The image_digest gate resolves the version's tag before the approval gate; binding its digest
-    here means a tag moved to other bytes afterwards gives another content digest, which voids
-    the approvals (``engine.gate``) as an edited file does. Without a resolved digest, unchanged.
-    """
-    if not image_digest:
-        return digest
-    return hashlib.sha256(f"{digest}\0image\0{image_digest}".encode()).hexdigest()

@@ -7,6 +7,7 @@ up to ``KEPT_FINDINGS`` of them (a report of thousands of findings does not bloa
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -17,6 +18,7 @@ from arxdeploy.domain.security import Finding, GateResult, Severity, Status
 
 EVENT = "security"
 KEPT_FINDINGS = 50
+IMAGE_DIGEST = "image_digest"  # the gate that resolves the version's tag to its digest
 
 
 def recorded(result: GateResult, at: datetime) -> Event:
@@ -64,6 +66,29 @@ def results(events: Iterable[Event]) -> list[GateResult]:
             found.pop(result.gate, None)
             found[result.gate] = result
     return list(found.values())
+
+
+def image_digest(events: Iterable[Event]) -> str | None:
+    """The image digest the image_digest gate resolved for this deployment (``sha256:...``; a
+    comma-separated list for several images), as recorded; None when it did not pass or run."""
+    result = next((r for r in results(events) if r.gate == IMAGE_DIGEST), None)
+    if result is None or result.status is not Status.PASSED:
+        return None
+    digest = result.facts.get("digest")
+    return str(digest) if digest else None
+
+
+def bind_image(digest: str, image_digest: str | None) -> str:
+    """The content digest approvals bind to, with the image's digest (``sha256:...``) in it.
+
+    The image_digest gate resolves the version's tag before the approval gate, and the deployment
+    runs that digest (``SecurityGates.prepare``): binding it here makes the approvals name the
+    exact image they let run; the gate (``engine.gate``) binds the recorded digest when it asks
+    and again when it counts. Without a resolved digest, ``digest`` unchanged.
+    """
+    if not image_digest:
+        return digest
+    return hashlib.sha256(f"{digest}\0image\0{image_digest}".encode()).hexdigest()
 
 
 def from_data(data: Mapping[str, Any]) -> GateResult:

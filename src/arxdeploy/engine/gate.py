@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from arxdeploy.domain import approvals
+from arxdeploy.domain import approvals, security_events
 from arxdeploy.domain.approvals import AUTO_APPROVER, Decision, Gate, GateStatus, Refusal, Request, Verdict
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
@@ -54,12 +54,15 @@ def run_gate(
     voids them, for the process that waited as for one that resumes later.
     """
     gate = approvals.tally(events, now)
+    # Approvals bind to the content and to the image the security step resolved (what runs).
+    image = security_events.image_digest(events)
+    bound = security_events.bind_image(plan.config_digest, image)
     if gate.request is None:
         policy = plan.approval
         request = Request(
             requested_by=d.requested_by,
             version=d.version,
-            config_digest=plan.config_digest,
+            config_digest=bound,
             approvers=policy.approvers,
             min_approvals=policy.min_approvals,
             allow_self_approval=policy.allow_self_approval,
@@ -78,10 +81,10 @@ def run_gate(
         append(batch)
         gate = approvals.tally([*events, *batch], now)
     assert gate.request is not None
-    if gate.request.config_digest != plan.config_digest:
-        return Outcome.REJECTED, {"reason": _content_changed(gate.request.config_digest, plan.config_digest)}
+    if gate.request.config_digest != bound:
+        return Outcome.REJECTED, {"reason": _content_changed(gate.request.config_digest, bound)}
     if gate.status is GateStatus.APPROVED:
-        current = content_now() if content_now is not None else plan.config_digest
+        current = security_events.bind_image(content_now(), image) if content_now is not None else bound
         if current != gate.request.config_digest:
             return Outcome.REJECTED, {"reason": _content_changed(gate.request.config_digest, current)}
         who = ", ".join(gate.approved_by)

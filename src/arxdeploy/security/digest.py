@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from arxdeploy.config.snapshot import bind_image
 from arxdeploy.domain.security import Finding, GateResult, Severity, Status
+from arxdeploy.domain.security_events import bind_image
 from arxdeploy.security import registry
 from arxdeploy.security.registry import Credentials, RegistryError
 
@@ -191,7 +191,7 @@ def pin_recorded(target: Any, results: Sequence[GateResult]) -> None:
 
 def bound_content(content_now: Callable[[], str], digest_now: Callable[[], str | None]) -> Callable[[], str]:
     """``content_now`` for the approval gate with the image's digest bound in, resolved again when
-    the approvals are counted (``config.snapshot.bind_image``): a tag moved meanwhile voids them.
+    the approvals are counted (``domain.security_events.bind_image``): a tag moved meanwhile voids them.
     ``digest_now``: e.g. ``lambda: resolve_now(...).facts.get("digest")``."""
     return lambda: bind_image(content_now(), digest_now())
 
