@@ -229,18 +229,11 @@ def judge(
     if request is None:
         return None
     person = who.strip().lower()
-    if request.server_only and via not in TRUSTED_VIA:
-        return (
-            f"deployment approvals go through the arxdeploy server (server.url is set); {who} was not "
-            "identified by a token"
-        )
-    if via == DECLARED_IN_CI:
-        return (
-            f"{who} is only declared (ARXDEPLOY_EMAIL or git's user.email) in a CI job, where any step can "
-            "declare anyone; approvals from CI go through the arxdeploy server with a token"
-        )
-    if role is not None and not role.allows(Role.APPROVER):
-        return f"{who}'s token is a {role} token: it may read deployments, not decide on them"
+    refused = identity_refusal(
+        who=who, via=via, role=role, server_only=request.server_only, acts="approvals", verb="decide on them"
+    )
+    if refused:
+        return refused
     if person not in request.approvers:
         return f"{who} is not an approver of this deployment (approvers: {', '.join(request.approvers) or 'none'})"
     # Who asked, as the request recorded it: what the approvers were shown.
@@ -265,3 +258,19 @@ def _request(at: datetime, data: Any) -> Request:
         server_only=bool(data.get("server_only", False)),
         actor=str(data["actor"]) if data.get("actor") else None,
     )
+
+
+def identity_refusal(*, who: str, via: str, role: Role | None, server_only: bool, acts: str, verb: str) -> str | None:
+    """Why ``who``, as identified (``via``; a token's ``role``), may not do ``acts`` at all, or
+    None: through the server only when it is configured, never as an email only declared in a CI
+    job, and with a token that may approve. Shared by approvals and by promote and abort."""
+    if server_only and via not in TRUSTED_VIA:
+        return f"{acts} go through the arxdeploy server (server.url is set); {who} was not identified by a token"
+    if via == DECLARED_IN_CI:
+        return (
+            f"{who} is only declared (ARXDEPLOY_EMAIL or git's user.email) in a CI job, where any step can "
+            f"declare anyone; {acts} from CI go through the arxdeploy server with a token"
+        )
+    if role is not None and not role.allows(Role.APPROVER):
+        return f"{who}'s token is a {role} token: it may read deployments, not {verb}"
+    return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from arxdeploy.domain.approvals import DECLARED_IN_CI, TRUSTED_VIA
+from arxdeploy.domain.approvals import identity_refusal
 from arxdeploy.domain.events import Deployment, Event, fold
 from arxdeploy.domain.roles import Role
 from arxdeploy.domain.states import State
@@ -201,18 +201,11 @@ def judge(*, who: str, via: str, role: Role | None, approvers: tuple[str, ...], 
     for identity (a token through the server, the local user on a person's terminal, never an
     email only declared in CI) and role (approver or admin), and the approvers list when the
     environment has one. No self-approval rule: whoever started a canary may move it on."""
-    if server_only and via not in TRUSTED_VIA:
-        return (
-            f"promote and abort go through the arxdeploy server (server.url is set); {who} was not identified "
-            "by a token"
-        )
-    if via == DECLARED_IN_CI:
-        return (
-            f"{who} is only declared (ARXDEPLOY_EMAIL or git's user.email) in a CI job, where any step can declare "
-            "anyone; promote and abort from CI go through the arxdeploy server with a token"
-        )
-    if role is not None and not role.allows(Role.APPROVER):
-        return f"{who}'s token is a {role} token: it may read deployments, not promote or abort them"
+    refused = identity_refusal(
+        who=who, via=via, role=role, server_only=server_only, acts="promote and abort", verb="promote or abort them"
+    )
+    if refused:
+        return refused
     if approvers and who.strip().lower() not in approvers:
         return f"{who} is not an approver of this environment (approvers: {', '.join(approvers)})"
     return None

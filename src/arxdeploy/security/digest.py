@@ -156,26 +156,6 @@ def check_image_digest(
     return GateResult(GATE, Status.PASSED, summary, facts=facts)
 
 
-def check(
-    *,
-    config: Any,
-    environment: str,
-    version: str,
-    image: str | None,
-    target: Any,
-    base_dir: Path,
-    environ: Mapping[str, str],
-) -> GateResult:
-    """The gate as the security step runs it: the version's images (the config's, or those the
-    templates name) resolved with the credentials the cluster would use. It changes nothing: the
-    engine's deploy step has the target run what it recorded (``pin_recorded``, through the
-    runner's ``prepare``), in this process or in one that resumes after the approvals."""
-    return resolve_now(
-        config=config, environment=environment, version=version, image=image, target=target,
-        base_dir=base_dir, environ=environ,
-    )  # fmt: skip
-
-
 def pin_recorded(target: Any, results: Sequence[GateResult]) -> None:
     """Make ``target`` run what the image_digest gate resolved, from its recorded result
     (``domain.security_events.results`` of the deployment's log): a deployment resumed by another
@@ -192,11 +172,11 @@ def pin_recorded(target: Any, results: Sequence[GateResult]) -> None:
 def bound_content(content_now: Callable[[], str], digest_now: Callable[[], str | None]) -> Callable[[], str]:
     """``content_now`` for the approval gate with the image's digest bound in, resolved again when
     the approvals are counted (``domain.security_events.bind_image``): a tag moved meanwhile voids them.
-    ``digest_now``: e.g. ``lambda: resolve_now(...).facts.get("digest")``."""
+    ``digest_now``: e.g. ``lambda: check(...).facts.get("digest")``."""
     return lambda: bind_image(content_now(), digest_now())
 
 
-def resolve_now(
+def check(
     *,
     config: Any,
     environment: str,
@@ -206,7 +186,11 @@ def resolve_now(
     base_dir: Path,
     environ: Mapping[str, str],
 ) -> GateResult:
-    """What the version's image tags point at now (``check``; ``bound_content`` asks again with it)."""
+    """The gate as the security step runs it: what the version's image tags point at now (the
+    config's image, or those the templates name), resolved with the credentials the cluster would
+    use. It changes nothing: the engine's deploy step has the target run what it recorded
+    (``pin_recorded``, through the runner's ``prepare``), in this process or in one that resumes
+    after the approvals; ``bound_content`` may ask again with it."""
     if config.target.type != "kubernetes":
         return GateResult(GATE, Status.NOT_APPLICABLE, f"the {config.target.type} target runs commands, not images")
     from arxdeploy.security import cluster
