@@ -167,18 +167,26 @@ def validate_route(obj: dict[str, Any]) -> list[FieldError]:
     return check.errors
 
 
-def _parent_ref(check: _Check, where: str, ref: Any) -> None:
+def _reference(check: _Check, where: str, ref: Any, *, group: str, kind: str) -> dict[str, Any] | None:
+    """The fields every Gateway API reference has (name, group, kind, namespace), with the
+    defaults of its type; the reference, or None when it is not an object."""
     if not isinstance(ref, dict):
         check.invalid(where, _type_name(ref), f"{where} in body must be of type object: {_type_name(ref)!r}")
-        return
+        return None
     if "name" not in ref:
         check.required(f"{where}.name")
     else:
         check.string(f"{where}.name", ref["name"], least=1, most=253)
-    check.string(f"{where}.group", ref.get("group", GROUP), pattern=GROUP_PATTERN, most=253)
-    check.string(f"{where}.kind", ref.get("kind", "Gateway"), pattern=KIND_PATTERN, least=1, most=63)
+    check.string(f"{where}.group", ref.get("group", group), pattern=GROUP_PATTERN, most=253)
+    check.string(f"{where}.kind", ref.get("kind", kind), pattern=KIND_PATTERN, least=1, most=63)
     if "namespace" in ref:
         check.string(f"{where}.namespace", ref["namespace"], pattern=NAMESPACE_PATTERN, least=1, most=63)
+    return ref
+
+
+def _parent_ref(check: _Check, where: str, ref: Any) -> None:
+    if _reference(check, where, ref, group=GROUP, kind="Gateway") is None:
+        return
     if "sectionName" in ref:
         check.string(f"{where}.sectionName", ref["sectionName"], pattern=SECTION_PATTERN, least=1, most=253)
     if "port" in ref:
@@ -238,18 +246,9 @@ def _match(check: _Check, where: str, match: Any) -> None:
 
 
 def _backend_ref(check: _Check, where: str, ref: Any) -> None:
-    if not isinstance(ref, dict):
-        check.invalid(where, _type_name(ref), f"{where} in body must be of type object: {_type_name(ref)!r}")
+    if _reference(check, where, ref, group="", kind="Service") is None:
         return
-    if "name" not in ref:
-        check.required(f"{where}.name")
-    else:
-        check.string(f"{where}.name", ref["name"], least=1, most=253)
     group, kind = ref.get("group", ""), ref.get("kind", "Service")
-    check.string(f"{where}.group", group, pattern=GROUP_PATTERN, most=253)
-    check.string(f"{where}.kind", kind, pattern=KIND_PATTERN, least=1, most=63)
-    if "namespace" in ref:
-        check.string(f"{where}.namespace", ref["namespace"], pattern=NAMESPACE_PATTERN, least=1, most=63)
     if "port" in ref:
         check.integer(f"{where}.port", ref["port"], least=1, most=65535)
     if "weight" in ref:
