@@ -19,15 +19,14 @@ after). Counted: deployments rolled back or failed (goal: 0).
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-import httpx
 import yaml
 
 from common import Service, Settings, log, run_alone, service, summary, timestamp
+from rollback_time import Poller  # users polling the front door, each answer kept
 
 NAME = "analysis"
 POLL_S = 0.01
@@ -64,48 +63,6 @@ def with_analysis(svc: Service, settings: Settings, analysis: dict[str, Any]) ->
     config = yaml.safe_load(svc.config.read_text(encoding="utf-8"))
     config["analysis"] = analysis
     svc.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-
-
-@dataclass
-class Sample:
-    at: float
-    status: int
-    version: str
-
-
-@dataclass
-class Poller:
-    """Users: one request to / every 10 ms, each answer's time, status and version kept."""
-
-    url: str
-    samples: list[Sample] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Poller:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=2.0) as client:
-            tick = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    response = client.get(self.url)
-                    sample = Sample(
-                        time.time(), response.status_code, response.text.removeprefix("hello from ").strip()
-                    )
-                except httpx.HTTPError as exc:
-                    sample = Sample(time.time(), 0, type(exc).__name__)
-                self.samples.append(sample)
-                tick += POLL_S
-                self._stop.wait(max(0.0, tick - time.monotonic()))
 
 
 def one_detection(svc: Service, n: int, old: str) -> dict[str, Any]:
