@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 
-from tests.support import SESSION_MARKER, Children
+from tests.support import CACHE_DIR, SESSION_MARKER, Children
 
 if TYPE_CHECKING:
     from tests.fixtures.database import AppDatabase
@@ -31,10 +33,14 @@ _SURVIVORS = pytest.StashKey[list[str]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[SESSION_MARKER] = f"{os.getpid()}-{secrets.token_hex(8)}"
+    # Reading commands keep validated configs (config.cache): in a folder of this session's, not the
+    # home of whoever runs the tests. Every process the tests start inherits it.
+    os.environ[CACHE_DIR] = tempfile.mkdtemp(prefix="arxdeploy-test-cache-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     survivors = _stop_survivors(os.environ.get(SESSION_MARKER, ""))
+    shutil.rmtree(os.environ.get(CACHE_DIR, ""), ignore_errors=True)
     session.config.stash[_SURVIVORS] = survivors
     if survivors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -15,6 +15,7 @@ T = TypeVar("T")
 
 # Set by tests/conftest.py for the session; every process that inherits it is checked at the end.
 SESSION_MARKER = "PYTEST_ARXDEPLOY_SESSION"
+CACHE_DIR = "ARXDEPLOY_CACHE_DIR"  # the session's own folder for validated configs (config.cache)
 
 
 def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
@@ -49,6 +50,15 @@ def marked(env: Mapping[str, str]) -> dict[str, str]:
     """``env`` for a subprocess, with the session's marker so the end-of-run check can find it."""
     marker = os.environ.get(SESSION_MARKER)
     return {**env, SESSION_MARKER: marker} if marker else dict(env)
+
+
+def without_arxdeploy_settings() -> dict[str, str]:
+    """This process's environment without the ``ARXDEPLOY_`` settings of whoever runs the tests
+    (an email, a token...), but with the session's cache folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    if CACHE_DIR in os.environ:
+        env[CACHE_DIR] = os.environ[CACHE_DIR]
+    return env
 
 
 class Children:

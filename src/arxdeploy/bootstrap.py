@@ -210,7 +210,7 @@ def build(
     """The app for one command. ``reads_only``: the command never writes the record (status,
     history, show, ...): a current SQLite record is then read without SQLAlchemy, read-only.
     ``context``: the kubeconfig context to use instead of ``target.kubernetes.context``."""
-    loaded = load(config_path, environ)
+    loaded = load(config_path, environ, cached=reads_only)  # reads take a validated config kept earlier
     config = loaded.config
     redactor = Redactor(loaded.secrets)
     _log_to_file(loaded.state_dir, redactor)

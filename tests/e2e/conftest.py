@@ -21,7 +21,7 @@ import pytest
 from arxdeploy.errors import StoreError
 from arxdeploy.ports import Summary
 from arxdeploy.store.sql import SqlStore
-from tests.support import Children, free_port, wait_until
+from tests.support import Children, free_port, wait_until, without_arxdeploy_settings
 
 CONFIG = """\
 service: e2e-api
@@ -205,7 +205,7 @@ class Service:
 def service(tmp_path: Path) -> Iterator[Service]:
     app = resources.files("arxdeploy.demo_app").joinpath("app.py").read_text(encoding="utf-8")
     (tmp_path / "app.py").write_text(app, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    env = without_arxdeploy_settings()
     svc = Service(folder=tmp_path, port=free_port(), env=env)
     svc.write()
     yield svc

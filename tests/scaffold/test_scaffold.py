@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from arxdeploy.cli.init import init
 from arxdeploy.cli.main import cli
 from arxdeploy.errors import UsageError
 from arxdeploy.scaffold import ACTION, scaffold
+from tests.support import without_arxdeploy_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION_FILE = ROOT / "action.yml"
@@ -75,7 +75,7 @@ def run_steps(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def test_arxdeploy_validate_passes_on_the_config_as_written(repo: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARXDEPLOY_")}
+    env = without_arxdeploy_settings()
     env["ARXDEPLOY_BACKUP_RECIPIENT"] = RECIPIENT  # kubernetes: a repository variable in the workflow
     result = subprocess.run(
         [sys.executable, "-m", "arxdeploy.cli.main", "-c", str(repo / "deployment_config.yaml"), "validate"],

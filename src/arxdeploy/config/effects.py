@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from arxdeploy.config.keys import KeyPath, dotted
 from arxdeploy.config.loader import LoadedConfig
 from arxdeploy.config.problems import mask
-from arxdeploy.config.source import KeyPath, dotted
 from arxdeploy.errors import ConfigProblem
 
 # Keys of target.kubernetes that only shape the built-in objects, and what takes their place.

@@ -1,5 +1,8 @@
 """Load ``deployment_config.yaml``: read, interpolate, validate, and report every problem at once.
 
+Reading commands may take the result from ``config.cache`` instead; PyYAML, the walk of the file
+and the error messages are imported only when a file is validated.
+
 Top-level keys starting with ``x-`` are ignored (as in Docker Compose): they give YAML anchors
 a home, e.g. ``x-defaults: &defaults {replicas: 2}`` merged with ``<<: *defaults``.
 """
@@ -8,25 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic.json_schema import GenerateJsonSchema
-
-from arxdeploy.config import source
-from arxdeploy.config.durations import format_duration
+from arxdeploy.config import cache
+from arxdeploy.config.keys import KeyPath, dotted, line_of
 from arxdeploy.config.models import Config
-from arxdeploy.config.problems import line_of, mask, translate
-from arxdeploy.config.source import KeyPath, dotted
 from arxdeploy.errors import ConfigError, ConfigProblem
 
 SCHEMA_TITLE = "arxdeploy deployment_config.yaml"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXTENSION_PREFIX = "x-"
+_PLUGINS_OFF = "PYDANTIC_DISABLE_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class LoadedConfig:
     state_dir: Path  # absolute
     secrets: frozenset[str]  # every non-empty value taken from the environment
     digest: str  # sha256 of the file's bytes
+    resolved: str = field(repr=False, compare=False)  # the valid config as JSON: part of what approvals bind to
     lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False, compare=False)
 
     def line_of(self, *key: str | int) -> int | None:
@@ -46,18 +47,38 @@ class LoadedConfig:
         return line_of(self.lines, key)
 
 
-def load(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+def load(path: Path, environ: Mapping[str, str], *, cached: bool = False) -> LoadedConfig:
     """Load and validate the config at ``path``, taking ``${VAR}`` values from ``environ``.
 
+    ``cached``: take it from, and keep it in, the cache of validated configs (reading commands).
     Raises ``ConfigError`` listing every problem found, and nothing else, whatever the file holds.
     """
     file = str(path)
     absolute, raw = _read(path, file)
+    where = cache.folder(environ) if cached else None
+    made_from = cache.key(absolute, raw, environ) if where is not None else None
+    if where is not None and made_from is not None:
+        found = cache.load(where, absolute, made_from)
+        if found is not None:
+            return found
+    loaded = _validate(absolute, raw, file, environ)
+    if where is not None and made_from is not None:
+        cache.keep(where, loaded, made_from)
+    return loaded
+
+
+def _validate(absolute: Path, raw: bytes, file: str, environ: Mapping[str, str]) -> LoadedConfig:
+    from pydantic import ValidationError
+
+    from arxdeploy.config import source
+    from arxdeploy.config.problems import translate
+
     doc = source.read(raw, file, environ)
     problems = list(doc.problems)
     config: Config | None = None
     try:
-        config = Config.model_validate({k: v for k, v in doc.data.items() if not k.startswith(EXTENSION_PREFIX)})
+        with _without_pydantic_plugins():  # the models' validators are built on the first validation
+            config = Config.model_validate({k: v for k, v in doc.data.items() if not k.startswith(EXTENSION_PREFIX)})
     except ValidationError as exc:
         problems += translate(exc, file=file, lines=doc.lines, from_environ=doc.from_environ, broken=doc.broken)
     if problems or config is None:
@@ -70,6 +91,7 @@ def load(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
         state_dir=Path(os.path.normpath(base_dir / config.state_dir)),
         secrets=frozenset(doc.secrets),
         digest=hashlib.sha256(raw).hexdigest(),
+        resolved=config.model_dump_json(),
         lines=doc.lines,
     )
 
@@ -93,6 +115,8 @@ def _read(path: Path, file: str) -> tuple[Path, bytes]:
 
 def _tidy(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
     """In file order, without repeats, and with any stray secret blanked out."""
+    from arxdeploy.config.problems import mask
+
     unique = dict.fromkeys(
         ConfigProblem(p.file, p.line, p.key, mask(p.message, secrets) or "", mask(p.hint, secrets)) for p in problems
     )
@@ -155,6 +179,8 @@ def _script_problems(loaded: LoadedConfig, scripts: list[tuple[KeyPath, str]]) -
 
 
 def _reporter(loaded: LoadedConfig, problems: list[ConfigProblem]) -> Callable[..., None]:
+    from arxdeploy.config.problems import mask
+
     def report(key: KeyPath, message: str, hint: str | None = None) -> None:
         problems.append(
             ConfigProblem(
@@ -167,15 +193,37 @@ def _reporter(loaded: LoadedConfig, problems: list[ConfigProblem]) -> Callable[.
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of ``deployment_config.yaml``, for editors and the reference docs."""
-    schema = Config.model_json_schema(schema_generator=_Schema)
+    from pydantic.json_schema import GenerateJsonSchema
+
+    from arxdeploy.config.durations import format_duration
+
+    class Schema(GenerateJsonSchema):
+        def encode_default(self, dft: Any) -> Any:
+            # Durations default to "30s", as a user writes them, not ISO 8601 "PT30S".
+            if isinstance(dft, timedelta):
+                return format_duration(dft)
+            return super().encode_default(dft)
+
+    with _without_pydantic_plugins():
+        schema = Config.model_json_schema(schema_generator=Schema)
     schema["title"] = SCHEMA_TITLE
     schema["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}  # the ignored x- keys
     return {"$schema": SCHEMA_DIALECT, **schema}
 
 
-class _Schema(GenerateJsonSchema):
-    def encode_default(self, dft: Any) -> Any:
-        # Durations default to "30s", as a user writes them, not ISO 8601 "PT30S".
-        if isinstance(dft, timedelta):
-            return format_duration(dft)
-        return super().encode_default(dft)
+@contextmanager
+def _without_pydantic_plugins() -> Iterator[None]:
+    """Build the config's models with pydantic's plugins off (its documented switch, set only
+    meanwhile: the apps arxdeploy starts inherit its environment). A plugin is code from another
+    installed package that pydantic hands every input a model validates, and the config's input
+    holds the values of ``${VAR}``: secrets. Off, pydantic also skips reading the entry points of
+    every installed package (~5 ms of each command)."""
+    before = os.environ.get(_PLUGINS_OFF)
+    os.environ[_PLUGINS_OFF] = "__all__"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[_PLUGINS_OFF]
+        else:
+            os.environ[_PLUGINS_OFF] = before

@@ -79,7 +79,10 @@ NoticeKind = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built on first use, not when the module is imported: a reading command that
+    # finds its config in the cache (config.cache) builds none. A section left out of the file is
+    # validated from {} by its parent's validator (validate_default), so it builds none of its own.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _problems(title: str, errors: list[InitErrorDetails]) -> None:
@@ -262,8 +265,12 @@ class ResourceAmounts(_Model):
 
 
 class Resources(_Model):
-    requests: ResourceAmounts = Field(default_factory=ResourceAmounts, description="What each replica is guaranteed.")
-    limits: ResourceAmounts = Field(default_factory=ResourceAmounts, description="The most each replica may use.")
+    requests: ResourceAmounts = Field(
+        default_factory=dict, validate_default=True, description="What each replica is guaranteed."
+    )
+    limits: ResourceAmounts = Field(
+        default_factory=dict, validate_default=True, description="The most each replica may use."
+    )
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> Resources:
@@ -354,7 +361,8 @@ class Environment(_Model):
         default=None, description="Kubernetes target without manifests: CPU and memory requests and limits per replica."
     )
     autoscaling: Autoscaling = Field(
-        default_factory=Autoscaling,
+        default_factory=dict,
+        validate_default=True,
         description="Kubernetes target without manifests: the bounds of each color's HorizontalPodAutoscaler.",
     )
     egress: list[EgressRule] | None = Field(
@@ -506,7 +514,9 @@ class DeploymentStrategy(_Model):
         description="The deployment strategy: blue_green (the default: all traffic at once) or canary "
         "(a growing share, step by step).",
     )
-    blue_green: BlueGreen = Field(default_factory=BlueGreen, description="Settings for the blue_green strategy.")
+    blue_green: BlueGreen = Field(
+        default_factory=dict, validate_default=True, description="Settings for the blue_green strategy."
+    )
     canary: Canary | None = Field(default=None, description="Settings for the canary strategy: its steps.")
 
     @model_validator(mode="after")
@@ -730,7 +740,7 @@ class Backup(_Model):
         default_factory=list,
         description="With encryption: the age public keys (age1...) or SSH public keys that can open backups.",
     )
-    storage: BackupStorage = Field(default_factory=BackupStorage, description="Where backups are kept.")
+    storage: BackupStorage = Field(default_factory=dict, validate_default=True, description="Where backups are kept.")
     database: DatabaseBackup | None = Field(
         default=None,
         description="The app's database: dumped by a script into every backup, restored by another on request.",
@@ -900,20 +910,28 @@ class Security(_Model):
         default=True, description="Whether the security step runs before the approval gate and the backup."
     )
     vulnerabilities: VulnerabilityGate = Field(
-        default_factory=VulnerabilityGate, description="Image vulnerability scan evidence and the policy on it."
+        default_factory=dict,
+        validate_default=True,
+        description="Image vulnerability scan evidence and the policy on it.",
     )
-    tls: TlsGate = Field(default_factory=TlsGate, description="TLS certificates of the environments' public URLs.")
+    tls: TlsGate = Field(
+        default_factory=dict, validate_default=True, description="TLS certificates of the environments' public URLs."
+    )
     image_digest: ImageDigestGate = Field(
-        default_factory=ImageDigestGate, description="Resolve the image tag to its digest; run and approve that."
+        default_factory=dict,
+        validate_default=True,
+        description="Resolve the image tag to its digest; run and approve that.",
     )
     secrets: SecretsGate = Field(
-        default_factory=SecretsGate, description="Referenced Secrets exist; no plaintext secret anywhere."
+        default_factory=dict,
+        validate_default=True,
+        description="Referenced Secrets exist; no plaintext secret anywhere.",
     )
     network_policy: NetworkPolicyGate = Field(
-        default_factory=NetworkPolicyGate, description="Default deny, the app's port allowed, egress limited."
+        default_factory=dict, validate_default=True, description="Default deny, the app's port allowed, egress limited."
     )
     compliance: ComplianceGate = Field(
-        default_factory=ComplianceGate, description="checkov's Kubernetes checks on what will run."
+        default_factory=dict, validate_default=True, description="checkov's Kubernetes checks on what will run."
     )
 
 
@@ -1143,20 +1161,29 @@ class Config(_Model):
         json_schema_extra=_names_as_property_names,
     )
     deployment_strategy: DeploymentStrategy = Field(
-        default_factory=DeploymentStrategy, description="How a new version replaces the old one."
+        default_factory=dict, validate_default=True, description="How a new version replaces the old one."
     )
-    health_checks: HealthChecks = Field(default_factory=HealthChecks, description="How a color is judged healthy.")
+    health_checks: HealthChecks = Field(
+        default_factory=dict, validate_default=True, description="How a color is judged healthy."
+    )
     approval_gates: ApprovalGates = Field(
-        default_factory=ApprovalGates, description="Who must approve which deployments."
+        default_factory=dict, validate_default=True, description="Who must approve which deployments."
     )
-    server: Server = Field(default_factory=Server, description="The HTTP API (`arxdeploy server`).")
+    server: Server = Field(
+        default_factory=dict, validate_default=True, description="The HTTP API (`arxdeploy server`)."
+    )
     notifications: Notifications = Field(
-        default_factory=Notifications, description="Who is told about deployments and approvals, and how."
+        default_factory=dict, validate_default=True, description="Who is told about deployments and approvals, and how."
     )
-    backup: Backup = Field(default_factory=Backup, description="What is kept of the backups taken before each change.")
-    security: Security = Field(default_factory=Security, description="The security gates run before anything changes.")
+    backup: Backup = Field(
+        default_factory=dict, validate_default=True, description="What is kept of the backups taken before each change."
+    )
+    security: Security = Field(
+        default_factory=dict, validate_default=True, description="The security gates run before anything changes."
+    )
     analysis: Analysis = Field(
-        default_factory=Analysis,
+        default_factory=dict,
+        validate_default=True,
         description="Metric analysis: named metrics with their conditions, and the phases that judge them.",
     )
 
@@ -1378,16 +1405,19 @@ class Config(_Model):
         gates = self.approval_gates
         if not gates.enabled:
             return ApprovalPolicy()
-        override = gates.overrides.get(environment) or ApprovalOverride()
-        approvers = override.approvers if override.approvers is not None else gates.approvers
+        # Read field by field: an empty ApprovalOverride() would build that model's validator.
+        override = gates.overrides.get(environment)
+        approvers = override.approvers if override and override.approvers is not None else gates.approvers
+        min_approvals = override.min_approvals if override else None
+        timeout_minutes = override.timeout_minutes if override else None
         return ApprovalPolicy(
             required=env.approval_required or environment in gates.required_for,
             required_if_critical=CRITICAL_UPDATES in gates.required_for,
             auto_approve=gates.auto_approve_staging and environment == "staging",
             approvers=tuple(dict.fromkeys(a.lower() for a in approvers)),
-            min_approvals=override.min_approvals or gates.min_approvals,
-            allow_self_approval=_first(override.allow_self_approval, gates.allow_self_approval),
-            timeout=timedelta(minutes=override.timeout_minutes or gates.timeout_minutes),
+            min_approvals=min_approvals or gates.min_approvals,
+            allow_self_approval=_first(override.allow_self_approval if override else None, gates.allow_self_approval),
+            timeout=timedelta(minutes=timeout_minutes or gates.timeout_minutes),
             server_only=self.server.url is not None,
         )
 

@@ -18,8 +18,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from arxdeploy.config.keys import KeyPath, dotted, line_of
 from arxdeploy.config.models import Config
-from arxdeploy.config.source import KeyPath, dotted
 from arxdeploy.errors import ConfigProblem
 
 _MIN_SECRET = 3  # as arxdeploy.redact: shorter values would blank out ordinary words in messages
@@ -66,14 +66,6 @@ def translate(
         message, hint = _describe(error, path, from_environ.get(path))
         problems.append(ConfigProblem(file, line_of(lines, path), dotted(path), message, hint))
     return problems
-
-
-def line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
-    """Line of ``path``, or of its nearest parent that is in the file (for a missing key)."""
-    for size in range(len(path), -1, -1):
-        if path[:size] in lines:
-            return lines[path[:size]]
-    return None
 
 
 def mask(text: str | None, secrets: Iterable[str]) -> str | None:

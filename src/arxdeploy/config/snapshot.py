@@ -47,7 +47,7 @@ def take(loaded: LoadedConfig) -> Snapshot:
         folder = base / kube.manifests
         paths += sorted(p for p in folder.rglob("*") if p.is_file())
     files: dict[Path, bytes | None] = {}
-    digest = hashlib.sha256(config.model_dump_json().encode())
+    digest = hashlib.sha256(loaded.resolved.encode())
     for path in paths:
         try:
             content: bytes | None = path.read_bytes()

@@ -18,9 +18,8 @@ from typing import Any
 import yaml
 
 from arxdeploy.config.interpolate import SYNTAX_HINT, interpolate
+from arxdeploy.config.keys import KeyPath, dotted
 from arxdeploy.errors import ConfigError, ConfigProblem
-
-KeyPath = tuple[str | int, ...]
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -51,14 +50,6 @@ class _Fatal(Exception):
     def __init__(self, line: int | None, key: str, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.line, self.key, self.message, self.hint = line, key, message, hint
-
-
-def dotted(path: KeyPath) -> str:
-    """``("health_checks", "custom_checks", 0, "script")`` -> ``health_checks.custom_checks[0].script``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def line_count(text: str) -> int:
