@@ -7,7 +7,6 @@ import functools
 import getpass
 import logging
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +48,8 @@ NOTIFY_GRACE_SECONDS = 5.0
 
 def new_deployment_id(now: datetime) -> str:
     """Sortable and readable: when it was asked, plus 4 random hex digits."""
+    import secrets  # deployments only: reading commands never make an id
+
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 

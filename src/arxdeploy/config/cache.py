@@ -23,7 +23,6 @@ import pickle
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,6 +85,8 @@ def keep(where: Path, loaded: LoadedConfig, made_from: bytes) -> None:
     """Write the entry for ``loaded``, atomically; a cache that cannot be written is no cache."""
     if loaded.secrets:
         return  # never reached through key(); kept as the rule itself
+    import tempfile  # writing is the rarer case: a reading command that finds its entry never imports it
+
     entry = _entry(where, loaded.path)
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
