@@ -3,6 +3,7 @@ from the same inputs, never holding a secret, never unpickled from an entry some
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import stat
@@ -125,11 +126,22 @@ def test_other_code_reads_no_entry_of_this_one(
     assert cache.key(path, path.read_bytes(), environ) != before
 
 
-def test_changing_commands_and_a_cache_turned_off_keep_nothing(write: Write, environ: dict[str, str]) -> None:
+def test_only_reads_take_an_entry_and_every_load_keeps_one(write: Write, environ: dict[str, str]) -> None:
     path = write(CONFIG)
-    load(path, environ)  # deploy, rollback, validate...: no cache
+    load(path, environ)  # deploy, rollback, validate...: validate the file, and keep what they validated
+    (entry,) = entries(environ)
+    made_from, kept = entry.read_bytes().split(b"\n", 1)
+    altered = dataclasses.replace(pickle.loads(kept), digest="altered")
+    entry.write_bytes(made_from + b"\n" + pickle.dumps(altered))
+
+    assert load(path, environ, cached=True).digest == "altered"  # a read takes the entry as it is...
+    assert load(path, environ).digest != "altered"  # ...a change never does
+
+
+def test_a_cache_turned_off_or_without_a_home_keeps_nothing(write: Write, environ: dict[str, str]) -> None:
+    path = write(CONFIG)
     load(path, {**environ, "ARXDEPLOY_CACHE_DIR": "off"}, cached=True)
-    load(path, {}, cached=True)  # no home to keep it in
+    load(path, {}, cached=True)
     assert entries(environ) == []
     assert cache.folder({"HOME": "/home/ops"}) == Path("/home/ops/.cache/arxdeploy")
     assert cache.folder({"HOME": "/home/ops", "XDG_CACHE_HOME": "/var/cache/ops"}) == Path("/var/cache/ops/arxdeploy")

@@ -96,17 +96,21 @@ def test_reading_commands_load_nothing_only_changes_need(service: Service, tmp_p
     deployed = service.run("deploy", "--env", "staging", "--version", "v1")
     assert deployed.returncode == 0, deployed.stderr
 
+    # The deploy kept the config it validated: the reads take it, and load no YAML and build no model.
     modules, printed = imported(service, tmp_path, "status")
     assert "healthy: 6 checks passed" in printed  # the whole read ran: record, runtime, checks
-    assert loaded(modules, NEVER | NEVER_OURS) == []
+    assert loaded(modules, NEVER | NEVER_OURS | VALIDATING) == []
     assert "arxdeploy.plain_http" in modules and "rich.table" in modules
-    assert set(loaded(modules, VALIDATING)) >= VALIDATING  # the first read validated the file...
 
     modules, printed = imported(service, tmp_path, "status", "--json")
     (row,) = json.loads(printed)["environments"]
     assert (row["live_version"], row["health"]["status"]) == ("v1", "healthy")
     assert loaded(modules, NEVER | NEVER_OURS | {"rich"} | VALIDATING) == []  # JSON needs no tables
-    # ...the next ones take what it validated: no YAML, no model built
+
+    service.write(monitoring="7s")  # an edited file: the next read validates it, and keeps it
+    modules, printed = imported(service, tmp_path, "status", "--json")
+    assert json.loads(printed)["environments"][0]["live_version"] == "v1"
+    assert set(loaded(modules, VALIDATING)) >= VALIDATING
 
     modules, printed = imported(service, tmp_path, "history", "--json")
     (newest,) = json.loads(printed)

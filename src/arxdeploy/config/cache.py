@@ -1,8 +1,8 @@
 """The validated config of reading commands, kept between runs (like Python's ``__pycache__``).
 
 Building the config's models and validating the file is most of what ``status`` spends; a
-reading command instead loads the ``LoadedConfig`` an earlier command validated from the very
-same inputs. An entry is used only when everything validation depends on is unchanged, all in
+reading command instead loads the ``LoadedConfig`` an earlier command (any command: each keeps
+what it validated) made from the very same inputs. An entry is used only when everything validation depends on is unchanged, all in
 its key: the file's bytes and absolute path, the value of every ``${VAR}`` the file names, the
 code of the config and domain packages, and the Python and pydantic versions. Any other entry,
 or one that cannot be read, is ignored, and the file is validated as if there were no cache.

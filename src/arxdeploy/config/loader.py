@@ -50,14 +50,15 @@ class LoadedConfig:
 def load(path: Path, environ: Mapping[str, str], *, cached: bool = False) -> LoadedConfig:
     """Load and validate the config at ``path``, taking ``${VAR}`` values from ``environ``.
 
-    ``cached``: take it from, and keep it in, the cache of validated configs (reading commands).
+    What is validated is kept in the cache of validated configs (``config.cache``), which only
+    ``cached`` loads take from: reading commands. Every other command validates the file.
     Raises ``ConfigError`` listing every problem found, and nothing else, whatever the file holds.
     """
     file = str(path)
     absolute, raw = _read(path, file)
-    where = cache.folder(environ) if cached else None
+    where = cache.folder(environ)
     made_from = cache.key(absolute, raw, environ) if where is not None else None
-    if where is not None and made_from is not None:
+    if cached and where is not None and made_from is not None:
         found = cache.load(where, absolute, made_from)
         if found is not None:
             return found
