@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from arxdeploy.config import LoadedConfig
 from arxdeploy.config.snapshot import Snapshot
 from arxdeploy.domain.events import Deployment
 from arxdeploy.errors import ConfigError, ConfigProblem
@@ -18,6 +17,7 @@ from arxdeploy.redact import Redactor, environment_secrets
 if TYPE_CHECKING:
     from arxdeploy.backup.storage import Storage
     from arxdeploy.backup.stored import StoredBackups
+    from arxdeploy.config import LoadedConfig
     from arxdeploy.database import DatabaseScripts
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from arxdeploy.backup_wiring import check_recipients, open_backups
 from arxdeploy.clock import SystemClock
-from arxdeploy.config import LoadedConfig, database_script_problems, load
+from arxdeploy.config.essentials import Essentials, essentials_of, for_reading
 from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     # What only changing commands (or the Kubernetes target) use is imported where it is built,
     # so reading commands never load it (tests/e2e/test_import_budget.py).
     from arxdeploy.backup.stored import StoredBackups
+    from arxdeploy.config import LoadedConfig
     from arxdeploy.engine.gate import Approvals
     from arxdeploy.engine.run import Engine
     from arxdeploy.engine.tokens import Tokens
@@ -97,7 +98,8 @@ def process_alive(me: Identity) -> Callable[[LockHolder], bool]:
 class App:
     """Everything a command needs, built once per command."""
 
-    loaded: LoadedConfig
+    essentials: Essentials  # what every command needs of the config (config.essentials)
+    load_config: Callable[[], LoadedConfig]  # the validated config, loaded on first use if need be
     snapshot: Snapshot  # the config's files as read when the command started: what runs
     store: Store
     target: Target
@@ -114,6 +116,12 @@ class App:
     environ: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the command's environment
     image_of: Callable[[str], str | None] = lambda _version: None  # the image a version runs as, if the target knows
     metrics: Metrics | None = None  # metric analysis' providers (None: no analysis section)
+
+    @functools.cached_property
+    def loaded(self) -> LoadedConfig:
+        """The validated config's models: what only changes need (backups, gates, notices...).
+        A reading command whose essentials came from the cache validates the file here, if ever."""
+        return self.load_config()
 
     @functools.cached_property
     def engine(self) -> Engine:
@@ -152,7 +160,7 @@ class App:
 
     @property
     def service(self) -> str:
-        return self.loaded.config.service
+        return self.essentials.service
 
     @property
     def backups(self) -> StoredBackups:
@@ -181,11 +189,11 @@ class App:
         self.version_rule(version)
 
     def plan(self, environment: str) -> EnvironmentPlan:
-        plan = self.loaded.config.plan(environment)
+        plan = self.essentials.plan(environment)
         return dataclasses.replace(plan, config_digest=self.snapshot.digest)
 
     def environments(self) -> list[str]:
-        return list(self.loaded.config.environments)
+        return self.essentials.environments()
 
     def close(self) -> None:
         # Notices still in flight get a few seconds; a channel that is down does not hold the exit.
@@ -209,36 +217,43 @@ def build(
     context: str | None = None,
 ) -> App:
     """The app for one command. ``reads_only``: the command never writes the record (status,
-    history, show, ...): a current SQLite record is then read without SQLAlchemy, read-only.
+    history, show, ...): its config's essentials may come from the cache (``config.essentials``),
+    and a current SQLite record is read without SQLAlchemy, read-only.
     ``context``: the kubeconfig context to use instead of ``target.kubernetes.context``."""
-    loaded = load(config_path, environ, cached=reads_only)  # reads take a validated config kept earlier
-    config = loaded.config
-    redactor = Redactor(loaded.secrets)
-    _log_to_file(loaded.state_dir, redactor)
+    if reads_only:
+        essentials, loaded_now = for_reading(config_path, environ)
+    else:
+        loaded_now = _load(config_path, environ)
+        essentials = essentials_of(loaded_now)
+    # The validated models, for what the essentials do not hold: made on first use when they came
+    # from the cache (what only changes, or the Kubernetes target, need).
+    full = functools.cache(lambda: loaded_now or _load(config_path, environ))
+    redactor = Redactor(essentials.secrets)
+    _log_to_file(essentials.state_dir, redactor)
 
-    checks = config.health_checks
-    snapshot = take(loaded)
+    snapshot = take(essentials)
     scripts = [
-        ScriptCheck(c.name, path, c.timeout, content=snapshot.read(path))
-        for c in checks.custom_checks
-        for path in [loaded.base_dir / c.script]
+        ScriptCheck(c.name, c.script, c.timeout, content=snapshot.read(c.script)) for c in essentials.custom_checks
     ]
     clock = SystemClock()
-    check_recipients(loaded)
-    if not reads_only and (missing := database_script_problems(loaded)):
-        raise ConfigError(missing)  # a command that may take a backup needs its database script
-    backups = functools.cache(lambda: open_backups(loaded, snapshot, store, redactor, environ, clock))
+    if not reads_only:  # a command that may take a backup refuses what would make it fail
+        from arxdeploy.config import database_script_problems
+
+        check_recipients(full())
+        if missing := database_script_problems(full()):
+            raise ConfigError(missing)
+    backups = functools.cache(lambda: open_backups(full(), snapshot, store, redactor, environ, clock))
     local: LocalTarget | None = None
     cluster: KubernetesTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
     image_of: Callable[[str], str | None] = _no_image
-    if config.target.type == "kubernetes":
+    if essentials.target_type == "kubernetes":
         from arxdeploy.targets.kubernetes.manifests import check_version
         from arxdeploy.targets.kubernetes.spec import spec_from_config
         from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
         version_rule = check_version
-        spec = spec_from_config(config, base_dir=loaded.base_dir, read_folder=snapshot.templates_in)
+        spec = spec_from_config(full().config, base_dir=essentials.base_dir, read_folder=snapshot.templates_in)
         if spec.image is not None or spec.manifests is None:
             # Templates name their own image: the image_digest gate reads it from the rendered objects.
             image_of = functools.partial(_image_for, spec)
@@ -251,9 +266,9 @@ def build(
         # The checks go through the API server's proxies with the API calls' own credentials, TLS
         # and proxy (read when the first round needs them); scripts get a loopback door to them.
         health = HttpHealthProbe(
-            endpoints=checks.endpoints,
+            endpoints=essentials.endpoints,
             scripts=scripts,
-            cwd=loaded.base_dir,
+            cwd=essentials.base_dir,
             environ=environ,
             access=lambda: Access(
                 verify=cluster.probe_verify(), auth=cluster.probe_auth(), proxy=cluster.probe_proxy(), door=True
@@ -262,25 +277,30 @@ def build(
     else:
         if context is not None:
             raise UsageError(
-                f"--context {context} names a kubeconfig context, and this service's target is {config.target.type}",
+                f"--context {context} names a kubeconfig context, and this service's target is "
+                f"{essentials.target_type}",
                 hint="drop --context, or set target.type: kubernetes",
             )
-        target = local = _local_target(loaded)
+        target = local = _local_target(essentials)
         # Replicas and routers answer plain HTTP on this machine: no TLS, no proxy, no httpx.
-        health = HttpHealthProbe(endpoints=checks.endpoints, scripts=scripts, cwd=loaded.base_dir, environ=environ)
+        health = HttpHealthProbe(
+            endpoints=essentials.endpoints, scripts=scripts, cwd=essentials.base_dir, environ=environ
+        )
     # After the target: on Kubernetes the record lives in the cluster, through the target's connection.
-    record = _open_store(config.store_url, loaded, reads_only=reads_only, cluster=cluster)
+    record = _open_store(essentials.store_url, essentials.state_dir, reads_only=reads_only, cluster=cluster)
     store: Store = RedactingStore(record, redactor)
-    me = identity(environ, loaded.base_dir)
+    me = identity(environ, essentials.base_dir)
     leases = Leases(store=store, clock=clock, me=me, is_alive=process_alive(me))
     notifier: Notifier | None = None
     announcers: Sequence[Hook] = ()
-    if config.notifications.has_channels:
+    if essentials.notices and not reads_only:  # a command that only reads tells nobody anything
         from arxdeploy.announce import build_notifier  # imports the notify package: only when needed
 
+        config = full().config
         notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
     return App(
-        loaded=loaded,
+        essentials=essentials,
+        load_config=full,
         snapshot=snapshot,
         store=store,
         target=target,
@@ -296,7 +316,7 @@ def build(
         content_now=lambda: _content_now(config_path, environ),
         environ=environ,
         image_of=image_of,
-        metrics=None if reads_only else _metrics(loaded, clock),
+        metrics=None if reads_only else _metrics(full(), clock),
     )
 
 
@@ -346,14 +366,12 @@ def _image_for(spec: KubeSpec, version: str) -> str | None:
     return image_for(spec, version)
 
 
-def _open_store(
-    store_url: str | None, loaded: LoadedConfig, *, reads_only: bool, cluster: KubernetesTarget | None
-) -> Store:
+def _open_store(store_url: str | None, state_dir: Path, *, reads_only: bool, cluster: KubernetesTarget | None) -> Store:
     """The record: in the cluster for the Kubernetes target unless ``store_url`` says otherwise (as Helm
     keeps its releases in the cluster), else SQLite under the state directory or the URL's database."""
     if cluster is not None and (store_url is None or store_url.startswith("kubernetes:")):
         return _cluster_store(store_url or "kubernetes://", cluster, reads_only=reads_only)
-    url = store_url or f"sqlite:///{loaded.state_dir / 'state.db'}"
+    url = store_url or f"sqlite:///{state_dir / 'state.db'}"
     if reads_only and (file := _sqlite_file(url)) is not None:
         from arxdeploy.store import migrate
         from arxdeploy.store.reader import SqliteReader
@@ -394,31 +412,35 @@ def _cluster_store(url: str, cluster: KubernetesTarget, *, reads_only: bool) -> 
 def _content_now(config_path: Path, environ: Mapping[str, str]) -> str:
     """The digest of the config and its files as they are on disk now (read again)."""
     try:
-        return take(load(config_path, environ)).digest
+        return take(_load(config_path, environ)).digest
     except ConfigError:
         return "an invalid config"
 
 
-def _local_target(loaded: LoadedConfig) -> LocalTarget:
-    config = loaded.config
-    local = config.target.local
-    assert local is not None  # the config models require it for type local
-    cwd = (loaded.base_dir / local.cwd) if local.cwd else loaded.base_dir
+def _load(config_path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+    """The config validated now (pydantic and PyYAML are imported here, not by reading commands
+    whose essentials are in the cache)."""
+    from arxdeploy.config import load
+
+    return load(config_path, environ)
+
+
+def _local_target(essentials: Essentials) -> LocalTarget:
     return LocalTarget(
-        state_dir=loaded.state_dir,
-        service=config.service,
+        state_dir=essentials.state_dir,
+        service=essentials.service,
         environments={
             name: LocalEnvironmentSpec(
-                command=tuple(local.command),
-                cwd=cwd,
-                env=dict(local.env),
-                listen=config.listen_for(name),
-                crash_loop_restarts=local.crash_loop_restarts,
-                crash_loop_window=local.crash_loop_window,
-                sticky_header=sticky.header if (sticky := config.environments[name].sticky) else None,
-                sticky_cookie=sticky.cookie if sticky else None,
+                command=run.command,
+                cwd=run.cwd,
+                env=dict(run.env),
+                listen=run.listen,
+                crash_loop_restarts=run.crash_loop_restarts,
+                crash_loop_window=run.crash_loop_window,
+                sticky_header=run.sticky_header,
+                sticky_cookie=run.sticky_cookie,
             )
-            for name in config.environments
+            for name, run in essentials.local.items()
         },
         owner_pid=os.getpid(),
         python=sys.executable,

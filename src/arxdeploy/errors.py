@@ -27,7 +27,7 @@ Adapters translate third-party exceptions at their boundary with ``raise ... fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -50,6 +50,11 @@ class UsageError(ArxdeployError):
 
 class NotFoundError(ArxdeployError):
     exit_code = 2
+
+
+def unknown_environment(name: str, known: Iterable[str]) -> NotFoundError:
+    """The error for an environment the config does not have, naming the ones it has."""
+    return NotFoundError(f"no environment {name!r} in the config; known: {', '.join(known)}")
 
 
 @dataclass(frozen=True)

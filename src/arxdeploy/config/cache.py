@@ -1,15 +1,17 @@
-"""The validated config of reading commands, kept between runs (like Python's ``__pycache__``).
+"""What reading commands need of a validated config, kept between runs (like Python's ``__pycache__``).
 
-Building the config's models and validating the file is most of what ``status`` spends; a
-reading command instead loads the ``LoadedConfig`` an earlier command (any command: each keeps
-what it validated) made from the very same inputs. An entry is used only when everything validation depends on is unchanged, all in
-its key: the file's bytes and absolute path, the value of every ``${VAR}`` the file names, the
-code of the config and domain packages, and the Python and pydantic versions. Any other entry,
-or one that cannot be read, is ignored, and the file is validated as if there were no cache.
+Importing pydantic, building the config's models and validating the file is most of what
+``status`` would spend; a reading command instead loads the ``Essentials`` (plain data, see
+``config.essentials``) an earlier command made from the very same inputs: every command that
+validates the file keeps them. An entry is used only when everything validation depends on is
+unchanged, all in its key: the file's bytes and absolute path, the value of every ``${VAR}`` the
+file names, the code of the config and domain packages, the Python version and the installed pydantic and PyYAML.
+Any other entry, or one that cannot be read, is ignored, and the file is validated as if there
+were no cache.
 
 No secret is ever written: a file is kept only when no value of it came from the environment
-(every ``${VAR}`` it names is unset or empty), so its ``LoadedConfig`` holds only what the file
-says. The entries are pickles: one per config file, in a folder only its owner may write
+(every ``${VAR}`` it names is unset or empty), so an entry holds only what the file says. The
+entries are pickles: one per config file, in a folder only its owner may write
 (``$ARXDEPLOY_CACHE_DIR``, else ``$XDG_CACHE_HOME/arxdeploy``, else ``~/.cache/arxdeploy``),
 and an entry anyone else could have written is not loaded. ``ARXDEPLOY_CACHE_DIR=off`` turns
 the cache off.
@@ -18,6 +20,7 @@ the cache off.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import re
@@ -28,12 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from arxdeploy.config.loader import LoadedConfig
+    from arxdeploy.config.essentials import Essentials
 
 FORMAT = b"arxdeploy-config-cache 1"
 OFF = "off"
 _REFERENCE = re.compile(r"\$\{([^}]*)\}?")  # every ${...} in the text, $${ escapes included: over-reading is safe
-_CODE = ("config", "domain")  # the packages whose code shapes a LoadedConfig
+_CODE = ("config", "domain")  # the packages whose code shapes an entry
+# The file that names each library's version (pydantic pins its pydantic-core exactly).
+_LIBRARIES = (("pydantic", "version.py"), ("yaml", "__init__.py"))
 
 
 def folder(environ: Mapping[str, str]) -> Path | None:
@@ -50,21 +55,19 @@ def folder(environ: Mapping[str, str]) -> Path | None:
 def key(path: Path, raw: bytes, environ: Mapping[str, str]) -> bytes | None:
     """What an entry for ``path`` must have been made from; None when the file takes a non-empty
     value from the environment, which may be a secret and is never kept."""
-    from pydantic.version import VERSION
-
     text = raw.decode("utf-8", "replace")
     variables = sorted({body.partition(":-")[0] for body in _REFERENCE.findall(text)})
     values = [environ.get(name) for name in variables]
     if any(values):
         return None
     digest = hashlib.sha256(FORMAT)
-    for part in (sys.version, VERSION, _code_fingerprint(), str(path), repr(list(zip(variables, values, strict=True)))):
+    for part in (sys.version, _code_fingerprint(), str(path), repr(list(zip(variables, values, strict=True)))):
         digest.update(b"\0" + part.encode())
     digest.update(b"\0" + raw)
     return digest.hexdigest().encode()
 
 
-def load(where: Path, path: Path, expected: bytes) -> LoadedConfig | None:
+def load(where: Path, path: Path, expected: bytes) -> Essentials | None:
     """The entry for ``path`` when it was made from ``expected``; None otherwise."""
     entry = _entry(where, path)
     try:
@@ -73,21 +76,21 @@ def load(where: Path, path: Path, expected: bytes) -> LoadedConfig | None:
                 return None
             if f.readline().rstrip(b"\n") != expected:
                 return None
-            loaded = pickle.load(f)
+            found = pickle.load(f)
     except Exception:  # noqa: BLE001 - any unreadable entry is a miss: the file is validated instead
         return None
-    from arxdeploy.config.loader import LoadedConfig
+    from arxdeploy.config.essentials import Essentials
 
-    return loaded if isinstance(loaded, LoadedConfig) and not loaded.secrets else None
+    return found if isinstance(found, Essentials) and not found.secrets else None
 
 
-def keep(where: Path, loaded: LoadedConfig, made_from: bytes) -> None:
-    """Write the entry for ``loaded``, atomically; a cache that cannot be written is no cache."""
-    if loaded.secrets:
+def keep(where: Path, essentials: Essentials, made_from: bytes) -> None:
+    """Write the entry for ``essentials``, atomically; a cache that cannot be written is no cache."""
+    if essentials.secrets:
         return  # never reached through key(); kept as the rule itself
     import tempfile  # writing is the rarer case: a reading command that finds its entry never imports it
 
-    entry = _entry(where, loaded.path)
+    entry = _entry(where, essentials.path)
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=entry.parent, prefix=".entry-")  # mode 0600
@@ -95,7 +98,7 @@ def keep(where: Path, loaded: LoadedConfig, made_from: bytes) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(made_from + b"\n")
-                pickle.dump(loaded, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(essentials, f, protocol=pickle.HIGHEST_PROTOCOL)
             temporary.replace(entry)  # readers see the old entry or the new one, never half of one
         except BaseException:
             temporary.unlink()
@@ -114,12 +117,16 @@ def _owned(info: os.stat_result) -> bool:
 
 
 def _code_fingerprint() -> str:
-    """Names, sizes and modification times of the modules a LoadedConfig is made of: a changed or
-    reinstalled arxdeploy never reads what another version wrote."""
+    """Names, sizes and modification times of the modules an entry is made by and of, and of the
+    libraries that validate (found, not imported: a hit imports neither): a changed or reinstalled
+    arxdeploy, pydantic or PyYAML never reads what another version wrote."""
     root = Path(__file__).resolve().parent.parent
     parts = []
-    for package in _CODE:
-        for module in sorted((root / package).glob("*.py")):
-            info = module.stat()
-            parts.append(f"{package}/{module.name}:{info.st_size}:{info.st_mtime_ns}")
+    for module in [module for package in _CODE for module in sorted((root / package).glob("*.py"))]:
+        info = module.stat()
+        parts.append(f"{module}:{info.st_size}:{info.st_mtime_ns}")
+    for library, versioned in _LIBRARIES:
+        spec = importlib.util.find_spec(library)  # a top-level package: found, not imported
+        if spec is not None and spec.origin:
+            parts.append(f"{library}:{hashlib.sha256((Path(spec.origin).parent / versioned).read_bytes()).hexdigest()}")
     return ";".join(parts)

@@ -1,7 +1,7 @@
 """Load ``deployment_config.yaml``: read, interpolate, validate, and report every problem at once.
 
-Reading commands may take the result from ``config.cache`` instead; PyYAML, the walk of the file
-and the error messages are imported only when a file is validated.
+Reading commands take what they need from the cache of validated configs instead, when they can
+(``config.essentials``, ``config.cache``): then this module is not even imported.
 
 Top-level keys starting with ``x-`` are ignored (as in Docker Compose): they give YAML anchors
 a home, e.g. ``x-defaults: &defaults {replicas: 2}`` merged with ``<<: *defaults``.
@@ -18,9 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from arxdeploy.config import cache
+from pydantic import ValidationError
+
+from arxdeploy.config import cache, source
+from arxdeploy.config.essentials import essentials_of
+from arxdeploy.config.file import read_file
 from arxdeploy.config.keys import KeyPath, dotted, line_of
 from arxdeploy.config.models import Config
+from arxdeploy.config.problems import mask, translate
 from arxdeploy.errors import ConfigError, ConfigProblem
 
 SCHEMA_TITLE = "arxdeploy deployment_config.yaml"
@@ -47,33 +52,24 @@ class LoadedConfig:
         return line_of(self.lines, key)
 
 
-def load(path: Path, environ: Mapping[str, str], *, cached: bool = False) -> LoadedConfig:
+def load(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
     """Load and validate the config at ``path``, taking ``${VAR}`` values from ``environ``.
 
-    What is validated is kept in the cache of validated configs (``config.cache``), which only
-    ``cached`` loads take from: reading commands. Every other command validates the file.
-    Raises ``ConfigError`` listing every problem found, and nothing else, whatever the file holds.
+    Its essentials are kept in the cache of validated configs (``config.cache``), which reading
+    commands take from (``essentials.for_reading``). Raises ``ConfigError`` listing every problem
+    found, and nothing else, whatever the file holds.
     """
     file = str(path)
-    absolute, raw = _read(path, file)
+    absolute, raw = read_file(path, file)
+    loaded = _validate(absolute, raw, file, environ)
     where = cache.folder(environ)
     made_from = cache.key(absolute, raw, environ) if where is not None else None
-    if cached and where is not None and made_from is not None:
-        found = cache.load(where, absolute, made_from)
-        if found is not None:
-            return found
-    loaded = _validate(absolute, raw, file, environ)
     if where is not None and made_from is not None:
-        cache.keep(where, loaded, made_from)
+        cache.keep(where, essentials_of(loaded), made_from)
     return loaded
 
 
 def _validate(absolute: Path, raw: bytes, file: str, environ: Mapping[str, str]) -> LoadedConfig:
-    from pydantic import ValidationError
-
-    from arxdeploy.config import source
-    from arxdeploy.config.problems import translate
-
     doc = source.read(raw, file, environ)
     problems = list(doc.problems)
     config: Config | None = None
@@ -97,27 +93,8 @@ def _validate(absolute: Path, raw: bytes, file: str, environ: Mapping[str, str])
     )
 
 
-def _read(path: Path, file: str) -> tuple[Path, bytes]:
-    """The canonical path (so one file always maps to one state folder) and the file's bytes."""
-    try:
-        absolute = path.resolve()
-        return absolute, absolute.read_bytes()
-    except FileNotFoundError:
-        message, hint = (
-            "no such file",
-            "write one (`arxdeploy schema` describes every key; `arxdeploy demo` shows a working one), or pass -c FILE",
-        )
-    except IsADirectoryError:
-        message, hint = "is a folder, not a config file", "pass -c FILE with the path of the YAML file"
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
-        message, hint = f"cannot be read: {getattr(exc, 'strerror', None) or exc}", None
-    raise ConfigError([ConfigProblem(file, None, "", message, hint)])
-
-
 def _tidy(problems: list[ConfigProblem], secrets: set[str]) -> list[ConfigProblem]:
     """In file order, without repeats, and with any stray secret blanked out."""
-    from arxdeploy.config.problems import mask
-
     unique = dict.fromkeys(
         ConfigProblem(p.file, p.line, p.key, mask(p.message, secrets) or "", mask(p.hint, secrets)) for p in problems
     )
@@ -180,8 +157,6 @@ def _script_problems(loaded: LoadedConfig, scripts: list[tuple[KeyPath, str]]) -
 
 
 def _reporter(loaded: LoadedConfig, problems: list[ConfigProblem]) -> Callable[..., None]:
-    from arxdeploy.config.problems import mask
-
     def report(key: KeyPath, message: str, hint: str | None = None) -> None:
         problems.append(
             ConfigProblem(

@@ -40,7 +40,7 @@ from arxdeploy.domain.plan import (
     MetricCheck,
     SyntheticLoad,
 )
-from arxdeploy.errors import NotFoundError
+from arxdeploy.errors import unknown_environment
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
@@ -1389,8 +1389,7 @@ class Config(_Model):
         try:
             return self.environments[name]
         except KeyError:
-            known = ", ".join(self.environments)
-            raise NotFoundError(f"no environment {name!r} in the config; known: {known}") from None
+            raise unknown_environment(name, self.environments) from None
 
     def listen_for(self, environment: str) -> str:
         """The router address of ``environment`` on the local target (conflicts are the runtime's to report)."""

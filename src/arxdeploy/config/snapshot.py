@@ -13,8 +13,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from arxdeploy.config.loader import LoadedConfig
+from arxdeploy.config.essentials import Essentials, essentials_of
+
+if TYPE_CHECKING:
+    from arxdeploy.config.loader import LoadedConfig
 
 
 @dataclass(frozen=True)
@@ -34,20 +38,15 @@ class Snapshot:
         }
 
 
-def take(loaded: LoadedConfig) -> Snapshot:
+def take(of: Essentials | LoadedConfig) -> Snapshot:
     """Read the config's files once, now, and digest them with the resolved config."""
-    config = loaded.config
-    base = loaded.base_dir
-    paths = [base / check.script for check in config.health_checks.custom_checks]
-    database = config.backup.database
-    if database is not None:
-        paths += [base / database.backup_script, base / database.restore_script]
-    kube = config.target.kubernetes
-    if kube is not None and kube.manifests:
-        folder = base / kube.manifests
-        paths += sorted(p for p in folder.rglob("*") if p.is_file())
+    essentials = of if isinstance(of, Essentials) else essentials_of(of)
+    base = essentials.base_dir
+    paths = list(essentials.files)
+    if essentials.manifests is not None:
+        paths += sorted(p for p in essentials.manifests.rglob("*") if p.is_file())
     files: dict[Path, bytes | None] = {}
-    digest = hashlib.sha256(loaded.resolved.encode())
+    digest = hashlib.sha256(essentials.resolved.encode())
     for path in paths:
         try:
             content: bytes | None = path.read_bytes()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from arxdeploy.errors import NotFoundError, UsageError
+from arxdeploy.errors import UsageError, unknown_environment
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,7 @@ class KubeSpec:
         try:
             return self.environments[environment]
         except KeyError:
-            known = ", ".join(self.environments)
-            raise NotFoundError(f"no environment {environment!r} in the config; known: {known}") from None
+            raise unknown_environment(environment, self.environments) from None
 
     def namespace_for(self, environment: str) -> str:
         return self.namespace.format(service=self.service, environment=environment)
