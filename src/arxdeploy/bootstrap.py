@@ -227,7 +227,7 @@ def build(
         essentials = essentials_of(loaded_now)
     # The validated models, for what the essentials do not hold: made on first use when they came
     # from the cache (what only changes, or the Kubernetes target, need).
-    full = functools.cache(lambda: loaded_now or _load(config_path, environ))
+    validated = functools.cache(lambda: loaded_now or _load(config_path, environ))
     redactor = Redactor(essentials.secrets)
     _log_to_file(essentials.state_dir, redactor)
 
@@ -239,10 +239,10 @@ def build(
     if not reads_only:  # a command that may take a backup refuses what would make it fail
         from arxdeploy.config import database_script_problems
 
-        check_recipients(full())
-        if missing := database_script_problems(full()):
+        check_recipients(validated())
+        if missing := database_script_problems(validated()):
             raise ConfigError(missing)
-    backups = functools.cache(lambda: open_backups(full(), snapshot, store, redactor, environ, clock))
+    backups = functools.cache(lambda: open_backups(validated(), snapshot, store, redactor, environ, clock))
     local: LocalTarget | None = None
     cluster: KubernetesTarget | None = None
     version_rule: Callable[[str], None] = check_local_version
@@ -253,7 +253,7 @@ def build(
         from arxdeploy.targets.kubernetes.target import KubernetesTarget
 
         version_rule = check_version
-        spec = spec_from_config(full().config, base_dir=essentials.base_dir, read_folder=snapshot.templates_in)
+        spec = spec_from_config(validated().config, base_dir=essentials.base_dir, read_folder=snapshot.templates_in)
         if spec.image is not None or spec.manifests is None:
             # Templates name their own image: the image_digest gate reads it from the rendered objects.
             image_of = functools.partial(_image_for, spec)
@@ -296,11 +296,11 @@ def build(
     if essentials.notices and not reads_only:  # a command that only reads tells nobody anything
         from arxdeploy.announce import build_notifier  # imports the notify package: only when needed
 
-        config = full().config
+        config = validated().config
         notifier, announcers = build_notifier(config.notifications, store, clock, config.server.url, redactor)
     return App(
         essentials=essentials,
-        load_config=full,
+        load_config=validated,
         snapshot=snapshot,
         store=store,
         target=target,
@@ -316,7 +316,7 @@ def build(
         content_now=lambda: _content_now(config_path, environ),
         environ=environ,
         image_of=image_of,
-        metrics=None if reads_only else _metrics(full(), clock),
+        metrics=None if reads_only else _metrics(validated(), clock),
     )
 
 
@@ -429,19 +429,8 @@ def _local_target(essentials: Essentials) -> LocalTarget:
     return LocalTarget(
         state_dir=essentials.state_dir,
         service=essentials.service,
-        environments={
-            name: LocalEnvironmentSpec(
-                command=run.command,
-                cwd=run.cwd,
-                env=dict(run.env),
-                listen=run.listen,
-                crash_loop_restarts=run.crash_loop_restarts,
-                crash_loop_window=run.crash_loop_window,
-                sticky_header=run.sticky_header,
-                sticky_cookie=run.sticky_cookie,
-            )
-            for name, run in essentials.local.items()
-        },
+        # A LocalRun has a LocalEnvironmentSpec's fields (the config may not import the targets).
+        environments={name: LocalEnvironmentSpec(**vars(run)) for name, run in essentials.local.items()},
         owner_pid=os.getpid(),
         python=sys.executable,
     )

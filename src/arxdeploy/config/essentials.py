@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LocalRun:
-    """The local target's settings for one environment (``target.local`` and the environment's own)."""
+    """The local target's settings for one environment (``target.local`` and the environment's
+    own): the fields of ``targets.local.client.LocalEnvironmentSpec`` it is made into."""
 
     command: tuple[str, ...]
     cwd: Path
