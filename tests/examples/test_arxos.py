@@ -26,7 +26,7 @@ import yaml
 
 from arxdeploy.targets.local.client import LocalTarget
 from tests.fixtures.database import AppDatabase
-from tests.support import free_port
+from tests.support import free_port, without_arxdeploy_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arxos"
 INFRA = EXAMPLE / "arx-infra"
@@ -49,7 +49,9 @@ def tool(name: str) -> str:
 
 def clean_env(**extra: str) -> dict[str, str]:
     # Not CI either: the approvals here stand for people at their terminals, even when the suite runs in CI.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ARXDEPLOY_", "RUNNER_")) and k != "CI"}
+    env = {
+        k: v for k, v in without_arxdeploy_settings().items() if not k.startswith(("GITHUB_", "RUNNER_")) and k != "CI"
+    }
     return {**env, "ARXDEPLOY_BACKUP_RECIPIENT": RECIPIENT, **extra}
 
 

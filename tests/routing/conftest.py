@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import CACHE_DIR
+
 SEED = Path(__file__).parents[1] / "config" / "fixtures" / "seed.yaml"
 
 
 @pytest.fixture(autouse=True)
 def _outside_github(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests may themselves run in GitHub Actions: start from an environment without its variables."""
+    """These tests may themselves run in GitHub Actions: start from an environment without its variables
+    (the session's cache folder stays)."""
     for name in list(os.environ):
-        if name.startswith(("GITHUB_", "RUNNER_", "ARXDEPLOY_")):
+        if name.startswith(("GITHUB_", "RUNNER_", "ARXDEPLOY_")) and name != CACHE_DIR:
             monkeypatch.delenv(name)
 
 
