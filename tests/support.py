@@ -6,8 +6,10 @@ import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,3 +89,34 @@ class Children:
                     with contextlib.suppress(OSError):
                         stream.close()
         self._started.clear()
+
+
+class _Named(BaseHTTPRequestHandler):
+    """Answers every GET with the name of its server, so a test can count where requests went."""
+
+    def do_GET(self) -> None:
+        body = self.server.name.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def named_servers(names: Iterable[str]) -> Iterator[dict[str, str]]:
+    """One real HTTP server on loopback per name, answering with that name: ``{name: base URL}``."""
+    servers = {}
+    try:
+        for name in names:
+            server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
+            server.name = name  # type: ignore[attr-defined]
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+            servers[name] = server
+        yield {name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from arxdeploy.bootstrap import App, build, new_deployment_id
 from arxdeploy.domain.events import Deployment
 from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.run import Engine
+from arxdeploy.ports import Hook, SecurityGates
 from arxdeploy.testing.clock import ManualClock
 from arxdeploy.testing.target import FakeHealth, FakeTarget
 from tests.drive import deploy
@@ -139,6 +140,14 @@ def make_app(folder: Path) -> tuple[App, ManualClock, Engine]:
     )
     environ = {"PATH": os.environ.get("PATH", ""), "ARXDEPLOY_EMAIL": REQUESTER, "DEMO_TOKEN": SECRET}
     app = build(folder / "deployment_config.yaml", environ)
+    clock, engine = on_manual_clock(app)
+    return app, clock, engine
+
+
+def on_manual_clock(
+    app: App, *, hooks: Sequence[Hook] = (), security: SecurityGates | None = None
+) -> tuple[ManualClock, Engine]:
+    """``app``'s engine on a manual clock and a fake target, with its own hooks and ``hooks``."""
     clock = ManualClock(start=datetime.now(UTC).replace(microsecond=0))
     target = FakeTarget(clock=clock)
     # Manual time jumps minutes at once: a long lease keeps expiry out of these tests.
@@ -151,11 +160,12 @@ def make_app(folder: Path) -> tuple[App, ManualClock, Engine]:
         leases=leases,
         new_id=new_deployment_id,
         backups=app.backups,
-        hooks=app.hooks,
+        hooks=[*app.hooks, *hooks],
+        security=security,
     )
     # The server reads app.clock, app.approvals and app.tokens: they now use the manual clock.
     app.clock, app.leases, app.engine = clock, leases, engine
-    return app, clock, engine
+    return clock, engine
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ controller writes, and a front door that splits requests by the backendRefs' wei
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,38 +21,17 @@ from tests.kube_emulator.conftest import (
     rollout_done,
     wait_for,
 )
+from tests.support import named_servers
 
 ROUTES = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes"
 GATEWAYS = "/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-class _Named(BaseHTTPRequestHandler):
-    """Answers with the name of the server it is, so a test can count where requests went."""
-
-    def do_GET(self) -> None:
-        body = self.server.name.encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def named_backends() -> Iterator[dict[str, str]]:
-    servers = {}
-    for name in ("blue", "green"):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
-        server.name = name  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers[name] = server
-    yield {name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in servers.items()}
-    for server in servers.values():
-        server.shutdown()
-        server.server_close()
+    with named_servers(("blue", "green")) as urls:
+        yield urls
 
 
 def gateway(name: str = "edge", **spec: Any) -> dict[str, Any]:

@@ -4,12 +4,10 @@ emulator's Gateway front door, through real HTTP servers standing in for each co
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -24,7 +22,7 @@ from arxdeploy.targets.kubernetes.spec import GATEWAY_ROUTER, GatewaySpec, KubeS
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.kube import KubeEmulator
 from tests.fixtures.kube import Cluster
-from tests.support import wait_until
+from tests.support import named_servers, wait_until
 
 from .test_target import ENV, ready
 
@@ -40,31 +38,11 @@ GATEWAY = kinds.resource(
 REQUESTS = 1000
 
 
-class _Named(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = self.server.name.encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def pods() -> Iterator[dict[Color, str]]:
     """One real HTTP server per color, answering with the color's name."""
-    servers = {}
-    for color in Color:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
-        server.name = color.value  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers[color] = server
-    yield {color: f"http://127.0.0.1:{server.server_address[1]}" for color, server in servers.items()}
-    for server in servers.values():
-        server.shutdown()
-        server.server_close()
+    with named_servers(color.value for color in Color) as urls:
+        yield {Color(name): url for name, url in urls.items()}
 
 
 @pytest.fixture

@@ -335,15 +335,13 @@ def test_as_the_step_runs_it_the_cluster_runs_the_recorded_digest_and_a_missing_
     from arxdeploy.security.digest import pin_recorded
     from arxdeploy.targets.kubernetes.rest import SECRETS, Objects
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
-    from tests.fixtures.kube import make_namespace, own_namespace
+    from tests.fixtures.kube import make_namespace, on_cluster
 
     pushed = basic.push("arxos/backend", "2.0", content=b"the app")
     text = SEED_K8S.replace("ghcr.io/arxos/arxos-backend", f"{basic.host}/arxos/backend") + (
         f"security:\n  image_digest: {{pull_secret: registry-login, insecure_registries: ['{basic.host}']}}\n"
     )
-    (tmp_path / "deployment_config.yaml").write_text(text)
-    loaded = load(tmp_path / "deployment_config.yaml", {})
-    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    loaded, spec = on_cluster(tmp_path, cluster, request.node.nodeid, text)
     namespace = spec.namespace_for("staging")
     make_namespace(cluster.kubeconfig, namespace)
     objects = Objects.from_kubeconfig(kubeconfig=cluster.kubeconfig, context=None, environ={})

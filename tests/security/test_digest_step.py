@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from arxdeploy.clock import SystemClock
-from arxdeploy.config.loader import load
 from arxdeploy.config.snapshot import take
 from arxdeploy.domain.security import Status
 from arxdeploy.security.compliance import checkov_command
@@ -22,10 +21,9 @@ from arxdeploy.security.network import NETWORK_POLICIES
 from arxdeploy.security.runner import Gates
 from arxdeploy.targets.kubernetes import manifests
 from arxdeploy.targets.kubernetes.rest import SECRETS, Objects
-from arxdeploy.targets.kubernetes.spec import spec_from_config
 from arxdeploy.targets.kubernetes.target import KubernetesTarget
 from arxdeploy.testing.registry import RegistryServer, oci_registry
-from tests.fixtures.kube import SEED_K8S, Cluster, make_namespace, own_namespace
+from tests.fixtures.kube import SEED_K8S, Cluster, make_namespace, on_cluster
 
 ON = """\
 security:
@@ -47,13 +45,10 @@ def test_the_runner_runs_the_cluster_gates_in_order_and_prepares_the_target_with
     registry: RegistryServer, cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     pushed = registry.push("arxos/backend", "3.0", content=b"three")
-    path = tmp_path / "deployment_config.yaml"
-    path.write_text(
-        SEED_K8S.replace("ghcr.io/arxos/arxos-backend", f"{registry.host}/arxos/backend")
-        + ON.format(host=registry.host)
+    text = SEED_K8S.replace("ghcr.io/arxos/arxos-backend", f"{registry.host}/arxos/backend") + ON.format(
+        host=registry.host
     )
-    loaded = load(path, {})
-    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    loaded, spec = on_cluster(tmp_path, cluster, request.node.nodeid, text)
     namespace = spec.namespace_for("staging")
     make_namespace(cluster.kubeconfig, namespace)
     objects = Objects.from_kubeconfig(kubeconfig=cluster.kubeconfig, context=None, environ={})

@@ -10,7 +10,6 @@ import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,14 @@ import pytest
 
 from arxdeploy.announce import Announcer
 from arxdeploy.api import create_app
-from arxdeploy.bootstrap import build, new_deployment_id
+from arxdeploy.bootstrap import build
 from arxdeploy.domain.events import fold
-from arxdeploy.engine.locks import Leases
 from arxdeploy.engine.run import Engine
 from arxdeploy.notify import Notice
 from arxdeploy.notify import notice as notice_text
 from arxdeploy.notify.slack import payload
-from arxdeploy.testing.clock import ManualClock
-from arxdeploy.testing.target import FakeHealth, FakeTarget
 from arxdeploy.views import deployment_json
-from tests.api.conftest import CONFIG, REQUESTER, LiveServer
+from tests.api.conftest import CONFIG, REQUESTER, LiveServer, on_manual_clock
 from tests.drive import deploy
 from tests.security.evidence import trivy_report, write
 from tests.support import free_port
@@ -67,23 +63,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
     write(tmp_path, "scan.json", trivy_report([("CVE-2026-0003", "curl", "7.88.1", "medium", "7.88.2")]))
     environ = {"PATH": os.environ.get("PATH", ""), "ARXDEPLOY_EMAIL": REQUESTER, "DEMO_TOKEN": "s3cr3t-demo-value"}
     app = build(tmp_path / "deployment_config.yaml", environ)
-    clock = ManualClock(start=datetime.now(UTC).replace(microsecond=0))
-    target = FakeTarget(clock=clock)
-    leases = Leases(store=app.store, clock=clock, me=app.me, is_alive=lambda _holder: True, ttl=timedelta(days=1))
     seen = Seen()
     announcer = Announcer(seen, frozenset({"approval_requested", "deployment_failed"}), app.store)  # type: ignore[arg-type]
-    engine = Engine(
-        store=app.store,
-        target=target,
-        health=FakeHealth(target),
-        clock=clock,
-        leases=leases,
-        new_id=new_deployment_id,
-        backups=app.backups,
-        hooks=[*app.hooks, announcer],
-        security=app.security_gates,  # the gates as bootstrap wires them, from this config
-    )
-    app.clock, app.leases, app.engine = clock, leases, engine
+    # The gates as bootstrap wires them, from this config.
+    _clock, engine = on_manual_clock(app, hooks=[announcer], security=app.security_gates)
     server = LiveServer(create_app(app))
     server.start()
     client = httpx.Client(base_url=server.url, timeout=10)

@@ -180,12 +180,9 @@ def test_as_the_step_runs_it_the_candidate_is_the_color_the_live_service_does_no
 ) -> None:
     from arxdeploy.security import network
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
-    from tests.fixtures.kube import own_namespace
+    from tests.fixtures.kube import on_cluster
 
-    path = tmp_path / "deployment_config.yaml"
-    path.write_text(SEED_K8S)
-    loaded = load(path, {})
-    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    loaded, spec = on_cluster(tmp_path, cluster, request.node.nodeid)
     namespace = spec.namespace_for("staging")
     make_namespace(cluster.kubeconfig, namespace)
     with KubernetesTarget(spec=spec) as target:

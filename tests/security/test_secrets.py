@@ -198,12 +198,9 @@ def test_as_the_step_runs_it_on_kubernetes_the_rendered_objects_and_the_cluster_
 ) -> None:
     from arxdeploy.security import secrets
     from arxdeploy.targets.kubernetes.target import KubernetesTarget
-    from tests.fixtures.kube import SEED_K8S, own_namespace
+    from tests.fixtures.kube import on_cluster
 
-    path = tmp_path / "deployment_config.yaml"
-    path.write_text(SEED_K8S)
-    loaded = load(path, {})
-    spec = own_namespace(spec_from_config(loaded.config, base_dir=loaded.base_dir), cluster, request.node.nodeid)
+    loaded, spec = on_cluster(tmp_path, cluster, request.node.nodeid)
     with KubernetesTarget(spec=spec) as target:
         result = secrets.check(
             config=loaded.config, environment="staging", version="1.0", target=target, loaded=loaded,
