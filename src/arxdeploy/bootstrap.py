@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from arxdeploy.backup_wiring import check_recipients, open_backups
 from arxdeploy.clock import SystemClock
-from arxdeploy.config.essentials import Essentials, essentials_of, for_reading
+from arxdeploy.config.essentials import Essentials, for_reading
 from arxdeploy.config.snapshot import Snapshot, take
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.plan import EnvironmentPlan
@@ -117,7 +117,7 @@ class App:
     image_of: Callable[[str], str | None] = lambda _version: None  # the image a version runs as, if the target knows
     metrics: Metrics | None = None  # metric analysis' providers (None: no analysis section)
 
-    @functools.cached_property
+    @property
     def loaded(self) -> LoadedConfig:
         """The validated config's models: what only changes need (backups, gates, notices...).
         A reading command whose essentials came from the cache validates the file here, if ever."""
@@ -224,10 +224,11 @@ def build(
         essentials, loaded_now = for_reading(config_path, environ)
     else:
         loaded_now = _load(config_path, environ)
-        essentials = essentials_of(loaded_now)
+        essentials = loaded_now.essentials
     # The validated models, for what the essentials do not hold: made on first use when they came
     # from the cache (what only changes, or the Kubernetes target, need).
-    validated = functools.cache(lambda: loaded_now or _load(config_path, environ))
+    # Its cache entry is the one just read then: nothing to keep again.
+    validated = functools.cache(lambda: loaded_now or _load(config_path, environ, keep=False))
     redactor = Redactor(essentials.secrets)
     _log_to_file(essentials.state_dir, redactor)
 
@@ -417,12 +418,12 @@ def _content_now(config_path: Path, environ: Mapping[str, str]) -> str:
         return "an invalid config"
 
 
-def _load(config_path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+def _load(config_path: Path, environ: Mapping[str, str], *, keep: bool = True) -> LoadedConfig:
     """The config validated now (pydantic and PyYAML are imported here, not by reading commands
     whose essentials are in the cache)."""
     from arxdeploy.config import load
 
-    return load(config_path, environ)
+    return load(config_path, environ, keep=keep)
 
 
 def _local_target(essentials: Essentials) -> LocalTarget:

@@ -120,11 +120,24 @@ def test_a_prometheus_metric_needs_the_server(write: Write) -> None:
 
 
 def test_the_router_provider_is_the_local_targets(write: Write) -> None:
-    text = SEED_TEXT.replace("  type: local\n", "  type: kubernetes\n  kubernetes: {}\n", 1) + ANALYSIS
+    text = SEED_TEXT.replace("  type: local\n", "  type: kubernetes\n  kubernetes: {}\n", 1) + ANALYSIS.replace(
+        ", load: {rate: 5, paths: [/, /api]}", ""
+    )
     problems = error_for(write, text).problems
     assert [p.key for p in problems] == ["analysis.metrics.errors.provider", "analysis.metrics.p99.provider"]
     assert "reads the local target's router, and this service's target is kubernetes" in problems[0].message
     assert problems[0].hint == "use provider: prometheus (or http) for the same figure"
+
+
+def test_synthetic_load_is_the_local_targets(write: Write) -> None:
+    analysis = ANALYSIS.replace("provider: router, measure: error_rate,", "provider: prometheus, query: errors,")
+    analysis = analysis.replace("provider: router, measure: p99,", "provider: prometheus, query: p99,")
+    text = SEED_TEXT.replace("  type: local\n", "  type: kubernetes\n  kubernetes: {}\n", 1) + analysis
+    (problem,) = error_for(write, text).problems
+    assert problem.key == "analysis.verify.load"
+    assert problem.line == _line_of(text, "  verify:")
+    assert "only the local target has; this service's target is kubernetes" in problem.message
+    assert problem.hint == "remove load, and let real or your own test traffic reach the new color"
 
 
 def test_a_key_of_another_provider_says_so(write: Write) -> None:

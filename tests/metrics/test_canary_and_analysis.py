@@ -55,6 +55,8 @@ def test_the_canary_weight_follows_its_steps_and_analysis_results_count_once(wor
     world.deploy_staging("v1")
     d = canary(world, "v2")
     add(world, d, "canary_step", weight=10)
+    add(world, d, "analysis", phase="canary", window=1, of=2, readings=[])  # windows are not results
+    add(world, d, "analysis", phase="canary", window=2, of=2, readings=[])
     add(world, d, "analysis", verdict="pass", phase="canary", metric="error-rate")
     add(world, d, "analysis", verdict="inconclusive", phase="canary", metric="p99")
     samples = settled(world)

@@ -113,7 +113,7 @@ def read(deployment: Deployment, events: Sequence[Event]) -> Reading:
             # Traffic moved after the failure was recorded: back on the old version.
             restored = True
             found.append(Observation("restore", (), max(0.0, (event.at - failed_at).total_seconds()), index))
-        elif event.type == "analysis":
+        elif event.type == "analysis" and "verdict" in data:  # a decision, not one of its windows
             verdict = str(data.get("verdict"))
             phase = bounded(data.get("phase"))
             found.append(Observation("analysis", (verdict if verdict in VERDICTS else "other", phase), 1, index))

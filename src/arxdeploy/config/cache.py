@@ -19,6 +19,7 @@ the cache off.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -27,6 +28,7 @@ import re
 import stat
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,9 +69,26 @@ def key(path: Path, raw: bytes, environ: Mapping[str, str]) -> bytes | None:
     return digest.hexdigest().encode()
 
 
-def load(where: Path, path: Path, expected: bytes) -> Essentials | None:
-    """The entry for ``path`` when it was made from ``expected``; None otherwise."""
-    entry = _entry(where, path)
+@dataclass(frozen=True)
+class Slot:
+    """Where the entry for one config file goes, and the key it must carry."""
+
+    folder: Path
+    path: Path  # the config file, absolute
+    key: bytes
+
+
+def slot(path: Path, raw: bytes, environ: Mapping[str, str]) -> Slot | None:
+    """The entry ``path`` with these bytes has under ``environ``; None: nothing is kept for it
+    (the cache is off or has no home, or the file takes a value from the environment)."""
+    where = folder(environ)
+    made_from = key(path, raw, environ) if where is not None else None
+    return Slot(where, path, made_from) if where is not None and made_from is not None else None
+
+
+def load(at: Slot) -> Essentials | None:
+    """The entry ``at`` names when it was made from its key; None otherwise."""
+    entry, expected = _entry(at.folder, at.path), at.key
     try:
         with entry.open("rb") as f:
             if not _owned(os.fstat(f.fileno())) or not _owned(entry.parent.stat()):
@@ -84,13 +103,13 @@ def load(where: Path, path: Path, expected: bytes) -> Essentials | None:
     return found if isinstance(found, Essentials) and not found.secrets else None
 
 
-def keep(where: Path, essentials: Essentials, made_from: bytes) -> None:
-    """Write the entry for ``essentials``, atomically; a cache that cannot be written is no cache."""
+def keep(at: Slot, essentials: Essentials) -> None:
+    """Write the entry ``at`` names, atomically; a cache that cannot be written is no cache."""
     if essentials.secrets:
         return  # never reached through key(); kept as the rule itself
     import tempfile  # writing is the rarer case: a reading command that finds its entry never imports it
 
-    entry = _entry(where, essentials.path)
+    entry, made_from = _entry(at.folder, at.path), at.key
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=entry.parent, prefix=".entry-")  # mode 0600
@@ -116,6 +135,7 @@ def _owned(info: os.stat_result) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
+@functools.cache  # the code does not change while a process runs
 def _code_fingerprint() -> str:
     """Names, sizes and modification times of the modules an entry is made by and of, and of the
     libraries that validate (found, not imported: a hit imports neither): a changed or reinstalled

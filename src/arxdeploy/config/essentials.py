@@ -52,7 +52,6 @@ class Essentials:
     base_dir: Path
     state_dir: Path
     secrets: frozenset[str]
-    digest: str  # sha256 of the file's bytes
     resolved: str  # the valid config as JSON: part of what approvals bind to
     service: str
     plans: Mapping[str, EnvironmentPlan]  # by environment, in the file's order
@@ -107,7 +106,6 @@ def essentials_of(loaded: LoadedConfig) -> Essentials:
         base_dir=base,
         state_dir=loaded.state_dir,
         secrets=loaded.secrets,
-        digest=loaded.digest,
         resolved=loaded.resolved,
         service=config.service,
         plans={name: config.plan(name) for name in config.environments},
@@ -126,13 +124,12 @@ def for_reading(path: Path, environ: Mapping[str, str]) -> tuple[Essentials, Loa
     """A reading command's config: from the cache when an entry was made from this very file and
     environment (then without the validated models: None), else validated (and kept) now."""
     absolute, raw = read_file(path, str(path))
-    where = cache.folder(environ)
-    made_from = cache.key(absolute, raw, environ) if where is not None else None
-    if where is not None and made_from is not None:
-        found = cache.load(where, absolute, made_from)
-        if found is not None:
-            return found, None
-    from arxdeploy.config.loader import load
+    at = cache.slot(absolute, raw, environ)
+    if at is not None and (found := cache.load(at)) is not None:
+        return found, None
+    from arxdeploy.config.loader import validate
 
-    loaded = load(path, environ)
-    return essentials_of(loaded), loaded
+    loaded = validate(absolute, raw, str(path), environ)
+    if at is not None:
+        cache.keep(at, loaded.essentials)
+    return loaded.essentials, loaded

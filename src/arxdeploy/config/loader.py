@@ -9,6 +9,7 @@ a home, e.g. ``x-defaults: &defaults {replicas: 2}`` merged with ``<<: *defaults
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from arxdeploy.config import cache, source
-from arxdeploy.config.essentials import essentials_of
+from arxdeploy.config.essentials import Essentials, essentials_of
 from arxdeploy.config.file import read_file
 from arxdeploy.config.keys import KeyPath, dotted, line_of
 from arxdeploy.config.models import Config
@@ -51,25 +52,30 @@ class LoadedConfig:
         """Line of a key path like ``("environments", "staging")``, or of its nearest parent."""
         return line_of(self.lines, key)
 
+    @functools.cached_property
+    def essentials(self) -> Essentials:
+        """What every command needs of this config, as plain data (``config.essentials``)."""
+        return essentials_of(self)
 
-def load(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+
+def load(path: Path, environ: Mapping[str, str], *, keep: bool = True) -> LoadedConfig:
     """Load and validate the config at ``path``, taking ``${VAR}`` values from ``environ``.
 
     Its essentials are kept in the cache of validated configs (``config.cache``), which reading
-    commands take from (``essentials.for_reading``). Raises ``ConfigError`` listing every problem
-    found, and nothing else, whatever the file holds.
+    commands take from (``essentials.for_reading``); ``keep=False`` when the entry is known to be
+    current. Raises ``ConfigError`` listing every problem found, and nothing else, whatever the
+    file holds.
     """
     file = str(path)
     absolute, raw = read_file(path, file)
-    loaded = _validate(absolute, raw, file, environ)
-    where = cache.folder(environ)
-    made_from = cache.key(absolute, raw, environ) if where is not None else None
-    if where is not None and made_from is not None:
-        cache.keep(where, essentials_of(loaded), made_from)
+    loaded = validate(absolute, raw, file, environ)
+    if keep and (at := cache.slot(absolute, raw, environ)) is not None:
+        cache.keep(at, loaded.essentials)
     return loaded
 
 
-def _validate(absolute: Path, raw: bytes, file: str, environ: Mapping[str, str]) -> LoadedConfig:
+def validate(absolute: Path, raw: bytes, file: str, environ: Mapping[str, str]) -> LoadedConfig:
+    """The config in ``raw`` (the bytes of the file at ``absolute``, named ``file`` in messages), validated."""
     doc = source.read(raw, file, environ)
     problems = list(doc.problems)
     config: Config | None = None

@@ -1331,6 +1331,14 @@ class Config(_Model):
                     message = f"names no metric: {phase} would judge nothing"
                     hint = f"e.g. metrics: [{known[0]}]" if known else "define metrics under analysis.metrics"
                     errors.append(_problem((*where, phase), "no_metrics", message, None, hint=hint))
+                if settings is not None and settings.load is not None and self.target.type != "local":
+                    # A candidate's preview on Kubernetes is behind the API server's proxy: unsent to.
+                    message = (
+                        "sends synthetic load to the candidate's preview, which only the local target has; "
+                        f"this service's target is {self.target.type}"
+                    )
+                    hint = "remove load, and let real or your own test traffic reach the new color"
+                    errors.append(_problem((*where, phase, "load"), "no_preview", message, None, hint=hint))
                 for index, name in enumerate(settings.metrics if settings else ()):
                     if name not in known:
                         close = difflib.get_close_matches(name, known, n=1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arxdeploy.config.essentials import Essentials, essentials_of
+from arxdeploy.config.essentials import Essentials
 
 if TYPE_CHECKING:
     from arxdeploy.config.loader import LoadedConfig
@@ -40,7 +40,7 @@ class Snapshot:
 
 def take(of: Essentials | LoadedConfig) -> Snapshot:
     """Read the config's files once, now, and digest them with the resolved config."""
-    essentials = of if isinstance(of, Essentials) else essentials_of(of)
+    essentials = of if isinstance(of, Essentials) else of.essentials
     base = essentials.base_dir
     paths = list(essentials.files)
     if essentials.manifests is not None:
