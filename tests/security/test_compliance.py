@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from arxdeploy.config.loader import load
+from arxdeploy.domain import security_events
 from arxdeploy.domain.security import Status
 from arxdeploy.scaffold import scaffold
 from arxdeploy.security.compliance import RENDERED, ComplianceSettings, check_compliance, checkov_command
@@ -96,6 +97,7 @@ def test_without_checkov_the_gate_fails_saying_how_to_install_it(tmp_path: Path)
     assert result.status is Status.FAILED
     assert result.summary == "checkov is not installed, so the rendered objects were not checked"
     assert "pip install 'checkov==3.3.30'" in result.facts["hint"]
+    assert security_events.line(result) == f"compliance FAILED: {result.summary} ({result.facts['hint']})"
 
 
 def test_as_the_step_runs_it_the_objects_of_the_version_are_checked(

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from arxdeploy.config.loader import load
+from arxdeploy.domain import security_events
 from arxdeploy.domain.security import Status
 from arxdeploy.domain.security_events import bind_image
 from arxdeploy.domain.states import Color
@@ -344,11 +345,6 @@ def test_as_the_step_runs_it_the_cluster_runs_the_recorded_digest_and_a_missing_
     loaded, spec = on_cluster(tmp_path, cluster, request.node.nodeid, text)
     namespace = spec.namespace_for("staging")
     make_namespace(cluster.kubeconfig, namespace)
-    objects = Objects.from_kubeconfig(kubeconfig=cluster.kubeconfig, context=None, environ={})
-    body = pull_secret(basic)
-    body["metadata"] = {"name": "registry-login"}
-    objects.create(SECRETS, namespace, body)
-    objects.close()
     with KubernetesTarget(spec=spec) as target:
 
         def run(version: str) -> Any:
@@ -357,9 +353,23 @@ def test_as_the_step_runs_it_the_cluster_runs_the_recorded_digest_and_a_missing_
                 image=manifests.image_for(target.spec, version), target=target, base_dir=tmp_path, environ={},
             )  # fmt: skip
 
+        absent = run("2.0")  # the pull secret is not there yet: the gate says how to make it
+        assert absent.status is Status.FAILED
+        assert security_events.line(absent) == (
+            f"image_digest FAILED: pull secret registry-login does not exist in {namespace} (make it with "
+            f"`kubectl create secret docker-registry registry-login -n {namespace}`, "
+            "or fix security.image_digest.pull_secret)"
+        )
+        objects = Objects.from_kubeconfig(kubeconfig=cluster.kubeconfig, context=None, environ={})
+        body = pull_secret(basic)
+        body["metadata"] = {"name": "registry-login"}
+        objects.create(SECRETS, namespace, body)
+        objects.close()
+
         missing = run("2.1")
         assert missing.status is Status.FAILED
         assert missing.summary == f"{basic.host}/arxos/backend:2.1 does not exist in registry {basic.host}"
+        assert "push the image first" in security_events.line(missing)  # the registry's next step, shown
         result = run("2.0")
         assert result.status is Status.PASSED, result
         assert result.facts["digest"] == pushed

@@ -8,8 +8,6 @@ from datetime import timedelta
 
 from arxdeploy.ports import MetricScope
 
-NAMES = ("service", "environment", "namespace", "color", "version", "interval")
-
 
 def values(scope: MetricScope, *, service: str, namespace: str) -> dict[str, str]:
     return {

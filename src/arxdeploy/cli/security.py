@@ -101,22 +101,23 @@ def _table(results: tuple[GateResult, ...], redactor: Redactor) -> None:
     from arxdeploy.cli.render import console
     from arxdeploy.domain.security import Status
     from arxdeploy.domain.security_events import MARK
+    from arxdeploy.security import output
 
     styles = {Status.PASSED: "green", Status.WARNING: "yellow", Status.FAILED: "bold red"}
     table = Table("gate", "status", "summary", title="Security gates", title_justify="left")
     for r in results:
-        table.add_row(r.gate, f"[{styles.get(r.status, 'dim')}]{MARK[r.status]}[/]", escape(r.summary))
+        table.add_row(r.gate, f"[{styles.get(r.status, 'dim')}]{MARK[r.status]}[/]", escape(r.told))
     out = console(redactor)
     out.print(table)
     for r in results:
         if r.status in (Status.FAILED, Status.WARNING) and r.findings:
             out.print(f"\n[bold]{r.gate}[/]: {len(r.findings)} finding(s)")
-            for f in r.findings[:20]:
+            for f in r.findings[: output.SHOWN_FINDINGS]:
                 where = f" ({f.file}:{f.line})" if f.file and f.line else ""
                 allowed = f" [dim](allowed: {escape(f.allowed)})[/]" if f.allowed else ""
                 out.print(f"  {escape(f.rule)} {f.severity.value}{escape(where)}: {escape(f.message)}{allowed}")
-            if len(r.findings) > 20:
-                out.print(f"  … {len(r.findings) - 20} more (--json or --sarif have them all)")
+            if len(r.findings) > output.SHOWN_FINDINGS:
+                out.print(f"  … {len(r.findings) - output.SHOWN_FINDINGS} more (--json or --sarif have them all)")
 
 
 def _in_repository(config: Path, environ: Mapping[str, str]) -> str:

@@ -52,3 +52,18 @@ class GateResult:
     @property
     def blocks(self) -> bool:
         return self.status is Status.FAILED
+
+    @property
+    def next_step(self) -> str | None:
+        """What to do about a result that did not pass, when the gate knows (``facts["hint"]``, or
+        the registry's ``facts["hints"]``): shown after the summary."""
+        if self.status is Status.PASSED:
+            return None
+        hint = self.facts.get("hint")
+        hints = [hint] if hint else [str(h) for h in self.facts.get("hints") or ()]
+        return "; ".join(dict.fromkeys(hints)) or None
+
+    @property
+    def told(self) -> str:
+        """The summary, then the next step if there is one."""
+        return f"{self.summary} ({self.next_step})" if self.next_step else self.summary

@@ -141,7 +141,7 @@ MARK = {
 
 def line(result: GateResult) -> str:
     """One line for people: ``vulnerabilities FAILED: 2 vulnerabilities at high or above ...``."""
-    return f"{result.gate} {MARK[result.status]}: {result.summary}"
+    return f"{result.gate} {MARK[result.status]}: {result.told}"
 
 
 def blocking(results: Iterable[GateResult]) -> list[GateResult]:

@@ -42,10 +42,10 @@ def security(ctx: StepContext) -> str:
     results = ctx.security.check(deployment=d)
     for result in results:
         ctx.record(security_events.recorded(result, ctx.clock.now()))
-    failed = [r for r in results if r.blocks]
+    failed = security_events.blocking(results)
     if failed:
         raise StepFailed(
-            "; ".join(f"{r.gate}: {r.summary}" for r in failed),
+            "; ".join(f"{r.gate}: {r.told}" for r in failed),
             check=f"security gate{'s' if len(failed) > 1 else ''} {', '.join(r.gate for r in failed)}",
         )
     counts: dict[str, int] = {}

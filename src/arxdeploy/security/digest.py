@@ -208,17 +208,20 @@ def check(
         if section.pull_secret:
             secret = objects.find(SECRETS, target.spec.namespace_for(environment), section.pull_secret)
             if secret is None:
-                message = (
-                    f"pull secret {section.pull_secret} does not exist in {target.spec.namespace_for(environment)}"
+                namespace = target.spec.namespace_for(environment)
+                message = f"pull secret {section.pull_secret} does not exist in {namespace}"
+                hint = (
+                    f"make it with `kubectl create secret docker-registry {section.pull_secret} -n {namespace}`, "
+                    "or fix security.image_digest.pull_secret"
                 )
                 finding = Finding(rule="image.credentials", message=message, severity=Severity.HIGH)
-                return GateResult(GATE, Status.FAILED, message, (finding,))
+                return GateResult(GATE, Status.FAILED, message, (finding,), {"hint": hint})
         docker_config = base_dir / section.docker_config if section.docker_config else default_docker_config(environ)
         try:
             logins = load_credentials(images, docker_config=docker_config, pull_secret=secret)
         except RegistryError as exc:
             finding = Finding(rule=f"image.{exc.reason}", message=exc.message, severity=Severity.HIGH)
-            return GateResult(GATE, Status.FAILED, exc.message, (finding,))
+            return GateResult(GATE, Status.FAILED, exc.message, (finding,), {"hint": exc.hint} if exc.hint else {})
     finally:
         objects.close()
     result = check_image_digest(images=images, settings=settings_from(section), credentials=logins)

@@ -29,7 +29,7 @@ def markdown(results: Sequence[GateResult], *, service: str, environment: str, v
         "| Gate | Status | Summary |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {r.gate} | {_ICON[r.status]} {MARK[r.status]} | {_cell(r.summary)} |" for r in results]
+    lines += [f"| {r.gate} | {_ICON[r.status]} {MARK[r.status]} | {_cell(r.told)} |" for r in results]
     for r in results:
         if not r.findings or r.status in (Status.PASSED, Status.NOT_APPLICABLE, Status.SKIPPED):
             continue
@@ -50,9 +50,9 @@ def workflow_annotations(results: Sequence[GateResult]) -> list[tuple[str, str]]
     out = []
     for r in results:
         if r.status is Status.FAILED:
-            out.append(("error", f"security gate {r.gate}: {r.summary}"))
+            out.append(("error", f"security gate {r.gate}: {r.told}"))
         elif r.status is Status.WARNING:
-            out.append(("warning", f"security gate {r.gate}: {r.summary}"))
+            out.append(("warning", f"security gate {r.gate}: {r.told}"))
     return out
 
 

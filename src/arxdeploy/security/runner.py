@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from arxdeploy.config.models import Config
+from arxdeploy.domain import security_events
 from arxdeploy.domain.events import Deployment
 from arxdeploy.domain.security import GateResult, Status
 from arxdeploy.errors import ArxdeployError
@@ -78,7 +79,7 @@ class Gates:
         target = self.extra.get("target")
         if isinstance(target, _Lazy):
             target = target.make()
-        if target is not None and any(r.gate == "image_digest" for r in results):
+        if target is not None and any(r.gate == security_events.IMAGE_DIGEST for r in results):
             from arxdeploy.security.digest import pin_recorded
 
             pin_recorded(target, results)
@@ -118,7 +119,8 @@ class Gates:
             kwargs = {key: _value(inputs, key) for key in wanted if key in inputs}
             done = gate(**kwargs)
         except ArxdeployError as exc:
-            return (GateResult(name, Status.FAILED, f"could not run: {exc.message}"),)
+            facts = {"hint": exc.hint} if exc.hint else {}
+            return (GateResult(name, Status.FAILED, f"could not run: {exc.message}", facts=facts),)
         except Exception as exc:
             log.exception("security gate %s raised", name)
             return (GateResult(name, Status.FAILED, f"could not run: {type(exc).__name__}: {exc}"),)

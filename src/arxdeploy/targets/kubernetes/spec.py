@@ -147,8 +147,8 @@ def spec_from_config(
         success_threshold=checks.success_threshold,
         failure_threshold=checks.failure_threshold,
         progress_deadline=checks.progress_deadline,
-        traffic_router=getattr(k8s, "traffic_router", SERVICE_ROUTER),
-        gateway=_gateway(getattr(k8s, "gateway", None)),
+        traffic_router=k8s.traffic_router,
+        gateway=_gateway(k8s.gateway),
     )
 
 
