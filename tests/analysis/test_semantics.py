@@ -224,6 +224,18 @@ def test_monitor_takes_the_old_colors_figures_from_before_the_switch(world: Worl
     assert all(color is Color.GREEN for _, color, _ in metrics.asked[2:])  # blue is not read after the switch
 
 
+def test_without_verify_figures_monitor_asks_the_provider_for_the_old_color_at_the_switch_once(
+    world: World,
+) -> None:
+    metrics = ScriptedMetrics({("errors", Color.GREEN): [0.001], ("errors", Color.BLUE): [0.001]})
+    state, events = run_with(world, metrics, monitor=verify_run(count=3))
+    assert state is State.SUCCEEDED
+    windows = [a for a in analysed(events) if a["phase"] == "monitor" and "readings" in a]
+    assert [w["readings"][0]["baseline"] for w in windows] == [0.001, 0.001, 0.001]  # type: ignore[index]
+    at_switch = [until for name, color, until in metrics.asked if color is Color.BLUE]
+    assert len(at_switch) == 1 and at_switch[0] is not None  # its figure as of the switch, asked once
+
+
 def test_a_rollback_is_never_held_up_by_analysis(world: World) -> None:
     # Every figure is bad: a deploy would fail. The rollback back to v1 runs without analysis.
     metrics = ScriptedMetrics({("errors", Color.GREEN): [0.5], ("errors", Color.BLUE): [0.5]})

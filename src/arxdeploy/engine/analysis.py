@@ -76,6 +76,7 @@ class _Analysis:
         self.colors = (candidate.value, baseline.value if baseline else None)
         # After the switch the old color's figures are those from before it.
         self.before: dict[str, list[float]] = {}
+        self._at_switch: dict[str, Measurement] = {}  # asked of the provider once: it does not change
         self.switched_at: datetime | None = None
         if phase == "monitor" and baseline is not None:
             self.before, self.switched_at = _before_switch(ctx.recorded(), candidate)
@@ -177,10 +178,15 @@ class _Analysis:
             return Measurement(statistics.median(recorded), note="before the switch")
         if self.switched_at is None:
             return Measurement(None, note="no switch recorded")
+        if metric.name in self._at_switch:
+            return self._at_switch[metric.name]
         try:
-            return self._read(reader, metric, self.baseline, until=self.switched_at)
-        except MetricsError as exc:
+            figure = self._read(reader, metric, self.baseline, until=self.switched_at)
+        except MetricsError as exc:  # asked again next window: the provider may answer then
             return Measurement(None, note=f"no figure from before the switch: {exc.message}")
+        if figure.value is not None:
+            self._at_switch[metric.name] = figure
+        return figure
 
     def _rank_tests(self, tallies: Sequence[Tally]) -> dict[str, Reading]:
         judged: dict[str, Reading] = {}
