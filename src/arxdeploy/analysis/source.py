@@ -40,7 +40,8 @@ class ProviderMetrics:
 
 
 class _Readers:
-    """One reader per provider, made when a metric first needs it."""
+    """One reader per provider the phase's metrics use, made when the phase starts; one that
+    cannot be made raises its error at each of its measurements (counted as provider errors)."""
 
     def __init__(self, source: ProviderMetrics, environment: str, providers: set[str]) -> None:
         self._source, self._environment = source, environment

@@ -27,7 +27,7 @@ import yaml
 
 from arxdeploy.domain.states import Color
 from arxdeploy.errors import UsageError
-from arxdeploy.targets.kubernetes.spec import EgressSpec, EnvSpec, KubeSpec, spec_from_config
+from arxdeploy.targets.kubernetes.spec import EgressSpec, EnvSpec, GatewaySpec, KubeSpec, spec_from_config
 
 Manifest = dict[str, Any]
 
@@ -329,10 +329,13 @@ def color_services(spec: KubeSpec, environment: str) -> list[Manifest]:
     ]
 
 
-def _parent_ref(spec: KubeSpec) -> dict[str, Any]:
-    gateway = spec.gateway
-    if gateway is None:
+def _gateway(spec: KubeSpec) -> GatewaySpec:
+    if spec.gateway is None:
         raise UsageError("traffic_router: gateway needs target.kubernetes.gateway", hint="add gateway: {name: ...}")
+    return spec.gateway
+
+
+def _parent_ref(gateway: GatewaySpec) -> dict[str, Any]:
     ref: dict[str, Any] = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": gateway.name}
     if gateway.namespace:
         ref["namespace"] = gateway.namespace
@@ -359,11 +362,9 @@ def http_route(spec: KubeSpec, environment: str, *, live: Color | None) -> Manif
     """The environment's HTTPRoute with all traffic on ``live`` (none when None): a rule matching
     the gateway's path whose backendRefs are both colors' Services, by weight (percentages); the
     live color in an annotation, since a 50/50 split does not tell it."""
-    gateway = spec.gateway
-    if gateway is None:
-        raise UsageError("traffic_router: gateway needs target.kubernetes.gateway", hint="add gateway: {name: ...}")
+    gateway = _gateway(spec)
     route_spec: dict[str, Any] = {
-        "parentRefs": [_parent_ref(spec)],
+        "parentRefs": [_parent_ref(gateway)],
         "rules": [
             {
                 "matches": [{"path": {"type": "PathPrefix", "value": gateway.path}}],

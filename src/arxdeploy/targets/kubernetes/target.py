@@ -178,15 +178,8 @@ class KubernetesTarget:
 
     def _route(self, ns: str) -> dict[str, Any] | None:
         """The environment's HTTPRoute as a dict, or None."""
-        name = manifests.route_name(self.spec)
-        try:
-            found = self._client.get(kinds.kind_of("HTTPRoute"), name, namespace=ns)
-        except Exception as exc:
-            if status_code(exc) == NOT_FOUND:
-                return None
-            with calling("get", f"HTTPRoute {name} in namespace {ns}"):
-                raise
-        route: dict[str, Any] = found.to_dict()
+        found = self._get(kinds.kind_of("HTTPRoute"), manifests.route_name(self.spec), ns)
+        route: dict[str, Any] | None = found.to_dict() if found is not None else None
         return route
 
     def _live(self, ns: str) -> Color | None:
