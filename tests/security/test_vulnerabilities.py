@@ -156,6 +156,19 @@ def test_trivy_on_path_is_run_on_the_digest_when_there_is_no_report(tmp_path: Pa
     assert args[-1] == f"registry.example.com/shop/web@{DIGEST}"
 
 
+def test_a_scanner_that_fails_is_named_with_its_last_words(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "trivy"
+    script.write_text("#!/bin/sh\necho 'pulling the image'\necho 'FATAL: unauthorized' >&2\nexit 1\n")
+    script.chmod(0o755)
+    result = run(tmp_path, environ={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert result.status is Status.FAILED
+    assert result.summary.endswith(
+        f"`trivy` failed to scan registry.example.com/shop/web@{DIGEST}: pulling the image FATAL: unauthorized"
+    ), result.summary
+
+
 def test_a_report_made_by_digest_names_no_tag_and_is_taken_for_the_repository(tmp_path: Path) -> None:
     by_digest = trivy_report([], image=f"registry.example.com/shop/web@{DIGEST}")
     write(tmp_path, "report.json", by_digest)

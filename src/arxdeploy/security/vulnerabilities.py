@@ -10,12 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
+from arxdeploy import scripts
 from arxdeploy.config.models import AllowedVulnerability, Config, VulnerabilityGate
 from arxdeploy.domain.security import Finding, GateResult, Severity, Status
 from arxdeploy.security import reports
@@ -226,14 +226,12 @@ def _scan_here(image: str, digest: str | None, environ: Mapping[str, str]) -> Sc
             command = [grype, reference, "--output", "json", "--file", str(out)]
         else:
             return None
-        try:
-            done = subprocess.run(
-                command, env=dict(environ), capture_output=True, text=True, timeout=SCAN_TIMEOUT_SECONDS, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ReportError(f"`{Path(command[0]).name}` did not finish scanning {reference} in time") from exc
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise ReportError(f"`{Path(command[0]).name}` failed to scan {reference}: {' '.join(last)}")
+        name = Path(command[0]).name
+        # Stopped with what it started at the time limit; only its last lines kept.
+        done = scripts.run(command, cwd=Path(folder), env=environ, timeout=SCAN_TIMEOUT_SECONDS, lines=3)
+        if done.exit_status is None:
+            raise ReportError(f"`{name}` did not finish scanning {reference} in time")
+        if done.exit_status != 0:
+            raise ReportError(f"`{name}` failed to scan {reference}: {' '.join(done.last_lines)}")
         scan = reports.read(out)
-        return Scan(f"{Path(command[0]).name} run here", scan.scanner, scan.image, scan.digests, scan.vulnerabilities)
+        return Scan(f"{name} run here", scan.scanner, scan.image, scan.digests, scan.vulnerabilities)
