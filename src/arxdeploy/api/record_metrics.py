@@ -36,6 +36,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import Metric
 
+from arxdeploy.domain import analysis
 from arxdeploy.domain.events import Deployment, Event
 from arxdeploy.domain.states import TERMINAL, Kind, Outcome, State, Step
 from arxdeploy.ports import Store, Summary
@@ -46,7 +47,8 @@ STEP_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RESTORE_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 APPROVAL_BUCKETS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
 
-VERDICTS = frozenset({"pass", "fail", "inconclusive"})
+# What an analysis decides (an error is a window's reading, never a decision).
+VERDICTS = frozenset(o.value for o in analysis.Outcome) - {analysis.Outcome.ERROR.value}
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _UNDO_STEPS = frozenset({Step.ROLLBACK.value, Step.CLEANUP.value})
 _FINAL = frozenset(s.value for s in TERMINAL)  # other states, known or not (newer records), end nothing

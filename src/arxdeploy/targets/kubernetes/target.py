@@ -176,6 +176,15 @@ class KubernetesTarget:
             return routing.weights(self.spec, self._route(ns))
         return self._split(None, self._live(ns))
 
+    def _require_running(self, environment: str, color: Color, why: str) -> None:
+        """Refuse to send traffic to a color with no running replica (``why``: what would happen)."""
+        own = self.inspect(environment=environment).colors.get(color)
+        if own is None or not any(replica.running for replica in own.replicas):
+            raise TargetError(
+                f"{environment}/{color.value} has no running replica: {why}",
+                hint="start the color (and check its health) before sending it traffic",
+            )
+
     def _route(self, ns: str) -> dict[str, Any] | None:
         """The environment's HTTPRoute as a dict, or None."""
         found = self._get(kinds.kind_of("HTTPRoute"), manifests.route_name(self.spec), ns)
@@ -397,12 +406,7 @@ class KubernetesTarget:
         ns = self.spec.namespace_for(environment)
         name = self.spec.service
         if color is not None:
-            own = self.inspect(environment=environment).colors.get(color)
-            if own is None or not any(replica.running for replica in own.replicas):
-                raise TargetError(
-                    f"{environment}/{color.value} has no running replica: switching to it would drop every request",
-                    hint="start the color (and check its health) before switching to it",
-                )
+            self._require_running(environment, color, "switching to it would drop every request")
         if self.spec.routes_by_gateway:
 
             def decide(route: dict[str, Any] | None) -> tuple[Color | None, dict[Color, int]]:
@@ -463,12 +467,7 @@ class KubernetesTarget:
                 hint="set target.kubernetes.traffic_router: gateway and target.kubernetes.gateway "
                 "(a Gateway API Gateway in the cluster) for weighted traffic",
             )
-        own = self.inspect(environment=environment).colors.get(color)
-        if own is None or not any(replica.running for replica in own.replicas):
-            raise TargetError(
-                f"{environment}/{color.value} has no running replica: it cannot take traffic",
-                hint="start the color (and check its health) first",
-            )
+        self._require_running(environment, color, "it cannot take traffic")
 
         def decide(route: dict[str, Any] | None) -> tuple[Color | None, dict[Color, int]]:
             live = routing.live_color(route)
