@@ -84,6 +84,10 @@ def test_a_gate_gets_only_what_it_names_and_later_gates_get_the_digest(tmp_path:
     assert made == ["made"]
     assert results[-1].summary == "could not run: RuntimeError: the scanner's database is locked"
 
+    given = "sha256:" + "a" * 64  # `security check --digest`: the digest the reports must be of, whatever pin finds
+    frame.run(environment="production", version="1.4.0", digest=given)
+    assert seen["digest"] == given
+
 
 def test_an_unknown_environment_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     from arxdeploy.errors import NotFoundError

@@ -101,12 +101,13 @@ class Gates:
             "target_type": self.config.target.type,
             **self.extra,
         }
+        given = {"digest"} if digest else set()  # `security check --digest` wins over the gate's
         results: list[GateResult] = []
         for name, gate in self.gates if self.gates is not None else available():
             for result in self._one(name, gate, inputs):
                 results.append(result)
                 for key in PASSED_ON:
-                    if result.facts.get(key):
+                    if result.facts.get(key) and key not in given:
                         inputs[key] = result.facts[key]
         return tuple(results)
 
